@@ -1,0 +1,1 @@
+"""Benchmarks: speed, memory and statistical studies, run by ``make bench``."""

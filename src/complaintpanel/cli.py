@@ -1,0 +1,53 @@
+"""Command-line interface: ``complaintpanel <stage> ...``.
+
+Each stage registers its commands from its own module (``register(app)``), so this file only
+lists them; the logic lives in the stage modules' pure functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from complaintpanel import __version__
+
+app = typer.Typer(
+    name="complaintpanel",
+    help="Customer voice and firm intervention on Twitter: from raw conversations to the paper.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"complaintpanel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Run the pipeline from raw customer-care conversations to the paper."""
+
+
+# One entry per stage module that defines ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "complaintpanel.commands.simulate",
+    "complaintpanel.commands.report",
+)
+
+
+def _register_all() -> None:
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(app)
+
+
+_register_all()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Thin typer layers, one module per stage; each defines ``register(app)``."""

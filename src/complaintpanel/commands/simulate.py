@@ -1,0 +1,45 @@
+"""``complaintpanel simulate``: write the embedded default world (or any other) to a folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.simulate import timed_simulation
+
+
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder for twcs.csv and truth/.")] = Path(
+        "data/raw/simulated"),
+    customers: Annotated[int | None, typer.Option(help="Number of customers.")] = None,
+    brands: Annotated[int | None, typer.Option(help="Number of brands (1–10).")] = None,
+    weeks: Annotated[int | None, typer.Option(help="Length of the window in weeks.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed → same bytes).")] = None,
+    endogenous_replies: Annotated[
+        bool | None,
+        typer.Option("--endogenous-replies/--exogenous-replies",
+                     help="Let the answer probability depend on the latent state."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Draw a world from the structural model and write it as raw TWCS data plus the truth."""
+    spec = load(config).simulate
+    overrides = {"customers": customers, "brands": brands, "weeks": weeks, "seed": seed,
+                 "endogenous_replies": endogenous_replies}
+    spec = dataclasses.replace(spec, **{k: v for k, v in overrides.items() if v is not None})
+    world, seconds = timed_simulation(spec, out)
+    echo_summary(
+        "simulate",
+        f"{len(world.tweets):,} tweets ({int(world.tweets['inbound'].sum()):,} from "
+        f"{spec.customers:,} customers) over {spec.weeks} weeks, seed {spec.seed} → {out}",
+        seconds,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` command to ``app``."""
+    app.command()(simulate)

@@ -1,0 +1,169 @@
+"""One typed place for every setting: ``analysis/config.toml`` → :class:`Config`.
+
+Each pipeline stage reads only its own section, so that the Makefile can make each stage's
+outputs depend on that section alone (``complaintpanel config-section NAME`` prints a stable
+hash of it). Unknown keys are an error, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "Config",
+    "EstimateConfig",
+    "HMMConfig",
+    "IngestConfig",
+    "LabelConfig",
+    "PanelConfig",
+    "SimulateConfig",
+    "load_config",
+    "section_digest",
+    "write_section_stamps",
+]
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """The embedded default world (DESIGN.md §5)."""
+
+    customers: int = 4000
+    brands: int = 3
+    weeks: int = 26
+    seed: int = 20150901
+    endogenous_replies: bool = False
+    ambiguous_share: float = 0.10
+    start_date: str = "2017-06-05"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Reading and pseudonymising raw conversation data."""
+
+    # Name of the environment variable holding the pseudonymisation key; when unset, a key is
+    # generated once and stored beside the data (never in the repository).
+    key_env: str = "COMPLAINTPANEL_KEY"
+    mapping: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Which voice classifier labels customer tweets."""
+
+    classifier: str = "rules"
+    model_path: str | None = None
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    """Customer × brand × period panel."""
+
+    period: Literal["day", "week", "month"] = "week"
+    min_tweets: int = 1
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """Reduced-form estimation."""
+
+    treatment: str = "replied"
+    reply_within_h: float = 24.0
+    horizon: int = 4
+
+
+@dataclass(frozen=True)
+class HMMConfig:
+    """Structural hidden Markov model."""
+
+    n_states: int = 3
+    n_starts: int = 5
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings, one section per stage."""
+
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    estimate: EstimateConfig = field(default_factory=EstimateConfig)
+    hmm: HMMConfig = field(default_factory=HMMConfig)
+
+
+def _build(section_type: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in dataclasses.fields(section_type)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {unknown}; known: {sorted(known)}")
+    return section_type(**values)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load settings from a TOML file; missing sections and keys take their defaults.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        TOML file. ``None`` returns the defaults.
+
+    Returns
+    -------
+    Config
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    with path.open("rb") as handle:
+        raw = tomllib.load(handle)
+    sections = {f.name: f.type for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {unknown}; known: {sorted(sections)}")
+    built = {}
+    for name in sections:
+        section_type = type(getattr(Config(), name))
+        built[name] = _build(section_type, raw.get(name, {}), f"{path} [{name}]")
+    return Config(**built)
+
+
+def section_digest(config: Config, section: str) -> str:
+    """Stable short hash of one section, for Make to detect which stages a change touches."""
+    values = dataclasses.asdict(getattr(config, section))
+    text = json.dumps(values, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_section_stamps(config_path: str | Path, stamp_dir: str | Path) -> list[Path]:
+    """Write one stamp file per config section, touching it only when the section changes.
+
+    Make uses these files as prerequisites, so editing ``[hmm]`` reruns only the structural
+    model, not the simulator. A stamp holds the section's digest; it is rewritten (and its
+    modification time bumped) only when the digest differs.
+    """
+    config = load_config(config_path) if Path(config_path).exists() else Config()
+    stamp_dir = Path(stamp_dir)
+    stamp_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for section in (f.name for f in dataclasses.fields(Config)):
+        stamp = stamp_dir / f"config-{section}.stamp"
+        digest = section_digest(config, section)
+        if not stamp.exists() or stamp.read_text().strip() != digest:
+            stamp.write_text(digest + "\n")
+        written.append(stamp)
+    return written
+
+
+if __name__ == "__main__":
+    # Run by the Makefile with the system Python before the virtual environment exists, so
+    # this module imports nothing outside the standard library.
+    import sys
+
+    write_section_stamps(sys.argv[1], sys.argv[2])

@@ -1,0 +1,1 @@
+"""Reporting: figures (seaborn; PDF + PNG), tables (LaTeX + Markdown) and the paper (Typst)."""

@@ -1,0 +1,570 @@
+"""The simulator: a world drawn from the structural model, written as raw TWCS data.
+
+This is the embedded default data of the package (DESIGN.md §5). Customers arrive at staggered
+weeks and talk to one of several brands. Each week a customer's latent relationship state
+(:mod:`complaintpanel.model`) drives how many complaints and compliments she writes; the brand
+answers each complaint with its own probability (optionally depending on the latent state) and
+latency; an answered complaint moves the relationship (δ) and teaches the customer that
+complaining works (γ); the net voice of the brand's other customers moves it too (η).
+
+The world is then *written as text*: every tweet gets a body from the phrase banks
+(:mod:`complaintpanel.phrases`, with a controlled share of ambiguous texts), a timestamp, and
+thread links, in the exact schema of the Kaggle "Customer Support on Twitter" file, so the whole
+pipeline runs from raw text. The truth (parameters, latent states, true voice) is written
+beside it.
+
+Conventions
+-----------
+* Week ``t`` runs from ``start_date + 7t days`` (a Monday) for seven days, UTC.
+* A customer's first week ("arrival") is her first contact: its complaints and compliments are
+  drawn conditional on at least one of them, so a panel that starts at first contact starts
+  exactly at arrival, and the structural likelihood can condition on it exactly.
+* ``I_t`` (intervened) = the brand answered at least one of her complaints in week ``t``;
+  ``R_t`` (redress) = that happened in an earlier week; peer voice per
+  :func:`complaintpanel.model.add_hmm_covariates`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+
+from complaintpanel import phrases
+from complaintpanel.config import SimulateConfig
+from complaintpanel.io import atomic_path, write_json, write_parquet
+from complaintpanel.model import (
+    STATE_NAMES,
+    RelationshipParams,
+    default_params,
+    transition_matrices,
+)
+
+__all__ = [
+    "TWCS_COLUMNS",
+    "BrandPolicy",
+    "World",
+    "brand_policies",
+    "simulate_world",
+    "write_twcs_csv",
+    "write_world",
+]
+
+TWCS_COLUMNS: tuple[str, ...] = (
+    "tweet_id", "author_id", "inbound", "created_at", "text",
+    "response_tweet_id", "in_response_to_tweet_id",
+)
+TWCS_TIME_FORMAT = "%a %b %d %H:%M:%S +0000 %Y"
+
+# Behaviour of the world that is not part of the structural model, fixed here and recorded in
+# truth/params.json so every number is documented.
+NEUTRAL_LOG_RATE = float(np.log(0.25))  # neutral questions per customer-week, state-free
+REPLY_FACTOR_NEUTRAL = 0.8  # brands answer questions at 0.8 × their complaint reply probability
+REPLY_FACTOR_COMPLIMENT = 0.3  # ... and compliments at 0.3 ×
+SECOND_REPLY_PROB = 0.1  # an answered tweet gets a second brand tweet ("we've sent a DM")
+FOLLOW_UP_PROB = 0.5  # a later tweet in the week continues the answered conversation
+FOLLOW_UP_WITHOUT_MENTION = 0.5  # ... and then omits the @brand mention
+NEWLINE_SHARE = 0.02  # texts with a line break (real files contain them)
+ENDOGENOUS_LOGIT_SHIFT = 1.0  # --endogenous-replies: + for "poor", − for "good" customers
+SECONDS_PER_WEEK = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class BrandPolicy:
+    """A simulated brand's customer-care policy.
+
+    Parameters
+    ----------
+    handle : str
+        Twitter handle of the care account (kept in every output; brands are not people).
+    reply_prob : float
+        Probability that the brand answers a given complaint.
+    median_latency_h : float
+        Median reply latency in hours (log-normal with ``latency_sigma``).
+    latency_sigma : float
+        Standard deviation of the log latency.
+    """
+
+    handle: str
+    reply_prob: float
+    median_latency_h: float
+    latency_sigma: float = 1.0
+
+
+def brand_policies(n_brands: int) -> list[BrandPolicy]:
+    """Brand policies for a world with ``n_brands`` brands.
+
+    Reply probabilities are spread evenly over [0.2, 0.8] (DESIGN.md §5 uses 0.2, 0.5, 0.8 for
+    three brands) and median latencies over [0.5 h, 8 h] on a log scale, the fastest brand
+    being the one that answers most.
+    """
+    if not 1 <= n_brands <= len(phrases.BRAND_HANDLES):
+        raise ValueError(f"brands must be between 1 and {len(phrases.BRAND_HANDLES)}")
+    probs = np.linspace(0.2, 0.8, n_brands) if n_brands > 1 else np.array([0.5])
+    latencies = np.geomspace(8.0, 0.5, n_brands) if n_brands > 1 else np.array([2.0])
+    return [
+        BrandPolicy(handle=phrases.BRAND_HANDLES[b], reply_prob=round(float(probs[b]), 4),
+                    median_latency_h=round(float(latencies[b]), 4))
+        for b in range(n_brands)
+    ]
+
+
+@dataclass(frozen=True)
+class World:
+    """A simulated world: raw tweets in the TWCS schema and the truth behind them.
+
+    Attributes
+    ----------
+    tweets : DataFrame
+        TWCS columns, typed (``created_at`` as UTC timestamps, ids as integers).
+    states : DataFrame
+        One row per customer × week from arrival: latent state and true counts (see
+        docs/CONTRACTS.md).
+    voice : DataFrame
+        One row per customer tweet: ``tweet_id``, ``customer_id``, ``brand``, ``period``,
+        ``voice``, ``ambiguous``.
+    params : RelationshipParams
+        The structural parameters the world was drawn from.
+    brands : list of BrandPolicy
+    spec : SimulateConfig
+    """
+
+    tweets: pd.DataFrame
+    states: pd.DataFrame
+    voice: pd.DataFrame
+    params: RelationshipParams
+    brands: list[BrandPolicy]
+    spec: SimulateConfig
+
+    def truth_dict(self) -> dict[str, object]:
+        """Everything needed to document and re-create the world, as plain JSON."""
+        return {
+            "model": self.params.to_dict(),
+            "state_names": list(STATE_NAMES[: self.params.n_states]),
+            "brands": [dataclasses.asdict(b) for b in self.brands],
+            "world": dataclasses.asdict(self.spec),
+            "behaviour": {
+                "neutral_rate_per_week": float(np.exp(NEUTRAL_LOG_RATE)),
+                "reply_factor_neutral": REPLY_FACTOR_NEUTRAL,
+                "reply_factor_compliment": REPLY_FACTOR_COMPLIMENT,
+                "second_reply_prob": SECOND_REPLY_PROB,
+                "follow_up_prob": FOLLOW_UP_PROB,
+                "endogenous_logit_shift": ENDOGENOUS_LOGIT_SHIFT
+                if self.spec.endogenous_replies else 0.0,
+                "arrival_window_weeks": _arrival_window(self.spec.weeks),
+            },
+            "counts": {
+                "tweets": len(self.tweets),
+                "customer_tweets": int(self.tweets["inbound"].sum()),
+                "brand_tweets": int((~self.tweets["inbound"]).sum()),
+                "customer_weeks": len(self.states),
+            },
+        }
+
+
+def _arrival_window(weeks: int) -> int:
+    # Customers arrive during the first third of the window, so most are followed for months.
+    return max(1, weeks // 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Latent dynamics and counts (vectorised over customers, one step per week)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Histories:
+    """Customer × week arrays of the latent process and its counts (−1 state = not arrived)."""
+
+    arrival: np.ndarray  # (N,)
+    brand: np.ndarray  # (N,)
+    state: np.ndarray  # (N, T)
+    complaints: np.ndarray
+    compliments: np.ndarray
+    neutral: np.ndarray
+    answered: np.ndarray  # answered complaints
+    peer_complaints: np.ndarray
+    peer_compliments: np.ndarray
+    peer_voice: np.ndarray
+    intervened: np.ndarray
+    redress: np.ndarray
+
+
+def _draw_categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One draw per row of a (n, K) probability array, by inverse CDF."""
+    u = rng.random(probs.shape[0])
+    return (u[:, None] > np.cumsum(probs, axis=1)[:, :-1]).sum(axis=1)
+
+
+def _simulate_histories(
+    spec: SimulateConfig, params: RelationshipParams, brands: list[BrandPolicy],
+    rng: np.random.Generator,
+) -> _Histories:
+    n, t_max, k = spec.customers, spec.weeks, params.n_states
+    a = np.asarray(params.complaint_log_rate)
+    c = np.asarray(params.compliment_log_rate)
+    pi = np.asarray(params.initial_probs)
+    reply_logit = logit(np.array([b.reply_prob for b in brands]))
+
+    arrival = rng.integers(0, _arrival_window(t_max), size=n)
+    brand = rng.integers(0, len(brands), size=n)
+    shape = (n, t_max)
+    state = np.full(shape, -1, dtype=np.int8)
+    counts = {name: np.zeros(shape, dtype=np.int32) for name in
+              ("complaints", "compliments", "neutral", "answered",
+               "peer_complaints", "peer_compliments")}
+    peer_voice = np.zeros(shape)
+    intervened = np.zeros(shape, dtype=np.int8)
+    redress = np.zeros(shape, dtype=np.int8)
+    ever_answered = np.zeros(n, dtype=bool)
+    n_brands = len(brands)
+
+    for t in range(t_max):
+        new = arrival == t
+        old = arrival < t
+        state[new, t] = _draw_categorical(rng, np.broadcast_to(pi, (int(new.sum()), k)))
+        if old.any():
+            shift = (params.delta * intervened[old, t - 1] + params.eta * peer_voice[old, t - 1]
+                     + params.kappa * (counts["complaints"][old, t - 1]
+                                       - counts["answered"][old, t - 1]))
+            rows = transition_matrices(params.tau, shift)[np.arange(old.sum()),
+                                                          state[old, t - 1]]
+            state[old, t] = _draw_categorical(rng, rows)
+        active = arrival <= t
+        s = state[active, t]
+        redress[active, t] = ever_answered[active]
+        rate_c = np.exp(a[s] + params.gamma * redress[active, t])
+        rate_p = np.exp(c[s])
+        comp = rng.poisson(rate_c)
+        compl = rng.poisson(rate_p)
+        # First contact: redraw the arrival week until the customer says something
+        # (complaint or compliment); this is the truncation the estimator conditions on.
+        first = new[active]
+        silent = first & (comp + compl == 0)
+        while silent.any():
+            comp[silent] = rng.poisson(rate_c[silent])
+            compl[silent] = rng.poisson(rate_p[silent])
+            silent = first & (comp + compl == 0)
+        counts["complaints"][active, t] = comp
+        counts["compliments"][active, t] = compl
+        counts["neutral"][active, t] = rng.poisson(np.exp(NEUTRAL_LOG_RATE), size=s.size)
+
+        b = brand[active]
+        answer_logit = reply_logit[b]
+        if spec.endogenous_replies:
+            # Brands answer unhappy customers more (louder, angrier): +shift for the worst
+            # state, −shift for the best, nothing in between.
+            answer_logit = answer_logit + ENDOGENOUS_LOGIT_SHIFT * (
+                (s == 0).astype(float) - (s == k - 1).astype(float))
+        answered = rng.binomial(comp, expit(answer_logit))
+        counts["answered"][active, t] = answered
+        intervened[active, t] = answered > 0
+        ever_answered[active] |= answered > 0
+
+        # Peer voice: totals of the brand's active customers, minus the customer's own.
+        total_c = np.bincount(b, weights=comp, minlength=n_brands)
+        total_p = np.bincount(b, weights=compl, minlength=n_brands)
+        n_active = np.bincount(b, minlength=n_brands)
+        peer_c = total_c[b] - comp
+        peer_p = total_p[b] - compl
+        others = n_active[b] - 1
+        counts["peer_complaints"][active, t] = peer_c
+        counts["peer_compliments"][active, t] = peer_p
+        peer_voice[active, t] = np.where(others > 0, (peer_p - peer_c) / np.maximum(others, 1), 0)
+
+    return _Histories(arrival=arrival, brand=brand, state=state, peer_voice=peer_voice,
+                      intervened=intervened, redress=redress, **counts)
+
+
+def _states_frame(h: _Histories, brands: list[BrandPolicy], customer_ids: np.ndarray,
+                  start: pd.Timestamp) -> pd.DataFrame:
+    i_idx, t_idx = np.nonzero(h.state >= 0)
+    frame = pd.DataFrame({
+        "customer_id": customer_ids[i_idx],
+        "brand": np.array([b.handle for b in brands])[h.brand[i_idx]],
+        "period": t_idx.astype(np.int32),
+        "period_start": start + pd.to_timedelta(7 * t_idx, unit="D"),
+        "state": h.state[i_idx, t_idx].astype(np.int8),
+    })
+    for name in ("complaints", "compliments", "neutral"):
+        frame[name] = getattr(h, name)[i_idx, t_idx]
+    frame["tweets"] = frame["complaints"] + frame["compliments"] + frame["neutral"]
+    frame["answered_complaints"] = h.answered[i_idx, t_idx]
+    frame["peer_complaints"] = h.peer_complaints[i_idx, t_idx]
+    frame["peer_compliments"] = h.peer_compliments[i_idx, t_idx]
+    frame["intervened"] = h.intervened[i_idx, t_idx]
+    frame["redress"] = h.redress[i_idx, t_idx]
+    frame["peer_voice"] = h.peer_voice[i_idx, t_idx]
+    return frame.sort_values(["customer_id", "period"], kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# From counts to tweets: texts, times, replies, thread links
+# --------------------------------------------------------------------------------------------
+
+
+def _pick(rng: np.random.Generator, bank: tuple[str, ...], size: int) -> np.ndarray:
+    return np.asarray(bank, dtype=object)[rng.integers(0, len(bank), size=size)]
+
+
+def _compose(rng: np.random.Generator, openers: tuple[str, ...], bodies: tuple[str, ...],
+             tails: tuple[str, ...], size: int) -> list[str]:
+    opener = _pick(rng, openers, size)
+    body = _pick(rng, bodies, size)
+    tail = _pick(rng, tails, size)
+    number = rng.integers(2, 6, size=size)
+    return [" ".join(part for part in (o, bd.replace("{n}", str(nm)), tl) if part)
+            for o, bd, tl, nm in zip(opener, body, tail, number, strict=True)]
+
+
+def _customer_texts(rng: np.random.Generator, voice: np.ndarray, ambiguous: np.ndarray
+                    ) -> np.ndarray:
+    texts = np.empty(voice.size, dtype=object)
+    banks = {
+        "complaint": ((phrases.COMPLAINT_OPENERS, phrases.COMPLAINT_BODIES,
+                       phrases.COMPLAINT_TAILS), phrases.AMBIGUOUS_COMPLAINTS),
+        "compliment": ((phrases.COMPLIMENT_OPENERS, phrases.COMPLIMENT_BODIES,
+                        phrases.COMPLIMENT_TAILS), phrases.AMBIGUOUS_COMPLIMENTS),
+        "neutral": ((("",), phrases.NEUTRAL_BODIES, ("",)), phrases.AMBIGUOUS_NEUTRAL),
+    }
+    for name, (plain_banks, ambiguous_bank) in banks.items():
+        plain = (voice == name) & ~ambiguous
+        texts[plain] = _compose(rng, *plain_banks, size=int(plain.sum()))
+        amb = (voice == name) & ambiguous
+        texts[amb] = _compose(rng, ("",), ambiguous_bank, ("",), size=int(amb.sum()))
+    return texts
+
+
+def _with_newlines(rng: np.random.Generator, texts: np.ndarray) -> np.ndarray:
+    # A few texts carry a line break, as real exports do; CSV quoting must survive it.
+    mask = rng.random(texts.size) < NEWLINE_SHARE
+    texts = texts.copy()
+    texts[mask] = ["\n".join(t.rsplit(" ", 1)) for t in texts[mask]]
+    return texts
+
+
+def _build_tweets(h: _Histories, brands: list[BrandPolicy], customer_ids: np.ndarray,
+                  start: pd.Timestamp, spec: SimulateConfig, rng: np.random.Generator
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    handles = np.array([b.handle for b in brands], dtype=object)
+    reply_prob = np.array([b.reply_prob for b in brands])
+    median_latency_h = np.array([b.median_latency_h for b in brands])
+    latency_sigma = np.array([b.latency_sigma for b in brands])
+
+    # One row per customer tweet, expanded from the (customer, week) counts.
+    i_idx, t_idx = np.nonzero(h.state >= 0)
+    parts = []
+    for voice_name, counts in (("complaint", h.complaints), ("compliment", h.compliments),
+                               ("neutral", h.neutral)):
+        reps = counts[i_idx, t_idx]
+        parts.append(pd.DataFrame({
+            "customer": np.repeat(i_idx, reps), "period": np.repeat(t_idx, reps),
+            "voice": voice_name,
+            # rank of the tweet within its (customer, week, voice) cell: the first
+            # `answered` complaints of a week are the answered ones
+            "rank": np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps),
+        }))
+    cust = pd.concat(parts, ignore_index=True)
+    n_cust = len(cust)
+    b_idx = h.brand[cust["customer"].to_numpy()]
+    cust["brand"] = handles[b_idx]
+    cust["offset_s"] = rng.integers(0, SECONDS_PER_WEEK, size=n_cust)
+    cust["created_s"] = cust["period"].to_numpy() * SECONDS_PER_WEEK + cust["offset_s"]
+    cust["ambiguous"] = rng.random(n_cust) < spec.ambiguous_share
+
+    # Which customer tweets the brand answers.
+    is_complaint = (cust["voice"] == "complaint").to_numpy()
+    n_answered = h.answered[cust["customer"].to_numpy(), cust["period"].to_numpy()]
+    answered = is_complaint & (cust["rank"].to_numpy() < n_answered)
+    other_factor = np.where(cust["voice"] == "neutral", REPLY_FACTOR_NEUTRAL,
+                            REPLY_FACTOR_COMPLIMENT)
+    answered |= ~is_complaint & (rng.random(n_cust) < reply_prob[b_idx] * other_factor)
+    cust["answered"] = answered
+    latency_s = np.exp(np.log(median_latency_h[b_idx] * 3600)
+                       + latency_sigma[b_idx] * rng.standard_normal(n_cust))
+    cust["reply_s"] = np.where(answered, cust["created_s"] + np.maximum(60, latency_s.round()),
+                               np.nan)
+    cust["second_reply"] = answered & (rng.random(n_cust) < SECOND_REPLY_PROB)
+
+    # Follow-ups: a later tweet in the same week continues an answered conversation.
+    cust = cust.sort_values(["customer", "created_s"], kind="stable").reset_index(drop=True)
+    prev_reply = cust.groupby("customer", sort=False)["reply_s"].shift(1)
+    prev_period = cust.groupby("customer", sort=False)["period"].shift(1)
+    follows = ((prev_period == cust["period"]) & (prev_reply < cust["created_s"])
+               & (rng.random(n_cust) < FOLLOW_UP_PROB))
+    cust["follow_up"] = follows.to_numpy()
+    cust["parent_row"] = np.where(cust["follow_up"], np.arange(n_cust) - 1, -1)
+
+    # Texts.
+    texts = _customer_texts(rng, cust["voice"].to_numpy(), cust["ambiguous"].to_numpy())
+    mention = ~cust["follow_up"].to_numpy() | (rng.random(n_cust) >= FOLLOW_UP_WITHOUT_MENTION)
+    prefix = np.where(mention, "@" + cust["brand"].to_numpy() + " ", "")
+    follow_prefix = np.where(cust["follow_up"], _pick(rng, phrases.FOLLOW_UP_PREFIXES, n_cust),
+                             "")
+    cust["text"] = _with_newlines(rng, np.array(
+        [f"{p}{f} {t}".replace("  ", " ").strip() if f else f"{p}{t}"
+         for p, f, t in zip(prefix, follow_prefix, texts, strict=True)], dtype=object))
+
+    # Brand tweets: first replies, then optional second replies.
+    replied_rows = np.flatnonzero(cust["answered"].to_numpy())
+    reply_bank = {"complaint": phrases.BRAND_REPLIES_COMPLAINT,
+                  "compliment": phrases.BRAND_REPLIES_COMPLIMENT,
+                  "neutral": phrases.BRAND_REPLIES_NEUTRAL}
+    voice_of = cust["voice"].to_numpy()[replied_rows]
+    reply_text = np.empty(replied_rows.size, dtype=object)
+    for name, bank in reply_bank.items():
+        mask = voice_of == name
+        reply_text[mask] = _pick(rng, bank, int(mask.sum()))
+    initials = _pick(rng, phrases.AGENT_INITIALS, replied_rows.size)
+    author = customer_ids[cust["customer"].to_numpy()[replied_rows]]
+    first_replies = pd.DataFrame({
+        "parent_row": replied_rows, "brand": cust["brand"].to_numpy()[replied_rows],
+        "created_s": cust["reply_s"].to_numpy()[replied_rows].astype(np.int64),
+        "text": [f"@{a} {t} ^{i}" for a, t, i in zip(author, reply_text, initials, strict=True)],
+        "kind": 0,
+    })
+    second_rows = np.flatnonzero(cust["second_reply"].to_numpy())
+    extra_delay = rng.integers(60, 3600, size=second_rows.size)
+    author2 = customer_ids[cust["customer"].to_numpy()[second_rows]]
+    second_replies = pd.DataFrame({
+        "parent_row": second_rows, "brand": cust["brand"].to_numpy()[second_rows],
+        "created_s": cust["reply_s"].to_numpy()[second_rows].astype(np.int64) + extra_delay,
+        "text": [f"@{a} {t}" for a, t in zip(
+            author2, _pick(rng, phrases.BRAND_REPLIES_FOLLOW, second_rows.size), strict=True)],
+        "kind": 1,
+    })
+    brand_tweets = pd.concat([first_replies, second_replies], ignore_index=True)
+
+    # One table of all tweets; ids follow time (as on Twitter), ties broken deterministically.
+    all_tweets = pd.concat([
+        pd.DataFrame({"row": np.arange(n_cust), "inbound": True,
+                      "created_s": cust["created_s"].to_numpy(), "kind": -1,
+                      "author_id": customer_ids[cust["customer"].to_numpy()],
+                      "text": cust["text"].to_numpy()}),
+        pd.DataFrame({"row": brand_tweets["parent_row"].to_numpy(), "inbound": False,
+                      "created_s": brand_tweets["created_s"].to_numpy(),
+                      "kind": brand_tweets["kind"].to_numpy(),
+                      "author_id": brand_tweets["brand"].to_numpy(),
+                      "text": brand_tweets["text"].to_numpy()}),
+    ], ignore_index=True)
+    all_tweets = all_tweets.sort_values(["created_s", "inbound", "row", "kind"],
+                                        ascending=[True, False, True, True], kind="stable")
+    all_tweets["tweet_id"] = np.arange(1, len(all_tweets) + 1, dtype=np.int64)
+
+    customer_tweet_id = np.empty(n_cust, dtype=np.int64)
+    is_cust = all_tweets["inbound"].to_numpy()
+    customer_tweet_id[all_tweets["row"].to_numpy()[is_cust]] = all_tweets["tweet_id"].to_numpy()[
+        is_cust]
+    first_reply_id = np.full(n_cust, -1, dtype=np.int64)
+    first_mask = ~is_cust & (all_tweets["kind"].to_numpy() == 0)
+    first_reply_id[all_tweets["row"].to_numpy()[first_mask]] = all_tweets["tweet_id"].to_numpy()[
+        first_mask]
+
+    # in_response_to: brand reply -> customer tweet; follow-up -> first reply of the parent.
+    parent_of_customer = np.where(cust["follow_up"].to_numpy(),
+                                  first_reply_id[np.maximum(cust["parent_row"].to_numpy(), 0)],
+                                  -1)
+    in_response = np.where(is_cust, parent_of_customer[all_tweets["row"].to_numpy()],
+                           customer_tweet_id[all_tweets["row"].to_numpy()])
+    all_tweets["in_response_to_tweet_id"] = pd.array(
+        np.where(in_response > 0, in_response, 0), dtype="Int64")
+    all_tweets.loc[in_response <= 0, "in_response_to_tweet_id"] = pd.NA
+
+    # response_tweet_id: the inverse links, comma-separated as in TWCS.
+    links = all_tweets.loc[in_response > 0, ["in_response_to_tweet_id", "tweet_id"]]
+    responses = (links.sort_values("tweet_id").groupby("in_response_to_tweet_id")["tweet_id"]
+                 .agg(lambda ids: ",".join(map(str, ids))))
+    all_tweets["response_tweet_id"] = all_tweets["tweet_id"].map(responses)
+    all_tweets["created_at"] = start + pd.to_timedelta(all_tweets["created_s"], unit="s")
+    tweets = all_tweets.sort_values("tweet_id").loc[:, list(TWCS_COLUMNS)].reset_index(drop=True)
+
+    voice = pd.DataFrame({
+        "tweet_id": customer_tweet_id,
+        "customer_id": customer_ids[cust["customer"].to_numpy()],
+        "brand": cust["brand"].to_numpy(),
+        "period": cust["period"].to_numpy().astype(np.int32),
+        "voice": cust["voice"].to_numpy(),
+        "ambiguous": cust["ambiguous"].to_numpy(),
+    }).sort_values("tweet_id").reset_index(drop=True)
+    return tweets, voice
+
+
+def simulate_world(spec: SimulateConfig | None = None,
+                   params: RelationshipParams | None = None) -> World:
+    """Draw a world from the structural model and write it out as tweets.
+
+    Parameters
+    ----------
+    spec : SimulateConfig, optional
+        Size, seed and options of the world; defaults to the embedded default.
+    params : RelationshipParams, optional
+        Structural parameters; defaults to :func:`complaintpanel.model.default_params`.
+
+    Returns
+    -------
+    World
+        Raw tweets in the TWCS schema plus the truth. The same ``spec`` gives the same world.
+    """
+    spec = spec or SimulateConfig()
+    params = params or default_params()
+    if spec.customers < 1 or spec.weeks < 2:
+        raise ValueError("a world needs at least 1 customer and 2 weeks")
+    if not 0 <= spec.ambiguous_share <= 1:
+        raise ValueError("ambiguous_share must lie in [0, 1]")
+    rng = np.random.default_rng(spec.seed)
+    brands = brand_policies(spec.brands)
+    start = pd.Timestamp(spec.start_date, tz="UTC")
+    if start.day_of_week != 0:
+        raise ValueError(f"start_date {spec.start_date} must be a Monday (weeks run Mon–Sun)")
+    # Anonymised numeric customer ids, as in TWCS (e.g. 115712), in random order.
+    customer_ids = (100_000 + rng.permutation(spec.customers)).astype(str).astype(object)
+    histories = _simulate_histories(spec, params, brands, rng)
+    states = _states_frame(histories, brands, customer_ids, start)
+    tweets, voice = _build_tweets(histories, brands, customer_ids, start, spec, rng)
+    return World(tweets=tweets, states=states, voice=voice, params=params, brands=brands,
+                 spec=spec)
+
+
+def write_twcs_csv(tweets: pd.DataFrame, path: str | Path) -> Path:
+    """Write tweets in the exact TWCS text format (atomically).
+
+    ``inbound`` as ``True``/``False``, ``created_at`` as ``Tue Oct 31 22:10:47 +0000 2017``,
+    ``in_response_to_tweet_id`` as a float (``3.0``) like the Kaggle file, ``response_tweet_id``
+    as a comma-separated list; fields are quoted only when needed.
+    """
+    out = pd.DataFrame({
+        "tweet_id": tweets["tweet_id"].astype("int64"),
+        "author_id": tweets["author_id"],
+        "inbound": np.where(tweets["inbound"], "True", "False"),
+        "created_at": tweets["created_at"].dt.strftime(TWCS_TIME_FORMAT),
+        "text": tweets["text"],
+        "response_tweet_id": tweets["response_tweet_id"],
+        "in_response_to_tweet_id": tweets["in_response_to_tweet_id"].astype("Float64"),
+    })
+    with atomic_path(path) as tmp:
+        out.to_csv(tmp, index=False, lineterminator="\n", float_format="%.1f")
+    return Path(path)
+
+
+def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``twcs.csv`` and ``truth/`` (params.json, states.parquet, voice.parquet)."""
+    out_dir = Path(out_dir)
+    return {
+        "twcs": write_twcs_csv(world.tweets, out_dir / "twcs.csv"),
+        "params": write_json(world.truth_dict(), out_dir / "truth" / "params.json"),
+        "states": write_parquet(world.states, out_dir / "truth" / "states.parquet"),
+        "voice": write_parquet(world.voice, out_dir / "truth" / "voice.parquet"),
+    }
+
+
+def timed_simulation(spec: SimulateConfig, out_dir: str | Path) -> tuple[World, float]:
+    """Simulate and write a world; return it with the wall time in seconds (for the CLI)."""
+    started = time.perf_counter()
+    world = simulate_world(spec)
+    write_world(world, out_dir)
+    return world, time.perf_counter() - started

@@ -1,0 +1,36 @@
+"""Shared fixtures.
+
+Real public excerpts live in ``../shared/data/real`` beside the repository and are never copied
+into it. When ``CI=true`` a missing folder is a test failure (CI must exercise real data);
+elsewhere the tests that need it skip with a clear reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(
+    os.environ.get("COMPLAINTPANEL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
+).resolve()
+
+
+def _require_real(path: Path) -> Path:
+    if path.exists():
+        return path
+    reason = (
+        f"real data excerpt {path} is missing; put the shared/ folder beside the repository "
+        "(or set COMPLAINTPANEL_SHARED_DATA)"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """Folder ``../shared/data/real`` (fails under CI=true when missing, else skips)."""
+    return _require_real(SHARED_DATA / "real")

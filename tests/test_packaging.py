@@ -1,0 +1,77 @@
+"""The package's own promises about itself: dependencies in sync, metadata valid, layout."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# conda-forge names that differ from the PyPI ones
+CONDA_TO_PYPI = {"python-duckdb": "duckdb"}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(>=\s*[0-9][0-9A-Za-z.]*)?\s*", requirement)
+    assert match, f"cannot parse requirement {requirement!r}"
+    return _normalise(match.group(1)), (match.group(2) or "").replace(" ", "")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return dict(_split(r) for r in requirements)
+
+
+def _environment_requirements() -> dict[str, str]:
+    yaml = pytest.importorskip("yaml")
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    entries: list[str] = []
+    for item in environment["dependencies"]:
+        if isinstance(item, dict):
+            entries += [r for r in item["pip"] if not r.startswith("-e")]
+        elif item != "pip":
+            entries.append(item)
+    found = dict(_split(entry) for entry in entries)
+    found.pop("python")
+    return {CONDA_TO_PYPI.get(name, name): bound for name, bound in found.items()}
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    assert _environment_requirements() == _pyproject_requirements()
+
+
+def test_every_dependency_has_a_lower_bound() -> None:
+    assert all(bound for bound in _pyproject_requirements().values())
+
+
+def test_citation_cff_is_valid_and_cites_the_original_paper() -> None:
+    yaml = pytest.importorskip("yaml")
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors", "version", "license"):
+        assert citation[key]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert str(citation["version"]) == project["version"]
+    assert citation["license"] == "BSD-3-Clause"
+    original = [r for r in citation["references"] if "Squeaky Wheel" in r["title"]]
+    assert original and original[0]["doi"] == "10.1287/mksc.2015.0912"
+    assert original[0]["journal"] == "Marketing Science"
+
+
+def test_layout_promised_by_the_readme() -> None:
+    for path in ("paper", "analysis", "data/raw", "data/interim", "data/processed",
+                 "data/README.md", "src/complaintpanel", "tests", "benchmarks",
+                 "environment.yml", "Makefile", "pyproject.toml", "README.md", "CITATION.cff",
+                 "LICENSE", ".ci/run"):
+        assert (REPO / path).exists(), path
+    ci = (REPO / ".ci/run").read_text()
+    assert "make test" in ci and "set -euo pipefail" in ci
+    assert "BSD 3-Clause" in (REPO / "LICENSE").read_text()
