@@ -52,7 +52,7 @@ def test_same_seed_gives_identical_bytes(small_world_dir: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert _digest(tmp_path) == _digest(small_world_dir)
     assert set(_digest(tmp_path)) == {"twcs.csv", "truth/params.json", "truth/states.parquet",
-                                      "truth/voice.parquet"}
+                                      "truth/voice.parquet", "truth/answer_effects.json"}
 
 
 def test_other_seed_gives_another_world(tmp_path: Path) -> None:
@@ -206,3 +206,35 @@ def test_invalid_world_is_refused() -> None:
         simulate_world(dataclasses.replace(SMALL, start_date="2017-06-06"))
     with pytest.raises(ValueError, match="brands"):
         simulate_world(dataclasses.replace(SMALL, brands=0))
+
+
+def _effects(**changes: float) -> pd.DataFrame:
+    params = dataclasses.replace(default_params(), **changes)
+    world = simulate_world(dataclasses.replace(SMALL, customers=800), params)
+    return world.answer_effects(horizon=2, draws=5)
+
+
+def test_answer_effects_vanish_without_either_channel() -> None:
+    effects = _effects(gamma=0.0, delta=0.0)
+    # Common random numbers: with nothing for the answer to change, both arms are identical.
+    assert (effects["effect_complaints"] == 0).all()
+    assert (effects["effect_compliments"] == 0).all()
+
+
+def test_answer_effects_have_the_sign_of_each_channel() -> None:
+    squeaky = _effects(delta=0.0)  # redress only: more complaints, compliments untouched
+    assert (squeaky["effect_complaints"] > 0).all()
+    assert (squeaky["effect_compliments"] == 0).all()
+    relationship = _effects(gamma=0.0)  # better state only: fewer complaints, more compliments
+    assert (relationship["effect_complaints"] < 0).all()
+    assert (relationship["effect_compliments"] > 0).all()
+
+
+def test_default_world_answer_effect_matches_the_design_calibration() -> None:
+    """DESIGN.md §5: about −0.13 complaints next week (the relationship outweighs γ)."""
+    world = simulate_world(SimulateConfig(customers=2000, seed=9))
+    effects = world.answer_effects(horizon=1, draws=10)
+    lead0 = effects.loc[effects["lead"] == 0].iloc[0]
+    assert -0.17 < lead0["effect_complaints"] < -0.09
+    assert lead0["effect_compliments"] > 0
+    assert lead0["n_eligible"] > 1000

@@ -44,6 +44,7 @@ from complaintpanel.model import (
     default_params,
     transition_matrices,
 )
+from complaintpanel.truth_effects import answer_effects
 
 __all__ = [
     "TWCS_COLUMNS",
@@ -140,6 +141,17 @@ class World:
     params: RelationshipParams
     brands: list[BrandPolicy]
     spec: SimulateConfig
+
+    def answer_effects(self, horizon: int = 4, draws: int = 20) -> pd.DataFrame:
+        """Compute the true effect of answering a complaint in t−1 on voice in t … t+horizon.
+
+        See :func:`complaintpanel.truth_effects.answer_effects`; the seed is derived from the
+        world's seed so the result is reproducible.
+        """
+        return answer_effects(
+            self.states, self.params, {b.handle: b.reply_prob for b in self.brands},
+            endogenous_shift=ENDOGENOUS_LOGIT_SHIFT if self.spec.endogenous_replies else 0.0,
+            horizon=horizon, draws=draws, seed=self.spec.seed + 1)
 
     def truth_dict(self) -> dict[str, object]:
         """Everything needed to document and re-create the world, as plain JSON."""
@@ -551,20 +563,40 @@ def write_twcs_csv(tweets: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``twcs.csv`` and ``truth/`` (params.json, states.parquet, voice.parquet)."""
+def write_world(world: World, out_dir: str | Path, truth_effects: bool = True
+                ) -> dict[str, Path]:
+    """Write ``twcs.csv`` and ``truth/`` (params, states, voice, and answer effects).
+
+    Parameters
+    ----------
+    world : World
+    out_dir : str or Path
+    truth_effects : bool
+        Also compute and write ``truth/answer_effects.json`` (a few seconds for the default
+        world; switch off for very large benchmark worlds).
+    """
     out_dir = Path(out_dir)
-    return {
+    written = {
         "twcs": write_twcs_csv(world.tweets, out_dir / "twcs.csv"),
         "params": write_json(world.truth_dict(), out_dir / "truth" / "params.json"),
         "states": write_parquet(world.states, out_dir / "truth" / "states.parquet"),
         "voice": write_parquet(world.voice, out_dir / "truth" / "voice.parquet"),
     }
+    if truth_effects:
+        effects = world.answer_effects()
+        written["answer_effects"] = write_json(
+            {"description": "True average effect of answering a complaint in t-1 on the "
+                            "expected number of complaints and compliments in t+lead, among "
+                            "customer-weeks with a complaint (common random numbers).",
+             "effects": effects.to_dict(orient="records")},
+            out_dir / "truth" / "answer_effects.json")
+    return written
 
 
-def timed_simulation(spec: SimulateConfig, out_dir: str | Path) -> tuple[World, float]:
+def timed_simulation(spec: SimulateConfig, out_dir: str | Path, truth_effects: bool = True
+                     ) -> tuple[World, float]:
     """Simulate and write a world; return it with the wall time in seconds (for the CLI)."""
     started = time.perf_counter()
     world = simulate_world(spec)
-    write_world(world, out_dir)
+    write_world(world, out_dir, truth_effects=truth_effects)
     return world, time.perf_counter() - started

@@ -24,6 +24,9 @@ def simulate(
         typer.Option("--endogenous-replies/--exogenous-replies",
                      help="Let the answer probability depend on the latent state."),
     ] = None,
+    truth_effects: Annotated[
+        bool, typer.Option(help="Also write truth/answer_effects.json (true answering effects).")
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
     """Draw a world from the structural model and write it as raw TWCS data plus the truth."""
@@ -31,7 +34,7 @@ def simulate(
     overrides = {"customers": customers, "brands": brands, "weeks": weeks, "seed": seed,
                  "endogenous_replies": endogenous_replies}
     spec = dataclasses.replace(spec, **{k: v for k, v in overrides.items() if v is not None})
-    world, seconds = timed_simulation(spec, out)
+    world, seconds = timed_simulation(spec, out, truth_effects=truth_effects)
     echo_summary(
         "simulate",
         f"{len(world.tweets):,} tweets ({int(world.tweets['inbound'].sum()):,} from "
