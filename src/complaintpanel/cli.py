@@ -39,6 +39,7 @@ def main(
 COMMAND_MODULES: tuple[str, ...] = (
     "complaintpanel.commands.simulate",
     "complaintpanel.commands.report",
+    "complaintpanel.commands.panel",
 )
 
 

@@ -66,6 +66,9 @@ class PanelConfig:
 
     period: Literal["day", "week", "month"] = "week"
     min_tweets: int = 1
+    # Observation window (ISO dates, UTC, end exclusive); None = first to last customer tweet.
+    window_start: str | None = None
+    window_end: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,61 @@
+"""``complaintpanel panel`` and ``codebook``: the customer × brand × period panel."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pandas as pd
+import typer
+
+from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.io import atomic_path, write_json, write_parquet
+from complaintpanel.panel import build_panel, codebook_markdown, panel_report
+
+
+def panel(
+    directory: Annotated[Path, typer.Argument(help="Folder holding voiced.parquet.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: DIRECTORY).")] = None,
+    period: Annotated[Literal["day", "week", "month"] | None,
+                      typer.Option(help="Period length (default from config: week).")] = None,
+    min_tweets: Annotated[int | None, typer.Option(help="Activity filter per pair.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Build panel.parquet (and panel_report.json) from labelled exchanges."""
+    settings = load(config).panel
+    overrides = {"period": period, "min_tweets": min_tweets}
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items()
+                                                if v is not None})
+    source = directory / "voiced.parquet"
+    if not source.exists():
+        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel label` first")
+    out = out or directory
+    started = time.perf_counter()
+    voiced = pd.read_parquet(source)
+    built = build_panel(voiced, period=settings.period, min_tweets=settings.min_tweets,
+                        window_start=settings.window_start, window_end=settings.window_end)
+    write_parquet(built, out / "panel.parquet")
+    report = panel_report(voiced, built, settings.window_start, settings.window_end)
+    report["period"] = settings.period
+    report["min_tweets"] = settings.min_tweets
+    write_json(report, out / "panel_report.json")
+    echo_summary("panel", f"{report['rows']:,} rows ({report['customer_brand_pairs']:,} "
+                 f"customer–brand pairs × {report['periods']} {settings.period}s) → {out}",
+                 time.perf_counter() - started)
+
+
+def codebook(
+    out: Annotated[Path, typer.Option(help="Codebook file to write.")] = Path("data/CODEBOOK.md"),
+) -> None:
+    """Write the panel codebook, generated from the column definitions in the code."""
+    with atomic_path(out) as tmp:
+        tmp.write_text(codebook_markdown(), encoding="utf-8")
+    typer.echo(f"codebook: {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``panel`` and ``codebook`` to ``app``."""
+    app.command()(panel)
+    app.command()(codebook)

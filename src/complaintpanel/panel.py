@@ -1,0 +1,293 @@
+"""The customer × brand × period panel (DESIGN.md §2.2), aggregated by DuckDB.
+
+A customer–brand pair enters the panel in the period of its first contact and stays until the
+end of the observation window: silent periods are rows with zero counts and a missing
+sentiment, so "complains less" can be told apart from "left the data".
+
+The columns, their units and how each is computed are defined once, in :data:`PANEL_COLUMNS`;
+the pandera schema that validates the panel and the codebook ``data/CODEBOOK.md`` are both
+generated from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+
+__all__ = [
+    "PANEL_COLUMNS",
+    "PanelColumn",
+    "build_panel",
+    "codebook_markdown",
+    "panel_report",
+    "panel_schema",
+]
+
+Period = Literal["day", "week", "month"]
+
+
+@dataclass(frozen=True)
+class PanelColumn:
+    """One column of the panel: its name, type, unit and definition."""
+
+    name: str
+    dtype: str
+    unit: str
+    description: str
+    nullable: bool = False
+
+
+PANEL_COLUMNS: tuple[PanelColumn, ...] = (
+    PanelColumn("customer_id", "string", "pseudonym",
+                "Keyed hash of the customer's author id (never the raw handle)."),
+    PanelColumn("brand", "string", "handle", "The brand's care account handle."),
+    PanelColumn("period", "int64", "periods",
+                "Index of the period since the start of the observation window (0 = first)."),
+    PanelColumn("period_start", "datetime64[ns, UTC]", "UTC timestamp",
+                "Start of the period (weeks start on Monday 00:00 UTC; months on the 1st)."),
+    PanelColumn("tweets", "int64", "tweets",
+                "Customer tweets to the brand in the period (all voices)."),
+    PanelColumn("complaints", "int64", "tweets", "Tweets labelled complaint."),
+    PanelColumn("compliments", "int64", "tweets", "Tweets labelled compliment."),
+    PanelColumn("neutral", "int64", "tweets", "Tweets labelled neutral."),
+    PanelColumn("sentiment_mean", "float64", "[-1, 1]",
+                "Mean sentiment score of the period's tweets; missing when silent.",
+                nullable=True),
+    PanelColumn("replied", "int8", "0/1",
+                "1 if the brand answered at least one of the customer's tweets in the period."),
+    PanelColumn("replies", "int64", "tweets",
+                "Number of the customer's tweets in the period that the brand answered directly."),
+    PanelColumn("answered_complaints", "int64", "tweets",
+                "Complaints in the period that the brand answered directly (intervention)."),
+    PanelColumn("unanswered_complaints", "int64", "tweets",
+                "Complaints in the period that no brand tweet answered directly."),
+    PanelColumn("reply_latency_h", "float64", "hours",
+                "Median latency of the first direct reply, over the answered tweets of the "
+                "period; missing when none was answered.", nullable=True),
+    PanelColumn("fastest_reply_h", "float64", "hours",
+                "Shortest first-reply latency in the period (defines 'replied within H hours'); "
+                "missing when none was answered.", nullable=True),
+    PanelColumn("replies_before", "int64", "tweets",
+                "Cumulative number of answered tweets of this customer–brand pair in strictly "
+                "earlier periods."),
+    PanelColumn("first_reply_period", "Int64", "periods",
+                "First period in which the brand answered the customer; missing if never.",
+                nullable=True),
+    PanelColumn("event_time", "Int64", "periods",
+                "period − first_reply_period (negative before the first reply); missing if "
+                "never answered.", nullable=True),
+    PanelColumn("peer_complaints", "int64", "tweets",
+                "Complaints by the brand's other customers in the same period."),
+    PanelColumn("peer_compliments", "int64", "tweets",
+                "Compliments by the brand's other customers in the same period."),
+)
+
+
+def panel_schema() -> pa.DataFrameSchema:
+    """Pandera schema of the panel, generated from :data:`PANEL_COLUMNS`."""
+    checks = {
+        "sentiment_mean": [pa.Check.in_range(-1.0, 1.0)],
+        "replied": [pa.Check.isin([0, 1])],
+        "period": [pa.Check.ge(0)],
+    }
+    counts = {"tweets", "complaints", "compliments", "neutral", "replies", "answered_complaints",
+              "unanswered_complaints", "replies_before", "peer_complaints", "peer_compliments"}
+    columns = {}
+    for column in PANEL_COLUMNS:
+        column_checks = list(checks.get(column.name, []))
+        if column.name in counts:
+            column_checks.append(pa.Check.ge(0))
+        if column.name in {"reply_latency_h", "fastest_reply_h"}:
+            column_checks.append(pa.Check.ge(0))
+        columns[column.name] = pa.Column(column.dtype, checks=column_checks,
+                                         nullable=column.nullable, coerce=True)
+    return pa.DataFrameSchema(
+        columns,
+        checks=[
+            pa.Check(lambda df: df["complaints"] + df["compliments"] + df["neutral"]
+                     == df["tweets"], error="voices must add up to tweets"),
+            pa.Check(lambda df: df["answered_complaints"] + df["unanswered_complaints"]
+                     == df["complaints"], error="answered + unanswered must equal complaints"),
+            pa.Check(lambda df: df["replies"] <= df["tweets"], error="replies exceed tweets"),
+        ],
+        unique=["customer_id", "brand", "period"],
+        strict=True,
+        ordered=True,
+    )
+
+
+def codebook_markdown() -> str:
+    """Return the panel codebook (``data/CODEBOOK.md``) generated from the column list."""
+    lines = [
+        "# Codebook: `panel.parquet`",
+        "",
+        "Generated by `complaintpanel codebook` from `complaintpanel.panel.PANEL_COLUMNS`;",
+        "do not edit by hand (a test checks that this file matches the code).",
+        "",
+        "One row per customer × brand × period, from the pair's first contact to the end of the",
+        "observation window. Periods are days, ISO weeks (Monday start) or calendar months in",
+        "UTC (`[panel] period` in `analysis/config.toml`). Customer tweets whose brand could not",
+        "be determined are left out of the panel and counted in `panel_report.json`.",
+        "",
+        "| column | type | unit | missing allowed | definition |",
+        "|---|---|---|---|---|",
+    ]
+    for c in PANEL_COLUMNS:
+        lines.append(f"| `{c.name}` | {c.dtype} | {c.unit} | {'yes' if c.nullable else 'no'} "
+                     f"| {c.description} |")
+    return "\n".join(lines) + "\n"
+
+
+_PANEL_SQL = """
+WITH tweets AS (
+    SELECT customer_id, brand, voice, sentiment, brand_replied, reply_latency_h,
+           date_trunc('{unit}', created_at) AS period_start
+    FROM voiced
+    WHERE brand IS NOT NULL AND brand <> 'unknown'
+      AND ($window_start IS NULL OR created_at >= CAST($window_start AS TIMESTAMPTZ))
+      AND ($window_end IS NULL OR created_at < CAST($window_end AS TIMESTAMPTZ))
+),
+window_bounds AS (
+    SELECT min(period_start) AS first_start, max(period_start) AS last_start FROM tweets
+),
+cells AS (
+    SELECT customer_id, brand,
+           date_diff('{unit}', (SELECT first_start FROM window_bounds), period_start) AS period,
+           count(*) AS tweets,
+           count(*) FILTER (WHERE voice = 'complaint') AS complaints,
+           count(*) FILTER (WHERE voice = 'compliment') AS compliments,
+           count(*) FILTER (WHERE voice = 'neutral') AS neutral,
+           avg(sentiment) AS sentiment_mean,
+           count(*) FILTER (WHERE brand_replied) AS replies,
+           count(*) FILTER (WHERE brand_replied AND voice = 'complaint') AS answered_complaints,
+           median(reply_latency_h) FILTER (WHERE brand_replied) AS reply_latency_h,
+           min(reply_latency_h) FILTER (WHERE brand_replied) AS fastest_reply_h
+    FROM tweets
+    GROUP BY ALL
+),
+pairs AS (
+    SELECT customer_id, brand, min(period) AS first_period FROM cells GROUP BY ALL
+),
+grid AS (
+    SELECT p.customer_id, p.brand, g.period
+    FROM pairs AS p,
+         range(p.first_period,
+               date_diff('{unit}', (SELECT first_start FROM window_bounds),
+                         (SELECT last_start FROM window_bounds)) + 1) AS g(period)
+),
+filled AS (
+    SELECT g.customer_id, g.brand, g.period,
+           coalesce(c.tweets, 0) AS tweets,
+           coalesce(c.complaints, 0) AS complaints,
+           coalesce(c.compliments, 0) AS compliments,
+           coalesce(c.neutral, 0) AS neutral,
+           c.sentiment_mean,
+           coalesce(c.replies, 0) AS replies,
+           coalesce(c.answered_complaints, 0) AS answered_complaints,
+           c.reply_latency_h,
+           c.fastest_reply_h
+    FROM grid AS g
+    LEFT JOIN cells AS c USING (customer_id, brand, period)
+),
+with_history AS (
+    SELECT *,
+           (SELECT first_start FROM window_bounds)
+               + to_{unit}s(CAST(period AS INTEGER)) AS period_start,
+           CAST(replies > 0 AS TINYINT) AS replied,
+           complaints - answered_complaints AS unanswered_complaints,
+           coalesce(sum(replies) OVER (PARTITION BY customer_id, brand ORDER BY period
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS replies_before,
+           min(period) FILTER (WHERE replies > 0)
+               OVER (PARTITION BY customer_id, brand) AS first_reply_period,
+           sum(complaints) OVER (PARTITION BY brand, period) - complaints AS peer_complaints,
+           sum(compliments) OVER (PARTITION BY brand, period) - compliments AS peer_compliments,
+           sum(tweets) OVER (PARTITION BY customer_id, brand) AS pair_tweets
+    FROM filled
+)
+SELECT customer_id, brand, period, period_start, tweets, complaints, compliments, neutral,
+       sentiment_mean, replied, replies, answered_complaints, unanswered_complaints,
+       reply_latency_h, fastest_reply_h, replies_before, first_reply_period,
+       period - first_reply_period AS event_time, peer_complaints, peer_compliments
+FROM with_history
+WHERE pair_tweets >= $min_tweets
+ORDER BY customer_id, brand, period
+"""
+
+
+def build_panel(voiced: pd.DataFrame | str | Path, period: Period = "week",
+                min_tweets: int = 1, window_start: str | None = None,
+                window_end: str | None = None) -> pd.DataFrame:
+    """Aggregate labelled customer tweets into the customer × brand × period panel.
+
+    Parameters
+    ----------
+    voiced : DataFrame or path
+        Labelled exchanges (``voiced.parquet``): one row per customer tweet with at least
+        ``customer_id``, ``brand``, ``created_at`` (UTC), ``voice``, ``sentiment``,
+        ``brand_replied`` and ``reply_latency_h``.
+    period : {"day", "week", "month"}
+        Length of a period. Weeks start on Monday (ISO), all in UTC.
+    min_tweets : int
+        Keep only customer–brand pairs with at least this many tweets in the window (an
+        activity filter for robustness checks; 1 keeps every pair).
+    window_start, window_end : str, optional
+        Observation window (ISO dates, UTC; end exclusive). By default the window runs from
+        the first to the last period with a customer tweet. Real excerpts of TWCS contain a
+        few tweets years older than the rest (ancestors of long reply chains); a window keeps
+        them from stretching every customer's history.
+
+    Returns
+    -------
+    DataFrame
+        The panel, validated by :func:`panel_schema`. Peer columns are computed before the
+        activity filter, so they count every other customer of the brand.
+    """
+    if period not in ("day", "week", "month"):
+        raise ValueError(f"period must be day, week or month, not {period!r}")
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        if isinstance(voiced, str | Path):
+            con.execute("CREATE VIEW voiced AS SELECT * FROM read_parquet(?)", [str(voiced)])
+        else:
+            con.register("voiced", voiced)
+        panel = con.execute(_PANEL_SQL.format(unit=period),
+                            {"min_tweets": int(min_tweets), "window_start": window_start,
+                             "window_end": window_end}).df()
+    return panel_schema().validate(panel)
+
+
+def panel_report(voiced: pd.DataFrame, panel: pd.DataFrame, window_start: str | None = None,
+                 window_end: str | None = None) -> dict[str, int | str | None]:
+    """Accounting from customer tweets to panel rows, for ``panel_report.json``.
+
+    Every customer tweet is either in the panel or counted under one reason:
+    ``customer_tweets_in == tweets_in_panel + tweets_unknown_brand + tweets_outside_window
+    + tweets_dropped_by_activity_filter``.
+    """
+    unknown = voiced["brand"].isna() | (voiced["brand"] == "unknown")
+    created = pd.to_datetime(voiced["created_at"], utc=True)
+    outside = pd.Series(False, index=voiced.index)
+    if window_start is not None:
+        outside |= created < pd.Timestamp(window_start, tz="UTC")
+    if window_end is not None:
+        outside |= created >= pd.Timestamp(window_end, tz="UTC")
+    in_panel = int(panel["tweets"].sum())
+    return {
+        "customer_tweets_in": len(voiced),
+        "tweets_unknown_brand": int(unknown.sum()),
+        "tweets_outside_window": int((outside & ~unknown).sum()),
+        "tweets_in_panel": in_panel,
+        "tweets_dropped_by_activity_filter": int((~unknown & ~outside).sum()) - in_panel,
+        "window_start": window_start,
+        "window_end": window_end,
+        "rows": len(panel),
+        "customer_brand_pairs": int(panel[["customer_id", "brand"]].drop_duplicates().shape[0]),
+        "customers": int(panel["customer_id"].nunique()),
+        "brands": int(panel["brand"].nunique()),
+        "periods": int(panel["period"].max()) + 1 if len(panel) else 0,
+    }
