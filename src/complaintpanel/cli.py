@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "complaintpanel.commands.simulate",
     "complaintpanel.commands.report",
     "complaintpanel.commands.panel",
+    "complaintpanel.commands.estimate",
 )
 
 

@@ -142,7 +142,8 @@ class World:
     brands: list[BrandPolicy]
     spec: SimulateConfig
 
-    def answer_effects(self, horizon: int = 4, draws: int = 20) -> pd.DataFrame:
+    def answer_effects(self, horizon: int = 4, draws: int = 20,
+                       rows: pd.DataFrame | None = None) -> pd.DataFrame:
         """Compute the true effect of answering a complaint in t−1 on voice in t … t+horizon.
 
         See :func:`complaintpanel.truth_effects.answer_effects`; the seed is derived from the
@@ -151,7 +152,7 @@ class World:
         return answer_effects(
             self.states, self.params, {b.handle: b.reply_prob for b in self.brands},
             endogenous_shift=ENDOGENOUS_LOGIT_SHIFT if self.spec.endogenous_replies else 0.0,
-            horizon=horizon, draws=draws, seed=self.spec.seed + 1)
+            horizon=horizon, draws=draws, seed=self.spec.seed + 1, rows=rows)
 
     def truth_dict(self) -> dict[str, object]:
         """Everything needed to document and re-create the world, as plain JSON."""

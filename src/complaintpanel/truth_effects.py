@@ -40,6 +40,7 @@ def answer_effects(
     horizon: int = 4,
     draws: int = 20,
     seed: int = 0,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Compute the true average effect of answering a complaint in ``t−1`` on later voice.
 
@@ -61,6 +62,9 @@ def answer_effects(
         Continuations per customer-week and arm.
     seed : int
         Seed of the common random numbers.
+    rows : DataFrame, optional
+        Restrict the customer-weeks ``t−1`` to these (columns ``customer_id`` and ``period``),
+        e.g. the ones an estimator kept after trimming for overlap.
 
     Returns
     -------
@@ -76,6 +80,12 @@ def answer_effects(
     frame = states.sort_values(["customer_id", "period"]).reset_index(drop=True)
     last_period = int(frame["period"].max())
     eligible = frame[(frame["complaints"] > 0) & (frame["period"] < last_period)]
+    if rows is not None:
+        keys = pd.MultiIndex.from_frame(rows[["customer_id", "period"]].astype(
+            {"customer_id": str, "period": "int64"}))
+        wanted = pd.MultiIndex.from_frame(eligible[["customer_id", "period"]].astype(
+            {"customer_id": str, "period": "int64"})).isin(keys)
+        eligible = eligible[wanted]
     n = len(eligible)
     if n == 0:
         raise ValueError("no customer-week with a complaint before the last week")
