@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
@@ -22,12 +21,10 @@ from complaintpanel.estimate import (
     fit_ppml,
 )
 from complaintpanel.estimate.run import run_estimates
+from complaintpanel.oracle import voiced_from_truth
 from complaintpanel.panel import build_panel
 from complaintpanel.report.estimate_tables import write_estimate_tables
 from complaintpanel.simulate import simulate_world
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _worlds import voiced_from_truth
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from complaintpanel.config import SimulateConfig
 from complaintpanel.model import add_hmm_covariates
+from complaintpanel.oracle import voiced_from_truth
 from complaintpanel.panel import (
     PANEL_COLUMNS,
     build_panel,
@@ -20,9 +20,6 @@ from complaintpanel.panel import (
     panel_schema,
 )
 from complaintpanel.simulate import simulate_world
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _worlds import voiced_from_truth
 
 REPO = Path(__file__).resolve().parents[1]
 

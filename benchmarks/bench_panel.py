@@ -1,0 +1,147 @@
+"""Panel and reduced-form estimates: speed at TWCS scale, and coverage of the true effects.
+
+Part 1 (speed): a simulated world of about 2.8M tweets (78,000 customers × 26 weeks), its
+labelled exchanges from the truth (complaintpanel.oracle), then the panel build and the PPML
+with one fixed effect per customer–brand pair. Targets: panel ≤ 30 s, PPML ≤ 60 s with
+≥ 500k pair effects... (the default world has one brand per customer, so 78,000 pairs; a
+second world with 520,000 customers × 6 weeks gives ≥ 500k pair effects for the PPML target),
+peak RSS ≤ 6 GB.
+
+Part 2 (statistics): over N_WORLDS simulated worlds (3,000 customers × 20 weeks each), the
+coverage of the true answering effects by the design-based 95% intervals, with the true voice
+and with the default classifier's labels (when the label stage is installed), the distance of
+the fixed-effects PPML from the same truth, and the same with --endogenous-replies.
+
+Writes benchmarks/results/panel.json. Usage: python benchmarks/bench_panel.py [--worlds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import peak_rss_mb, write_result
+from complaintpanel.config import SimulateConfig
+from complaintpanel.estimate import add_model_columns, answered_vs_unanswered, fit_ppml
+from complaintpanel.oracle import voiced_from_truth
+from complaintpanel.panel import build_panel
+from complaintpanel.simulate import simulate_world
+
+HORIZON = 2
+
+
+def speed(customers: int, weeks: int) -> dict[str, float]:
+    world = simulate_world(SimulateConfig(customers=customers, weeks=weeks, seed=1))
+    voiced = voiced_from_truth(world)
+    del world
+    started = time.perf_counter()
+    panel = build_panel(voiced)
+    panel_s = time.perf_counter() - started
+    data = add_model_columns(panel)
+    started = time.perf_counter()
+    ppml = fit_ppml(data, "answered_complaint")
+    ppml_s = time.perf_counter() - started
+    return {"labelled_tweets": len(voiced), "panel_rows": len(panel),
+            "pair_fixed_effects": int(data["pair_id"].nunique()),
+            "panel_seconds": round(panel_s, 2), "ppml_seconds": round(ppml_s, 2),
+            "ppml_nobs": ppml.nobs}
+
+
+def _classifier_labels(world) -> pd.Series | None:
+    try:
+        from complaintpanel.label import get_classifier
+    except ImportError:
+        return None
+    customer = world.tweets[world.tweets["inbound"]]
+    voice, _ = get_classifier("rules").predict(customer["text"].tolist())
+    return pd.Series(np.asarray(voice), index=customer["tweet_id"].to_numpy())
+
+
+def one_world(seed: int, endogenous: bool, with_classifier: bool) -> list[dict[str, object]]:
+    world = simulate_world(SimulateConfig(customers=3000, weeks=20, seed=seed,
+                                          endogenous_replies=endogenous))
+    rows = []
+    labellings = {"truth": None}
+    if with_classifier:
+        labels = _classifier_labels(world)
+        if labels is not None:
+            labellings["classifier"] = labels
+    for labelling, voice in labellings.items():
+        data = add_model_columns(build_panel(voiced_from_truth(world, voice)))
+        design = answered_vs_unanswered(data, horizon=HORIZON)
+        truth = world.answer_effects(horizon=HORIZON, draws=10, rows=design.kept)
+        truth = truth.set_index("lead")
+        ppml = fit_ppml(data, "answered_complaint")
+        ci = design.conf_int()
+        for outcome in ("complaints", "compliments"):
+            for lead in range(HORIZON + 1):
+                term = f"{outcome}[t+{lead}]"
+                true_value = float(truth.loc[lead, f"effect_{outcome}"])
+                rows.append({
+                    "seed": seed, "endogenous": endogenous, "labels": labelling, "term": term,
+                    "estimate": float(design.params[term]), "se": float(design.bse[term]),
+                    "truth": true_value,
+                    "covered": bool(ci.loc[term, "lower"] <= true_value <= ci.loc[term, "upper"]),
+                })
+        # PPML's β is a log rate ratio; compare it with the truth on the same scale.
+        base = truth.loc[0, "mean_complaints_unanswered"]
+        true_log_ratio = float(np.log((base + truth.loc[0, "effect_complaints"]) / base))
+        rows.append({"seed": seed, "endogenous": endogenous, "labels": labelling,
+                     "term": "ppml_log_ratio[t+0]", "estimate": ppml.params.iloc[0],
+                     "se": ppml.bse.iloc[0], "truth": true_log_ratio,
+                     "covered": bool(ppml.conf_int().iloc[0, 0] <= true_log_ratio
+                                     <= ppml.conf_int().iloc[0, 1])})
+    return rows
+
+
+def summarise(frame: pd.DataFrame) -> dict[str, object]:
+    out = {}
+    for (endogenous, labels, term), rows in frame.groupby(["endogenous", "labels", "term"]):
+        key = f"{'endogenous' if endogenous else 'exogenous'}/{labels}/{term}"
+        out[key] = {"worlds": len(rows), "coverage": round(float(rows["covered"].mean()), 3),
+                    "mean_estimate": round(float(rows["estimate"].mean()), 4),
+                    "mean_truth": round(float(rows["truth"].mean()), 4),
+                    "bias": round(float((rows["estimate"] - rows["truth"]).mean()), 4),
+                    "mean_se": round(float(rows["se"].mean()), 4),
+                    "sd_estimate_minus_truth": round(float(
+                        (rows["estimate"] - rows["truth"]).std(ddof=1)), 4)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worlds", type=int, default=100)
+    parser.add_argument("--endogenous-worlds", type=int, default=30)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    result: dict[str, object] = {}
+    if not args.skip_speed:
+        result["speed_2_8m_tweets"] = speed(78_000, 26)
+        result["speed_500k_pairs"] = speed(520_000, 6)
+        result["peak_rss_mb_speed"] = round(peak_rss_mb(), 1)
+    started = time.perf_counter()
+    rows = []
+    for i in range(args.worlds):
+        rows += one_world(1000 + i, endogenous=False, with_classifier=True)
+    for i in range(args.endogenous_worlds):
+        rows += one_world(5000 + i, endogenous=True, with_classifier=False)
+    frame = pd.DataFrame(rows)
+    result["coverage_study"] = {
+        "worlds_exogenous": args.worlds, "worlds_endogenous": args.endogenous_worlds,
+        "world": "3,000 customers x 20 weeks, default calibration", "horizon": HORIZON,
+        "target_coverage": [0.93, 0.97], "seconds": round(time.perf_counter() - started, 1),
+        "by_term": summarise(frame)}
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    path = write_result("panel", result)
+    print(f"panel benchmark → {path}")
+
+
+if __name__ == "__main__":
+    main()
