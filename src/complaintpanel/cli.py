@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "complaintpanel.commands.report",
     "complaintpanel.commands.panel",
     "complaintpanel.commands.estimate",
+    "complaintpanel.commands.label",
 )
 
 

@@ -58,6 +58,9 @@ class LabelConfig:
 
     classifier: str = "rules"
     model_path: str | None = None
+    # Rules classifier only: score magnitude at which a tweet counts as a complaint or a
+    # compliment (larger → fewer voiced tweets); vary it for sensitivity analyses.
+    threshold: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,181 @@
+"""``complaintpanel label``, ``label-train`` and ``evaluate-labels``: voice and its validity."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.io import sha256_file, write_json, write_parquet
+from complaintpanel.label.base import DEFAULT_MODEL_PATH
+from complaintpanel.label.evaluate import (
+    evaluate_labels,
+    parse_mapping,
+    plot_confusion,
+    read_labelled,
+)
+from complaintpanel.label.stage import (
+    classifier_for,
+    label_exchanges,
+    label_exchanges_with_truth,
+    label_summary,
+)
+
+ClassifierOption = Annotated[
+    str | None, typer.Option(help="Classifier name (default from config: rules).")]
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Trained model file (classifier 'trained').")]
+ThresholdOption = Annotated[
+    float | None, typer.Option(help="Rules classifier threshold (default from config: 1.0).")]
+MappingOption = Annotated[
+    str | None,
+    typer.Option(help="Label → voice, e.g. negative=complaint,positive=compliment,"
+                      "neutral=neutral (default: labels are already voices)."),
+]
+
+
+def _bad(error: Exception) -> typer.BadParameter:
+    return typer.BadParameter(str(error))
+
+
+def label(
+    directory: Annotated[Path, typer.Argument(help="Folder holding exchanges.parquet.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: DIRECTORY).")] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Simulator truth (WORLD/truth/voice.parquet): use the true voice "
+                          "instead of a classifier.", exists=True, dir_okay=False),
+    ] = None,
+    classifier: ClassifierOption = None,
+    model: ModelOption = None,
+    threshold: ThresholdOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add voice, sentiment and the classifier to every customer tweet (voiced.parquet)."""
+    source = directory / "exchanges.parquet"
+    if not source.exists():
+        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel thread` first")
+    out = out or directory
+    started = time.perf_counter()
+    exchanges = pd.read_parquet(source)
+    try:
+        if truth is not None:
+            voiced = label_exchanges_with_truth(exchanges, pd.read_parquet(truth),
+                                                version=f"truth-{sha256_file(truth)[:12]}")
+        else:
+            chosen = classifier_for(load(config).label, classifier=classifier,
+                                    model_path=model, threshold=threshold)
+            voiced = label_exchanges(exchanges, chosen)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise _bad(error) from error
+    write_parquet(voiced, out / "voiced.parquet")
+    report = label_summary(voiced)
+    report.update({"input": str(source), "input_sha256": sha256_file(source),
+                   "truth_file": str(truth) if truth is not None else None})
+    write_json(report, out / "label_report.json")
+    shares = report["voice_shares"]
+    echo_summary(
+        "label",
+        f"{report['tweets']:,} tweets, {shares['complaint']:.0%} complaints, "
+        f"{shares['compliment']:.0%} compliments, classifier {report['classifier']} "
+        f"{report['classifier_version']} → {out / 'voiced.parquet'}",
+        time.perf_counter() - started,
+    )
+
+
+def label_train(
+    labels: Annotated[Path, typer.Argument(help="CSV or Parquet of human-labelled texts.",
+                                           exists=True, dir_okay=False)],
+    text_col: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Column with the human label.")] = "label",
+    mapping: MappingOption = None,
+    out: Annotated[Path, typer.Option(help="Model file (.joblib); a .json card is written "
+                                           "beside it.")] = DEFAULT_MODEL_PATH,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (0 = none).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of folds and solver.")] = 0,
+) -> None:
+    """Fit the trainable voice classifier on your own labelled tweets and report its CV validity."""
+    from complaintpanel.label.trained import save_model, train_voice_model
+
+    started = time.perf_counter()
+    try:
+        data = read_labelled(labels, text_col, label_col, parse_mapping(mapping))
+        model, card = train_voice_model(data["text"], data["voice"], folds=folds, seed=seed,
+                                        source=labels)
+    except ValueError as error:
+        raise _bad(error) from error
+    model_path, card_path = save_model(model, card, out)
+    cv = (f", {folds}-fold CV macro-F1 {card['cv']['macro_f1']:.3f}" if folds else "")
+    echo_summary("label-train", f"{len(data):,} labelled texts{cv} → {model_path} "
+                 f"(card {card_path.name})", time.perf_counter() - started)
+
+
+def evaluate_labels_command(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet of human-labelled texts.",
+                                         exists=True, dir_okay=False)],
+    text_col: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Column with the human label.")] = "label",
+    mapping: MappingOption = None,
+    classifier: ClassifierOption = None,
+    model: ModelOption = None,
+    threshold: ThresholdOption = None,
+    pred_col: Annotated[
+        str | None,
+        typer.Option(help="Evaluate this column of ready-made voices instead of a classifier."),
+    ] = None,
+    cv: Annotated[
+        int,
+        typer.Option(help="Instead of a saved model, k-fold cross-validate the trainable "
+                          "classifier on FILE (k ≥ 2)."),
+    ] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for the JSON and the figure.")] = Path(
+        "results/labels"),
+    name: Annotated[str | None, typer.Option(help="File stem (default: FILE's stem + "
+                                                  "classifier).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Measure a classifier on human labels: accuracy, per-class P/R/F1, macro-F1, confusion."""
+    started = time.perf_counter()
+    try:
+        data = read_labelled(file, text_col, label_col, parse_mapping(mapping))
+        if pred_col is not None:
+            predicted = data[pred_col].astype(str).to_numpy()
+            who, version = pred_col, "column"
+            report = evaluate_labels(data["voice"], predicted)
+        elif cv:
+            from complaintpanel.label.trained import cross_validate_model
+
+            report, folds = cross_validate_model(data["text"], data["voice"], folds=cv)
+            who, version = "trained", f"{cv}-fold CV"
+        else:
+            chosen = classifier_for(load(config).label, classifier=classifier,
+                                    model_path=model, threshold=threshold)
+            predicted, _ = chosen.predict(data["text"].to_numpy(dtype=object))
+            who, version = chosen.name, chosen.version
+            report = evaluate_labels(data["voice"], predicted)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as error:
+        raise _bad(error) from error
+    stem = name or f"{file.stem}_{who}"
+    result = {"file": str(file), "file_sha256": sha256_file(file), "text_col": text_col,
+              "label_col": label_col, "mapping": parse_mapping(mapping),
+              "classifier": who, "classifier_version": version, **report.to_dict()}
+    if cv:
+        result["macro_f1_by_fold"] = folds
+    json_path = write_json(result, out / f"{stem}.json")
+    plot_confusion(report, out / f"{stem}_confusion", title=f"{who} on {file.name}")
+    binary = report.binary("complaint")
+    echo_summary("evaluate-labels",
+                 f"{report.n:,} texts, {who}: macro-F1 {report.macro_f1:.3f}, accuracy "
+                 f"{report.accuracy:.3f}, complaint-vs-not macro-F1 {binary['macro_f1']:.3f} "
+                 f"→ {json_path}", time.perf_counter() - started)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``label``, ``label-train`` and ``evaluate-labels`` to ``app``."""
+    app.command()(label)
+    app.command("label-train")(label_train)
+    app.command("evaluate-labels")(evaluate_labels_command)
