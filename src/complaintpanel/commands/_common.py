@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import resource
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +20,11 @@ ConfigOption = Annotated[
                  exists=True, dir_okay=False),
 ]
 
+# When set (the Makefile sets it), every stage records its wall time and peak memory in this
+# folder; `complaintpanel manifest` gathers them. Kept out of the results files so that those
+# stay byte-identical between runs.
+TIMINGS_ENV = "COMPLAINTPANEL_TIMINGS"
+
 
 def load(config: Path | None) -> Config:
     """Load the settings file, or the defaults when none is given."""
@@ -22,5 +32,19 @@ def load(config: Path | None) -> Config:
 
 
 def echo_summary(stage: str, what: str, seconds: float) -> None:
-    """Print the one-line summary every stage ends with: ``stage: what (1.2 s)``."""
+    """Print the one-line summary every stage ends with: ``stage: what (1.2 s)``.
+
+    Also records the stage's wall time and peak memory when ``COMPLAINTPANEL_TIMINGS`` is set.
+    """
     typer.echo(f"{stage}: {what} ({seconds:.1f} s)")
+    folder = os.environ.get(TIMINGS_ENV)
+    if folder:
+        command = " ".join(sys.argv[1:])
+        tag = hashlib.sha256(command.encode()).hexdigest()[:8]
+        peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        record = {"stage": stage, "command": f"complaintpanel {command}",
+                  "seconds": round(seconds, 2), "peak_rss_mb": round(peak_kib / 1024, 1)}
+        path = Path(folder) / f"{stage}-{tag}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

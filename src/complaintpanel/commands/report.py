@@ -1,16 +1,19 @@
-"""``complaintpanel describe``, ``figures`` and ``paper``: from data to the manuscript."""
+"""``describe``, ``figures``, ``summary``, ``manifest``, ``label-validity`` and ``paper``."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import numpy as np
+import pandas as pd
 import typer
 
-from complaintpanel.commands._common import echo_summary
+from complaintpanel.commands._common import TIMINGS_ENV, ConfigOption, echo_summary, load
 from complaintpanel.descriptives import activity_summary, weekly_activity
-from complaintpanel.io import write_json, write_parquet
+from complaintpanel.io import atomic_path, write_json, write_parquet
 
 
 def describe(
@@ -28,21 +31,146 @@ def describe(
                  f"{summary['weeks']} weeks → {out}", time.perf_counter() - started)
 
 
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _hmm_truth(params_json: Path) -> dict[str, float]:
+    """Return the true parameters of a simulated world, named as in ``hmm.json``."""
+    truth = json.loads(params_json.read_text())
+    model, names = truth["model"], truth["state_names"]
+    values = {"gamma": model["gamma"], "delta": model["delta"], "eta": model["eta"]}
+    for i, name in enumerate(names):
+        values[f"a[{name}]"] = model["complaint_log_rate"][i]
+        values[f"c[{name}]"] = model["compliment_log_rate"][i]
+        for j, threshold in enumerate(model["thresholds"][i]):
+            values[f"tau[{name},{j + 1}]"] = threshold
+    return values
+
+
 def figures(
     results: Annotated[Path, typer.Argument(help="Results folder of one dataset.")] = Path(
         "results/simulated"),
+    processed: Annotated[Path | None, typer.Option(
+        help="Processed data folder (panel.parquet, voiced.parquet).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for PDF and PNG figures.")] = Path(
         "paper/figures"),
+    truth: Annotated[Path | None, typer.Option(
+        help="Simulated world's truth/params.json, for the parameter-recovery figure.")] = None,
 ) -> None:
-    """Draw every figure whose inputs exist in ``results`` (PDF + PNG)."""
-    import pandas as pd
-
-    from complaintpanel.report.figures import fig_weekly_activity
+    """Draw every figure whose inputs exist (PDF + PNG); figures show aggregates only."""
+    from complaintpanel.report import figures as fig
 
     started = time.perf_counter()
-    written = fig_weekly_activity(pd.read_parquet(results / "weekly_activity.parquet"),
-                                  out / "weekly_activity")
-    echo_summary("figures", f"{len(written)} files → {out}", time.perf_counter() - started)
+    written: list[Path] = []
+    if (results / "weekly_activity.parquet").exists():
+        written += fig.fig_weekly_activity(pd.read_parquet(results / "weekly_activity.parquet"),
+                                           out / "weekly_activity")
+    if processed is not None and (processed / "panel.parquet").exists():
+        written += fig.fig_activity_by_brand(pd.read_parquet(processed / "panel.parquet"),
+                                             out / "activity_by_brand")
+    if processed is not None and (processed / "voiced.parquet").exists():
+        voiced = pd.read_parquet(processed / "voiced.parquet",
+                                 columns=["brand", "brand_replied", "reply_latency_h"])
+        written += fig.fig_reply_latency(voiced, out / "reply_latency")
+    estimates = _read(results / "estimates.json")
+    if estimates is not None:
+        labels = {"complaints": "Complaints per customer-period",
+                  "sentiment_mean": "Mean sentiment of the period's tweets"}
+        for outcome, entry in estimates.get("event_study", {}).items():
+            if entry.get("status") == "estimated":
+                written += fig.fig_event_study(pd.DataFrame(entry["rows"]),
+                                               out / f"event_study_{outcome}", labels[outcome])
+        design = estimates.get("design", {})
+        if design.get("status") == "estimated":
+            terms = pd.DataFrame([
+                {"outcome": term.split("[")[0], "lead": int(term.split("+")[1].rstrip("]")),
+                 "estimate": v["estimate"], "ci_lower": v["ci_lower"], "ci_upper": v["ci_upper"]}
+                for term, v in design["terms"].items()])
+            written += fig.fig_design_effects(terms, out / "design_effects")
+    hmm = _read(results / "hmm.json")
+    if hmm is not None and hmm.get("status", "estimated") == "estimated":
+        written += fig.fig_hmm_states(hmm, out / "hmm_states")
+        written += fig.fig_hmm_transitions(hmm, out / "hmm_transitions")
+        written += fig.fig_hmm_effects(hmm, out / "hmm_effects")
+        fits = {"classifier labels": hmm}
+        truth_fit = _read(results / "truth-labels" / "hmm.json")
+        if truth_fit is not None:
+            fits = {"true labels": truth_fit, **fits}
+        if truth is not None and truth.exists():
+            written += fig.fig_parameter_recovery(_hmm_truth(truth), fits,
+                                                  out / "parameter_recovery")
+    policy = _read(results / "policy.json")
+    if policy is not None and "periods" in policy:
+        written += fig.fig_policies(policy, out / "policies")
+    validity = _read(results / "label_validity.json")
+    if validity is not None:
+        from complaintpanel.label.evaluate import LabelReport, plot_confusion
+
+        report = LabelReport(labels=tuple(validity["labels"]),
+                             confusion=np.asarray(validity["confusion"]))
+        written += plot_confusion(report, out / "label_validity",
+                                  title="Default classifier vs the simulated true voice")
+    echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}",
+                 time.perf_counter() - started)
+
+
+def label_validity(
+    voiced: Annotated[Path, typer.Argument(help="voiced.parquet labelled by a classifier.")],
+    truth: Annotated[Path, typer.Argument(help="The simulator's truth/voice.parquet.")],
+    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/simulated"),
+) -> None:
+    """Agreement of the classifier's voice with the simulated true voice (confusion matrix)."""
+    from complaintpanel.label.evaluate import evaluate_labels
+
+    started = time.perf_counter()
+    labelled = pd.read_parquet(voiced, columns=["tweet_id", "voice"])
+    true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])
+    merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_predicted", "_true"),
+                            validate="one_to_one")
+    if len(merged) != len(labelled):
+        raise typer.BadParameter(f"{len(labelled) - len(merged)} tweets have no true voice")
+    report = evaluate_labels(merged["voice_true"], merged["voice_predicted"])
+    payload = report.to_dict()
+    write_json(payload, out / "label_validity.json")
+    echo_summary("label-validity", f"{report.n:,} tweets, accuracy {report.accuracy:.3f} → "
+                 f"{out / 'label_validity.json'}", time.perf_counter() - started)
+
+
+def summary(
+    results: Annotated[Path, typer.Argument(help="Results folder of one dataset.")],
+    out: Annotated[Path | None, typer.Option(help="Markdown file (default RESULTS/summary.md).")
+                   ] = None,
+) -> None:
+    """Write a one-page summary: what was estimated, what could not be, and why."""
+    from complaintpanel.report.summary import summary_markdown
+
+    started = time.perf_counter()
+    out = out or results / "summary.md"
+    text = summary_markdown(results)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    echo_summary("summary", f"{out}", time.perf_counter() - started)
+
+
+def manifest(
+    results: Annotated[Path, typer.Argument(help="Results folder of one dataset.")],
+    raw: Annotated[list[Path] | None, typer.Option(help="Raw input file(s).")] = None,
+    processed: Annotated[Path | None, typer.Option(help="Processed data folder.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write results/<dataset>/manifest.json: inputs, settings, software, outputs, timings."""
+    import os
+
+    from complaintpanel.report.manifest import build_manifest
+
+    started = time.perf_counter()
+    timings = os.environ.get(TIMINGS_ENV)
+    payload = build_manifest(results, list(raw or []), load(config), config,
+                             Path(timings) if timings else None, processed)
+    write_json(payload, results / "manifest.json")
+    echo_summary("manifest", f"{len(payload['outputs'])} outputs, {len(payload['stages'])} "
+                 f"stage timings → {results / 'manifest.json'}", time.perf_counter() - started)
 
 
 def paper(
@@ -60,7 +188,6 @@ def paper(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``describe``, ``figures`` and ``paper`` to ``app``."""
-    app.command()(describe)
-    app.command()(figures)
-    app.command()(paper)
+    """Add the reporting commands to ``app``."""
+    for command in (describe, figures, label_validity, summary, manifest, paper):
+        app.command()(command)

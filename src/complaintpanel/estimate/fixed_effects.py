@@ -112,8 +112,11 @@ def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
     """
     sample = _estimation_sample(data, outcome, treatment)
     formula = f"{outcome} ~ treat_{treatment} | {FIXED_EFFECTS}"
-    fit = pf.feols(formula, data=sample, vcov={"CRV1": "customer_id"}, ssc=ssc,
-                   demeaner=pf.MapDemeaner(fixef_tol=1e-12))
+    with warnings.catch_warnings():
+        # singleton fixed effects are dropped (and counted in nobs), as fixest does
+        warnings.simplefilter("ignore", UserWarning)
+        fit = pf.feols(formula, data=sample, vcov={"CRV1": "customer_id"}, ssc=ssc,
+                       demeaner=pf.MapDemeaner(fixef_tol=1e-12))
     return _from_pyfixest(fit, f"fe_{outcome}", "pyfixest.feols", treatment, sample, formula)
 
 

@@ -21,6 +21,11 @@ __all__ = [
     "fig_activity_by_brand",
     "fig_design_effects",
     "fig_event_study",
+    "fig_hmm_effects",
+    "fig_hmm_states",
+    "fig_hmm_transitions",
+    "fig_parameter_recovery",
+    "fig_policies",
     "fig_reply_latency",
     "fig_weekly_activity",
     "save_figure",
@@ -174,4 +179,129 @@ def fig_design_effects(terms: pd.DataFrame, stem: str | Path) -> list[Path]:
                ylabel=f"Change in {outcome} per customer", xticks=sorted(rows["lead"]))
     axes[0].legend(frameon=False, fontsize="small")
     fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def fig_hmm_states(hmm: dict, stem: str | Path) -> list[Path]:
+    """State-dependent weekly complaint and compliment rates (no redress), with 95% CIs.
+
+    Parameters
+    ----------
+    hmm : dict
+        ``hmm.json`` as written by ``complaintpanel hmm``.
+    stem : str or Path
+    """
+    _theme()
+    import numpy as np
+
+    names = hmm["state_names"]
+    rows = []
+    for prefix, voice in (("a", "Complaints"), ("c", "Compliments")):
+        for state in names:
+            term = f"{prefix}[{state}]"
+            lower, upper = hmm["conf_int_95"][term]
+            rows.append({"state": state, "voice": voice, "rate": np.exp(hmm["params"][term]),
+                         "lower": np.exp(lower), "upper": np.exp(upper)})
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    width = 0.38
+    x = np.arange(len(names))
+    for i, (voice, part) in enumerate(frame.groupby("voice", sort=False)):
+        ax.bar(x + (i - 0.5) * width, part["rate"], width, label=voice,
+               yerr=[part["rate"] - part["lower"], part["upper"] - part["rate"]], capsize=3)
+    ax.set(xticks=x, xticklabels=[n.capitalize() for n in names],
+           xlabel="Latent relationship state", ylabel="Expected tweets per customer-week")
+    ax.legend(frameon=False)
+    return save_figure(fig, stem)
+
+
+def fig_hmm_transitions(hmm: dict, stem: str | Path) -> list[Path]:
+    """Transition matrices without and with the brand answering a complaint."""
+    _theme()
+    import numpy as np
+
+    names = [n.capitalize() for n in hmm["state_names"]]
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.3))
+    for ax, (key, title) in zip(axes, (("no_intervention", "Complaint not answered"),
+                                       ("intervention", "Complaint answered")), strict=True):
+        matrix = np.asarray(hmm["transition_matrices"][key])
+        sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False,
+                    xticklabels=names, yticklabels=names, ax=ax)
+        ax.set(title=title, xlabel="State next period", ylabel="State this period")
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def fig_hmm_effects(hmm: dict, stem: str | Path) -> list[Path]:
+    """Plot the two effects of a reply (δ relationship, γ squeaky wheel) and peer voice η."""
+    _theme()
+    labels = {"delta": "Relationship effect δ\n(answer → better state)",
+              "gamma": "Squeaky-wheel effect γ\n(redress → more complaints)",
+              "eta": "Peer voice η\n(peers' net voice → better state)"}
+    terms = [t for t in ("delta", "gamma", "eta") if t in hmm["params"]]
+    fig, ax = plt.subplots(figsize=(5.8, 2.6))
+    for i, term in enumerate(terms):
+        lower, upper = hmm["conf_int_95"][term]
+        estimate = hmm["params"][term]
+        ax.errorbar(estimate, i, xerr=[[estimate - lower], [upper - estimate]], fmt="o",
+                    capsize=4, color="C0")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set(yticks=range(len(terms)), yticklabels=[labels[t] for t in terms],
+           xlabel="Estimate with 95% confidence interval")
+    ax.invert_yaxis()
+    return save_figure(fig, stem)
+
+
+def fig_policies(policy: dict, stem: str | Path) -> list[Path]:
+    """Counterfactual reply policies over the horizon: complaints, compliments, best state."""
+    _theme()
+    periods = pd.DataFrame(policy["periods"])
+    metrics = [("complaints", "Complaints per customer"),
+               ("compliments", "Compliments per customer"),
+               ("share_best", "Share in the best state")]
+    metrics = [(m, label) for m, label in metrics if m in set(periods["metric"])]
+    names = {"none": "Answer none", "observed": "As observed", "all": "Answer all complaints",
+             "all_relationship_only": "Answer all, no squeaky wheel (γ = 0)",
+             "fast": "Answer within H hours"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.3))
+    for ax, (metric, label) in zip(axes, metrics, strict=True):
+        part = periods[periods["metric"] == metric]
+        for name, rows in part.groupby("policy", sort=False):
+            ax.plot(rows["period"], rows["mean"], label=names.get(name, name))
+            ax.fill_between(rows["period"], rows["lower"], rows["upper"], alpha=0.15)
+        ax.set(xlabel="Periods ahead", ylabel=label)
+    axes[0].legend(frameon=False, fontsize="x-small")
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def fig_parameter_recovery(truth: dict[str, float], fits: dict[str, dict], stem: str | Path
+                           ) -> list[Path]:
+    """Plot estimates minus the simulated world's true parameters, with 95% intervals.
+
+    Parameters
+    ----------
+    truth : dict
+        Parameter name → true value (names as in ``hmm.json``).
+    fits : dict
+        Labelling name (e.g. "true labels", "classifier labels") → ``hmm.json``.
+    stem : str or Path
+    """
+    _theme()
+    terms = [t for t in truth if all(t in fit["params"] for fit in fits.values())]
+    fig, ax = plt.subplots(figsize=(6.0, 0.28 * len(terms) + 1.4))
+    offsets = {name: (i - (len(fits) - 1) / 2) * 0.25 for i, name in enumerate(fits)}
+    for name, fit in fits.items():
+        estimates = [fit["params"][t] - truth[t] for t in terms]
+        lower = [fit["conf_int_95"][t][0] - truth[t] for t in terms]
+        upper = [fit["conf_int_95"][t][1] - truth[t] for t in terms]
+        y = [i + offsets[name] for i in range(len(terms))]
+        ax.errorbar(estimates, y, xerr=[[e - lo for e, lo in zip(estimates, lower, strict=True)],
+                                        [up - e for e, up in zip(estimates, upper, strict=True)]],
+                    fmt="o", capsize=2, label=name, markersize=4)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set(yticks=range(len(terms)), yticklabels=terms,
+           xlabel="Estimate − truth (95% interval)")
+    ax.invert_yaxis()
+    ax.legend(frameon=False, fontsize="small")
     return save_figure(fig, stem)

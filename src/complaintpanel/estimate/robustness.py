@@ -1,0 +1,107 @@
+"""Robustness of the main reduced-form results to the choices a researcher makes.
+
+Each variant rebuilds the panel from the labelled exchanges with one setting changed — the
+period length, the activity filter, the voice classifier (or its threshold), the treatment
+definition — and re-estimates the complaint PPML, the sentiment FE regression and the
+design-based effect of answering a complaint on next period's complaints and compliments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from complaintpanel.config import EstimateConfig, PanelConfig
+from complaintpanel.estimate.design import answered_vs_unanswered
+from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_ppml
+from complaintpanel.estimate.results import NotIdentifiedError
+from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
+from complaintpanel.panel import build_panel
+
+__all__ = ["Variant", "robustness_checks"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One robustness specification."""
+
+    dimension: str
+    label: str
+    labels: str = "main"
+    period: str | None = None
+    min_tweets: int | None = None
+    treatment: str | None = None
+
+
+def _cell(fit: Callable[[], Any], term: str) -> dict[str, Any]:
+    try:
+        result = fit()
+    except NotIdentifiedError as error:
+        return {"status": "not identified", "reason": str(error)}
+    row = result.to_dict()["terms"][term]
+    return {"status": "estimated", **row}
+
+
+def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings: PanelConfig,
+                      estimate_settings: EstimateConfig,
+                      variants: list[Variant] | None = None) -> list[dict[str, Any]]:
+    """Re-estimate the headline models under each variant.
+
+    Parameters
+    ----------
+    voiced_by_labels : dict
+        Labelled exchanges by labelling name; ``"main"`` is the configured classifier, others
+        (e.g. ``"truth"``, ``"rules, threshold 1.5"``) are alternatives.
+    panel_settings, estimate_settings : config sections
+        The main specification.
+    variants : list of Variant, optional
+        Defaults to: the main specification; days and months; activity filters of 3 and 5
+        tweets; every alternative labelling; every treatment definition.
+
+    Returns
+    -------
+    list of dict
+        One record per variant with ``ppml_complaints``, ``fe_sentiment`` and
+        ``answered_complaints_t0`` / ``answered_compliments_t0`` cells.
+    """
+    main_treatment = "answered_complaint"
+    if variants is None:
+        variants = [Variant("main", "Main specification")]
+        variants += [Variant("period", f"Periods: {p}s", period=p) for p in ("day", "month")
+                     if p != panel_settings.period]
+        variants += [Variant("activity", f"Pairs with ≥ {n} tweets", min_tweets=n)
+                     for n in (3, 5)]
+        variants += [Variant("classifier", f"Labels: {name}", labels=name)
+                     for name in voiced_by_labels if name != "main"]
+        variants += [Variant("treatment", f"Treatment: {t}", treatment=t) for t in TREATMENTS
+                     if t != main_treatment]
+    panels: dict[tuple[str, str, int], pd.DataFrame] = {}
+    records = []
+    for variant in variants:
+        period = variant.period or panel_settings.period
+        min_tweets = variant.min_tweets or panel_settings.min_tweets
+        key = (variant.labels, period, min_tweets)
+        if key not in panels:
+            panel = build_panel(voiced_by_labels[variant.labels], period=period,
+                                min_tweets=min_tweets, window_start=panel_settings.window_start,
+                                window_end=panel_settings.window_end)
+            panels[key] = add_model_columns(panel, estimate_settings.reply_within_h)
+        data = panels[key]
+        treatment = variant.treatment or main_treatment
+        record: dict[str, Any] = {"dimension": variant.dimension, "label": variant.label,
+                                  "labels": variant.labels, "period": period,
+                                  "min_tweets": min_tweets, "treatment": treatment,
+                                  "panel_rows": len(data)}
+        record["ppml_complaints"] = _cell(lambda d=data, t=treatment: fit_ppml(d, t), treatment)
+        record["fe_sentiment"] = _cell(
+            lambda d=data, t=treatment: fit_linear_fe(d, "sentiment_mean", t), treatment)
+        if variant.treatment is None:
+            for outcome in ("complaints", "compliments"):
+                record[f"answered_{outcome}_t0"] = _cell(
+                    lambda d=data, o=outcome: answered_vs_unanswered(d, (o,), horizon=0),
+                    f"{outcome}[t+0]")
+        records.append(record)
+    return records

@@ -1,0 +1,82 @@
+"""A one-page Markdown summary of one dataset's results: what was and was not estimated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["summary_markdown"]
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _status_line(name: str, entry: dict[str, Any] | None, term: str | None = None) -> str:
+    if entry is None:
+        return f"- **{name}**: not run"
+    if entry.get("status") != "estimated":
+        return f"- **{name}**: not identified — {entry.get('reason', 'no reason given')}"
+    if term is None:
+        return f"- **{name}**: estimated"
+    values = entry["terms"][term]
+    return (f"- **{name}**: {values['estimate']:+.3f} (SE {values['se']:.3f}; 95% CI "
+            f"{values['ci_lower']:+.3f} to {values['ci_upper']:+.3f}; N = {entry['nobs']:,})")
+
+
+def summary_markdown(results: Path) -> str:
+    """Summarise ``estimates.json``, ``hmm.json``, ``policy.json`` and ``robustness.json``.
+
+    Models the data cannot identify are listed with the reason, so a run on a small excerpt
+    states what it could and could not estimate.
+    """
+    lines = [f"# Results summary: {results.name}", ""]
+    estimates = _read(results / "estimates.json")
+    if estimates is not None:
+        d = estimates["descriptives"]
+        lines += ["## Data", "",
+                  f"{d['customers']:,} customers, {d['brands']:,} brands, {d['periods']} periods, "
+                  f"{d['customer_tweets']:,} customer tweets; "
+                  f"{d['complaint_share']:.1%} complaints; {d['reply_rate']:.1%} of tweets "
+                  "answered." if d["customer_tweets"] else "No customer tweets.", "",
+                  "## Reduced form", ""]
+        main = estimates["settings"]["main_treatment"]
+        lines.append(_status_line(f"Complaints, PPML (treatment: {main})",
+                                  estimates["ppml_complaints"].get(main), main))
+        lines.append(_status_line(f"Sentiment, FE (treatment: {main})",
+                                  estimates["fe_sentiment_mean"].get(main), main))
+        lines.append(_status_line("Answered vs unanswered complaints: complaints next period",
+                                  estimates["design"], "complaints[t+0]"
+                                  if estimates["design"].get("status") == "estimated" else None))
+        for outcome, entry in estimates.get("event_study", {}).items():
+            lines.append(_status_line(f"Event study ({outcome})", entry))
+        missing = [f"{model} / {key}" for model in ("ppml_complaints", "fe_sentiment_mean",
+                                                     "fe_compliment_share")
+                   for key, entry in estimates[model].items()
+                   if entry.get("status") != "estimated"]
+        if missing:
+            lines += ["", "Not identified on these data: " + "; ".join(missing) + "."]
+    hmm = _read(results / "hmm.json")
+    lines += ["", "## Structural model", ""]
+    if hmm is None:
+        lines.append("- not run")
+    elif hmm.get("status", "estimated") != "estimated":
+        lines.append(f"- not identified — {hmm.get('reason')}")
+    else:
+        for term, label in (("gamma", "Squeaky-wheel effect γ"),
+                            ("delta", "Relationship effect δ"), ("eta", "Peer voice η")):
+            if term in hmm["params"]:
+                low, high = hmm["conf_int_95"][term]
+                lines.append(f"- **{label}**: {hmm['params'][term]:+.3f} "
+                             f"(95% CI {low:+.3f} to {high:+.3f})")
+        lines.append(f"- log-likelihood {hmm['loglike']:.1f}, BIC {hmm['bic']:.1f}, "
+                     f"{hmm['n_starts_converged']}/{hmm['n_starts']} starts at the best optimum")
+    policy = _read(results / "policy.json")
+    if policy is not None and "totals" in policy:
+        lines += ["", "## Counterfactual policies (complaints per customer over the horizon)", ""]
+        for row in policy["totals"]:
+            if row["metric"] == "complaints" and row["contrast"] == "level":
+                lines.append(f"- {row['policy']}: {row['mean']:.2f} "
+                             f"({row['lower']:.2f} to {row['upper']:.2f})")
+    return "\n".join(lines) + "\n"
