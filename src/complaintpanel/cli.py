@@ -38,6 +38,7 @@ def main(
 # One entry per stage module that defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "complaintpanel.commands.simulate",
+    "complaintpanel.commands.ingest",
     "complaintpanel.commands.report",
     "complaintpanel.commands.panel",
     "complaintpanel.commands.estimate",

@@ -1,0 +1,203 @@
+"""Validation of raw string records in DuckDB: typed values and a reason for every reject.
+
+Creates ``checked`` from ``records`` (see :mod:`complaintpanel.ingest_sources`): the typed
+``tweet_id_value``, ``is_customer``, ``created_ts``, ``irt_value``, the first failing check
+(``reason``) and the first failing check of every field (``detail``). The checks, in order:
+
+* ids must be plain non-negative integers (``3`` or ``3.0``); spreadsheet scientific notation
+  (``5.70306E+17``) is rejected as such, never expanded;
+* ``inbound`` must spell a boolean (True/False/TRUE/FALSE/true/1/0/yes/no …);
+* ``created_at`` must be Twitter's ``Tue Oct 31 22:10:47 +0000 2017`` or ISO 8601 with a UTC
+  offset (a mapping may declare the offset of naive times); day-first dates are never guessed;
+* a tweet may not answer itself; a later record repeating a kept ``tweet_id`` is a duplicate.
+
+Most records are valid, so one cheap test lets them skip the chain of diagnostic checks, and
+numbers take a fast round-trip path before any regular expression.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from complaintpanel.ingest_mapping import Mapping
+
+__all__ = ["REJECT_REASONS", "derive_parents", "validate"]
+
+# Every reason a record can be rejected for, roughly in the order the checks run (layouts with
+# parent tweets add "parent_"-prefixed reasons to the report, never to rejects).
+REJECT_REASONS = (
+    "too_few_fields", "too_many_fields", "bad_quoting", "invalid_encoding", "record_too_long",
+    "unparseable_record", "malformed_conversation",
+    "tweet_id_missing", "tweet_id_scientific_notation", "tweet_id_invalid",
+    "author_id_missing", "author_id_scientific_notation",
+    "inbound_missing", "inbound_invalid",
+    "created_at_missing", "created_at_no_timezone", "created_at_unparseable",
+    "in_reply_to_scientific_notation", "in_reply_to_invalid", "in_reply_to_self",
+    "duplicate_tweet_id",
+)
+
+_SCI = r"[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+"
+_INT = r"[0-9]{1,19}(\.0*)?"
+_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
+_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+# A reply id is given unless empty or a spelling of "missing".
+_irt_given = "irt IS NOT NULL AND lower(trim(irt)) NOT IN ('', 'nan', 'null', 'none')"
+_FIELDS = ("tweet_id", "author_id", "inbound", "created_at", "in_reply_to")
+_TRUE = ("true", "t", "1", "1.0", "yes", "y")
+_FALSE = ("false", "f", "0", "0.0", "no", "n")
+
+
+def _tidy(expr: str) -> str:
+    """Return SQL for ``expr`` without surrounding spaces (``trim`` only where needed)."""
+    return (f"CASE WHEN starts_with({expr}, ' ') OR ends_with({expr}, ' ') THEN trim({expr}) "
+            f"ELSE {expr} END")
+
+
+def _int_sql(expr: str) -> str:
+    """Return SQL for ``expr`` as BIGINT if a plain integer (``3`` or ``3.0``), else NULL."""
+    # DuckDB's cast is lenient ('5.70306E+17', '0x1F', '1_000' all cast), so a value counts only
+    # if it prints back as the same text (the fast, common case) or matches the strict pattern.
+    # pandas writes float columns as "3.0": strip that suffix before the round trip.
+    base = (f"CASE WHEN ends_with({expr}, '.0') THEN left({expr}, length({expr}) - 2) "
+            f"ELSE {expr} END")
+    value = f"try_cast({base} AS BIGINT)"
+    return (f"CASE WHEN {value} >= 0 AND {value}::VARCHAR = {base} THEN {value} "
+            f"WHEN regexp_full_match(trim({expr}), '{_INT}') "
+            f"THEN try_cast(split_part(trim({expr}), '.', 1) AS BIGINT) END")
+
+
+def _typed_sql(prefix: str, assume: str | None) -> str:
+    """Typed values of the fields ``{prefix}tid`` … (``prefix`` is "" or "p_" for parents)."""
+    p = prefix
+    naive_ts = f"try_cast(trim({p}cat) || '{assume}' AS TIMESTAMPTZ)" if assume else "NULL"
+    truthy = ", ".join(f"'{v}'" for v in _TRUE)
+    falsy = ", ".join(f"'{v}'" for v in _FALSE)
+    return f"""
+        {_int_sql(f"{p}tid")} AS {p}tweet_id_value,
+        CASE WHEN {p}inb = 'True'::VARCHAR THEN true WHEN {p}inb = 'False'::VARCHAR THEN false
+             WHEN lower(trim({p}inb)) IN ({truthy}) THEN true
+             WHEN lower(trim({p}inb)) IN ({falsy}) THEN false END AS {p}is_customer,
+        coalesce(try_strptime({p}cat, '%a %b %d %H:%M:%S %z %Y'), CASE
+             WHEN regexp_full_match(trim({p}cat), '{_ISO} ?{_OFFSET}')
+                 THEN try_cast(regexp_replace(trim({p}cat), ' ([+-][0-9]|Z)', '\\1')
+                               AS TIMESTAMPTZ)
+             WHEN regexp_full_match(trim({p}cat), '{_ISO}') THEN {naive_ts}::TIMESTAMPTZ
+             ELSE try_strptime(trim({p}cat), '%a %b %d %H:%M:%S %z %Y')
+        END) AS {p}created_ts"""
+
+
+def _reason_sql(prefix: str) -> list[tuple[str, str]]:
+    """(condition, reason) pairs in the order the checks run, for fields with ``prefix``."""
+    p = prefix
+    return [
+        (f"{p}tid IS NULL OR trim({p}tid) = ''", "tweet_id_missing"),
+        (f"regexp_full_match(trim({p}tid), '{_SCI}')", "tweet_id_scientific_notation"),
+        (f"{p}tweet_id_value IS NULL", "tweet_id_invalid"),
+        (f"{p}aid IS NULL OR {p}aid = ''", "author_id_missing"),
+        (f"regexp_full_match({p}aid, '{_SCI}')", "author_id_scientific_notation"),
+        (f"{p}inb IS NULL OR trim({p}inb) = ''", "inbound_missing"),
+        (f"{p}is_customer IS NULL", "inbound_invalid"),
+        (f"{p}cat IS NULL OR trim({p}cat) = ''", "created_at_missing"),
+        (f"{p}created_ts IS NULL AND regexp_full_match(trim({p}cat), '{_ISO}')",
+         "created_at_no_timezone"),
+        (f"{p}created_ts IS NULL", "created_at_unparseable"),
+    ]
+
+
+def validate(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+    """Create ``checked``: typed values, the first failing check (``reason``) and all of them."""
+    extras = "".join(f', "x_{c}"' for c in mapping.extra_columns)
+    has_parent = bool(mapping.parent_columns)
+    parent_cols = (f", p_tweet_id AS p_tid, {_tidy('p_author_id')} AS p_aid, "
+                   "p_inbound AS p_inb, p_created_at AS p_cat"
+                   if has_parent else "")
+    parent_typed = "," + _typed_sql("p_", mapping.assume_timezone) if has_parent else ""
+    checks = [*_reason_sql(""),
+              (f"{_irt_given} AND regexp_full_match(trim(irt), '{_SCI}')",
+               "in_reply_to_scientific_notation"),
+              (f"{_irt_given} AND irt_value IS NULL", "in_reply_to_invalid"),
+              ("irt_value = tweet_id_value", "in_reply_to_self")]
+    first = " ".join(f"WHEN {cond} THEN '{reason}'" for cond, reason in checks)
+    # `detail` lists the first failing check of every field (a record can fail several).
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for cond, reason in checks:
+        field = next(f for f in _FIELDS if reason.startswith(f))
+        groups.setdefault(field, []).append((cond, reason))
+    every = ", ".join(
+        "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in group) + " END"
+        for group in groups.values())
+    # Most records are valid: one cheap test lets them skip the chain of diagnostic checks.
+    valid = (f"tweet_id_value IS NOT NULL AND aid <> '' AND is_customer IS NOT NULL "
+             f"AND created_ts IS NOT NULL AND (NOT ({_irt_given}) OR irt_value IS NOT NULL) "
+             f"AND coalesce(irt_value <> tweet_id_value, true) "
+             f"AND NOT ((contains(aid, 'e') OR contains(aid, 'E')) "
+             f"AND regexp_full_match(aid, '{_SCI}'))")
+    parent_reason = ""
+    if has_parent:
+        p_first = " ".join(f"WHEN {cond} THEN 'parent_{reason}'"
+                           for cond, reason in _reason_sql("p_"))
+        parent_reason = f", CASE {p_first} END AS p_reason"
+    parent_out = (", p_tid, p_aid, p_tweet_id_value, p_is_customer, p_created_ts, p_reason"
+                  if has_parent else "")
+    con.execute(f"""
+        CREATE TABLE checked AS
+        SELECT source_row, tid, aid, brand{extras}, text, tweet_id_value, is_customer, created_ts,
+               irt_value, reason{parent_out},
+               CASE WHEN reason IS NOT NULL THEN nullif(concat_ws(';', {every}), '') END
+               AS detail
+        FROM (
+            SELECT *, CASE WHEN {valid} THEN NULL ELSE CASE {first} END END AS reason
+                   {parent_reason}
+            FROM (
+                SELECT *, {_typed_sql("", mapping.assume_timezone)},
+                    {_int_sql("irt")} AS irt_value
+                    {parent_typed}
+                FROM (
+                    SELECT source_row, tweet_id AS tid, {_tidy("author_id")} AS aid,
+                           inbound AS inb, created_at AS cat, text, in_reply_to AS irt,
+                           nullif({_tidy("brand")}, '') AS brand
+                           {extras}{parent_cols}
+                    FROM records
+                )
+            )
+        )
+    """)
+    # Duplicates among otherwise valid records: keep the first in file order.
+    con.execute("""
+        UPDATE checked SET reason = 'duplicate_tweet_id',
+               detail = 'first kept at record ' || d.first_row
+        FROM (SELECT tweet_id_value, min(source_row) AS first_row FROM checked
+              WHERE reason IS NULL GROUP BY tweet_id_value HAVING count(*) > 1) AS d
+        WHERE checked.reason IS NULL AND checked.tweet_id_value = d.tweet_id_value
+          AND checked.source_row <> d.first_row
+    """)
+
+
+def derive_parents(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> dict[str, int]:
+    """Create ``parents``: tweets that kept records answer, described by the record (pairs layouts).
+
+    Each parent id is added once (its first record wins) unless it is itself a kept record.
+    """
+    con.execute("CREATE TABLE parents (source_row BIGINT, tweet_id_value BIGINT, aid VARCHAR, "
+                "is_customer BOOLEAN, created_ts TIMESTAMPTZ)")
+    if not mapping.parent_columns:
+        return {}
+    con.execute("""
+        INSERT INTO parents
+        SELECT source_row, p_tweet_id_value, p_aid, p_is_customer, p_created_ts
+        FROM checked c
+        WHERE reason IS NULL AND p_reason IS NULL
+          AND p_tweet_id_value NOT IN (SELECT tweet_id_value FROM checked WHERE reason IS NULL)
+        QUALIFY row_number() OVER (PARTITION BY p_tweet_id_value ORDER BY source_row) = 1
+    """)
+    stats = con.sql("""
+        SELECT count(*) FILTER (p_reason IS NOT NULL),
+               count(DISTINCT (p_tweet_id_value, p_aid, p_is_customer, p_created_ts))
+                   FILTER (p_reason IS NULL) - count(DISTINCT p_tweet_id_value)
+                   FILTER (p_reason IS NULL)
+        FROM checked WHERE reason IS NULL
+    """).fetchall()[0]
+    invalid = dict(con.sql("SELECT p_reason, count(*) FROM checked WHERE reason IS NULL "
+                           "AND p_reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall())
+    return {"parents_invalid": stats[0], "parents_conflicting": stats[1],
+            "parents_invalid_by_reason": invalid}

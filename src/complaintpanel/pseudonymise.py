@@ -1,0 +1,223 @@
+"""Keyed pseudonyms for customers: HMAC-SHA256 of the lower-cased handle, in Python and in SQL.
+
+Customer identifiers (``author_id`` of customer tweets, and every ``@handle`` in tweet text that is
+not a known brand handle) are replaced by ``pseudonym(handle)`` = ``"c"`` + the first 16 hex digits
+of HMAC-SHA256(key, lower(handle)) before anything is written. Lower-casing follows Twitter, whose
+screen names are case-insensitive, so ``@JohnDoe`` in a reply and the author ``johndoe`` get the
+same pseudonym. 64 bits make a collision among a million customers about a 1-in-30-million event.
+
+The key comes, in this order, from an explicit argument, from the environment variable named by
+:attr:`complaintpanel.config.IngestConfig.key_env` (``COMPLAINTPANEL_KEY``), or from a key file that
+is generated once beside the data (``<parent of the output folder>/pseudonymisation.key``, e.g.
+``data/interim/pseudonymisation.key``; git ignores ``*.key``). The same key always gives the same
+pseudonyms, so runs are reproducible and a simulator's truth can be joined by hashing its raw ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from pathlib import Path
+
+__all__ = [
+    "KEY_FILE_NAME",
+    "PSEUDONYM_HEX_DIGITS",
+    "brand_macro_sql",
+    "key_file_for",
+    "pseudonym",
+    "pseudonym_sql_macro",
+    "pseudonymise_text_query",
+    "resolve_key",
+]
+
+KEY_FILE_NAME = "pseudonymisation.key"
+PSEUDONYM_HEX_DIGITS = 16
+_BLOCK = 64  # SHA-256 block size in bytes (RFC 2104)
+
+# "@word" with an optional run of word characters glued to its front: a mention when that run is
+# empty, part of an address ("name@host") otherwise, which is left alone. \w is ASCII in RE2, as
+# in Twitter handles.
+_MENTION_PATTERN = r"\w*@\w+"
+# E-mail addresses are masked as a whole (the IBM data contains some), before handles are looked at.
+_EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
+EMAIL_MASK = "<email>"
+
+
+def key_file_for(out_dir: str | os.PathLike[str]) -> Path:
+    """Return where a generated key lives for ``out_dir``: beside it, in its parent folder."""
+    return Path(out_dir).resolve().parent / KEY_FILE_NAME
+
+
+def resolve_key(
+    out_dir: str | os.PathLike[str],
+    key_env: str = "COMPLAINTPANEL_KEY",
+    key: bytes | str | None = None,
+) -> tuple[bytes, str]:
+    """Return the pseudonymisation key and a description of where it came from.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The ingest output folder; a generated key is stored in its parent folder.
+    key_env : str
+        Name of the environment variable that may hold the key (any string; used as UTF-8 bytes).
+    key : bytes or str, optional
+        An explicit key, which wins over the environment and the key file.
+
+    Returns
+    -------
+    key : bytes
+    source : str
+        ``"argument"``, ``"env:NAME"`` or ``"file:PATH"`` (never the key itself).
+    """
+    if key is not None:
+        return (key.encode() if isinstance(key, str) else bytes(key)), "argument"
+    from_env = os.environ.get(key_env)
+    if from_env:
+        return from_env.encode(), f"env:{key_env}"
+    path = key_file_for(out_dir)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Create with owner-only permissions; O_EXCL so two concurrent runs cannot both write.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip().encode(), f"file:{path}"
+
+
+def pseudonym(handle: str, key: bytes) -> str:
+    """Keyed pseudonym of one customer handle (same result as the SQL macro).
+
+    Parameters
+    ----------
+    handle : str
+        Customer ``author_id`` or screen name, without the leading ``@``.
+    key : bytes
+        Pseudonymisation key.
+
+    Returns
+    -------
+    str
+        ``"c"`` followed by 16 lower-case hex digits.
+    """
+    digest = hmac.new(key, handle.lower().encode(), hashlib.sha256).hexdigest()
+    return "c" + digest[:PSEUDONYM_HEX_DIGITS]
+
+
+def _padded_keys(key: bytes) -> tuple[str, str]:
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = bytes(b ^ 0x36 for b in key)
+    outer = bytes(b ^ 0x5C for b in key)
+    return inner.hex(), outer.hex()
+
+
+def pseudonym_sql_macro(key: bytes, name: str = "pseudonym") -> str:
+    """DuckDB ``CREATE MACRO`` statement computing :func:`pseudonym` in SQL.
+
+    HMAC is written out from its definition (RFC 2104) with DuckDB's ``sha256`` on blobs, so that
+    millions of handles are hashed inside the engine instead of one Python call per handle.
+    """
+    inner, outer = _padded_keys(key)
+    return (
+        f"CREATE OR REPLACE TEMP MACRO {name}(handle) AS 'c' || left(sha256("
+        f"unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(lower(handle))))), "
+        f"{PSEUDONYM_HEX_DIGITS})"
+    )
+
+
+def brand_macro_sql(handles: list[str] | tuple[str, ...], name: str = "is_brand") -> str:
+    """DuckDB ``CREATE MACRO`` testing whether a handle (any case) is one of ``handles``."""
+    cleaned = sorted({h.lower() for h in handles if h and re.fullmatch(r"\w+", h)})
+    if not cleaned:
+        return f"CREATE OR REPLACE TEMP MACRO {name}(handle) AS false"
+    # One compiled alternation (RE2) is faster than a list lookup per token.
+    return (f"CREATE OR REPLACE TEMP MACRO {name}(handle) AS "
+            f"regexp_full_match(lower(handle), '{'|'.join(cleaned)}')")
+
+
+def pseudonymise_text_query(
+    source: str,
+    text_col: str,
+    keep: list[str],
+    is_brand: str = "is_brand",
+    macro: str = "pseudonym",
+    lookup: str | None = None,
+) -> str:
+    """Build the SQL query that pseudonymises the handles in ``text_col`` of ``source``.
+
+    E-mail addresses are masked as ``<email>``; every ``@handle`` that is not a brand handle becomes
+    ``@`` + its pseudonym; everything else is left byte for byte. Texts without ``@`` pass through,
+    and texts whose only ``@`` opens them (most tweets: ``@brand …`` or ``@customer …``) take a
+    fast path of plain string operations; the rest are split into mentions and the text between.
+
+    Parameters
+    ----------
+    source : str
+        Relation (table or subquery) to read.
+    text_col : str
+        Name of the text column in ``source``.
+    keep : list of str
+        Other columns of ``source`` to pass through.
+    is_brand, macro : str
+        Names of the macros from :func:`brand_macro_sql` and :func:`pseudonym_sql_macro`.
+    lookup : str, optional
+        Table ``(handle, pseudonym)`` of lower-cased handles already hashed (e.g. the customer
+        authors); the handle opening a text is looked up there before being hashed.
+
+    Returns
+    -------
+    str
+        A query with the ``keep`` columns, ``text`` (pseudonymised) and ``brand_mention`` (the
+        lower-cased first brand handle addressed in the text, or NULL).
+    """
+    cols = ", ".join(keep)
+    lead_key = f"{macro}(lead_handle)"
+    lookup_join = ""
+    if lookup:
+        lead_key = f"coalesce(known.pseudonym, {lead_key})"
+        lookup_join = f"LEFT JOIN {lookup} known ON known.handle = lower(lead_handle)"
+    masked = f"regexp_replace(raw_text, '{_EMAIL_PATTERN}', '{EMAIL_MASK}', 'g')"
+    mentions = f"regexp_extract_all({masked}, '{_MENTION_PATTERN}')"
+    parts = f"regexp_split_to_array({masked}, '{_MENTION_PATTERN}')"
+    rewrite = (f"lambda tok: CASE WHEN tok[1] <> '@' OR {is_brand}(tok[2:]) THEN tok "
+               f"ELSE '@' || {macro}(tok[2:]) END")
+    general_text = (f"array_to_string(flatten(list_transform(list_zip({parts}, "
+                    f"list_transform({mentions}, {rewrite})), "
+                    "lambda z: [z[1], coalesce(z[2], '')])), '')")
+    general_brand = (f"lower(list_filter({mentions}, "
+                     f"lambda tok: tok[1] = '@' AND {is_brand}(tok[2:]))[1][2:])")
+    return f"""
+    WITH staged AS (
+        SELECT {cols}, {text_col} AS raw_text,
+               CASE WHEN {text_col} IS NULL OR NOT contains({text_col}, '@') THEN 0
+                    WHEN starts_with({text_col}, '@')
+                         AND NOT contains(substr({text_col}, 2), '@') THEN 1
+                    ELSE 2 END AS at_kind
+        FROM {source}
+    ), with_lead AS (
+        SELECT *, CASE WHEN at_kind = 1 THEN regexp_extract(raw_text, '^@(\\w+)', 1) END
+                  AS lead_handle
+        FROM staged
+    ), flagged AS (
+        SELECT *, coalesce(lead_handle <> '' AND {is_brand}(lead_handle), false) AS lead_brand
+        FROM with_lead
+    )
+    SELECT {cols},
+           CASE at_kind WHEN 0 THEN raw_text
+                WHEN 1 THEN CASE WHEN lead_handle = '' OR lead_brand THEN raw_text
+                                 ELSE '@' || {lead_key}
+                                      || raw_text[length(lead_handle) + 2:] END
+                ELSE {general_text} END AS text,
+           CASE at_kind WHEN 1 THEN CASE WHEN lead_brand THEN lower(lead_handle) END
+                WHEN 2 THEN {general_brand} END AS brand_mention
+    FROM flagged {lookup_join}
+    """
