@@ -147,7 +147,7 @@ def fig_event_study(frame: pd.DataFrame, stem: str | Path, ylabel: str) -> list[
     ax.axhline(0, color="black", linewidth=0.8)
     ax.axvline(-0.5, color="grey", linewidth=0.8, linestyle="--")
     ax.set(xlabel="Periods since the brand's first reply (−1 = reference)", ylabel=ylabel)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", fontsize="small")
     return save_figure(fig, stem)
 
 
@@ -177,7 +177,9 @@ def fig_design_effects(terms: pd.DataFrame, stem: str | Path) -> list[Path]:
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set(xlabel="Weeks after the answered week (t+lead)",
                ylabel=f"Change in {outcome} per customer", xticks=sorted(rows["lead"]))
-    axes[0].legend(frameon=False, fontsize="small")
+    if "truth" in terms and terms["truth"].notna().any():
+        axes[0].legend(frameon=False, fontsize="small")
+    fig.suptitle("Effect of answering a complaint (AIPW estimate, 95% CI)", fontsize="medium")
     fig.tight_layout()
     return save_figure(fig, stem)
 
