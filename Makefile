@@ -1,14 +1,16 @@
 # complaintpanel: one command to rebuild everything, one to test it.
 #
-#   make all     create .venv if needed, run the pipeline on the embedded default (simulated)
-#                world, draw the figures and compile paper/paper.pdf
-#   make test    create .venv if needed and run the test suite
-#   make bench   run the benchmarks (writes benchmarks/results/*.json)
-#   make clean   remove generated files (keeps .venv); make distclean also removes .venv
+#   make all               create .venv if needed, run the whole pipeline on the embedded default
+#                          (simulated) world, draw the figures, write the tables, build paper/paper.pdf
+#   make all DATA=f.csv    the same pipeline on your own raw file (TWCS schema, or MAPPING=name|file)
+#                          into data/{interim,processed}/NAME and results/NAME (NAME = file's folder)
+#   make test              create .venv if needed and run the test suite
+#   make bench             run the benchmarks (writes benchmarks/results/*.json)
+#   make clean             remove generated files (keeps .venv); make distclean also removes .venv
 #
-# Every step is a file target, so a second `make all` does nothing. Each stage depends on its
-# own config section (a stamp in .make/ that changes only when that section changes) and on its
-# own source files.
+# Every step is a file target, so a second `make all` does nothing. Each stage depends on its own
+# config section (a stamp in .make/ that changes only when that section changes) and on its own
+# source files, so editing [hmm] in analysis/config.toml reruns the structural model only.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -22,24 +24,52 @@ CP := $(BIN)/complaintpanel
 CONFIG ?= analysis/config.toml
 STAMPS := .make
 PKG := src/complaintpanel
+C := --config $(CONFIG)
 
 # Refresh the per-section config stamps (standard library only, so it runs before .venv exists).
 _stamps := $(shell $(PYTHON) $(PKG)/config.py $(CONFIG) $(STAMPS))
 
-# ---- the embedded default world -------------------------------------------------------------
+# ---- which data ------------------------------------------------------------------------------
+DATA ?=
+MAPPING ?=
+ifeq ($(strip $(DATA)),)
+NAME := simulated
 RAW_DIR := data/raw/simulated
 RAW := $(RAW_DIR)/twcs.csv
-RESULTS := results/simulated
 FIGURES := paper/figures
+TABLES := paper/tables
+else
+NAME ?= $(notdir $(patsubst %/,%,$(dir $(abspath $(DATA)))))
+RAW := $(DATA)
+FIGURES := results/$(NAME)/figures
+TABLES := results/$(NAME)/tables
+endif
+INTERIM := data/interim/$(NAME)
+PROCESSED := data/processed/$(NAME)
+RESULTS := results/$(NAME)
+MAP := $(if $(MAPPING),--mapping $(MAPPING),)
+# Fixed string hashing: pyfixest's results depend in the last digits on the iteration order of
+# sets of strings, so without this two runs can differ around the 8th significant digit.
+export PYTHONHASHSEED := 0
+# Each stage writes its wall time and peak memory here for the results manifest.
+export COMPLAINTPANEL_TIMINGS := $(abspath $(STAMPS))/timings/$(NAME)
 
-SIMULATE_SRC := $(PKG)/simulate.py $(PKG)/model.py $(PKG)/phrases.py
-DESCRIBE_SRC := $(PKG)/descriptives.py
-FIGURE_SRC := $(PKG)/report/figures.py
-PAPER_SRC := paper/paper.typ paper/refs.bib $(PKG)/report/paper.py
+SIMULATE_SRC := $(PKG)/simulate.py $(PKG)/model.py $(PKG)/phrases.py $(PKG)/truth_effects.py
+INGEST_SRC := $(PKG)/ingest.py $(PKG)/ingest_sources.py $(PKG)/ingest_mapping.py $(PKG)/pseudonymise.py
+THREAD_SRC := $(PKG)/thread.py
+LABEL_SRC := $(wildcard $(PKG)/label/*.py)
+PANEL_SRC := $(PKG)/panel.py
+ESTIMATE_SRC := $(wildcard $(PKG)/estimate/*.py)
+HMM_SRC := $(wildcard $(PKG)/hmm/*.py) $(PKG)/model.py
+REPORT_SRC := $(wildcard $(PKG)/report/*.py) $(PKG)/descriptives.py
 
 .PHONY: all test bench lint clean distclean venv
 
-all: paper/paper.pdf
+ifeq ($(strip $(DATA)),)
+all: paper/paper.pdf $(RESULTS)/manifest.json
+else
+all: $(RESULTS)/summary.md $(RESULTS)/manifest.json
+endif
 
 venv: $(INSTALLED)
 
@@ -48,19 +78,70 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
-$(RAW): $(STAMPS)/config-simulate.stamp $(SIMULATE_SRC) | $(INSTALLED)
-	$(CP) simulate --config $(CONFIG) --out $(RAW_DIR)
+# ---- data stages -------------------------------------------------------------------------------
+$(RAW_DIR)/twcs.csv: $(STAMPS)/config-simulate.stamp $(SIMULATE_SRC) | $(INSTALLED)
+	$(CP) simulate $(C) --out $(RAW_DIR)
 
-$(RESULTS)/activity.json: $(RAW) $(DESCRIBE_SRC) | $(INSTALLED)
+$(INTERIM)/tweets.parquet: $(RAW) $(STAMPS)/config-ingest.stamp $(INGEST_SRC) | $(INSTALLED)
+	$(CP) ingest $(RAW) --out $(INTERIM) $(MAP) $(C)
+
+$(INTERIM)/exchanges.parquet: $(INTERIM)/tweets.parquet $(THREAD_SRC) | $(INSTALLED)
+	$(CP) thread $(INTERIM)
+
+$(PROCESSED)/voiced.parquet: $(INTERIM)/exchanges.parquet $(STAMPS)/config-label.stamp $(LABEL_SRC) | $(INSTALLED)
+	$(CP) label $(INTERIM) --out $(PROCESSED) $(C)
+
+$(PROCESSED)/panel.parquet: $(PROCESSED)/voiced.parquet $(STAMPS)/config-panel.stamp $(PANEL_SRC) | $(INSTALLED)
+	$(CP) panel $(PROCESSED) $(C)
+
+# ---- estimates -----------------------------------------------------------------------------------
+$(RESULTS)/estimates.json: $(PROCESSED)/panel.parquet $(STAMPS)/config-estimate.stamp $(ESTIMATE_SRC) | $(INSTALLED)
+	$(CP) estimate $(PROCESSED) --out $(RESULTS) --tables $(TABLES) $(C)
+
+$(RESULTS)/hmm.json: $(PROCESSED)/panel.parquet $(STAMPS)/config-hmm.stamp $(HMM_SRC) | $(INSTALLED)
+	$(CP) hmm $(PROCESSED) --out $(RESULTS) $(C)
+
+$(RESULTS)/policy.json: $(RESULTS)/hmm.json $(PROCESSED)/panel.parquet $(HMM_SRC) | $(INSTALLED)
+	$(CP) policy $(PROCESSED) --out $(RESULTS) $(C)
+
+$(RESULTS)/robustness.json: $(INTERIM)/exchanges.parquet $(STAMPS)/config-panel.stamp $(STAMPS)/config-estimate.stamp $(ESTIMATE_SRC) $(PANEL_SRC) $(LABEL_SRC) | $(INSTALLED)
+	$(CP) robustness $(INTERIM) --out $(RESULTS) --tables $(TABLES) $(if $(DATA),,--truth $(RAW_DIR)/truth/voice.parquet) $(C)
+
+# Parameter recovery on the simulated world: the same chain with the true voice labels.
+TRUTH_PROCESSED := data/processed/$(NAME)-truth-labels
+$(TRUTH_PROCESSED)/panel.parquet: $(INTERIM)/exchanges.parquet $(STAMPS)/config-panel.stamp $(PANEL_SRC) $(LABEL_SRC) | $(INSTALLED)
+	$(CP) label $(INTERIM) --out $(TRUTH_PROCESSED) --truth $(RAW_DIR)/truth/voice.parquet $(C)
+	$(CP) panel $(TRUTH_PROCESSED) $(C)
+
+$(RESULTS)/truth-labels/hmm.json: $(TRUTH_PROCESSED)/panel.parquet $(STAMPS)/config-hmm.stamp $(HMM_SRC) | $(INSTALLED)
+	$(CP) hmm $(TRUTH_PROCESSED) --out $(RESULTS)/truth-labels $(C)
+
+$(RESULTS)/label_validity.json: $(PROCESSED)/voiced.parquet $(LABEL_SRC) | $(INSTALLED)
+	$(CP) label-validity $(PROCESSED)/voiced.parquet $(RAW_DIR)/truth/voice.parquet --out $(RESULTS)
+
+# ---- figures, tables, paper ---------------------------------------------------------------------------
+RESULT_FILES := $(RESULTS)/estimates.json $(RESULTS)/hmm.json $(RESULTS)/policy.json $(RESULTS)/robustness.json
+ifeq ($(strip $(DATA)),)
+RESULT_FILES += $(RESULTS)/truth-labels/hmm.json $(RESULTS)/label_validity.json $(RESULTS)/activity.json
+endif
+
+$(RESULTS)/activity.json: $(RAW) $(PKG)/descriptives.py | $(INSTALLED)
 	$(CP) describe $(RAW) --out $(RESULTS)
 
-$(FIGURES)/weekly_activity.pdf: $(RESULTS)/activity.json $(FIGURE_SRC) | $(INSTALLED)
-	$(CP) figures $(RESULTS) --out $(FIGURES)
+$(FIGURES)/.done: $(RESULT_FILES) $(REPORT_SRC) | $(INSTALLED)
+	$(CP) figures $(RESULTS) --processed $(PROCESSED) --out $(FIGURES) $(if $(DATA),,--truth $(RAW_DIR)/truth/params.json)
+	@touch $@
 
-paper/paper.pdf: $(FIGURES)/weekly_activity.pdf $(RESULTS)/activity.json $(PAPER_SRC) | $(INSTALLED)
+$(RESULTS)/summary.md: $(FIGURES)/.done $(RESULT_FILES) $(REPORT_SRC) | $(INSTALLED)
+	$(CP) summary $(RESULTS) --out $@
+
+paper/paper.pdf: $(FIGURES)/.done $(RESULTS)/summary.md paper/paper.typ paper/refs.bib $(REPORT_SRC) | $(INSTALLED)
 	$(CP) paper paper/paper.typ --out $@
 
-# ---- tests, benchmarks, housekeeping ---------------------------------------------------------
+$(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),,paper/paper.pdf) | $(INSTALLED)
+	$(CP) manifest $(RESULTS) --raw $(RAW) --processed $(PROCESSED) $(C)
+
+# ---- tests, benchmarks, housekeeping ---------------------------------------------------------------
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
@@ -69,11 +150,12 @@ bench: $(INSTALLED)
 		echo "== $$script"; $(BIN)/python $$script; done
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks analysis
 
 clean:
-	rm -rf $(RAW_DIR) data/interim/* data/processed/* results $(STAMPS) \
-		$(FIGURES)/*.pdf $(FIGURES)/*.png paper/tables/* paper/paper.pdf paper/pages
+	rm -rf data/raw/simulated data/interim/*/ data/processed/*/ results $(STAMPS) paper/pages \
+		paper/figures/*.pdf paper/figures/*.png paper/figures/.done paper/tables/*.md \
+		paper/tables/*.tex paper/paper.pdf
 
 distclean: clean
 	rm -rf $(VENV)

@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "complaintpanel.commands.report",
     "complaintpanel.commands.panel",
     "complaintpanel.commands.estimate",
+    "complaintpanel.commands.hmm",
     "complaintpanel.commands.label",
 )
 

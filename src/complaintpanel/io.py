@@ -69,9 +69,32 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
+# Significant digits kept for floats in JSON results. Multi-threaded linear algebra can change
+# the last bits of a result between runs; 12 digits keep every meaningful digit and make two runs
+# on the same inputs byte-identical.
+JSON_SIGNIFICANT_DIGITS = 12
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{JSON_SIGNIFICANT_DIGITS}g}") if value == value else value
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
+        return _rounded(value.item())
+    return value
+
+
 def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``obj`` as indented, key-sorted JSON (stable bytes for equal content), atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=True)
+    """Write ``obj`` as indented, key-sorted JSON, atomically.
+
+    Floats are written with :data:`JSON_SIGNIFICANT_DIGITS` significant digits, so equal results
+    give equal bytes.
+    """
+    text = json.dumps(_rounded(obj), indent=2, sort_keys=True, default=_json_default,
+                      allow_nan=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     return Path(path)

@@ -162,7 +162,8 @@ cells AS (
            count(*) FILTER (WHERE voice = 'complaint') AS complaints,
            count(*) FILTER (WHERE voice = 'compliment') AS compliments,
            count(*) FILTER (WHERE voice = 'neutral') AS neutral,
-           avg(sentiment) AS sentiment_mean,
+           -- rounded: DuckDB's parallel sum can change the last bit between runs
+           round(avg(sentiment), 12) AS sentiment_mean,
            count(*) FILTER (WHERE brand_replied) AS replies,
            count(*) FILTER (WHERE brand_replied AND voice = 'complaint') AS answered_complaints,
            median(reply_latency_h) FILTER (WHERE brand_replied) AS reply_latency_h,

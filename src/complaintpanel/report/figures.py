@@ -163,7 +163,7 @@ def fig_design_effects(terms: pd.DataFrame, stem: str | Path) -> list[Path]:
     """
     _theme()
     outcomes = list(dict.fromkeys(terms["outcome"]))
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(3.3 * len(outcomes), 3.2),
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(3.8 * len(outcomes), 3.4),
                              sharey=False)
     axes = [axes] if len(outcomes) == 1 else list(axes)
     for ax, outcome in zip(axes, outcomes, strict=True):

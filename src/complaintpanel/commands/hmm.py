@@ -1,0 +1,154 @@
+"""``complaintpanel hmm`` and ``complaintpanel policy``: the structural model (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.io import atomic_path, read_json, sha256_file, write_json
+
+PANEL_HELP = ("Folder with panel.parquet (or a simulator folder with truth/states.parquet, "
+              "or a Parquet file).")
+
+
+def find_panel(directory: Path) -> Path:
+    """Find the panel file behind ``directory`` (panel.parquet, truth/states.parquet, itself)."""
+    if directory.is_file():
+        return directory
+    for candidate in (directory / "panel.parquet", directory / "truth" / "states.parquet"):
+        if candidate.exists():
+            return candidate
+    raise typer.BadParameter(f"no panel.parquet (or truth/states.parquet) in {directory}")
+
+
+def _default_out(directory: Path) -> Path:
+    name = directory.stem if directory.is_file() else directory.name
+    return Path("results") / name
+
+
+def _write_text(text: str, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def hmm(
+    directory: Annotated[Path, typer.Argument(help=PANEL_HELP, exists=True)],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default results/NAME).")] = None,
+    states: Annotated[int | None, typer.Option(help="Number of latent states K.")] = None,
+    starts: Annotated[int | None, typer.Option(help="Optimiser starts.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random starts.")] = None,
+    jobs: Annotated[int, typer.Option(help="Processes for the starts (−1 = all cores).")] = 1,
+    cov_type: Annotated[str, typer.Option(help="oim, robust or bootstrap.")] = "oim",
+    n_boot: Annotated[int, typer.Option(help="Bootstrap replications.")] = 200,
+    unanswered: Annotated[bool, typer.Option(help="Unanswered complaints in transitions.")] = False,
+    reply_model: Annotated[bool, typer.Option(
+        help="Model replies by state (for endogenous replies).")] = False,
+    latency_hours: Annotated[float | None, typer.Option(
+        help="Let a reply within this many hours have its own effect.")] = None,
+    sentiment: Annotated[bool, typer.Option(help="Gaussian sentiment emission.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Fit the relationship HMM: hmm.json, coefficient and transition tables."""
+    from complaintpanel.hmm import IdentificationError, RelationshipHMM
+
+    started = time.perf_counter()
+    settings = load(config).hmm
+    panel_path = find_panel(directory)
+    panel = pd.read_parquet(panel_path)
+    out = out or _default_out(directory)
+    source = {"panel": str(panel_path), "sha256": sha256_file(panel_path)}
+    try:
+        model = RelationshipHMM(
+            n_states=states or settings.n_states, n_starts=starts or settings.n_starts,
+            random_state=settings.seed if seed is None else seed, n_jobs=jobs,
+            cov_type=cov_type, n_boot=n_boot, unanswered=unanswered, reply_model=reply_model,
+            latency_hours=latency_hours, sentiment=sentiment,
+        ).fit(panel)
+    except IdentificationError as error:
+        # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
+        # report states what could not be estimated instead of the pipeline stopping.
+        write_json({"status": "not_identified", "reason": str(error), "input": source},
+                   out / "hmm.json")
+        note = f"Relationship HMM not identified on these data: {error}\n"
+        _write_text(note, out / "hmm_table.md")
+        _write_text(f"% {note}", out / "hmm_table.tex")
+        echo_summary("hmm", f"not identified ({error}) → {out}", time.perf_counter() - started)
+        return
+    res = model.results_
+    payload = res.to_dict()
+    payload["input"] = source
+    # Wall times belong in the results manifest (recorded by echo_summary), not in hmm.json,
+    # which must be byte-identical between runs.
+    payload.pop("fit_seconds", None)
+    for start in payload["starts"]:
+        start.pop("seconds", None)
+    write_json(payload, out / "hmm.json")
+    _write_text(res.to_markdown(), out / "hmm_table.md")
+    _write_text(res.to_latex(), out / "hmm_table.tex")
+    _write_text(res.summary() + "\n", out / "hmm_summary.txt")
+    ci = res.conf_int()
+    effects = ", ".join(f"{name} {res.params[name]:+.3f} [{ci.loc[name, 'lower']:+.3f}, "
+                        f"{ci.loc[name, 'upper']:+.3f}]"
+                        for name in ("gamma", "delta") if name in res.params.index)
+    echo_summary("hmm", f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
+                 f"{res.n_starts_converged}/{res.n_starts} starts at best → {out}",
+                 time.perf_counter() - started)
+
+
+def policy(
+    directory: Annotated[Path, typer.Argument(help=PANEL_HELP, exists=True)],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default results/NAME).")] = None,
+    estimates: Annotated[Path | None, typer.Option(
+        help="hmm.json from `complaintpanel hmm` (default OUT/hmm.json).")] = None,
+    horizon: Annotated[int, typer.Option(help="Periods simulated after the data.")] = 12,
+    draws: Annotated[int, typer.Option(help="Parameter and path draws.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    no_parameter_uncertainty: Annotated[bool, typer.Option(
+        help="Fix parameters at the estimate (simulation noise only).")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Simulate reply policies from each customer's filtered state: policy.json and tables."""
+    from complaintpanel.hmm import RelationshipHMMResults
+    from complaintpanel.hmm.policy import simulate_policies
+
+    started = time.perf_counter()
+    load(config)  # validates the settings file; policies have no section of their own
+    panel_path = find_panel(directory)
+    out = out or _default_out(directory)
+    estimates = estimates or out / "hmm.json"
+    if not estimates.exists():
+        raise typer.BadParameter(f"{estimates} not found: run `complaintpanel hmm` first")
+    stored = read_json(estimates)
+    if stored.get("status", "estimated") != "estimated":
+        reason = f"the structural model was not estimated: {stored.get('reason')}"
+        write_json({"status": "not_identified", "reason": reason}, out / "policy.json")
+        _write_text(f"Policies not simulated: {reason}\n", out / "policy_table.md")
+        _write_text(f"% Policies not simulated: {reason}\n", out / "policy_table.tex")
+        echo_summary("policy", f"not simulated ({reason}) → {out}",
+                     time.perf_counter() - started)
+        return
+    results = RelationshipHMMResults.from_dict(stored)
+    outcome = simulate_policies(results, pd.read_parquet(panel_path), horizon=horizon,
+                                n_draws=draws, parameter_uncertainty=not no_parameter_uncertainty,
+                                random_state=seed)
+    payload = outcome.to_dict()
+    payload["input"] = {"panel": str(panel_path), "estimates": str(estimates)}
+    write_json(payload, out / "policy.json")
+    _write_text(outcome.to_markdown(), out / "policy_table.md")
+    _write_text(outcome.to_latex(), out / "policy_table.tex")
+    level = outcome.totals[(outcome.totals["contrast"] == "level")
+                           & (outcome.totals["metric"] == "complaints")]
+    text = ", ".join(f"{row.policy} {row.mean:.2f}" for row in level.itertuples())
+    echo_summary("policy", f"complaints per customer over {horizon} periods: {text} → {out}",
+                 time.perf_counter() - started)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``hmm`` and ``policy`` commands to ``app``."""
+    app.command()(hmm)
+    app.command()(policy)

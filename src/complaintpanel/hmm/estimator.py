@@ -1,0 +1,665 @@
+"""``RelationshipHMM``: maximum-likelihood estimation of the relationship HMM (DESIGN.md §4).
+
+The estimator follows scikit-learn / hmmlearn (constructor holds the specification, ``fit``
+returns ``self``, fitted attributes end in ``_``, ``score``, ``predict_proba``, ``decode``,
+``sample``) and hands its estimates to a statsmodels-shaped results object (``results_``).
+
+Estimation
+----------
+* exact log-likelihood by the scaled forward algorithm over padded, masked sequences
+  (:mod:`complaintpanel.hmm.core`), conditioned on first contact;
+* exact gradient by Fisher's identity from the same forward–backward pass;
+* L-BFGS-B (scipy) on an unconstrained parametrisation (:mod:`.parametrisation`) from several
+  starts — the first from data moments, the others random from a seeded generator; the results
+  report how many reached the best optimum;
+* standard errors from the observed information (central differences of the analytic
+  gradient), optionally a customer-clustered sandwich or a customer-clustered bootstrap.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import logit
+
+from complaintpanel.hmm import core
+from complaintpanel.hmm.data import PanelArrays, prepare_panel
+from complaintpanel.hmm.likelihood import evaluate, log_joint_contact, model_arrays
+from complaintpanel.hmm.parametrisation import (
+    COEFFICIENT_NAMES,
+    FirstContact,
+    IdentificationError,
+    ModelSpec,
+    NaturalParams,
+    ParamLayout,
+    state_names,
+)
+from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
+from complaintpanel.hmm.sampling import natural_from_relationship, sample_panel
+from complaintpanel.hmm.transitions import probs_from_cdf
+from complaintpanel.model import RelationshipParams, transition_matrices
+
+__all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
+
+
+def check_identification(data: PanelArrays, spec: ModelSpec) -> None:
+    """Raise a clear error when the panel cannot identify the specification.
+
+    Raises
+    ------
+    IdentificationError
+        No sequence with two periods (no transitions), a covariate without variation
+        (e.g. intervention always 0 or always 1: δ is not identified), no complaints or no
+        compliments at all, or no more observations than parameters.
+    """
+    if not np.any(data.lengths >= 2):
+        raise IdentificationError("no customer has two or more periods: transitions (and so "
+                                  "δ, η) are not identified")
+    moves = data.mask[1:]
+    for col, values in zip(spec.transition_covariates, data.x_transition[:, :-1], strict=True):
+        seen = values[moves]
+        if seen.size == 0 or np.ptp(seen) == 0:
+            what = COEFFICIENT_NAMES.get(col, f"the coefficient of {col}")
+            level = seen[0] if seen.size else "n/a"
+            raise IdentificationError(
+                f"`{col}` does not vary over the periods that have a next period (always "
+                f"{level}): {what} is not identified. A panel needs both periods with and "
+                f"without {col}; drop it from transition_covariates otherwise.")
+    for kind, cols, xs in (("complaint", spec.complaint_covariates, data.x_complaint),
+                           ("compliment", spec.compliment_covariates, data.x_compliment)):
+        for col, values in zip(cols, xs, strict=True):
+            seen = values[data.mask]
+            if np.ptp(seen) == 0:
+                what = COEFFICIENT_NAMES.get(col, f"the coefficient of {col}")
+                raise IdentificationError(f"{kind} covariate `{col}` never varies (always "
+                                          f"{seen[0]}): {what} is not identified")
+    if data.complaints.sum() == 0 or data.compliments.sum() == 0:
+        raise IdentificationError("the panel needs both complaints and compliments to tell "
+                                  "states apart")
+    if spec.reply_model:
+        answered = data.answered[data.mask].sum()
+        if answered == 0 or answered == data.complaints[data.mask].sum():
+            raise IdentificationError("the reply model needs both answered and unanswered "
+                                      "complaints")
+    if data.nobs <= ParamLayout(spec).n_params:
+        raise IdentificationError("fewer customer-periods than parameters")
+
+
+# ---------------------------------------------------------------------------------- starts
+def _state_stay_thresholds(stay: np.ndarray, k: int, rng: np.random.Generator | None
+                           ) -> np.ndarray:
+    """Thresholds of rows that stay with probability ``stay[j]`` and spread the rest."""
+    tau = np.empty((k, k - 1))
+    for j in range(k):
+        rest = rng.dirichlet(np.ones(k - 1)) if rng is not None else np.full(k - 1, 1 / (k - 1))
+        probs = np.insert(rest * (1 - stay[j]), j, stay[j])
+        cum = np.clip(np.cumsum(probs)[:-1], 1e-6, 1 - 1e-6)
+        tau[j] = logit(cum)
+        tau[j] = np.maximum.accumulate(tau[j] + 1e-3 * np.arange(k - 1))
+    return tau
+
+
+def start_values(layout: ParamLayout, data: PanelArrays,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """Build a start vector ``θ``: from data moments (``rng=None``) or random around them."""
+    spec = layout.spec
+    k = spec.n_states
+    nobs = data.nobs
+    log_rc = np.log(max(data.complaints.sum() / nobs, 1e-3))
+    log_rp = np.log(max(data.compliments.sum() / nobs, 1e-3))
+    if rng is None:
+        a = log_rc + np.linspace(1.0, -1.5, k)
+        c = log_rp + np.linspace(-1.0, 1.0, k)
+        tau = _state_stay_thresholds(np.full(k, 0.8), k, None)
+        beta_sd = init_sd = 0.0
+    else:
+        a = log_rc + np.sort(rng.uniform(-2.5, 1.5, k))[::-1]
+        a -= 0.05 * np.arange(k)  # strictly decreasing
+        c = log_rp + rng.uniform(-2.0, 1.5, k)
+        tau = _state_stay_thresholds(rng.uniform(0.5, 0.95, k), k, rng)
+        beta_sd, init_sd = 0.3, 0.5
+    draw = (lambda size, sd: rng.normal(0, sd, size)) if rng is not None else (
+        lambda size, sd: np.zeros(size))
+    sent_mean = sent_log_sd = np.zeros(0)
+    if spec.sentiment:
+        observed = data.sentiment[data.sentiment_obs > 0]
+        quantiles = np.linspace(0.2, 0.8, k) if rng is None else np.sort(rng.uniform(0.1, 0.9, k))
+        sent_mean = np.quantile(observed, quantiles) if observed.size else np.zeros(k)
+        sent_log_sd = np.full(k, np.log(max(observed.std(), 1e-2) if observed.size else 1.0))
+    reply_brand = reply_state = np.zeros(0)
+    if spec.reply_model:
+        reply_brand = np.empty(len(spec.brands))
+        for b in range(len(spec.brands)):
+            cells = data.mask & (data.brand_code == b)[None, :]
+            rate = (data.answered[cells].sum() + 0.5) / (data.complaints[cells].sum() + 1.0)
+            reply_brand[b] = logit(np.clip(rate, 0.01, 0.99))
+        reply_state = draw(k - 1, beta_sd)
+    nat = NaturalParams(
+        a=a, c=c,
+        beta_c=draw(len(spec.complaint_covariates), beta_sd),
+        beta_p=draw(len(spec.compliment_covariates), beta_sd),
+        beta_tr=draw(len(spec.transition_covariates), beta_sd),
+        tau=tau,
+        init=draw((k - 1) * (1 + len(spec.initial_covariates)), init_sd).reshape(k - 1, -1),
+        sent_mean=sent_mean, sent_log_sd=sent_log_sd,
+        reply_brand=reply_brand, reply_state=reply_state,
+    )
+    return layout.from_natural(nat)
+
+
+# ---------------------------------------------------------------------------------- optimiser
+def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
+             *, max_iter: int = 2000, gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
+    """Maximise the log-likelihood from ``theta0`` with L-BFGS-B.
+
+    The objective is the negative mean log-likelihood per customer-period, so tolerances do
+    not depend on the panel's size.
+    """
+    started = time.perf_counter()
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ev = evaluate(theta, layout, chunks)
+        if not np.isfinite(ev.loglik) or not np.all(np.isfinite(ev.grad)):
+            # Outside the numerically safe region: a large value sends the line search back.
+            return 1e10, np.zeros_like(theta)
+        return -ev.loglik / nobs, -ev.grad / nobs
+
+    result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=layout.bounds(),
+                      options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-14,
+                               "gtol": gtol})
+    loglike = -float(result.fun) * nobs
+    message = str(result.message)
+    # L-BFGS-B may stop in the line search within rounding of the optimum; accept that when
+    # the gradient is small (it is then as converged as floating point allows).
+    small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
+    report = StartReport(loglike=loglike, converged=bool(result.success or small_gradient),
+                         n_iter=int(result.nit), n_eval=int(result.nfev), message=message,
+                         seconds=time.perf_counter() - started)
+    return np.asarray(result.x), report
+
+
+def observed_information(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
+                         step: float = 1e-4) -> np.ndarray:
+    """Observed information ``−∂²ℓ/∂θ∂θ'`` by central differences of the analytic gradient."""
+    p = theta.size
+    hessian = np.empty((p, p))
+    for i in range(p):
+        h = step * max(1.0, abs(theta[i]))
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        hessian[:, i] = (evaluate(up, layout, chunks).grad
+                         - evaluate(down, layout, chunks).grad) / (2 * h)
+    return -(hessian + hessian.T) / 2
+
+
+def run_start(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
+              warm: tuple[list[PanelArrays], int] | None = None, *, max_iter: int = 2000,
+              gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
+    """One start: optionally a warm-up on a subsample of customers, then the full panel.
+
+    The warm-up moves a random start most of the way to its optimum at a fraction of the cost
+    (the first, far-from-optimum iterations are the many); the final optimisation always runs
+    on the full panel to the full tolerance, so the reported optimum is the full-data one.
+    """
+    started = time.perf_counter()
+    warm_iter = 0
+    if warm is not None:
+        theta0, warm_report = optimise(theta0, layout, warm[0], warm[1], max_iter=max_iter,
+                                       gtol=max(gtol, 1e-5))
+        warm_iter = warm_report.n_iter
+    theta, report = optimise(theta0, layout, chunks, nobs, max_iter=max_iter, gtol=gtol)
+    return theta, StartReport(loglike=report.loglike, converged=report.converged,
+                              n_iter=report.n_iter, n_eval=report.n_eval,
+                              message=report.message, seconds=time.perf_counter() - started,
+                              n_iter_warm_up=warm_iter)
+
+
+# Worker state for parallel starts: the panel is sent once per process, not once per start.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
+                 warm: tuple[list[PanelArrays], int] | None) -> None:
+    _WORKER.update(layout=layout, chunks=chunks, nobs=nobs, warm=warm)
+
+
+def _run_start(args: tuple[np.ndarray, int, float]) -> tuple[np.ndarray, StartReport]:
+    theta0, max_iter, gtol = args
+    return run_start(theta0, _WORKER["layout"], _WORKER["chunks"], _WORKER["nobs"],
+                     _WORKER["warm"], max_iter=max_iter, gtol=gtol)
+
+
+def _init_boot_worker(layout: ParamLayout, data: PanelArrays) -> None:
+    _WORKER.update(layout=layout, data=data)
+
+
+def _boot_replicate(args: tuple[np.ndarray, np.ndarray, int, int, float]) -> np.ndarray:
+    theta, index, chunk_size, max_iter, gtol = args
+    sub = _WORKER["data"].take(index)
+    new_theta, _ = optimise(theta, _WORKER["layout"], sub.chunks(chunk_size), sub.nobs,
+                            max_iter=max_iter, gtol=gtol)
+    return new_theta
+
+
+class RelationshipHMM:
+    """Hidden Markov model of the customer–brand relationship with both effects of a reply.
+
+    States are ordered by complaint propensity (state 0 = "poor" complains most). In period
+    *t* and state *k*: ``complaints ~ Poisson(exp(a_k + γ·R_t))``, ``compliments ~
+    Poisson(exp(c_k))``; transitions ``P(s_{t+1} ≤ k | s_t = j) = logistic(τ_jk − δ·I_t −
+    η·peer_t [− κ·U_t])``. γ > 0 is the squeaky-wheel effect, δ > 0 the relationship effect.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of latent states K.
+    complaint_covariates, compliment_covariates, transition_covariates : sequence of str
+        Panel columns in the complaint rate, compliment rate and ordered-logit index.
+        Defaults: ``("redress",)`` → γ, ``()``, ``("intervened", "peer_voice")`` → δ, η.
+    unanswered : bool
+        Add ``unanswered_complaints`` to the transitions (κ).
+    latency_hours : float, optional
+        Add ``fast_reply`` (a complaint answered within this many hours; needs the panel's
+        ``reply_latency_h``) to the transitions (δ_fast), enabling the "answer within H hours"
+        policy.
+    initial_covariates : sequence of str
+        Customer-level columns of a multinomial logit for the state at first contact.
+    sentiment : str or bool
+        Gaussian sentiment emission on this column (``True`` → ``sentiment_mean``).
+    reply_model : bool
+        Model replies as ``Binomial(complaints, logistic(ρ_brand + ψ_state))``; use it when
+        brands choose whom to answer by the customer's state (endogenous replies).
+    first_contact_truncation : bool or {"state", "joint"}
+        Condition the first period on ``complaints + compliments ≥ 1`` (panels that start at
+        first contact). ``True``/``"state"``: zero-truncated emissions given the state (the
+        simulator's convention); ``"joint"``: state and emissions conditioned together;
+        ``False``: none. With conditioning, leading periods without a complaint or a
+        compliment are dropped from each sequence.
+    n_starts : int
+        Optimiser starts (first from data moments, the rest random).
+    random_state : int or Generator, optional
+        Seed of the random starts (and bootstrap).
+    max_iter : int
+        L-BFGS-B iteration limit per start.
+    gtol : float
+        L-BFGS-B tolerance on the projected gradient of the mean log-likelihood.
+    cov_type : {"oim", "robust", "bootstrap"}
+        Observed information, customer-clustered sandwich, or customer-clustered bootstrap.
+    n_boot : int
+        Bootstrap replications (``cov_type="bootstrap"``).
+    n_jobs : int
+        Processes for the starts and the bootstrap (−1 = all cores).
+    chunk_size : int
+        Sequences per block of the likelihood (memory bound; ~4,000 is fastest here).
+    optimum_tol : float
+        A start reached the best optimum if its log-likelihood is within this distance.
+    warm_start_size : int or None
+        On panels with more than twice this many sequences, each start first runs on a random
+        subsample of this many sequences (looser tolerance), then on the full panel; ``None``
+        switches the warm-up off.
+    """
+
+    def __init__(self, n_states: int = 3, *,
+                 complaint_covariates: Sequence[str] = ("redress",),
+                 compliment_covariates: Sequence[str] = (),
+                 transition_covariates: Sequence[str] = ("intervened", "peer_voice"),
+                 unanswered: bool = False, latency_hours: float | None = None,
+                 initial_covariates: Sequence[str] = (), sentiment: str | bool = False,
+                 reply_model: bool = False,
+                 first_contact_truncation: bool | FirstContact = True,
+                 n_starts: int = 5, random_state: int | None = None, max_iter: int = 2000,
+                 gtol: float = 1e-7, cov_type: str = "oim", n_boot: int = 200,
+                 n_jobs: int = 1, chunk_size: int = 4096, optimum_tol: float = 0.05,
+                 warm_start_size: int | None = 3000) -> None:
+        self.n_states = n_states
+        self.complaint_covariates = tuple(complaint_covariates)
+        self.compliment_covariates = tuple(compliment_covariates)
+        self.transition_covariates = tuple(transition_covariates)
+        self.unanswered = unanswered
+        self.latency_hours = latency_hours
+        self.initial_covariates = tuple(initial_covariates)
+        self.sentiment = sentiment
+        self.reply_model = reply_model
+        self.first_contact_truncation = first_contact_truncation
+        self.n_starts = n_starts
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.gtol = gtol
+        self.cov_type = cov_type
+        self.n_boot = n_boot
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.optimum_tol = optimum_tol
+        self.warm_start_size = warm_start_size
+
+    # ------------------------------------------------------------------ specification
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return the constructor arguments (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in (
+            "n_states", "complaint_covariates", "compliment_covariates",
+            "transition_covariates", "unanswered", "latency_hours", "initial_covariates",
+            "sentiment", "reply_model", "first_contact_truncation", "n_starts",
+            "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
+            "optimum_tol", "warm_start_size")}
+
+    def make_spec(self, brands: tuple[str, ...] = ()) -> ModelSpec:
+        """Build the :class:`ModelSpec` these settings describe."""
+        transition = list(self.transition_covariates)
+        if self.unanswered and "unanswered_complaints" not in transition:
+            transition.append("unanswered_complaints")
+        if self.latency_hours is not None and "fast_reply" not in transition:
+            transition.append("fast_reply")
+        truncation = self.first_contact_truncation
+        first_contact = {True: "state", False: "none"}.get(truncation, truncation)  # type: ignore[call-overload]
+        sentiment = "sentiment_mean" if self.sentiment is True else (self.sentiment or None)
+        return ModelSpec(
+            n_states=self.n_states,
+            complaint_covariates=self.complaint_covariates,
+            compliment_covariates=self.compliment_covariates,
+            transition_covariates=tuple(transition),
+            initial_covariates=self.initial_covariates,
+            sentiment=sentiment, reply_model=self.reply_model,
+            first_contact=first_contact, latency_hours=self.latency_hours,
+            brands=tuple(brands) if self.reply_model else (),
+        )
+
+    def _n_workers(self) -> int:
+        if self.n_jobs == -1:
+            return os.cpu_count() or 1
+        return max(1, self.n_jobs)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, panel: pd.DataFrame) -> RelationshipHMM:
+        """Estimate the model on a customer × brand × period panel.
+
+        Parameters
+        ----------
+        panel : DataFrame
+            See :func:`complaintpanel.hmm.data.prepare_panel` for the columns.
+
+        Returns
+        -------
+        RelationshipHMM
+            ``self``, with ``results_`` and the fitted attributes set.
+
+        Raises
+        ------
+        IdentificationError
+            The panel cannot identify the model (see :func:`check_identification`); a
+            subclass of ``ValueError``.
+        """
+        started = time.perf_counter()
+        if self.cov_type not in ("oim", "robust", "bootstrap"):
+            raise ValueError("cov_type must be 'oim', 'robust' or 'bootstrap'")
+        brands: tuple[str, ...] = ()
+        if self.reply_model:
+            brands = tuple(sorted(map(str, panel["brand"].unique())))
+        spec = self.make_spec(brands)
+        data = prepare_panel(panel, spec)
+        check_identification(data, spec)
+        layout = ParamLayout(spec)
+        chunks = data.chunks(self.chunk_size)
+        rng = np.random.default_rng(self.random_state)
+        starts = [start_values(layout, data)] + [
+            start_values(layout, data, rng) for _ in range(max(0, self.n_starts - 1))]
+        outcomes = self._run_starts(starts, layout, data, chunks, rng)
+        best_index = int(np.argmax([report.loglike for _, report in outcomes]))
+        theta = outcomes[best_index][0]
+        information = observed_information(theta, layout, chunks)
+        cov_theta, hessian_ok = _invert_information(information)
+        cov_type = self.cov_type
+        reported_cov = None
+        extra: dict[str, Any] = {}
+        if cov_type == "robust":
+            cov_theta = _cluster_sandwich(theta, layout, chunks, data, cov_theta)
+        elif cov_type == "bootstrap":
+            reported_cov, boot_thetas = self._bootstrap(theta, layout, data, rng)
+            extra["n_boot"] = len(boot_thetas)
+            extra["cov_theta_oim"] = cov_theta.tolist()
+            cov_theta = np.cov(np.asarray(boot_thetas).T)
+        self.results_ = RelationshipHMMResults(
+            spec=spec, theta=theta, cov_theta=cov_theta, loglike=outcomes[best_index][1].loglike,
+            nobs=data.nobs, n_sequences=data.n_sequences,
+            n_customers=int(data.sequences["customer_id"].nunique()),
+            starts=[report for _, report in outcomes], cov_type=cov_type,
+            reported_cov=reported_cov, optimum_tol=self.optimum_tol,
+            fit_seconds=time.perf_counter() - started, dropped_rows=data.dropped_rows,
+            hessian_ok=hessian_ok, extra=extra)
+        self._set_fitted(spec, theta)
+        return self
+
+    def _run_starts(self, starts: list[np.ndarray], layout: ParamLayout, data: PanelArrays,
+                    chunks: list[PanelArrays], rng: np.random.Generator
+                    ) -> list[tuple[np.ndarray, StartReport]]:
+        warm = None
+        if self.warm_start_size and data.n_sequences > 2 * self.warm_start_size:
+            subset = np.sort(rng.choice(data.n_sequences, self.warm_start_size, replace=False))
+            sub = data.take(subset)
+            warm = (sub.chunks(self.chunk_size), sub.nobs)
+        workers = min(self._n_workers(), len(starts))
+        if workers == 1:
+            return [run_start(theta0, layout, chunks, data.nobs, warm, max_iter=self.max_iter,
+                              gtol=self.gtol) for theta0 in starts]
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                 initargs=(layout, chunks, data.nobs, warm)) as pool:
+            return list(pool.map(_run_start,
+                                 [(theta0, self.max_iter, self.gtol) for theta0 in starts]))
+
+    def _bootstrap(self, theta: np.ndarray, layout: ParamLayout, data: PanelArrays,
+                   rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Customer-clustered bootstrap: resample customers, refit from the estimate."""
+        codes, uniques = pd.factorize(data.sequences["customer_id"].to_numpy())
+        members = [np.flatnonzero(codes == g) for g in range(len(uniques))]
+        draws = [np.concatenate([members[g] for g in rng.integers(0, len(uniques),
+                                                                   len(uniques))])
+                 for _ in range(self.n_boot)]
+        tasks = [(theta, index, self.chunk_size, self.max_iter, self.gtol) for index in draws]
+        workers = min(self._n_workers(), len(tasks))
+        if workers == 1:
+            _init_boot_worker(layout, data)
+            thetas = [_boot_replicate(task) for task in tasks]
+        else:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_init_boot_worker,
+                                     initargs=(layout, data)) as pool:
+                thetas = list(pool.map(_boot_replicate, tasks))
+        reported = [layout.reported(t)[1] for t in thetas]
+        return np.cov(np.asarray(reported).T), thetas
+
+    def _set_fitted(self, spec: ModelSpec, theta: np.ndarray) -> None:
+        self.spec_ = spec
+        self.layout_ = ParamLayout(spec)
+        self.theta_ = np.asarray(theta, dtype=float)
+        nat = self.layout_.to_natural(self.theta_)
+        names = state_names(spec.n_states)
+        self.state_names_ = names
+        self.complaint_log_rate_ = nat.a
+        self.compliment_log_rate_ = nat.c
+        self.thresholds_ = nat.tau
+        logits = np.concatenate([[0.0], nat.init[:, 0]])
+        self.startprob_ = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        coefs = dict(zip(spec.transition_covariates, nat.beta_tr, strict=True))
+        self.transmat_ = transition_matrices(nat.tau, 0.0)
+        self.transmat_intervened_ = transition_matrices(nat.tau, coefs.get("intervened", 0.0))
+        if hasattr(self, "results_") and self.results_.spec == spec:
+            self.params_ = self.results_.params
+            self.bse_ = self.results_.bse
+            self.loglike_ = self.results_.loglike
+            self.bic_ = self.results_.bic
+            self.converged_ = self.results_.converged
+            self.n_starts_converged_ = self.results_.n_starts_converged
+        else:
+            self.params_ = pd.Series(self.layout_.reported(self.theta_)[1],
+                                     index=self.layout_.reported(self.theta_)[0])
+
+    @classmethod
+    def from_params(cls, params: RelationshipParams, **kwargs: Any) -> RelationshipHMM:
+        """Build a model with given parameters, ready to score, decode and sample (no fit).
+
+        ``kwargs`` set the specification as in the constructor; coefficients of covariates
+        not in it must be zero in ``params``.
+        """
+        model = cls(n_states=params.n_states, **kwargs)
+        spec = model.make_spec()
+        layout = ParamLayout(spec)
+        model._set_fitted(spec, layout.from_natural(natural_from_relationship(params, spec)))
+        return model
+
+    @classmethod
+    def from_results(cls, results: RelationshipHMMResults, **kwargs: Any) -> RelationshipHMM:
+        """Build a fitted model from stored results (e.g. ``hmm.json``)."""
+        spec = results.spec
+        model = cls(n_states=spec.n_states, **kwargs)
+        model.results_ = results
+        model._set_fitted(spec, results.theta)
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "theta_"):
+            raise AttributeError("this RelationshipHMM is not fitted yet; call fit() or "
+                                 "build it with from_params()")
+
+    # ------------------------------------------------------------------ inference
+    def _prepare(self, panel: pd.DataFrame) -> PanelArrays:
+        self._check_fitted()
+        return prepare_panel(panel, self.spec_)
+
+    def score(self, panel: pd.DataFrame) -> float:
+        """Log-likelihood of ``panel`` under the fitted parameters (hmmlearn's ``score``)."""
+        data = self._prepare(panel)
+        return evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size),
+                        gradient=False).loglik
+
+    def score_samples(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """Log-likelihood of each customer–brand sequence."""
+        data = self._prepare(panel)
+        ev = evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size), gradient=False)
+        return data.sequences.assign(loglike=ev.loglik_seq)
+
+    def _posteriors(self, data: PanelArrays) -> tuple[np.ndarray, np.ndarray]:
+        nat = self.layout_.to_natural(self.theta_)
+        log_initial, cdf, terms = model_arrays(nat, self.layout_, data)
+        fb = core.forward_backward_cumulative(log_initial, cdf, terms.log_density, data.mask)
+        return fb.posterior, fb.alpha
+
+    def _cells(self, data: PanelArrays, values: np.ndarray, names: list[str]) -> pd.DataFrame:
+        """Panel rows (keys + period) with per-cell values from ``(T, [K,] N)`` arrays."""
+        t_idx, n_idx = np.nonzero(data.mask)
+        order = np.argsort(data.rows[t_idx, n_idx])
+        t_idx, n_idx = t_idx[order], n_idx[order]
+        frame = data.frame.loc[:, ["customer_id", "brand", "period"]].reset_index(drop=True)
+        if values.ndim == 3:
+            for k, name in enumerate(names):
+                frame[name] = values[t_idx, k, n_idx]
+        else:
+            frame[names[0]] = values[t_idx, n_idx]
+        return frame
+
+    def predict_proba(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """Smoothed state probabilities ``P(s_t = k | all data)`` for every panel row.
+
+        Returns
+        -------
+        DataFrame
+            ``customer_id``, ``brand``, ``period`` and one column ``p_<state>`` per state.
+        """
+        data = self._prepare(panel)
+        posterior, _ = self._posteriors(data)
+        return self._cells(data, posterior, [f"p_{s}" for s in self.state_names_])
+
+    def filtered_proba(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """Return filtered state probabilities ``P(s_t = k | data up to t)`` for every row."""
+        data = self._prepare(panel)
+        _, alpha = self._posteriors(data)
+        return self._cells(data, alpha, [f"p_{s}" for s in self.state_names_])
+
+    def decode(self, panel: pd.DataFrame) -> tuple[float, pd.DataFrame]:
+        """Most likely state paths (Viterbi).
+
+        Returns
+        -------
+        log_prob : float
+            Joint log-probability of the data and the decoded paths (first-contact conditioned
+            as the likelihood).
+        states : DataFrame
+            ``customer_id``, ``brand``, ``period``, ``state`` (0 = worst).
+        """
+        data = self._prepare(panel)
+        nat = self.layout_.to_natural(self.theta_)
+        log_initial, cdf, terms = model_arrays(nat, self.layout_, data)
+        with np.errstate(divide="ignore"):
+            log_transition = np.log(probs_from_cdf(cdf))
+        log_prob, states = core.viterbi(log_initial, log_transition, terms.log_density,
+                                        data.mask)
+        total = float(log_prob.sum())
+        if self.spec_.first_contact == "joint":
+            total -= float(log_joint_contact(log_initial, terms).sum())
+        return total, self._cells(data, states, ["state"])
+
+    def predict(self, panel: pd.DataFrame) -> pd.Series:
+        """Viterbi state of every panel row (0 = worst)."""
+        return self.decode(panel)[1]["state"]
+
+    def sample(self, n_customers: int, n_periods: int = 26, *, n_brands: int = 3,
+               reply_probs: tuple[float, ...] | None = None,
+               random_state: int | np.random.Generator | None = None) -> pd.DataFrame:
+        """Draw a panel from the fitted model (simulator conventions, true states included).
+
+        See :func:`complaintpanel.hmm.sampling.sample_panel`.
+        """
+        self._check_fitted()
+        return sample_panel(self.layout_.to_natural(self.theta_), self.spec_, n_customers,
+                            n_periods, n_brands=n_brands, reply_probs=reply_probs,
+                            random_state=random_state)
+
+
+def _invert_information(information: np.ndarray) -> tuple[np.ndarray, bool]:
+    eigenvalues = np.linalg.eigvalsh(information)
+    if eigenvalues.min() <= 1e-10 * max(eigenvalues.max(), 1.0):
+        warnings.warn("the observed information is not positive definite: some parameters "
+                      "are (nearly) unidentified; standard errors use a pseudo-inverse",
+                      RuntimeWarning, stacklevel=3)
+        return np.linalg.pinv(information), False
+    return np.linalg.inv(information), True
+
+
+def _cluster_sandwich(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
+                      data: PanelArrays, bread: np.ndarray) -> np.ndarray:
+    """Customer-clustered sandwich ``H⁻¹ (Σ_g s_g s_g') H⁻¹ · G/(G−1)``."""
+    scores = evaluate(theta, layout, chunks, scores=True).scores  # (p, N)
+    codes, uniques = pd.factorize(data.sequences["customer_id"].to_numpy())
+    clustered = np.zeros((scores.shape[0], len(uniques)))
+    np.add.at(clustered.T, codes, scores.T)
+    g = len(uniques)
+    meat = clustered @ clustered.T * g / max(g - 1, 1)
+    return bread @ meat @ bread
+
+
+def select_n_states(panel: pd.DataFrame, n_states: Sequence[int] = (2, 3, 4),
+                    **kwargs: Any) -> pd.DataFrame:
+    """Fit several K and compare them by BIC (smaller is better).
+
+    Returns
+    -------
+    DataFrame
+        One row per K: ``loglike``, ``n_params``, ``aic``, ``bic``, ``n_starts_converged``,
+        ``best`` (lowest BIC).
+    """
+    rows = []
+    for k in n_states:
+        res = RelationshipHMM(n_states=k, **kwargs).fit(panel).results_
+        rows.append({"n_states": k, "loglike": res.loglike, "n_params": res.n_params,
+                     "aic": res.aic, "bic": res.bic,
+                     "n_starts_converged": res.n_starts_converged, "n_starts": res.n_starts})
+    table = pd.DataFrame(rows)
+    table["best"] = table["bic"] == table["bic"].min()
+    return table

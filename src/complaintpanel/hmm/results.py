@@ -1,0 +1,419 @@
+"""Results of a relationship-HMM fit, in the statsmodels shape.
+
+``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int(alpha)``, ``cov_params()``,
+``summary()``, ``llf`` / ``loglike``, ``aic``, ``bic``, plus what an HMM adds: transition
+matrices with and without intervention, how many random starts reached the best optimum, and
+export to JSON (``to_dict``), Markdown and LaTeX tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from complaintpanel.hmm.parametrisation import (
+    COEFFICIENT_NAMES,
+    ModelSpec,
+    NaturalParams,
+    ParamLayout,
+    state_names,
+)
+from complaintpanel.model import RelationshipParams, transition_matrices
+
+__all__ = ["RelationshipHMMResults", "StartReport"]
+
+# What the two effects of a reply mean, for tables and summaries (DESIGN.md §4).
+EFFECT_LABELS: dict[str, str] = {
+    "gamma": "squeaky wheel (redress → complaint rate)",
+    "delta": "relationship effect (reply → better state)",
+    "eta": "peer voice → better state",
+    "kappa": "unanswered complaint → state",
+    "delta_fast": "fast reply (extra) → better state",
+}
+
+
+@dataclass(frozen=True)
+class StartReport:
+    """Outcome of one optimiser start.
+
+    Attributes
+    ----------
+    loglike : float
+        Log-likelihood reached.
+    converged : bool
+        The optimiser reported convergence.
+    n_iter, n_eval : int
+        Iterations and likelihood evaluations.
+    message : str
+        Optimiser message.
+    seconds : float
+        Wall time of the start.
+    n_iter_warm_up : int
+        Iterations of the warm-up on a subsample (0 when none); ``n_iter`` and ``n_eval``
+        count the full-panel optimisation.
+    """
+
+    loglike: float
+    converged: bool
+    n_iter: int
+    n_eval: int
+    message: str
+    seconds: float
+    n_iter_warm_up: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON representation."""
+        return {"loglike": self.loglike, "converged": self.converged, "n_iter": self.n_iter,
+                "n_eval": self.n_eval, "message": self.message, "seconds": self.seconds,
+                "n_iter_warm_up": self.n_iter_warm_up}
+
+
+@dataclass
+class RelationshipHMMResults:
+    """Estimates of the relationship HMM and their uncertainty.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    theta : ndarray
+        Unconstrained estimate (optimiser scale).
+    cov_theta : ndarray
+        Covariance of ``theta`` (inverse observed information, sandwich or bootstrap).
+    loglike : float
+        Maximised log-likelihood.
+    nobs : int
+        Customer–brand periods used.
+    n_sequences, n_customers : int
+    starts : list of StartReport
+        One entry per random start.
+    cov_type : str
+        ``"oim"`` (observed information), ``"robust"`` (customer-clustered sandwich) or
+        ``"bootstrap"`` (customer-clustered bootstrap).
+    reported_cov : ndarray, optional
+        Covariance of the reported parameters when not from the delta method (bootstrap).
+    optimum_tol : float
+        Log-likelihood distance within which a start counts as reaching the best optimum.
+    fit_seconds : float
+    dropped_rows : int
+        Leading periods without voice dropped for first-contact conditioning.
+    hessian_ok : bool
+        The observed information was positive definite.
+    extra : dict
+        Anything else worth recording (e.g. number of bootstrap replications).
+    """
+
+    spec: ModelSpec
+    theta: np.ndarray
+    cov_theta: np.ndarray
+    loglike: float
+    nobs: int
+    n_sequences: int
+    n_customers: int
+    starts: list[StartReport]
+    cov_type: str = "oim"
+    reported_cov: np.ndarray | None = None
+    optimum_tol: float = 0.05
+    fit_seconds: float = float("nan")
+    dropped_rows: int = 0
+    hessian_ok: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.theta = np.asarray(self.theta, dtype=float)
+        self.cov_theta = np.asarray(self.cov_theta, dtype=float)
+        self.layout = ParamLayout(self.spec)
+        names, values = self.layout.reported(self.theta)
+        self.params = pd.Series(values, index=names, name="params")
+        if self.reported_cov is None:
+            jac = self.layout.reported_jacobian(self.theta)
+            cov = jac @ self.cov_theta @ jac.T
+        else:
+            cov = np.asarray(self.reported_cov, dtype=float)
+        self._cov = pd.DataFrame(cov, index=names, columns=names)
+
+    # ------------------------------------------------------------------ statsmodels shape
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of :attr:`params`."""
+        return pd.Series(np.sqrt(np.clip(np.diag(self._cov.to_numpy()), 0, None)),
+                         index=self.params.index, name="bse")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """Wald z statistics ``params / bse`` (against 0)."""
+        return (self.params / self.bse).rename("z")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided normal p-values of :attr:`tvalues`."""
+        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues.to_numpy())),
+                         index=self.params.index, name="pvalues")
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals, columns ``lower`` and ``upper``."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({"lower": self.params - z * self.bse,
+                             "upper": self.params + z * self.bse})
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance matrix of the reported parameters."""
+        return self._cov.copy()
+
+    @property
+    def llf(self) -> float:
+        """Maximised log-likelihood (statsmodels name)."""
+        return self.loglike
+
+    @property
+    def n_params(self) -> int:
+        """Number of free parameters."""
+        return self.layout.n_params
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion ``−2ℓ + 2p``."""
+        return -2 * self.loglike + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion ``−2ℓ + p log n``, n = customer–brand periods.
+
+        The same convention as hmmlearn (n = number of observations); it is used to compare
+        numbers of states on one panel, where the convention cancels out of differences
+        except through ``p``.
+        """
+        return -2 * self.loglike + self.n_params * np.log(self.nobs)
+
+    @property
+    def n_starts(self) -> int:
+        """Number of optimiser starts."""
+        return len(self.starts)
+
+    @property
+    def n_starts_converged(self) -> int:
+        """Starts whose log-likelihood is within :attr:`optimum_tol` of the best."""
+        return sum(self.loglike - s.loglike <= self.optimum_tol for s in self.starts)
+
+    @property
+    def converged(self) -> bool:
+        """The best start converged and its observed information is positive definite."""
+        best = max(self.starts, key=lambda s: s.loglike)
+        return bool(best.converged and self.hessian_ok)
+
+    # ------------------------------------------------------------------ model quantities
+    def natural(self) -> NaturalParams:
+        """Estimates as :class:`NaturalParams`."""
+        return self.layout.to_natural(self.theta)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the states, worst to best."""
+        return state_names(self.spec.n_states)
+
+    def transition_matrix(self, **covariates: float) -> pd.DataFrame:
+        """Transition matrix at given covariate values (others 0).
+
+        Parameters
+        ----------
+        **covariates : float
+            Values of transition covariates by column name, e.g. ``intervened=1``.
+
+        Returns
+        -------
+        DataFrame
+            Rows: current state; columns: next state.
+        """
+        unknown = sorted(set(covariates) - set(self.spec.transition_covariates))
+        if unknown:
+            raise KeyError(f"not a transition covariate of this model: {unknown}")
+        nat = self.natural()
+        shift = sum(coef * float(covariates.get(col, 0.0))
+                    for col, coef in zip(self.spec.transition_covariates, nat.beta_tr,
+                                         strict=True))
+        matrix = transition_matrices(nat.tau, float(shift))
+        return pd.DataFrame(matrix, index=pd.Index(self.state_names, name="from"),
+                            columns=pd.Index(self.state_names, name="to"))
+
+    def transition_matrices(self) -> dict[str, pd.DataFrame]:
+        """Transition matrices without and with intervention (peer voice and others at 0)."""
+        out = {"no_intervention": self.transition_matrix()}
+        if "intervened" in self.spec.transition_covariates:
+            out["intervention"] = self.transition_matrix(intervened=1)
+        return out
+
+    def relationship_params(self) -> RelationshipParams:
+        """Estimates as the shared :class:`~complaintpanel.model.RelationshipParams`.
+
+        Only for the core specification (covariates among redress, intervened, peer voice,
+        unanswered complaints; no initial covariates).
+        """
+        nat = self.natural()
+        coef = dict(zip(self.spec.complaint_covariates, nat.beta_c, strict=True))
+        coef.update(zip(self.spec.transition_covariates, nat.beta_tr, strict=True))
+        pi = self.params[[f"pi[{s}]" for s in self.state_names]].to_numpy()
+        return RelationshipParams(
+            complaint_log_rate=tuple(map(float, nat.a)),
+            compliment_log_rate=tuple(map(float, nat.c)),
+            gamma=float(coef.get("redress", 0.0)), delta=float(coef.get("intervened", 0.0)),
+            eta=float(coef.get("peer_voice", 0.0)),
+            kappa=float(coef.get("unanswered_complaints", 0.0)),
+            thresholds=tuple(tuple(map(float, row)) for row in nat.tau),
+            initial_probs=tuple(map(float, pi / pi.sum())),
+        )
+
+    # ------------------------------------------------------------------ reporting
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Coefficient table: estimate, std. error, z, p-value, interval."""
+        ci = self.conf_int(alpha)
+        return pd.DataFrame({"coef": self.params, "std_err": self.bse, "z": self.tvalues,
+                             "p_value": self.pvalues, "lower": ci["lower"],
+                             "upper": ci["upper"]})
+
+    def summary(self) -> str:
+        """Plain-text summary (header, coefficient table, transition matrices)."""
+        frame = self.summary_frame()
+        best = max(self.starts, key=lambda s: s.loglike)
+        lines = [
+            "Relationship hidden Markov model (ordered-logit transitions, Poisson voice)",
+            "=" * 78,
+            f"States (K):           {self.spec.n_states:>10}   "
+            f"Log-likelihood: {self.loglike:>16.3f}",
+            f"Customer-periods:     {self.nobs:>10,}   AIC: {self.aic:>27.3f}",
+            f"Customer-brand seqs:  {self.n_sequences:>10,}   BIC: {self.bic:>27.3f}",
+            f"Parameters:           {self.n_params:>10}   Covariance: {self.cov_type:>20}",
+            f"Starts at best optimum: {self.n_starts_converged}/{self.n_starts}"
+            f"{'':>8}Converged: {self.converged!s:>21}",
+            f"First contact: {self.spec.first_contact:<12} iterations (best start): "
+            f"{best.n_iter}",
+            "-" * 78,
+            frame.to_string(float_format=lambda v: f"{v:.4f}"),
+            "-" * 78,
+        ]
+        for name, label in EFFECT_LABELS.items():
+            if name in self.params.index:
+                lo, hi = self.conf_int().loc[name]
+                lines.append(f"{name:<10} {label:<45} {self.params[name]:+.3f} "
+                             f"[{lo:+.3f}, {hi:+.3f}]")
+        for key, matrix in self.transition_matrices().items():
+            lines += ["", f"Transition matrix, {key.replace('_', ' ')}:",
+                      matrix.to_string(float_format=lambda v: f"{v:.3f}")]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_markdown(self) -> str:
+        """Coefficient table and transition matrices as Markdown."""
+        frame = self.summary_frame()
+        rows = ["| parameter | estimate | std. error | 95% interval |",
+                "|---|---:|---:|---|"]
+        for name, row in frame.iterrows():
+            rows.append(f"| `{name}` | {row['coef']:.3f} | {row['std_err']:.3f} | "
+                        f"[{row['lower']:.3f}, {row['upper']:.3f}] |")
+        rows += ["", f"Log-likelihood {self.loglike:.2f}; BIC {self.bic:.2f}; "
+                 f"{self.nobs:,} customer-periods; {self.n_sequences:,} customer-brand "
+                 f"sequences; {self.n_starts_converged}/{self.n_starts} starts at the best "
+                 f"optimum; standard errors: {self.cov_type}."]
+        for key, matrix in self.transition_matrices().items():
+            rows += ["", f"Transition matrix, {key.replace('_', ' ')} (row: from, column: to):",
+                     "", "| from \\ to | " + " | ".join(matrix.columns) + " |",
+                     "|---|" + "---:|" * matrix.shape[1]]
+            for state, values in matrix.iterrows():
+                rows.append(f"| {state} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+        return "\n".join(rows) + "\n"
+
+    def to_latex(self) -> str:
+        """Coefficient table (booktabs) and transition matrices as LaTeX."""
+        frame = self.summary_frame()
+
+        def tex(name: str) -> str:
+            base, _, rest = name.partition("[")
+            symbol = {"gamma": r"\gamma", "delta": r"\delta", "eta": r"\eta",
+                      "kappa": r"\kappa", "delta_fast": r"\delta_{\mathrm{fast}}",
+                      "tau": r"\tau", "pi": r"\pi", "sigma": r"\sigma", "rho": r"\rho",
+                      "psi": r"\psi"}.get(base, base.replace("_", r"\_"))
+            sub = rest.rstrip("]").replace("_", r"\_")
+            return f"${symbol}_{{\\mathrm{{{sub}}}}}$" if sub else f"${symbol}$"
+
+        lines = [r"\begin{tabular}{lrrr}", r"\toprule",
+                 r"Parameter & Estimate & Std.\ error & 95\% interval \\", r"\midrule"]
+        for name, row in frame.iterrows():
+            lines.append(f"{tex(str(name))} & {row['coef']:.3f} & {row['std_err']:.3f} & "
+                         f"[{row['lower']:.3f}, {row['upper']:.3f}] \\\\")
+        lines += [r"\midrule",
+                  f"Log-likelihood & \\multicolumn{{3}}{{r}}{{{self.loglike:.2f}}} \\\\",
+                  f"BIC & \\multicolumn{{3}}{{r}}{{{self.bic:.2f}}} \\\\",
+                  f"Customer-periods & \\multicolumn{{3}}{{r}}{{{self.nobs:,}}} \\\\",
+                  r"\bottomrule", r"\end{tabular}", ""]
+        for key, matrix in self.transition_matrices().items():
+            k = matrix.shape[1]
+            lines += [f"% transition matrix, {key.replace('_', ' ')}",
+                      r"\begin{tabular}{l" + "r" * k + "}", r"\toprule",
+                      "from $\\backslash$ to & " + " & ".join(matrix.columns) + r" \\",
+                      r"\midrule"]
+            for state, values in matrix.iterrows():
+                lines.append(f"{state} & " + " & ".join(f"{v:.3f}" for v in values) + r" \\")
+            lines += [r"\bottomrule", r"\end{tabular}", ""]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to report and to reuse the fit (policies), as plain JSON."""
+        ci = self.conf_int()
+        return {
+            "status": "estimated",
+            "model": "relationship_hmm",
+            "spec": self.spec.to_dict(),
+            "state_names": list(self.state_names),
+            "params": {k: float(v) for k, v in self.params.items()},
+            "bse": {k: float(v) for k, v in self.bse.items()},
+            "conf_int_95": {k: [float(ci.loc[k, "lower"]), float(ci.loc[k, "upper"])]
+                            for k in self.params.index},
+            "cov_params": self._cov.to_numpy().tolist(),
+            "theta": self.theta.tolist(),
+            "cov_theta": self.cov_theta.tolist(),
+            "loglike": self.loglike,
+            "aic": self.aic,
+            "bic": self.bic,
+            "n_params": self.n_params,
+            "nobs": self.nobs,
+            "n_sequences": self.n_sequences,
+            "n_customers": self.n_customers,
+            "cov_type": self.cov_type,
+            "converged": self.converged,
+            "hessian_ok": self.hessian_ok,
+            "n_starts": self.n_starts,
+            "n_starts_converged": self.n_starts_converged,
+            "optimum_tol": self.optimum_tol,
+            "starts": [s.to_dict() for s in self.starts],
+            "fit_seconds": self.fit_seconds,
+            "dropped_rows": self.dropped_rows,
+            "transition_matrices": {key: m.to_numpy().tolist()
+                                    for key, m in self.transition_matrices().items()},
+            "effects": {name: EFFECT_LABELS[name] for name in EFFECT_LABELS
+                        if name in self.params.index},
+            "coefficient_names": COEFFICIENT_NAMES,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RelationshipHMMResults:
+        """Rebuild results from :meth:`to_dict` output (e.g. a stored ``hmm.json``)."""
+        spec = ModelSpec.from_dict(values["spec"])
+        return cls(
+            spec=spec, theta=np.asarray(values["theta"]),
+            cov_theta=np.asarray(values["cov_theta"]), loglike=float(values["loglike"]),
+            nobs=int(values["nobs"]), n_sequences=int(values["n_sequences"]),
+            n_customers=int(values["n_customers"]),
+            starts=[StartReport(**{"seconds": float("nan"), **s}) for s in values["starts"]],
+            cov_type=values["cov_type"],
+            reported_cov=(np.asarray(values["cov_params"])
+                          if values["cov_type"] == "bootstrap" else None),
+            optimum_tol=float(values["optimum_tol"]),
+            fit_seconds=float(values.get("fit_seconds", "nan")),
+            dropped_rows=int(values["dropped_rows"]), hessian_ok=bool(values["hessian_ok"]),
+            extra=dict(values.get("extra", {})),
+        )

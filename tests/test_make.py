@@ -1,0 +1,152 @@
+"""`make all` end to end on a small world: outputs, no-op rebuild, determinism, privacy.
+
+The repository's own Makefile runs in two scratch copies of the project (sharing this
+checkout's .venv) with a small configuration. Both runs must produce every figure, table and
+the paper; a second `make all` must do nothing; the two runs must give byte-identical results
+files (all except the stage timings in the manifest); and nothing published may contain a
+customer id or tweet text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+SMALL_CONFIG = """
+[simulate]
+customers = 700
+brands = 3
+weeks = 12
+seed = 11
+
+[hmm]
+n_states = 3
+n_starts = 2
+seed = 3
+"""
+
+EXPECTED_FIGURES = (
+    "weekly_activity", "activity_by_brand", "reply_latency", "event_study_complaints",
+    "event_study_sentiment_mean", "design_effects", "hmm_states", "hmm_transitions",
+    "hmm_effects", "parameter_recovery", "policies", "label_validity",
+)
+EXPECTED_TABLES = ("descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
+                   "robustness")
+
+
+def _scratch_project(root: Path) -> Path:
+    """A copy of the project's sources beside this checkout's installed environment."""
+    project = root / "project"
+    for item in ("Makefile", "pyproject.toml", "src", "paper", "benchmarks/results"):
+        source = REPO / item
+        target = project / item
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pdf", "*.png", "pages", "*.md", "*.tex", ".done"),
+                copy_function=shutil.copy2)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (project / "analysis").mkdir()
+    (project / "analysis" / "config.toml").write_text(SMALL_CONFIG)
+    (project / ".venv").symlink_to(REPO / ".venv")
+    return project
+
+
+def _make(project: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "MAKEFLAGS"}
+    env["COMPLAINTPANEL_KEY"] = "test-key-for-determinism"
+    result = subprocess.run(["make", "all"], cwd=project, env=env, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    if not (REPO / ".venv" / ".installed").exists():
+        pytest.skip("run through `make test`, which installs .venv first")
+    first = _scratch_project(tmp_path_factory.mktemp("first"))
+    second = _scratch_project(tmp_path_factory.mktemp("second"))
+    _make(first)
+    _make(second)
+    again = _make(first)
+    return first, second, again
+
+
+def test_every_output_is_built(two_runs: tuple[Path, Path, str]) -> None:
+    project = two_runs[0]
+    for name in EXPECTED_FIGURES:
+        for suffix in (".pdf", ".png"):
+            assert (project / "paper" / "figures" / f"{name}{suffix}").exists(), name
+    for name in EXPECTED_TABLES:
+        for suffix in (".md", ".tex"):
+            assert (project / "paper" / "tables" / f"{name}{suffix}").exists(), name
+    assert (project / "paper" / "paper.pdf").stat().st_size > 50_000
+    manifest = json.loads((project / "results/simulated/manifest.json").read_text())
+    assert manifest["inputs"][0]["sha256"]
+    assert manifest["classifier"]["classifier"] == "rules"
+    assert {s["stage"] for s in manifest["stages"]} >= {"simulate", "ingest", "thread", "label",
+                                                        "panel", "estimate", "hmm", "policy"}
+
+
+def test_second_make_does_nothing(two_runs: tuple[Path, Path, str]) -> None:
+    assert "Nothing to be done for 'all'" in two_runs[2]
+
+
+def test_two_runs_give_identical_results(two_runs: tuple[Path, Path, str]) -> None:
+    first, second, _ = two_runs
+    files = sorted(p.relative_to(first) for p in (first / "results").rglob("*")
+                   if p.is_file() and p.suffix in {".json", ".md", ".parquet"})
+    assert len(files) > 8
+    for relative in files:
+        a, b = (first / relative), (second / relative)
+        if relative.name == "manifest.json":
+            left, right = json.loads(a.read_text()), json.loads(b.read_text())
+            for payload in (left, right):
+                payload.pop("stages")
+            assert left == right
+        else:
+            assert a.read_bytes() == b.read_bytes(), relative
+    for table in (first / "paper" / "tables").glob("*.tex"):
+        assert table.read_bytes() == (second / "paper" / "tables" / table.name).read_bytes()
+
+
+def test_published_outputs_hold_no_handles_or_text(two_runs: tuple[Path, Path, str]) -> None:
+    pdfium = pytest.importorskip("pypdfium2")
+    project = two_runs[0]
+    tweets = pd.read_csv(project / "data/raw/simulated/twcs.csv", dtype={"author_id": str})
+    customers = set(tweets.loc[tweets["inbound"], "author_id"])
+    pdf = pdfium.PdfDocument(str(project / "paper/paper.pdf"))
+    published = [" ".join(page.get_textpage().get_text_range() for page in pdf)]
+    published += [p.read_text() for p in (project / "results").rglob("*")
+                  if p.suffix in {".json", ".md"}]
+    published += [p.read_text() for p in (project / "paper/tables").glob("*")]
+    texts = tweets.loc[tweets["inbound"], "text"].drop_duplicates().head(300)
+    for text in published:
+        tokens = set(re.findall(r"@?\w+", text))
+        assert not tokens & customers
+        assert not tokens & {f"@{c}" for c in customers}
+        for body in texts:
+            assert body not in text
+
+
+def test_paper_numbers_come_from_the_results(two_runs: tuple[Path, Path, str]) -> None:
+    pdfium = pytest.importorskip("pypdfium2")
+    project = two_runs[0]
+    pdf = pdfium.PdfDocument(str(project / "paper/paper.pdf"))
+    text = " ".join(page.get_textpage().get_text_range() for page in pdf).replace("\xa0", " ")
+    hmm = json.loads((project / "results/simulated/hmm.json").read_text())
+    activity = json.loads((project / "results/simulated/activity.json").read_text())
+    assert f"{activity['customer_tweets']:,}" in text
+    assert f"{hmm['params']['gamma']:.3f}" in text
+    assert f"{hmm['params']['delta']:.3f}" in text
