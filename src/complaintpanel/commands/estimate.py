@@ -41,11 +41,12 @@ def estimate(
     not_identified = [f"{model}/{key}" for model, entries in results.items()
                       if isinstance(entries, dict)
                       for key, entry in entries.items()
-                      if isinstance(entry, dict) and entry.get("status") == "not identified"]
-    if results.get("design", {}).get("status") == "not identified":
+                      if isinstance(entry, dict)
+                      and entry.get("status") in ("not identified", "not estimated")]
+    if results.get("design", {}).get("status") in ("not identified", "not estimated"):
         not_identified.append("design")
-    summary = f"{len(not_identified)} model(s) not identified" if not_identified else \
-        "all models estimated"
+    summary = (f"{len(not_identified)} model(s) not identified or not estimated"
+               if not_identified else "all models estimated")
     echo_summary("estimate", f"{summary} → {out / 'estimates.json'}",
                  time.perf_counter() - started)
     for item in not_identified:

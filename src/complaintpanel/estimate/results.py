@@ -14,11 +14,25 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["EffectResults", "NotIdentifiedError"]
+__all__ = ["ESTIMATION_FAILURES", "EffectResults", "NotIdentifiedError", "failure_record"]
 
 
 class NotIdentifiedError(ValueError):
     """The data cannot identify the requested model (e.g. the treatment never varies)."""
+
+
+# What a whole-run driver records instead of stopping: a model the data cannot identify, or a
+# numerical failure of the underlying library (e.g. pyfixest's demeaning not converging on a
+# tiny, very unbalanced excerpt). The message is kept, so nothing fails silently.
+ESTIMATION_FAILURES: tuple[type[Exception], ...] = (NotIdentifiedError, ValueError,
+                                                    ArithmeticError)
+
+
+def failure_record(error: Exception) -> dict[str, str]:
+    """Plain-JSON record of a model that could not be estimated, with the reason."""
+    status = "not identified" if isinstance(error, NotIdentifiedError) else "not estimated"
+    return {"status": status, "reason": f"{type(error).__name__}: {error}"
+            if status == "not estimated" else str(error)}
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pandas as pd
 from complaintpanel.config import EstimateConfig, PanelConfig
 from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_ppml
-from complaintpanel.estimate.results import NotIdentifiedError
+from complaintpanel.estimate.results import ESTIMATION_FAILURES, failure_record
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.panel import build_panel
 
@@ -39,8 +39,8 @@ class Variant:
 def _cell(fit: Callable[[], Any], term: str) -> dict[str, Any]:
     try:
         result = fit()
-    except NotIdentifiedError as error:
-        return {"status": "not identified", "reason": str(error)}
+    except ESTIMATION_FAILURES as error:
+        return failure_record(error)
     row = result.to_dict()["terms"][term]
     return {"status": "estimated", **row}
 

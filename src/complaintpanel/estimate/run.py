@@ -16,7 +16,7 @@ from complaintpanel.config import EstimateConfig
 from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
-from complaintpanel.estimate.results import EffectResults, NotIdentifiedError
+from complaintpanel.estimate.results import ESTIMATION_FAILURES, EffectResults, failure_record
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 
 __all__ = ["panel_descriptives", "run_estimates"]
@@ -25,8 +25,8 @@ __all__ = ["panel_descriptives", "run_estimates"]
 def _attempt(fit: Callable[[], EffectResults | pd.DataFrame]) -> dict[str, Any]:
     try:
         result = fit()
-    except NotIdentifiedError as error:
-        return {"status": "not identified", "reason": str(error)}
+    except ESTIMATION_FAILURES as error:
+        return failure_record(error)
     if isinstance(result, pd.DataFrame):
         return {"status": "estimated", "rows": result.to_dict(orient="records")}
     return result.to_dict()

@@ -17,7 +17,8 @@ def _status_line(name: str, entry: dict[str, Any] | None, term: str | None = Non
     if entry is None:
         return f"- **{name}**: not run"
     if entry.get("status") != "estimated":
-        return f"- **{name}**: not identified — {entry.get('reason', 'no reason given')}"
+        return f"- **{name}**: {entry.get('status', 'not estimated')} — " \
+               f"{entry.get('reason', 'no reason given')}"
     if term is None:
         return f"- **{name}**: estimated"
     values = entry["terms"][term]
@@ -39,7 +40,13 @@ def summary_markdown(results: Path) -> str:
                   f"{d['customers']:,} customers, {d['brands']:,} brands, {d['periods']} periods, "
                   f"{d['customer_tweets']:,} customer tweets; "
                   f"{d['complaint_share']:.1%} complaints; {d['reply_rate']:.1%} of tweets "
-                  "answered." if d["customer_tweets"] else "No customer tweets.", "",
+                  "answered." if d["customer_tweets"] else "No customer tweets.", ""]
+        if d["periods"] > 60:
+            lines += [f"**Caution**: the observation window spans {d['periods']} periods, "
+                      "probably because a few tweets are much older than the rest (ancestors "
+                      "of long reply chains in an excerpt). Set `window_start` / `window_end` "
+                      "in the `[panel]` section of the config to the period you study.", ""]
+        lines += [
                   "## Reduced form", ""]
         main = estimates["settings"]["main_treatment"]
         lines.append(_status_line(f"Complaints, PPML (treatment: {main})",
@@ -72,6 +79,11 @@ def summary_markdown(results: Path) -> str:
                              f"(95% CI {low:+.3f} to {high:+.3f})")
         lines.append(f"- log-likelihood {hmm['loglike']:.1f}, BIC {hmm['bic']:.1f}, "
                      f"{hmm['n_starts_converged']}/{hmm['n_starts']} starts at the best optimum")
+        if hmm["n_starts_converged"] * 2 <= hmm["n_starts"] or hmm["n_customers"] < 1000:
+            lines.append(f"- **Caution**: {hmm['n_customers']:,} customers and "
+                         f"{hmm['n_starts_converged']}/{hmm['n_starts']} starts at the best "
+                         "optimum — too little data for the structural model to be reliable; "
+                         "treat these estimates as illustrative only.")
     policy = _read(results / "policy.json")
     if policy is not None and "totals" in policy:
         lines += ["", "## Counterfactual policies (complaints per customer over the horizon)", ""]
