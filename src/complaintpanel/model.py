@@ -30,6 +30,7 @@ __all__ = [
     "RelationshipParams",
     "add_hmm_covariates",
     "default_params",
+    "peer_voice_counts",
     "transition_matrices",
 ]
 
@@ -201,3 +202,31 @@ def add_hmm_covariates(panel: pd.DataFrame) -> pd.DataFrame:
     net = out["peer_compliments"] - out["peer_complaints"]
     out["peer_voice"] = np.where(others > 0, net / others.clip(lower=1), 0.0)
     return out
+
+
+def peer_voice_counts(brand: np.ndarray, complaints: np.ndarray, compliments: np.ndarray,
+                      n_brands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peer complaints, peer compliments and peer voice of each active customer in one period.
+
+    The same definition as :func:`add_hmm_covariates`, computed from arrays by the simulators:
+    totals of the brand's customers minus the customer's own, and net voice per other customer.
+
+    Parameters
+    ----------
+    brand : ndarray of int
+        Brand index of each active customer.
+    complaints, compliments : ndarray
+        Her counts in the period.
+    n_brands : int
+
+    Returns
+    -------
+    peer_complaints, peer_compliments, peer_voice : ndarray
+    """
+    total_c = np.bincount(brand, weights=complaints, minlength=n_brands)
+    total_p = np.bincount(brand, weights=compliments, minlength=n_brands)
+    others = np.bincount(brand, minlength=n_brands)[brand] - 1
+    peer_c = total_c[brand] - complaints
+    peer_p = total_p[brand] - compliments
+    voice = np.where(others > 0, (peer_p - peer_c) / np.maximum(others, 1), 0.0)
+    return peer_c, peer_p, voice

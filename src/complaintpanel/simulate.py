@@ -42,6 +42,7 @@ from complaintpanel.model import (
     STATE_NAMES,
     RelationshipParams,
     default_params,
+    peer_voice_counts,
     transition_matrices,
 )
 from complaintpanel.truth_effects import answer_effects
@@ -280,15 +281,10 @@ def _simulate_histories(
         ever_answered[active] |= answered > 0
 
         # Peer voice: totals of the brand's active customers, minus the customer's own.
-        total_c = np.bincount(b, weights=comp, minlength=n_brands)
-        total_p = np.bincount(b, weights=compl, minlength=n_brands)
-        n_active = np.bincount(b, minlength=n_brands)
-        peer_c = total_c[b] - comp
-        peer_p = total_p[b] - compl
-        others = n_active[b] - 1
+        peer_c, peer_p, voice = peer_voice_counts(b, comp, compl, n_brands)
         counts["peer_complaints"][active, t] = peer_c
         counts["peer_compliments"][active, t] = peer_p
-        peer_voice[active, t] = np.where(others > 0, (peer_p - peer_c) / np.maximum(others, 1), 0)
+        peer_voice[active, t] = voice
 
     return _Histories(arrival=arrival, brand=brand, state=state, peer_voice=peer_voice,
                       intervened=intervened, redress=redress, **counts)

@@ -89,6 +89,14 @@ def forward(log_initial: np.ndarray, transition: np.ndarray, log_emission: np.nd
     emission : ndarray, shape (T, K, N)
         Shifted emission factors ``exp(log p − max_k log p)``.
     """
+    return _forward_with(_step_forward, log_initial, transition, log_emission, mask)
+
+
+def _forward_with(step, log_initial: np.ndarray, transition: np.ndarray,
+                  log_emission: np.ndarray, mask: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # The scaled forward recursion, shared by the matrix and the cumulative-probability
+    # layouts of the transitions; ``step`` propagates alpha one period.
     shift = log_emission.max(axis=1)
     emission = np.exp(log_emission - shift[:, None, :])
     t_len = log_emission.shape[0]
@@ -98,7 +106,7 @@ def forward(log_initial: np.ndarray, transition: np.ndarray, log_emission: np.nd
     scale[0] = current.sum(axis=0)
     alpha[0] = current / scale[0]
     for t in range(1, t_len):
-        current = _step_forward(alpha[t - 1], transition[t - 1])
+        current = step(alpha[t - 1], transition[t - 1])
         current *= emission[t]
         scale[t] = current.sum(axis=0)
         alpha[t] = current / scale[t]
@@ -153,21 +161,7 @@ def forward_cumulative(log_initial: np.ndarray, cdf: np.ndarray, log_emission: n
     Same as :func:`forward` with ``transition`` replaced by ``cdf`` of shape
     ``(T-1, K, K-1, N)``, ``cdf[t, j, m, n] = P(s_{t+1} ≤ m | s_t = j)``.
     """
-    shift = log_emission.max(axis=1)
-    emission = np.exp(log_emission - shift[:, None, :])
-    t_len = log_emission.shape[0]
-    alpha = np.empty_like(emission)
-    scale = np.empty(shift.shape)
-    current = np.exp(log_initial) * emission[0]
-    scale[0] = current.sum(axis=0)
-    alpha[0] = current / scale[0]
-    for t in range(1, t_len):
-        current = _step_forward_cumulative(alpha[t - 1], cdf[t - 1])
-        current *= emission[t]
-        scale[t] = current.sum(axis=0)
-        alpha[t] = current / scale[t]
-    loglik = np.where(mask, np.log(scale) + shift, 0.0).sum(axis=0)
-    return loglik, alpha, scale, emission
+    return _forward_with(_step_forward_cumulative, log_initial, cdf, log_emission, mask)
 
 
 @dataclass(frozen=True)

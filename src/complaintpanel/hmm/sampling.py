@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.special import expit, logit, logsumexp
 
 from complaintpanel.hmm.parametrisation import ModelSpec, NaturalParams
-from complaintpanel.model import RelationshipParams, transition_matrices
+from complaintpanel.model import RelationshipParams, peer_voice_counts, transition_matrices
 
 __all__ = ["draw_states", "natural_from_relationship", "sample_panel"]
 
@@ -169,16 +169,10 @@ def sample_panel(nat: NaturalParams, spec: ModelSpec, n_customers: int, n_period
             voiced = comp + compl > 0
             draw = nat.sent_mean[s] + np.exp(nat.sent_log_sd[s]) * rng.standard_normal(s.size)
             cols["sentiment"][active, t] = np.where(voiced, draw, np.nan)
-        total_c = np.bincount(b, weights=comp, minlength=n_b)
-        total_p = np.bincount(b, weights=compl, minlength=n_b)
-        n_active = np.bincount(b, minlength=n_b)
-        peer_c = total_c[b] - comp
-        peer_p = total_p[b] - compl
-        others = n_active[b] - 1
+        peer_c, peer_p, voice = peer_voice_counts(b, comp, compl, n_b)
         cols["peer_c"][active, t] = peer_c
         cols["peer_p"][active, t] = peer_p
-        cols["peer_voice"][active, t] = np.where(
-            others > 0, (peer_p - peer_c) / np.maximum(others, 1), 0.0)
+        cols["peer_voice"][active, t] = voice
 
     i_idx, t_idx = np.nonzero(state >= 0)
     frame = pd.DataFrame({
