@@ -220,7 +220,7 @@ def test_cli_hmm_and_policy(tmp_path, small_panel):
     runner = CliRunner()
     result = runner.invoke(app, ["hmm", str(folder), "--out", str(out), "--starts", "1"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("hmm: K=3, gamma")
+    assert result.stdout.startswith("hmm: K=3, gamma")  # progress lines go to stderr
     stored = json.loads((out / "hmm.json").read_text())
     for key in ("params", "bse", "loglike", "bic", "n_starts_converged", "converged",
                 "transition_matrices", "cov_theta"):
@@ -230,7 +230,7 @@ def test_cli_hmm_and_policy(tmp_path, small_panel):
     result = runner.invoke(app, ["policy", str(folder), "--out", str(out), "--horizon", "3",
                                  "--draws", "4"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("policy: complaints per customer")
+    assert result.stdout.startswith("policy: complaints per customer")
     assert (out / "policy.json").exists() and (out / "policy_table.tex").exists()
 
 

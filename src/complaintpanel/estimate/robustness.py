@@ -20,6 +20,7 @@ from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_ppml
 from complaintpanel.estimate.results import ESTIMATION_FAILURES, failure_record
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.panel import build_panel
+from complaintpanel.progress import track
 
 __all__ = ["Variant", "robustness_checks"]
 
@@ -80,7 +81,7 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
                      if t != main_treatment]
     panels: dict[tuple[str, str, int], pd.DataFrame] = {}
     records = []
-    for variant in variants:
+    for variant in track(variants, "robustness specifications"):
         period = variant.period or panel_settings.period
         min_tweets = variant.min_tweets or panel_settings.min_tweets
         key = (variant.labels, period, min_tweets)

@@ -46,6 +46,7 @@ from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 from complaintpanel.hmm.sampling import natural_from_relationship, sample_panel
 from complaintpanel.hmm.transitions import probs_from_cdf
 from complaintpanel.model import RelationshipParams, transition_matrices
+from complaintpanel.progress import track
 
 __all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
 
@@ -449,11 +450,12 @@ class RelationshipHMM:
         workers = min(self._n_workers(), len(starts))
         if workers == 1:
             return [run_start(theta0, layout, chunks, data.nobs, warm, max_iter=self.max_iter,
-                              gtol=self.gtol) for theta0 in starts]
+                              gtol=self.gtol) for theta0 in track(starts, "hmm starts")]
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                  initargs=(layout, chunks, data.nobs, warm)) as pool:
-            return list(pool.map(_run_start,
-                                 [(theta0, self.max_iter, self.gtol) for theta0 in starts]))
+            return list(track(pool.map(_run_start, [(theta0, self.max_iter, self.gtol)
+                                                    for theta0 in starts]),
+                              "hmm starts", total=len(starts)))
 
     def _bootstrap(self, theta: np.ndarray, layout: ParamLayout, data: PanelArrays,
                    rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
