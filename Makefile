@@ -75,7 +75,7 @@ venv: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[spark,dev]"
 	@touch $@
 
 # ---- data stages -------------------------------------------------------------------------------

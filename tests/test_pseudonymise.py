@@ -12,24 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from complaintpanel.pseudonymise import (
-    brand_macro_sql,
     key_file_for,
     pseudonym,
-    pseudonym_sql_macro,
+    pseudonym_sql,
     pseudonymise_text_query,
     resolve_key,
 )
 
 
-def sql_con(key: bytes, brands: list[str]) -> duckdb.DuckDBPyConnection:
+def rewrite(key: bytes, brands: list[str], text: str) -> tuple[str, str | None]:
+    query = pseudonymise_text_query("(SELECT ? AS t, 1 AS k)", "t", ["k"], key, brands)
     con = duckdb.connect()
-    con.execute(pseudonym_sql_macro(key))
-    con.execute(brand_macro_sql(brands))
-    return con
-
-
-def rewrite(con: duckdb.DuckDBPyConnection, text: str) -> tuple[str, str | None]:
-    query = pseudonymise_text_query("(SELECT ? AS t, 1 AS k)", "t", ["k"])
     return con.execute(f"SELECT text, brand_mention FROM ({query})", [text]).fetchall()[0]
 
 
@@ -38,13 +31,12 @@ def rewrite(con: duckdb.DuckDBPyConnection, text: str) -> tuple[str, str | None]
 def test_sql_macro_equals_python_hmac(handle: str, key: bytes) -> None:
     expected = "c" + hmac.new(key, handle.lower().encode(), hashlib.sha256).hexdigest()[:16]
     assert pseudonym(handle, key) == expected
-    con = sql_con(key, [])
-    assert con.execute("SELECT pseudonym(?)", [handle]).fetchall()[0][0] == expected
+    con = duckdb.connect()
+    assert con.execute(f"SELECT {pseudonym_sql('?', key)}", [handle]).fetchall()[0][0] == expected
 
 
 def test_text_rewriting() -> None:
     key = b"k"
-    con = sql_con(key, ["AcmeHelp", "Other_Care"])
     p = lambda h: "@" + pseudonym(h, key)  # noqa: E731
     cases = {
         "@acmehelp hi @JaneDoe, cc @jane_doe2!": (f"@acmehelp hi {p('janedoe')}, cc "
@@ -57,7 +49,7 @@ def test_text_rewriting() -> None:
         "": ("", None),
     }
     for text, expected in cases.items():
-        assert rewrite(con, text) == expected
+        assert rewrite(key, ["AcmeHelp", "Other_Care"], text) == expected
 
 
 def test_key_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

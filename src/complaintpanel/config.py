@@ -93,6 +93,21 @@ class HMMConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """Where the data stages (ingest, thread, panel) run; their outputs are the same on both."""
+
+    # "duckdb" (embedded, the default) or "spark" (needs the [spark] extra and Java 17+).
+    name: str = "duckdb"
+    # Spark master, e.g. "local[2]" or "spark://host:7077"; None = the session spark-submit
+    # made, else local[*].
+    spark_master: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ("duckdb", "spark"):
+            raise ValueError(f"[engine] name must be 'duckdb' or 'spark', not {self.name!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings, one section per stage."""
 
@@ -102,6 +117,7 @@ class Config:
     panel: PanelConfig = field(default_factory=PanelConfig)
     estimate: EstimateConfig = field(default_factory=EstimateConfig)
     hmm: HMMConfig = field(default_factory=HMMConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 def _build(section_type: type, values: dict[str, Any], where: str) -> Any:

@@ -24,14 +24,18 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from complaintpanel.engines import DuckDBEngine, Engine, open_duckdb, open_engine
 from complaintpanel.ingest_mapping import Mapping, builtin_mappings, load_mapping
 from complaintpanel.ingest_sources import (
     CR_PLACEHOLDER,
@@ -42,32 +46,14 @@ from complaintpanel.ingest_sources import (
     sniff_kind,
 )
 from complaintpanel.ingest_validate import REJECT_REASONS, derive_parents, validate
-from complaintpanel.io import atomic_path, sha256_file, write_json
-from complaintpanel.pseudonymise import (
-    brand_macro_sql,
-    pseudonym_sql_macro,
-    pseudonymise_text_query,
-    resolve_key,
-)
+from complaintpanel.io import atomic_path, is_url, join_location, sha256_file, write_json
+from complaintpanel.pseudonymise import pseudonym_sql, pseudonymise_text_query, resolve_key
 
 __all__ = ["REJECT_REASONS", "IngestError", "choose_mapping", "ingest", "open_duckdb"]
 
 TWEETS_FILE = "tweets.parquet"
 REJECTS_FILE = "rejects.parquet"
 REPORT_FILE = "ingest_report.json"
-
-
-def open_duckdb(work_dir: Path, threads: int | None = None,
-                memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open an in-memory DuckDB connection that spills to ``work_dir`` and computes in UTC."""
-    con = duckdb.connect(config={"preserve_insertion_order": True})
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET temp_directory = '{work_dir}'")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    return con
 
 
 def choose_mapping(path: Path, kind: str, con: duckdb.DuckDBPyConnection) -> Mapping:
@@ -83,93 +69,90 @@ def choose_mapping(path: Path, kind: str, con: duckdb.DuckDBPyConnection) -> Map
     check_columns(path, header, candidates["twcs"])  # raises, naming what twcs misses
     raise AssertionError("unreachable")
 
-def _brand_handles(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> list[str]:
+def _brand_handles(engine: Engine, mapping: Mapping) -> list[str]:
     """List brand handles: authors of brand tweets (their spelling wins), then the mapping's."""
-    authors = [r[0] for r in con.sql(
+    authors = [r[0] for r in engine.rows(
         "SELECT DISTINCT aid FROM (SELECT aid, is_customer FROM checked WHERE reason IS NULL "
-        "UNION ALL SELECT aid, is_customer FROM parents) WHERE NOT is_customer ORDER BY 1"
-    ).fetchall()]
+        "UNION ALL SELECT aid, is_customer FROM parents) WHERE NOT is_customer ORDER BY aid"
+    )]
     seen = {a.lower() for a in authors}
     return authors + [h for h in mapping.brand_handles if h.lower() not in seen]
 
 
-def _build_tweets(con: duckdb.DuckDBPyConnection, mapping: Mapping, key: bytes,
+def _build_tweets(engine: Engine, mapping: Mapping, key: bytes,
                   brand_handles: list[str], lone_cr: bool = True) -> None:
     """Create ``tweets``: the kept records, typed and pseudonymised (nothing raw survives)."""
-    con.execute(pseudonym_sql_macro(key))
-    con.execute(brand_macro_sql(brand_handles))
-    con.execute("CREATE TABLE brand_spelling (handle_lower VARCHAR, handle VARCHAR)")
-    if brand_handles:
-        con.executemany("INSERT INTO brand_spelling VALUES (?, ?)",
-                        [(h.lower(), h) for h in brand_handles])
+    engine.register("brand_spelling", pa.table({
+        "handle_lower": pa.array([h.lower() for h in brand_handles], pa.string()),
+        "handle": pa.array(brand_handles, pa.string())}))
     extras = [f'"x_{c}"' for c in mapping.extra_columns]
     keep = ["source_row", "tweet_id_value", "aid", "is_customer", "created_ts", "irt_value",
             "brand", *extras]
-    null_extras = "".join(f", NULL AS {c}" for c in extras)
-    # Lone CRs travel as a placeholder through DuckDB (see ingest_sources); restore them.
+    null_extras = "".join(f", CAST(NULL AS VARCHAR) AS {c}" for c in extras)
+    # Lone CRs travel as a placeholder through the CSV reader (see ingest_sources); restore them.
     text = (f"replace(coalesce(text, ''), '{CR_PLACEHOLDER}', chr(13))" if lone_cr
             else "coalesce(text, '')")
     source = (f"(SELECT {', '.join(keep)}, false AS derived, {text} AS raw_text "
               "FROM checked WHERE reason IS NULL "
-              "UNION ALL SELECT source_row, tweet_id_value, aid, is_customer, created_ts, NULL, "
-              f"NULL{null_extras}, true, '' FROM parents)")
+              "UNION ALL SELECT source_row, tweet_id_value, aid, is_customer, created_ts, "
+              f"CAST(NULL AS BIGINT), CAST(NULL AS VARCHAR){null_extras}, true, '' FROM parents)")
     # Hash each distinct customer handle once (authors and the handle opening a text), then join.
-    con.execute("""
-        CREATE TABLE handle_keys AS
-        SELECT handle, pseudonym(handle) AS pseudonym FROM (
+    engine.create_table("handle_keys", f"""
+        SELECT handle, {pseudonym_sql("handle", key)} AS pseudonym FROM (
             SELECT DISTINCT lower(aid) AS handle FROM checked WHERE reason IS NULL AND is_customer
             UNION SELECT DISTINCT lower(aid) FROM parents WHERE is_customer)
     """)
-    text_query = pseudonymise_text_query(source, "raw_text", [*keep, "derived"],
-                                         lookup="handle_keys")
-    extra_out = "".join(f', {c} AS "{c[3:-1]}"' for c in extras)
-    declared = ", brand AS brand_declared" if "brand" in mapping.columns else ""
-    derived = ", derived" if mapping.parent_columns else ""
-    con.execute(f"""
-        CREATE TABLE tweets AS
-        SELECT tweet_id_value AS tweet_id,
-               CASE WHEN is_customer THEN k.pseudonym ELSE aid END AS author_key,
-               is_customer, created_ts AS created_at, text, irt_value AS in_reply_to,
-               source_row{declared}, coalesce(b.handle, t.brand_mention) AS brand_mentioned
+    text_query = pseudonymise_text_query(source, "raw_text", [*keep, "derived"], key,
+                                         brand_handles, lookup="handle_keys")
+    extra_out = "".join(f', t.{c} AS "{c[3:-1]}"' for c in extras)
+    declared = ", t.brand AS brand_declared" if "brand" in mapping.columns else ""
+    derived = ", t.derived" if mapping.parent_columns else ""
+    engine.create_table("tweets", f"""
+        SELECT t.tweet_id_value AS tweet_id,
+               CASE WHEN t.is_customer THEN k.pseudonym ELSE t.aid END AS author_key,
+               t.is_customer, t.created_ts AS created_at, t.text, t.irt_value AS in_reply_to,
+               t.source_row{declared}, coalesce(b.handle, t.brand_mention) AS brand_mentioned
                {derived}{extra_out}
         FROM ({text_query}) t
         LEFT JOIN handle_keys k ON k.handle = lower(t.aid)
         LEFT JOIN brand_spelling b ON b.handle_lower = t.brand_mention
-        ORDER BY source_row, derived
     """)
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
-    return con.sql(sql).fetchall()[0][0]
+def _scalar(engine: Engine, sql: str) -> Any:
+    return engine.rows(sql)[0][0]
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {r[0] for r in con.sql(f"DESCRIBE {table}").fetchall()}
+def _utc_text(epoch_us: int | None) -> str | None:
+    if epoch_us is None:
+        return None
+    moment = datetime.fromtimestamp(epoch_us // 1_000_000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _report(con: duckdb.DuckDBPyConnection, rows_in: int) -> dict[str, Any]:
-    derived = "derived" if "derived" in _columns(con, "tweets") else "false"
-    counts = dict(con.sql(f"""
-        SELECT 'rows_kept', count(*) FILTER (NOT {derived}) FROM tweets
-        UNION ALL SELECT 'tweets_derived', count(*) FILTER ({derived}) FROM tweets
+def _report(engine: Engine, rows_in: int) -> dict[str, Any]:
+    derived = "derived" if "derived" in engine.columns("tweets") else "false"
+    counts = dict(engine.rows(f"""
+        SELECT 'rows_kept', count(*) FILTER (WHERE NOT {derived}) FROM tweets
+        UNION ALL SELECT 'tweets_derived', count(*) FILTER (WHERE {derived}) FROM tweets
         UNION ALL SELECT 'rows_rejected', count(*) FROM rejects
-        UNION ALL SELECT 'tweets_customer', count(*) FILTER (is_customer) FROM tweets
-        UNION ALL SELECT 'tweets_brand', count(*) FILTER (NOT is_customer) FROM tweets
-        UNION ALL SELECT 'customers', count(DISTINCT author_key) FILTER (is_customer) FROM tweets
-        UNION ALL SELECT 'brand_authors', count(DISTINCT author_key) FILTER (NOT is_customer)
+        UNION ALL SELECT 'tweets_customer', count(*) FILTER (WHERE is_customer) FROM tweets
+        UNION ALL SELECT 'tweets_brand', count(*) FILTER (WHERE NOT is_customer) FROM tweets
+        UNION ALL SELECT 'customers', count(DISTINCT author_key) FILTER (WHERE is_customer)
+                  FROM tweets
+        UNION ALL SELECT 'brand_authors', count(DISTINCT author_key) FILTER (WHERE NOT is_customer)
                   FROM tweets
         UNION ALL SELECT 'replies', count(in_reply_to) FROM tweets
         UNION ALL SELECT 'replies_to_missing_parent', count(*) FROM tweets t
-                  WHERE in_reply_to IS NOT NULL
-                    AND NOT EXISTS (SELECT 1 FROM tweets p WHERE p.tweet_id = t.in_reply_to)
-    """).fetchall())
-    by_reason = dict(con.sql(
-        "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason").fetchall())
-    first, last = con.sql(
-        "SELECT strftime(min(created_at), '%Y-%m-%dT%H:%M:%SZ'), "
-        "strftime(max(created_at), '%Y-%m-%dT%H:%M:%SZ') FROM tweets").fetchall()[0]
+                  LEFT JOIN (SELECT DISTINCT tweet_id FROM tweets) p ON p.tweet_id = t.in_reply_to
+                  WHERE t.in_reply_to IS NOT NULL AND p.tweet_id IS NULL
+    """))
+    by_reason = dict(engine.rows(
+        "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"))
+    first, last = engine.rows(
+        "SELECT epoch_us(min(created_at)), epoch_us(max(created_at)) FROM tweets")[0]
     return {"rows_in": rows_in, **counts, "rejects_by_reason": by_reason,
-            "first_created_at": first, "last_created_at": last}
+            "first_created_at": _utc_text(first), "last_created_at": _utc_text(last)}
 
 
 def ingest(
@@ -181,6 +164,8 @@ def ingest(
     key_env: str = "COMPLAINTPANEL_KEY",
     threads: int | None = None,
     memory_limit: str | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> dict[str, Any]:
     """Read one raw file and write ``tweets.parquet``, ``rejects.parquet``, ``ingest_report.json``.
 
@@ -188,8 +173,9 @@ def ingest(
     ----------
     raw : path-like
         CSV (plain or gzip), Parquet or conversation JSON.
-    out_dir : path-like
-        Output folder (e.g. ``data/interim/NAME``).
+    out_dir : path-like or str
+        Output folder (e.g. ``data/interim/NAME``); with ``engine="spark"`` also a URL such as
+        ``s3a://bucket/interim/NAME`` (the key must then come from ``key`` or ``$key_env``).
     mapping : str, Path or Mapping, optional
         Built-in mapping name, TOML file or :class:`Mapping`; ``None`` picks the first built-in
         mapping whose columns the file has (``twcs`` first; JSON → ``ibm_docpred``).
@@ -199,6 +185,12 @@ def ingest(
         Environment variable that may hold the key.
     threads, memory_limit : optional
         DuckDB resources (default: all cores, 80 % of RAM).
+    engine : {"duckdb", "spark"}
+        Where validation, pseudonymisation and accounting run (:mod:`complaintpanel.engines`);
+        the outputs are the same on both.
+    spark_master : str, optional
+        Spark master for ``engine="spark"`` (e.g. ``local[2]``); default: the running session's,
+        else ``local[*]``.
 
     Returns
     -------
@@ -212,14 +204,30 @@ def ingest(
         written in that case.
     """
     started = time.perf_counter()
-    raw, out_dir = Path(raw), Path(out_dir)
+    if is_url(raw):
+        raise IngestError(f"{raw}: the raw file is read where the pipeline runs (its records are "
+                          "numbered in one pass); copy it to a local or mounted disk first")
+    raw = Path(raw)
     kind = sniff_kind(raw)
-    # Scratch space (normalised copies, DuckDB spill) beside the output, on the same disk; the
-    # output folder itself is created only when the outputs are written.
-    out_dir.resolve().parent.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.ingest-",
-                                     dir=out_dir.resolve().parent))
+    if is_url(out_dir):
+        if engine != "spark":
+            raise IngestError(f"{out_dir}: URLs (object storage) need engine='spark'")
+        if key is None and not os.environ.get(key_env):
+            raise IngestError(f"{out_dir}: writing to object storage needs the pseudonymisation "
+                              f"key in ${key_env} (a key file is made only beside local folders)")
+        scratch_parent = Path(tempfile.gettempdir())
+        name = str(out_dir).rstrip("/").rsplit("/", 1)[-1]
+    else:
+        out_dir = Path(out_dir)
+        # Scratch space (normalised copies, DuckDB spill) beside the output, on the same disk;
+        # the output folder itself is created only when the outputs are written.
+        scratch_parent = out_dir.resolve().parent
+        scratch_parent.mkdir(parents=True, exist_ok=True)
+        name = out_dir.name
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{name}.ingest-", dir=scratch_parent))
     try:
+        # The raw file is split into numbered string records by DuckDB's CSV reader, whatever
+        # the engine (see complaintpanel.engines); the engine does everything after that.
         con = open_duckdb(work_dir, threads, memory_limit)
         if mapping is None:
             chosen = choose_mapping(raw, kind, con)
@@ -228,28 +236,36 @@ def ingest(
         else:
             chosen = load_mapping(mapping)
         info = load_source(con, raw, kind, chosen, work_dir)
-        rows_in = _scalar(con, "SELECT (SELECT count(*) FROM records) "
-                               "+ (SELECT count(*) FROM parse_rejects)")
+        stage: Engine
+        if engine == "duckdb":
+            stage = DuckDBEngine(con)
+        else:
+            stage = open_engine(engine, spark_master=spark_master)
+            for table in ("records", "parse_rejects"):
+                staged = work_dir / f"{table}.parquet"
+                con.execute(f"COPY {table} TO '{staged}' (FORMAT parquet)")
+                stage.load_parquet(table, staged)
+        rows_in = _scalar(stage, "SELECT (SELECT count(*) FROM records) "
+                                 "+ (SELECT count(*) FROM parse_rejects)")
         if rows_in == 0:
             raise IngestError(f"{raw}: has no records (header only?); nothing to ingest")
-        validate(con, chosen)
-        parent_stats = derive_parents(con, chosen)
+        validate(stage, chosen)
+        parent_stats = derive_parents(stage, chosen)
         key_bytes, key_source = resolve_key(out_dir, key_env, key)
-        brand_handles = _brand_handles(con, chosen)
-        _build_tweets(con, chosen, key_bytes, brand_handles,
+        brand_handles = _brand_handles(stage, chosen)
+        _build_tweets(stage, chosen, key_bytes, brand_handles,
                       lone_cr=info.normalisation.get("lone_cr", 1) > 0)
-        con.execute("""
-            CREATE TABLE rejects AS
+        stage.create_table("rejects", """
             SELECT source_row, reason, detail,
                    CASE WHEN regexp_full_match(trim(tid), '[0-9eE.+-]{1,40}') THEN trim(tid) END
                 AS tweet_id_raw
             FROM checked WHERE reason IS NOT NULL
             UNION ALL
-            SELECT source_row::BIGINT, reason, detail, NULL FROM parse_rejects
-            ORDER BY source_row
+            SELECT CAST(source_row AS BIGINT), reason, detail, CAST(NULL AS VARCHAR)
+            FROM parse_rejects
         """)
-        report = _report(con, rows_in)
-        _check_accounting(con, report, raw)
+        report = _report(stage, rows_in)
+        _check_accounting(stage, report, raw)
         digest = sha256_file(raw)
         report.update({
             "input": {"path": str(raw), "sha256": digest, "bytes": raw.stat().st_size,
@@ -258,8 +274,9 @@ def ingest(
             "mapping": chosen.name,
             **({"derived_parents": parent_stats} if parent_stats else {}),
             "normalisation": info.normalisation,
-            "brands": len({*brand_handles_in_data(con)}),
-            "brands_mentioned": _scalar(con, "SELECT count(DISTINCT brand_mentioned) FROM tweets"),
+            "brands": len({*brand_handles_in_data(stage)}),
+            "brands_mentioned": _scalar(stage,
+                                        "SELECT count(DISTINCT brand_mentioned) FROM tweets"),
             "brand_handles_known": len(brand_handles),
             "pseudonymisation": {"method": "HMAC-SHA256(key, lower(handle)), 16 hex digits",
                                  "key_source": key_source.split(":", 1)[0]},
@@ -267,32 +284,41 @@ def ingest(
                 "JSON: one turn of a conversation" if info.kind == "json" else
                 "CSV record (RFC 4180); CRLF = one line end; a CR not followed by LF is text; "
                 "blank lines outside quotes are not records"),
-            "duckdb": duckdb.__version__,
+            "engine": engine_description(stage),
         })
-        _write_outputs(con, out_dir, report, started)
+        _write_outputs(stage, out_dir, report, started)
+        if stage is not None and not isinstance(stage, DuckDBEngine):
+            stage.close()
         con.close()
         return report
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def brand_handles_in_data(con: duckdb.DuckDBPyConnection) -> set[str]:
+def engine_description(engine: Engine) -> dict[str, str]:
+    """Name and version of the engine that ran a stage, for its report."""
+    if engine.name == "spark":
+        return {"name": "spark", "version": engine.spark.version,  # type: ignore[attr-defined]
+                "master": engine.spark.sparkContext.master}  # type: ignore[attr-defined]
+    return {"name": "duckdb", "version": duckdb.__version__}
+
+
+def brand_handles_in_data(engine: Engine) -> set[str]:
     """Brands taking part in the data: brand authors and declared brands of kept tweets."""
-    columns = _columns(con, "tweets")
     sql = "SELECT DISTINCT author_key FROM tweets WHERE NOT is_customer"
-    if "brand_declared" in columns:
+    if "brand_declared" in engine.columns("tweets"):
         sql += " UNION SELECT DISTINCT brand_declared FROM tweets WHERE brand_declared IS NOT NULL"
-    return {r[0] for r in con.sql(sql).fetchall()}
+    return {r[0] for r in engine.rows(sql)}
 
 
-def _check_accounting(con: duckdb.DuckDBPyConnection, report: dict[str, Any], raw: Path) -> None:
+def _check_accounting(engine: Engine, report: dict[str, Any], raw: Path) -> None:
     """Every record number 1..rows_in appears exactly once in tweets or rejects."""
-    derived = "derived" if "derived" in _columns(con, "tweets") else "false"
-    n, lo, hi = con.sql(f"""
+    derived = "derived" if "derived" in engine.columns("tweets") else "false"
+    n, lo, hi = engine.rows(f"""
         SELECT count(DISTINCT source_row), min(source_row), max(source_row)
         FROM (SELECT source_row FROM tweets WHERE NOT {derived}
               UNION ALL SELECT source_row FROM rejects)
-    """).fetchall()[0]
+    """)[0]
     total = report["rows_kept"] + report["rows_rejected"]
     if not (total == report["rows_in"] == n and lo == 1 and hi == report["rows_in"]):
         raise RuntimeError(
@@ -300,15 +326,21 @@ def _check_accounting(con: duckdb.DuckDBPyConnection, report: dict[str, Any], ra
             f"{total}, distinct record numbers {n} in [{lo}, {hi}]); please report this bug")
 
 
-def _write_outputs(con: duckdb.DuckDBPyConnection, out_dir: Path, report: dict[str, Any],
+def _write_outputs(engine: Engine, out_dir: Path | str, report: dict[str, Any],
                    started: float) -> None:
     """Write the three outputs under temporary names and rename them only when all succeeded."""
+    derived = ", derived" if "derived" in engine.columns("tweets") else ""
+    queries = {TWEETS_FILE: f"SELECT * FROM tweets ORDER BY source_row{derived}",
+               REJECTS_FILE: "SELECT * FROM rejects ORDER BY source_row"}
+    if not isinstance(out_dir, Path):  # object storage: Spark commits each folder whole
+        for name, query in queries.items():
+            engine.write_parquet(query, join_location(out_dir, name))
+        report["seconds"] = round(time.perf_counter() - started, 3)
+        write_json(report, join_location(out_dir, REPORT_FILE))
+        return
     with contextlib.ExitStack() as stack:
-        for table, name in (("tweets", TWEETS_FILE), ("rejects", REJECTS_FILE)):
-            tmp = stack.enter_context(atomic_path(out_dir / name))
-            # zstd level 1: about half the CPU of the default level for files a few % larger.
-            con.execute(f"COPY {table} TO '{tmp}' "
-                        "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
+        for name, query in queries.items():
+            engine.write_parquet(query, stack.enter_context(atomic_path(out_dir / name)))
         report["seconds"] = round(time.perf_counter() - started, 3)
         report_tmp = stack.enter_context(atomic_path(out_dir / REPORT_FILE))
         write_json(report, report_tmp)

@@ -1,4 +1,4 @@
-"""Validation of raw string records in DuckDB: typed values and a reason for every reject.
+"""Validation of raw string records on the engine: typed values and a reason for every reject.
 
 Creates ``checked`` from ``records`` (see :mod:`complaintpanel.ingest_sources`): the typed
 ``tweet_id_value``, ``is_customer``, ``created_ts``, ``irt_value``, the first failing check
@@ -13,12 +13,16 @@ Creates ``checked`` from ``records`` (see :mod:`complaintpanel.ingest_sources`):
 
 Most records are valid, so one cheap test lets them skip the chain of diagnostic checks, and
 numbers take a fast round-trip path before any regular expression.
+
+The SQL is DuckDB's dialect, kept to what :mod:`complaintpanel.engines` runs unchanged in meaning
+on Spark: timestamps are brought to one canonical ISO form before a cast (the engines' casts
+accept different spellings), and Twitter's weekday is checked by pattern and cut off before the
+rest is parsed (Spark's parser cannot parse weekday names).
 """
 
 from __future__ import annotations
 
-import duckdb
-
+from complaintpanel.engines import Engine
 from complaintpanel.ingest_mapping import Mapping
 
 __all__ = ["REJECT_REASONS", "derive_parents", "validate"]
@@ -40,6 +44,9 @@ _SCI = r"[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+"
 _INT = r"[0-9]{1,19}(\.0*)?"
 _OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
 _ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+# Twitter's own format: "Tue Oct 31 22:10:47 +0000 2017".
+_TWITTER = (r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} "
+            r"[+-][0-9]{4} [0-9]{4}")
 # A reply id is given unless empty or a spelling of "missing".
 _irt_given = "irt IS NOT NULL AND lower(trim(irt)) NOT IN ('', 'nan', 'null', 'none')"
 _FIELDS = ("tweet_id", "author_id", "inbound", "created_at", "in_reply_to")
@@ -66,10 +73,33 @@ def _int_sql(expr: str) -> str:
             f"THEN try_cast(split_part(trim({expr}), '.', 1) AS BIGINT) END")
 
 
+def _offset_sql(offset: str) -> str:
+    """Return SQL normalising a UTC offset (``Z``, ``+05``, ``+0530``, ``+05:30``) to ``+05:30``."""
+    digits = f"replace({offset}, ':', '')"
+    return (f"CASE WHEN {offset} = 'Z' THEN '+00:00' ELSE left({digits}, 3) || ':' || "
+            f"CASE WHEN length({digits}) = 5 THEN right({digits}, 2) ELSE '00' END END")
+
+
+def _iso_sql(value: str, offset: str) -> str:
+    """Return SQL casting an ISO date-time ``value`` with ``offset`` via one canonical form.
+
+    ``YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM`` is read alike by DuckDB and Spark; ``T`` becomes a
+    space and missing seconds become ``:00``.
+    """
+    date = f"left({value}, 10)"
+    clock = f"substr({value}, 12)"
+    clock = f"CASE WHEN length({clock}) = 5 THEN {clock} || ':00' ELSE {clock} END"
+    return f"try_cast({date} || ' ' || {clock} || {_offset_sql(offset)} AS TIMESTAMPTZ)"
+
+
 def _typed_sql(prefix: str, assume: str | None) -> str:
     """Typed values of the fields ``{prefix}tid`` … (``prefix`` is "" or "p_" for parents)."""
     p = prefix
-    naive_ts = f"try_cast(trim({p}cat) || '{assume}' AS TIMESTAMPTZ)" if assume else "NULL"
+    cat = f"trim({p}cat)"
+    # Group 1: the date-time; group 4: the offset (groups 2-3 are inside _ISO).
+    iso_value = f"regexp_extract({cat}, '^({_ISO}) ?{_OFFSET}$', 1)"
+    iso_offset = f"regexp_extract({cat}, '^({_ISO}) ?{_OFFSET}$', 4)"
+    naive_ts = _iso_sql(cat, f"'{assume}'") if assume else "NULL"
     truthy = ", ".join(f"'{v}'" for v in _TRUE)
     falsy = ", ".join(f"'{v}'" for v in _FALSE)
     return f"""
@@ -77,13 +107,12 @@ def _typed_sql(prefix: str, assume: str | None) -> str:
         CASE WHEN {p}inb = 'True'::VARCHAR THEN true WHEN {p}inb = 'False'::VARCHAR THEN false
              WHEN lower(trim({p}inb)) IN ({truthy}) THEN true
              WHEN lower(trim({p}inb)) IN ({falsy}) THEN false END AS {p}is_customer,
-        coalesce(try_strptime({p}cat, '%a %b %d %H:%M:%S %z %Y'), CASE
-             WHEN regexp_full_match(trim({p}cat), '{_ISO} ?{_OFFSET}')
-                 THEN try_cast(regexp_replace(trim({p}cat), ' ([+-][0-9]|Z)', '\\1')
-                               AS TIMESTAMPTZ)
-             WHEN regexp_full_match(trim({p}cat), '{_ISO}') THEN {naive_ts}::TIMESTAMPTZ
-             ELSE try_strptime(trim({p}cat), '%a %b %d %H:%M:%S %z %Y')
-        END) AS {p}created_ts"""
+        CASE WHEN regexp_full_match({cat}, '{_TWITTER}')
+                 THEN try_strptime(substr({cat}, 5), '%b %d %H:%M:%S %z %Y')
+             WHEN regexp_full_match({cat}, '{_ISO} ?{_OFFSET}')
+                 THEN {_iso_sql(iso_value, iso_offset)}
+             WHEN regexp_full_match({cat}, '{_ISO}') THEN {naive_ts}
+        END AS {p}created_ts"""
 
 
 def _reason_sql(prefix: str) -> list[tuple[str, str]]:
@@ -104,7 +133,7 @@ def _reason_sql(prefix: str) -> list[tuple[str, str]]:
     ]
 
 
-def validate(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+def validate(engine: Engine, mapping: Mapping) -> None:
     """Create ``checked``: typed values, the first failing check (``reason``) and all of them."""
     extras = "".join(f', "x_{c}"' for c in mapping.extra_columns)
     has_parent = bool(mapping.parent_columns)
@@ -139,8 +168,7 @@ def validate(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         parent_reason = f", CASE {p_first} END AS p_reason"
     parent_out = (", p_tid, p_aid, p_tweet_id_value, p_is_customer, p_created_ts, p_reason"
                   if has_parent else "")
-    con.execute(f"""
-        CREATE TABLE checked AS
+    engine.create_table("checked_first", f"""
         SELECT source_row, tid, aid, brand{extras}, text, tweet_id_value, is_customer, created_ts,
                irt_value, reason{parent_out},
                CASE WHEN reason IS NOT NULL THEN nullif(concat_ws(';', {every}), '') END
@@ -163,41 +191,60 @@ def validate(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         )
     """)
     # Duplicates among otherwise valid records: keep the first in file order.
-    con.execute("""
-        UPDATE checked SET reason = 'duplicate_tweet_id',
-               detail = 'first kept at record ' || d.first_row
-        FROM (SELECT tweet_id_value, min(source_row) AS first_row FROM checked
-              WHERE reason IS NULL GROUP BY tweet_id_value HAVING count(*) > 1) AS d
-        WHERE checked.reason IS NULL AND checked.tweet_id_value = d.tweet_id_value
-          AND checked.source_row <> d.first_row
+    engine.create_table("duplicate_ids", """
+        SELECT tweet_id_value, min(source_row) AS first_row FROM checked_first
+        WHERE reason IS NULL GROUP BY tweet_id_value HAVING count(*) > 1
     """)
+    columns = [c for c in engine.columns("checked_first") if c not in ("reason", "detail")]
+    duplicate = "d.first_row IS NOT NULL AND c.source_row <> d.first_row"
+    engine.create_table("checked", f"""
+        SELECT {", ".join(f'c."{name}"' for name in columns)},
+               CASE WHEN {duplicate} THEN 'duplicate_tweet_id' ELSE c.reason END AS reason,
+               CASE WHEN {duplicate} THEN 'first kept at record ' || CAST(d.first_row AS VARCHAR)
+                    ELSE c.detail END AS detail
+        FROM checked_first c
+        LEFT JOIN duplicate_ids d ON d.tweet_id_value = c.tweet_id_value AND c.reason IS NULL
+    """)
+    engine.drop("checked_first")
+    engine.drop("duplicate_ids")
 
 
-def derive_parents(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> dict[str, int]:
+def derive_parents(engine: Engine, mapping: Mapping) -> dict[str, int]:
     """Create ``parents``: tweets that kept records answer, described by the record (pairs layouts).
 
     Each parent id is added once (its first record wins) unless it is itself a kept record.
     """
-    con.execute("CREATE TABLE parents (source_row BIGINT, tweet_id_value BIGINT, aid VARCHAR, "
-                "is_customer BOOLEAN, created_ts TIMESTAMPTZ)")
     if not mapping.parent_columns:
+        engine.create_table("parents", """
+            SELECT CAST(NULL AS BIGINT) AS source_row, CAST(NULL AS BIGINT) AS tweet_id_value,
+                   CAST(NULL AS VARCHAR) AS aid, CAST(NULL AS BOOLEAN) AS is_customer,
+                   CAST(NULL AS TIMESTAMPTZ) AS created_ts
+            FROM checked WHERE false
+        """)
         return {}
-    con.execute("""
-        INSERT INTO parents
-        SELECT source_row, p_tweet_id_value, p_aid, p_is_customer, p_created_ts
-        FROM checked c
-        WHERE reason IS NULL AND p_reason IS NULL
-          AND p_tweet_id_value NOT IN (SELECT tweet_id_value FROM checked WHERE reason IS NULL)
-        QUALIFY row_number() OVER (PARTITION BY p_tweet_id_value ORDER BY source_row) = 1
+    engine.create_table("parents", """
+        SELECT source_row, tweet_id_value, aid, is_customer, created_ts
+        FROM (
+            SELECT c.source_row, c.p_tweet_id_value AS tweet_id_value, c.p_aid AS aid,
+                   c.p_is_customer AS is_customer, c.p_created_ts AS created_ts,
+                   row_number() OVER (PARTITION BY c.p_tweet_id_value ORDER BY c.source_row)
+                       AS nth
+            FROM checked c
+            LEFT JOIN (SELECT DISTINCT tweet_id_value FROM checked WHERE reason IS NULL) k
+                   ON k.tweet_id_value = c.p_tweet_id_value
+            WHERE c.reason IS NULL AND c.p_reason IS NULL AND k.tweet_id_value IS NULL
+        ) WHERE nth = 1
     """)
-    stats = con.sql("""
-        SELECT count(*) FILTER (p_reason IS NOT NULL),
-               count(DISTINCT (p_tweet_id_value, p_aid, p_is_customer, p_created_ts))
-                   FILTER (p_reason IS NULL) - count(DISTINCT p_tweet_id_value)
-                   FILTER (p_reason IS NULL)
-        FROM checked WHERE reason IS NULL
-    """).fetchall()[0]
-    invalid = dict(con.sql("SELECT p_reason, count(*) FROM checked WHERE reason IS NULL "
-                           "AND p_reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall())
-    return {"parents_invalid": stats[0], "parents_conflicting": stats[1],
+    (invalid_parents, distinct_descriptions, distinct_ids), = engine.rows("""
+        SELECT (SELECT count(*) FROM checked WHERE reason IS NULL AND p_reason IS NOT NULL),
+               (SELECT count(*) FROM (
+                    SELECT DISTINCT p_tweet_id_value, p_aid, p_is_customer, p_created_ts
+                    FROM checked WHERE reason IS NULL AND p_reason IS NULL)),
+               (SELECT count(DISTINCT p_tweet_id_value) FROM checked
+                WHERE reason IS NULL AND p_reason IS NULL)
+    """)
+    invalid = dict(engine.rows("SELECT p_reason, count(*) FROM checked WHERE reason IS NULL "
+                               "AND p_reason IS NOT NULL GROUP BY p_reason ORDER BY p_reason"))
+    return {"parents_invalid": invalid_parents,
+            "parents_conflicting": distinct_descriptions - distinct_ids,
             "parents_invalid_by_reason": invalid}

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,17 +88,39 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``obj`` as indented, key-sorted JSON, atomically.
+def write_json(obj: Any, path: str | os.PathLike[str]) -> Path | str:
+    """Write ``obj`` as indented, key-sorted JSON, atomically on a local disk.
 
     Floats are written with :data:`JSON_SIGNIFICANT_DIGITS` significant digits, so equal results
-    give equal bytes.
+    give equal bytes. ``path`` may also be a URL (``s3a://…``, ``gs://…``, ``file://…``), for
+    reports of the Spark engine on object storage; it is written through ``pyarrow.fs``.
     """
     text = json.dumps(_rounded(obj), indent=2, sort_keys=True, default=_json_default,
-                      allow_nan=True)
+                      allow_nan=True) + "\n"
+    if is_url(path):
+        from pyarrow import fs
+
+        # pyarrow names S3 "s3://"; Hadoop's connector (Spark) names it "s3a://".
+        filesystem, inner = fs.FileSystem.from_uri(re.sub(r"^s3a://", "s3://", str(path)))
+        with filesystem.open_output_stream(inner) as stream:
+            stream.write(text.encode("utf-8"))
+        return str(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """Tell whether ``location`` is a URL with a scheme (``s3a://``, ``file://``) or a path."""
+    return (isinstance(location, str)
+            and re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", location) is not None)
+
+
+def join_location(base: str | os.PathLike[str], name: str) -> str | Path:
+    """Return ``base / name`` for a folder that is either a local path or a URL."""
+    if is_url(base):
+        return str(base).rstrip("/") + "/" + name
+    return Path(base) / name
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import duckdb
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+
+from complaintpanel.engines import Engine, open_engine
 
 __all__ = [
     "PANEL_COLUMNS",
@@ -143,46 +145,41 @@ def codebook_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+# The panel's SQL (DuckDB dialect; run unchanged in meaning on Spark by complaintpanel.engines).
+# Step 1: the customer tweets in the window, with the start of their period.
+_PANEL_TWEETS_SQL = """
+SELECT customer_id, brand, voice, sentiment, brand_replied, reply_latency_h,
+       date_trunc('{unit}', created_at) AS period_start
+FROM voiced
+WHERE brand IS NOT NULL AND brand <> 'unknown' {window}
+"""
+
+# Step 2, after the table `periods` (period, period_start) of the window is made in Python.
 _PANEL_SQL = """
-WITH tweets AS (
-    SELECT customer_id, brand, voice, sentiment, brand_replied, reply_latency_h,
-           date_trunc('{unit}', created_at) AS period_start
-    FROM voiced
-    WHERE brand IS NOT NULL AND brand <> 'unknown'
-      AND ($window_start IS NULL OR created_at >= CAST($window_start AS TIMESTAMPTZ))
-      AND ($window_end IS NULL OR created_at < CAST($window_end AS TIMESTAMPTZ))
-),
-window_bounds AS (
-    SELECT min(period_start) AS first_start, max(period_start) AS last_start FROM tweets
-),
-cells AS (
-    SELECT customer_id, brand,
-           date_diff('{unit}', (SELECT first_start FROM window_bounds), period_start) AS period,
+WITH cells AS (
+    SELECT customer_id, brand, period_start,
            count(*) AS tweets,
            count(*) FILTER (WHERE voice = 'complaint') AS complaints,
            count(*) FILTER (WHERE voice = 'compliment') AS compliments,
            count(*) FILTER (WHERE voice = 'neutral') AS neutral,
-           -- rounded: DuckDB's parallel sum can change the last bit between runs
+           -- rounded: a parallel sum can change the last bit between runs
            round(avg(sentiment), 12) AS sentiment_mean,
            count(*) FILTER (WHERE brand_replied) AS replies,
            count(*) FILTER (WHERE brand_replied AND voice = 'complaint') AS answered_complaints,
            median(reply_latency_h) FILTER (WHERE brand_replied) AS reply_latency_h,
            min(reply_latency_h) FILTER (WHERE brand_replied) AS fastest_reply_h
-    FROM tweets
-    GROUP BY ALL
+    FROM panel_tweets
+    GROUP BY customer_id, brand, period_start
+),
+indexed AS (
+    SELECT c.*, p.period FROM cells c JOIN periods p ON p.period_start = c.period_start
 ),
 pairs AS (
-    SELECT customer_id, brand, min(period) AS first_period FROM cells GROUP BY ALL
-),
-grid AS (
-    SELECT p.customer_id, p.brand, g.period
-    FROM pairs AS p,
-         range(p.first_period,
-               date_diff('{unit}', (SELECT first_start FROM window_bounds),
-                         (SELECT last_start FROM window_bounds)) + 1) AS g(period)
+    SELECT customer_id, brand, min(period) AS first_period FROM indexed
+    GROUP BY customer_id, brand
 ),
 filled AS (
-    SELECT g.customer_id, g.brand, g.period,
+    SELECT g.customer_id, g.brand, p.period, p.period_start,
            coalesce(c.tweets, 0) AS tweets,
            coalesce(c.complaints, 0) AS complaints,
            coalesce(c.compliments, 0) AS compliments,
@@ -192,18 +189,18 @@ filled AS (
            coalesce(c.answered_complaints, 0) AS answered_complaints,
            c.reply_latency_h,
            c.fastest_reply_h
-    FROM grid AS g
-    LEFT JOIN cells AS c USING (customer_id, brand, period)
+    FROM pairs g
+    JOIN periods p ON p.period >= g.first_period
+    LEFT JOIN indexed c
+           ON c.customer_id = g.customer_id AND c.brand = g.brand AND c.period = p.period
 ),
 with_history AS (
     SELECT *,
-           (SELECT first_start FROM window_bounds)
-               + to_{unit}s(CAST(period AS INTEGER)) AS period_start,
            CAST(replies > 0 AS TINYINT) AS replied,
            complaints - answered_complaints AS unanswered_complaints,
            coalesce(sum(replies) OVER (PARTITION BY customer_id, brand ORDER BY period
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS replies_before,
-           min(period) FILTER (WHERE replies > 0)
+           min(CASE WHEN replies > 0 THEN period END)
                OVER (PARTITION BY customer_id, brand) AS first_reply_period,
            sum(complaints) OVER (PARTITION BY brand, period) - complaints AS peer_complaints,
            sum(compliments) OVER (PARTITION BY brand, period) - compliments AS peer_compliments,
@@ -215,14 +212,43 @@ SELECT customer_id, brand, period, period_start, tweets, complaints, compliments
        reply_latency_h, fastest_reply_h, replies_before, first_reply_period,
        period - first_reply_period AS event_time, peer_complaints, peer_compliments
 FROM with_history
-WHERE pair_tweets >= $min_tweets
+WHERE pair_tweets >= {min_tweets}
 ORDER BY customer_id, brand, period
 """
+
+_FREQUENCY = {"day": "D", "week": "7D", "month": "MS"}
+
+
+def _utc_literal(moment: str) -> str:
+    """Return a SQL timestamp literal for an ISO date or date-time, read as UTC."""
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return f"CAST('{stamp.strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00' AS TIMESTAMPTZ)"
+
+
+def _window_sql(window_start: str | None, window_end: str | None) -> str:
+    condition = ""
+    if window_start is not None:
+        condition += f" AND created_at >= {_utc_literal(window_start)}"
+    if window_end is not None:
+        condition += f" AND created_at < {_utc_literal(window_end)}"
+    return condition
+
+
+def _stage_voiced(voiced: pd.DataFrame | str | Path, engine: str | Engine) -> Engine:
+    """Open ``engine`` (a name) if needed and make ``voiced`` available in it as ``voiced``."""
+    stage = open_engine(engine) if isinstance(engine, str) else engine
+    if isinstance(voiced, str | Path):
+        stage.load_parquet("voiced", voiced, view=True)
+    else:
+        stage.register("voiced", voiced)
+    return stage
 
 
 def build_panel(voiced: pd.DataFrame | str | Path, period: Period = "week",
                 min_tweets: int = 1, window_start: str | None = None,
-                window_end: str | None = None) -> pd.DataFrame:
+                window_end: str | None = None, *, engine: str | Engine = "duckdb",
+                ) -> pd.DataFrame:
     """Aggregate labelled customer tweets into the customer × brand × period panel.
 
     Parameters
@@ -241,6 +267,8 @@ def build_panel(voiced: pd.DataFrame | str | Path, period: Period = "week",
         the first to the last period with a customer tweet. Real excerpts of TWCS contain a
         few tweets years older than the rest (ancestors of long reply chains); a window keeps
         them from stretching every customer's history.
+    engine : {"duckdb", "spark"} or Engine
+        Where the aggregation runs (:mod:`complaintpanel.engines`); the panel is the same.
 
     Returns
     -------
@@ -250,40 +278,60 @@ def build_panel(voiced: pd.DataFrame | str | Path, period: Period = "week",
     """
     if period not in ("day", "week", "month"):
         raise ValueError(f"period must be day, week or month, not {period!r}")
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        if isinstance(voiced, str | Path):
-            con.execute("CREATE VIEW voiced AS SELECT * FROM read_parquet(?)", [str(voiced)])
-        else:
-            con.register("voiced", voiced)
-        panel = con.execute(_PANEL_SQL.format(unit=period),
-                            {"min_tweets": int(min_tweets), "window_start": window_start,
-                             "window_end": window_end}).df()
+    stage = _stage_voiced(voiced, engine)
+    stage.create_table("panel_tweets", _PANEL_TWEETS_SQL.format(
+        unit=period, window=_window_sql(window_start, window_end)))
+    first, last = stage.rows("SELECT epoch_us(min(period_start)), epoch_us(max(period_start)) "
+                             "FROM panel_tweets")[0]
+    starts = (pd.date_range(pd.Timestamp(first, unit="us", tz="UTC"),
+                            pd.Timestamp(last, unit="us", tz="UTC"), freq=_FREQUENCY[period])
+              if first is not None else pd.DatetimeIndex([], tz="UTC"))
+    stage.register("periods", pd.DataFrame({
+        "period": np.arange(len(starts), dtype="int64"),
+        "period_start": starts.as_unit("us")}))
+    panel = stage.to_pandas(_PANEL_SQL.format(min_tweets=int(min_tweets)))
+    _release(stage, opened=isinstance(engine, str), tables=("panel_tweets", "periods", "voiced"))
     return panel_schema().validate(panel)
 
 
-def panel_report(voiced: pd.DataFrame, panel: pd.DataFrame, window_start: str | None = None,
-                 window_end: str | None = None) -> dict[str, int | str | None]:
+def _release(stage: Engine, opened: bool, tables: tuple[str, ...]) -> None:
+    for name in tables:
+        stage.drop(name)
+    if opened:
+        stage.close()
+
+
+def _tweet_counts(engine: Engine, window_start: str | None,
+                  window_end: str | None) -> tuple[int, int, int]:
+    """Count customer tweets: all, with unknown brand, with known brand outside the window."""
+    unknown = "brand IS NULL OR brand = 'unknown'"
+    inside = f"true{_window_sql(window_start, window_end)}"
+    return engine.rows(f"""
+        SELECT count(*), count(*) FILTER (WHERE {unknown}),
+               count(*) FILTER (WHERE NOT ({unknown}) AND NOT ({inside}))
+        FROM voiced
+    """)[0]
+
+
+def panel_report(voiced: pd.DataFrame | str | Path, panel: pd.DataFrame,
+                 window_start: str | None = None, window_end: str | None = None, *,
+                 engine: str | Engine = "duckdb") -> dict[str, int | str | None]:
     """Accounting from customer tweets to panel rows, for ``panel_report.json``.
 
     Every customer tweet is either in the panel or counted under one reason:
     ``customer_tweets_in == tweets_in_panel + tweets_unknown_brand + tweets_outside_window
     + tweets_dropped_by_activity_filter``.
     """
-    unknown = voiced["brand"].isna() | (voiced["brand"] == "unknown")
-    created = pd.to_datetime(voiced["created_at"], utc=True)
-    outside = pd.Series(False, index=voiced.index)
-    if window_start is not None:
-        outside |= created < pd.Timestamp(window_start, tz="UTC")
-    if window_end is not None:
-        outside |= created >= pd.Timestamp(window_end, tz="UTC")
+    stage = _stage_voiced(voiced, engine)
+    total, unknown, outside = _tweet_counts(stage, window_start, window_end)
+    _release(stage, opened=isinstance(engine, str), tables=("voiced",))
     in_panel = int(panel["tweets"].sum())
     return {
-        "customer_tweets_in": len(voiced),
-        "tweets_unknown_brand": int(unknown.sum()),
-        "tweets_outside_window": int((outside & ~unknown).sum()),
+        "customer_tweets_in": total,
+        "tweets_unknown_brand": unknown,
+        "tweets_outside_window": outside,
         "tweets_in_panel": in_panel,
-        "tweets_dropped_by_activity_filter": int((~unknown & ~outside).sum()) - in_panel,
+        "tweets_dropped_by_activity_filter": total - unknown - outside - in_panel,
         "window_start": window_start,
         "window_end": window_end,
         "rows": len(panel),

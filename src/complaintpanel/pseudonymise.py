@@ -25,10 +25,10 @@ from pathlib import Path
 __all__ = [
     "KEY_FILE_NAME",
     "PSEUDONYM_HEX_DIGITS",
-    "brand_macro_sql",
+    "is_brand_sql",
     "key_file_for",
     "pseudonym",
-    "pseudonym_sql_macro",
+    "pseudonym_sql",
     "pseudonymise_text_query",
     "resolve_key",
 ]
@@ -120,36 +120,38 @@ def _padded_keys(key: bytes) -> tuple[str, str]:
     return inner.hex(), outer.hex()
 
 
-def pseudonym_sql_macro(key: bytes, name: str = "pseudonym") -> str:
-    """DuckDB ``CREATE MACRO`` statement computing :func:`pseudonym` in SQL.
+def pseudonym_sql(handle: str, key: bytes) -> str:
+    """Return SQL computing :func:`pseudonym` of the SQL expression ``handle``.
 
-    HMAC is written out from its definition (RFC 2104) with DuckDB's ``sha256`` on blobs, so that
-    millions of handles are hashed inside the engine instead of one Python call per handle.
+    HMAC is written out from its definition (RFC 2104) with the engine's SHA-256 on binary
+    strings, so that millions of handles are hashed inside the engine instead of one Python call
+    per handle. The expression is DuckDB SQL that SQLGlot translates for Spark
+    (:mod:`complaintpanel.engines`); it is inlined rather than a macro because Spark has none.
     """
     inner, outer = _padded_keys(key)
-    return (
-        f"CREATE OR REPLACE TEMP MACRO {name}(handle) AS 'c' || left(sha256("
-        f"unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(lower(handle))))), "
-        f"{PSEUDONYM_HEX_DIGITS})"
-    )
+    return (f"('c' || left(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') "
+            f"|| encode(lower({handle}))))), {PSEUDONYM_HEX_DIGITS}))")
 
 
-def brand_macro_sql(handles: list[str] | tuple[str, ...], name: str = "is_brand") -> str:
-    """DuckDB ``CREATE MACRO`` testing whether a handle (any case) is one of ``handles``."""
+def is_brand_sql(handle: str, handles: list[str] | tuple[str, ...]) -> str:
+    """Return SQL testing whether the SQL expression ``handle`` is one of ``handles``.
+
+    Any case matches. Handles that are not plain word characters cannot be addressed with
+    ``@`` and are ignored.
+    """
     cleaned = sorted({h.lower() for h in handles if h and re.fullmatch(r"\w+", h)})
     if not cleaned:
-        return f"CREATE OR REPLACE TEMP MACRO {name}(handle) AS false"
-    # One compiled alternation (RE2) is faster than a list lookup per token.
-    return (f"CREATE OR REPLACE TEMP MACRO {name}(handle) AS "
-            f"regexp_full_match(lower(handle), '{'|'.join(cleaned)}')")
+        return "false"
+    # One compiled alternation is faster than a list lookup per token.
+    return f"regexp_full_match(lower({handle}), '{'|'.join(cleaned)}')"
 
 
 def pseudonymise_text_query(
     source: str,
     text_col: str,
     keep: list[str],
-    is_brand: str = "is_brand",
-    macro: str = "pseudonym",
+    key: bytes,
+    brand_handles: list[str] | tuple[str, ...],
     lookup: str | None = None,
 ) -> str:
     """Build the SQL query that pseudonymises the handles in ``text_col`` of ``source``.
@@ -167,8 +169,10 @@ def pseudonymise_text_query(
         Name of the text column in ``source``.
     keep : list of str
         Other columns of ``source`` to pass through.
-    is_brand, macro : str
-        Names of the macros from :func:`brand_macro_sql` and :func:`pseudonym_sql_macro`.
+    key : bytes
+        Pseudonymisation key.
+    brand_handles : list of str
+        Handles that stay as they are (any case).
     lookup : str, optional
         Table ``(handle, pseudonym)`` of lower-cased handles already hashed (e.g. the customer
         authors); the handle opening a text is looked up there before being hashed.
@@ -176,25 +180,29 @@ def pseudonymise_text_query(
     Returns
     -------
     str
-        A query with the ``keep`` columns, ``text`` (pseudonymised) and ``brand_mention`` (the
-        lower-cased first brand handle addressed in the text, or NULL).
+        A query (DuckDB dialect, portable to Spark) with the ``keep`` columns, ``text``
+        (pseudonymised) and ``brand_mention`` (the lower-cased first brand handle addressed in
+        the text, or NULL).
     """
     cols = ", ".join(keep)
-    lead_key = f"{macro}(lead_handle)"
+    lead_key = pseudonym_sql("lead_handle", key)
     lookup_join = ""
     if lookup:
         lead_key = f"coalesce(known.pseudonym, {lead_key})"
         lookup_join = f"LEFT JOIN {lookup} known ON known.handle = lower(lead_handle)"
     masked = f"regexp_replace(raw_text, '{_EMAIL_PATTERN}', '{EMAIL_MASK}', 'g')"
-    mentions = f"regexp_extract_all({masked}, '{_MENTION_PATTERN}')"
-    parts = f"regexp_split_to_array({masked}, '{_MENTION_PATTERN}')"
-    rewrite = (f"lambda tok: CASE WHEN tok[1] <> '@' OR {is_brand}(tok[2:]) THEN tok "
-               f"ELSE '@' || {macro}(tok[2:]) END")
-    general_text = (f"array_to_string(flatten(list_transform(list_zip({parts}, "
-                    f"list_transform({mentions}, {rewrite})), "
-                    "lambda z: [z[1], coalesce(z[2], '')])), '')")
-    general_brand = (f"lower(list_filter({mentions}, "
-                     f"lambda tok: tok[1] = '@' AND {is_brand}(tok[2:]))[1][2:])")
+    mentions = f"regexp_extract_all({masked}, '{_MENTION_PATTERN}', 0)"
+    is_brand_tok = is_brand_sql("substr(tok, 2)", brand_handles)
+    rewrite = (f"lambda tok: CASE WHEN left(tok, 1) <> '@' OR {is_brand_tok} THEN tok "
+               f"ELSE '@' || {pseudonym_sql('substr(tok, 2)', key)} END")
+    # The text is the pieces between mentions, interleaved with the rewritten mentions (one
+    # fewer); lists are indexed with list_extract, 1-based in DuckDB and (translated) Spark.
+    general_text = ("array_to_string(list_transform(generate_series(1, array_length(parts)), "
+                    "lambda i: list_extract(parts, i) || coalesce(list_extract(rewritten, i), '')"
+                    "), '')")
+    general_brand = (f"lower(substr(list_extract(list_filter({mentions}, "
+                     f"lambda tok: left(tok, 1) = '@' AND {is_brand_tok}), 1), 2))")
+    lead_brand = is_brand_sql("lead_handle", brand_handles)
     return f"""
     WITH staged AS (
         SELECT {cols}, {text_col} AS raw_text,
@@ -205,19 +213,24 @@ def pseudonymise_text_query(
         FROM {source}
     ), with_lead AS (
         SELECT *, CASE WHEN at_kind = 1 THEN regexp_extract(raw_text, '^@(\\w+)', 1) END
-                  AS lead_handle
+                  AS lead_handle,
+               CASE WHEN at_kind = 2 THEN string_split_regex({masked}, '{_MENTION_PATTERN}')
+                    END AS parts,
+               CASE WHEN at_kind = 2 THEN list_transform({mentions}, {rewrite}) END
+                  AS rewritten,
+               CASE WHEN at_kind = 2 THEN {general_brand} END AS general_brand
         FROM staged
     ), flagged AS (
-        SELECT *, coalesce(lead_handle <> '' AND {is_brand}(lead_handle), false) AS lead_brand
+        SELECT *, coalesce(lead_handle <> '' AND {lead_brand}, false) AS lead_brand
         FROM with_lead
     )
     SELECT {cols},
            CASE at_kind WHEN 0 THEN raw_text
                 WHEN 1 THEN CASE WHEN lead_handle = '' OR lead_brand THEN raw_text
                                  ELSE '@' || {lead_key}
-                                      || raw_text[length(lead_handle) + 2:] END
+                                      || substr(raw_text, length(lead_handle) + 2) END
                 ELSE {general_text} END AS text,
            CASE at_kind WHEN 1 THEN CASE WHEN lead_brand THEN lower(lead_handle) END
-                WHEN 2 THEN {general_brand} END AS brand_mention
+                WHEN 2 THEN general_brand END AS brand_mention
     FROM flagged {lookup_join}
     """

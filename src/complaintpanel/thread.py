@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from complaintpanel.io import atomic_path, write_json
+from complaintpanel.engines import Engine, open_engine
+from complaintpanel.io import atomic_path, is_url, join_location, write_json
 
 __all__ = ["STANDARD_TWEET_COLUMNS", "conversation_roots", "thread"]
 
@@ -35,7 +34,7 @@ STANDARD_TWEET_COLUMNS = ("tweet_id", "author_key", "is_customer", "created_at",
                           "in_reply_to", "source_row", "brand_declared", "brand_mentioned")
 
 
-def conversation_roots(con: duckdb.DuckDBPyConnection, tweets: str = "tweets") -> dict[str, int]:
+def conversation_roots(engine: Engine, tweets: str = "tweets") -> dict[str, int]:
     """Create tables ``links`` and ``roots`` by pointer jumping over the replies in the file.
 
     ``links(tweet_id, parent, parent_is_customer, parent_author, parent_created_at)`` holds the
@@ -44,8 +43,8 @@ def conversation_roots(con: duckdb.DuckDBPyConnection, tweets: str = "tweets") -
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding ``tweets`` (``tweet_id``, ``in_reply_to``, ``is_customer``,
+    engine : Engine
+        Engine holding ``tweets`` (``tweet_id``, ``in_reply_to``, ``is_customer``,
         ``author_key``, ``created_at``).
     tweets : str
         Name of the tweets relation.
@@ -55,57 +54,47 @@ def conversation_roots(con: duckdb.DuckDBPyConnection, tweets: str = "tweets") -
     dict
         ``rounds`` (pointer-jumping rounds run) and ``cyclic_tweets``.
     """
-    con.execute(f"""
-        CREATE OR REPLACE TABLE links AS
+    engine.create_table("links", f"""
         SELECT t.tweet_id, p.tweet_id AS parent, p.is_customer AS parent_is_customer,
                p.author_key AS parent_author, p.created_at AS parent_created_at
         FROM {tweets} t JOIN {tweets} p ON p.tweet_id = t.in_reply_to
     """)
     # p = current pointer (first the parent); m = smallest id seen along the path, which names
     # the root of a cyclic conversation once the path has wrapped around the cycle.
-    con.execute("CREATE OR REPLACE TABLE ptr AS "
-                "SELECT tweet_id AS id, parent AS p, least(tweet_id, parent) AS m FROM links")
-    n = con.sql("SELECT count(*) FROM ptr").fetchall()[0][0]
+    engine.create_table("ptr", "SELECT tweet_id AS id, parent AS p, "
+                        "least(tweet_id, parent) AS m FROM links")
+    n = engine.rows("SELECT count(*) FROM ptr")[0][0]
     # Without cycles the loop stops when no pointer moves (the pointer of every linked tweet is
     # a root, i.e. not in `ptr`); with cycles 2**rounds ≥ 2n steps lets m cover every cycle.
     max_rounds = max(1, math.ceil(math.log2(max(n, 1))) + 2)
     rounds = 0
     for rounds in range(1, max_rounds + 1):  # noqa: B007 (rounds is reported)
-        con.execute("""
-            CREATE OR REPLACE TABLE ptr_next AS
+        engine.create_table("ptr_next", """
             SELECT a.id, coalesce(b.p, a.p) AS p, least(a.m, coalesce(b.m, a.m)) AS m,
                    coalesce(b.p <> a.p, false) AS moved
             FROM ptr a LEFT JOIN ptr b ON b.id = a.p
         """)
-        moved = con.sql("SELECT count(*) FILTER (moved) FROM ptr_next").fetchall()[0][0]
-        con.execute("CREATE OR REPLACE TABLE ptr AS SELECT id, p, m FROM ptr_next")
+        moved = engine.rows("SELECT count(*) FILTER (WHERE moved) FROM ptr_next")[0][0]
+        engine.rename("ptr_next", "ptr")
         if moved == 0:
             break
-    con.execute("DROP TABLE ptr_next")
     # A pointer that ends on a linked tweet (one with a parent in the file) is caught in a cycle.
-    con.execute("""
-        CREATE OR REPLACE TABLE roots AS
+    engine.create_table("roots", """
         SELECT a.id AS tweet_id, CASE WHEN b.id IS NOT NULL THEN a.m ELSE a.p END
                AS conversation_id, b.id IS NOT NULL AS cyclic
         FROM ptr a LEFT JOIN ptr b ON b.id = a.p
     """)
-    con.execute("DROP TABLE ptr")
-    cyclic = con.sql("SELECT count(*) FILTER (cyclic) FROM roots").fetchall()[0][0]
+    engine.drop("ptr")
+    cyclic = engine.rows("SELECT count(*) FILTER (WHERE cyclic) FROM roots")[0][0]
     return {"rounds": rounds, "cyclic_tweets": cyclic}
 
 
-def _extra_columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
-    names = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM read_parquet('{source}')").fetchall()]
-    return [c for c in names if c not in STANDARD_TWEET_COLUMNS]
-
-
-def _build(con: duckdb.DuckDBPyConnection) -> None:
+def _build(engine: Engine) -> None:
     """Create ``exchanges`` (without text) and ``brand_replies`` from ``tweets`` and ``roots``."""
-    names = {r[0] for r in con.sql("DESCRIBE tweets").fetchall()}
-    declared = "t.brand_declared" if "brand_declared" in names else "NULL::VARCHAR"
-    mentioned = "t.brand_mentioned" if "brand_mentioned" in names else "NULL::VARCHAR"
-    con.execute(f"""
-        CREATE TABLE threaded AS
+    names = set(engine.columns("tweets"))
+    declared = "t.brand_declared" if "brand_declared" in names else "CAST(NULL AS VARCHAR)"
+    mentioned = "t.brand_mentioned" if "brand_mentioned" in names else "CAST(NULL AS VARCHAR)"
+    engine.create_table("threaded", f"""
         SELECT t.tweet_id, t.author_key, t.is_customer, t.created_at, t.in_reply_to,
                coalesce(r.conversation_id, t.tweet_id) AS conversation_id,
                l.parent_is_customer, l.parent_author, l.parent_created_at,
@@ -113,23 +102,26 @@ def _build(con: duckdb.DuckDBPyConnection) -> None:
         FROM tweets t LEFT JOIN links l USING (tweet_id) LEFT JOIN roots r USING (tweet_id)
     """)
     # Direct brand replies to customer tweets: count and first reply (earliest, then lowest id).
-    con.execute("""
-        CREATE TABLE direct_replies AS
-        SELECT in_reply_to AS tweet_id, count(*) AS replies,
-               arg_min(author_key, (created_at, tweet_id)) AS reply_brand,
-               min(created_at) AS first_reply_at
-        FROM threaded WHERE NOT is_customer AND parent_is_customer
-        GROUP BY in_reply_to
+    engine.create_table("direct_replies", """
+        SELECT tweet_id, replies, reply_brand, first_reply_at FROM (
+            SELECT in_reply_to AS tweet_id, count(*) OVER (PARTITION BY in_reply_to) AS replies,
+                   author_key AS reply_brand, created_at AS first_reply_at,
+                   row_number() OVER (PARTITION BY in_reply_to ORDER BY created_at, tweet_id)
+                       AS nth
+            FROM threaded WHERE NOT is_customer AND parent_is_customer
+        ) WHERE nth = 1
     """)
-    con.execute("""
-        CREATE TABLE conversation_brand AS
-        SELECT conversation_id, arg_min(author_key, (-n, first_at, author_key)) AS brand
-        FROM (SELECT conversation_id, author_key, count(*) AS n, min(created_at) AS first_at
-              FROM threaded WHERE NOT is_customer GROUP BY ALL)
-        GROUP BY conversation_id
+    # The brand with most tweets in a conversation, ties to the earliest, then the smallest.
+    engine.create_table("conversation_brand", """
+        SELECT conversation_id, author_key AS brand FROM (
+            SELECT conversation_id, author_key,
+                   row_number() OVER (PARTITION BY conversation_id
+                                      ORDER BY n DESC, first_at, author_key) AS nth
+            FROM (SELECT conversation_id, author_key, count(*) AS n, min(created_at) AS first_at
+                  FROM threaded WHERE NOT is_customer GROUP BY conversation_id, author_key)
+        ) WHERE nth = 1
     """)
-    con.execute("""
-        CREATE TABLE exchanges AS
+    engine.create_table("exchanges", """
         SELECT h.tweet_id, h.author_key AS customer_id,
                coalesce(d.reply_brand, CASE WHEN NOT h.parent_is_customer THEN h.parent_author END,
                         c.brand, h.brand_declared, h.brand_mentioned, 'unknown') AS brand,
@@ -141,41 +133,42 @@ def _build(con: duckdb.DuckDBPyConnection) -> None:
                     ELSE 'unknown' END AS brand_source,
                h.created_at, h.conversation_id, h.in_reply_to,
                d.tweet_id IS NOT NULL AS brand_replied,
-               epoch(d.first_reply_at - h.created_at) / 3600.0 AS reply_latency_h,
-               coalesce(d.replies, 0)::INTEGER AS replies
+               (epoch_us(d.first_reply_at) - epoch_us(h.created_at)) / 3.6e9
+                   AS reply_latency_h,
+               CAST(coalesce(d.replies, 0) AS INTEGER) AS replies
         FROM threaded h
         LEFT JOIN direct_replies d ON d.tweet_id = h.tweet_id
         LEFT JOIN conversation_brand c ON c.conversation_id = h.conversation_id
         WHERE h.is_customer
     """)
-    con.execute("""
-        CREATE TABLE brand_replies AS
+    engine.create_table("brand_replies", """
         SELECT tweet_id, author_key AS brand, created_at,
                CASE WHEN parent_is_customer THEN in_reply_to END AS answers_tweet_id,
                CASE WHEN parent_is_customer THEN parent_author END AS customer_id,
                CASE WHEN parent_is_customer
-                    THEN epoch(created_at - parent_created_at) / 3600.0 END AS latency_h,
+                    THEN (epoch_us(created_at) - epoch_us(parent_created_at)) / 3.6e9
+               END AS latency_h,
                conversation_id, in_reply_to
         FROM threaded WHERE NOT is_customer
     """)
 
 
-def _report(con: duckdb.DuckDBPyConnection, stats: dict[str, int]) -> dict[str, Any]:
-    row = con.sql("""
+def _report(engine: Engine, stats: dict[str, int]) -> dict[str, Any]:
+    row = engine.rows("""
         SELECT (SELECT count(*) FROM threaded),
                (SELECT count(*) FROM exchanges),
                (SELECT count(*) FROM brand_replies),
                (SELECT count(DISTINCT conversation_id) FROM threaded),
                (SELECT count(*) FROM threaded WHERE in_reply_to IS NOT NULL
                                                 AND parent_author IS NULL),
-               (SELECT count(*) FILTER (brand_replied) FROM exchanges),
+               (SELECT count(*) FILTER (WHERE brand_replied) FROM exchanges),
                (SELECT median(reply_latency_h) FROM exchanges),
-               (SELECT count(*) FILTER (reply_latency_h < 0) FROM exchanges),
+               (SELECT count(*) FILTER (WHERE reply_latency_h < 0) FROM exchanges),
                (SELECT count(answers_tweet_id) FROM brand_replies),
-               (SELECT count(DISTINCT brand) FILTER (brand <> 'unknown') FROM exchanges)
-    """).fetchall()[0]
-    sources = dict(con.sql("SELECT brand_source, count(*) FROM exchanges GROUP BY 1 ORDER BY 1")
-                   .fetchall())
+               (SELECT count(DISTINCT brand) FILTER (WHERE brand <> 'unknown') FROM exchanges)
+    """)[0]
+    sources = dict(engine.rows("SELECT brand_source, count(*) FROM exchanges "
+                               "GROUP BY brand_source ORDER BY brand_source"))
     return {
         "tweets": row[0], "customer_tweets": row[1], "brand_tweets": row[2],
         "conversations": row[3], "replies_to_missing_parent": row[4],
@@ -188,59 +181,72 @@ def _report(con: duckdb.DuckDBPyConnection, stats: dict[str, int]) -> dict[str, 
 
 
 def thread(in_dir: str | Path, out_dir: str | Path | None = None, *,
-           threads: int | None = None) -> dict[str, Any]:
+           threads: int | None = None, engine: str = "duckdb",
+           spark_master: str | None = None) -> dict[str, Any]:
     """Thread the tweets of ``in_dir`` into exchanges and brand replies.
 
     Parameters
     ----------
-    in_dir : path-like
-        Folder with ``tweets.parquet`` (the output of ``ingest``).
-    out_dir : path-like, optional
-        Where to write; defaults to ``in_dir``.
+    in_dir : path-like or str
+        Folder with ``tweets.parquet`` (the output of ``ingest``); with ``engine="spark"`` also
+        a URL such as ``s3a://bucket/interim/NAME``.
+    out_dir : path-like or str, optional
+        Where to write; defaults to ``in_dir``. A URL needs ``engine="spark"``.
     threads : int, optional
         DuckDB threads (default: all cores).
+    engine : {"duckdb", "spark"}
+        Where the threading runs (:mod:`complaintpanel.engines`); the outputs are the same.
+    spark_master : str, optional
+        Spark master for ``engine="spark"`` (e.g. ``local[2]``).
 
     Returns
     -------
     dict
         The thread report (also written to ``thread_report.json``).
     """
+    from complaintpanel.ingest import engine_description
+
     started = time.perf_counter()
-    in_dir = Path(in_dir)
-    out_dir = Path(out_dir) if out_dir is not None else in_dir
-    source = in_dir / "tweets.parquet"
-    if not source.exists():
+    if (is_url(in_dir) or (out_dir is not None and is_url(out_dir))) and engine != "spark":
+        raise ValueError(f"{in_dir}: URLs (object storage) need engine='spark'")
+    in_dir = in_dir if is_url(in_dir) else Path(in_dir)
+    out_dir = in_dir if out_dir is None else out_dir if is_url(out_dir) else Path(out_dir)
+    source = join_location(in_dir, "tweets.parquet")
+    if not is_url(source) and not Path(source).exists():
         raise FileNotFoundError(f"{source}: not found; run `complaintpanel ingest` first")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".thread-", dir=out_dir) as work:
-        con = duckdb.connect(config={"preserve_insertion_order": True})
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET temp_directory = '{work}'")
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
+    scratch_parent = None
+    if isinstance(out_dir, Path):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        scratch_parent = out_dir
+    with tempfile.TemporaryDirectory(prefix=".thread-", dir=scratch_parent) as work:
+        stage = open_engine(engine, work_dir=work, threads=threads, spark_master=spark_master)
         # Work on the narrow columns; text and extra columns join back only when writing.
+        stage.load_parquet("tweet_file", source, view=True)
+        present = stage.columns("tweet_file")
         wanted = [c for c in STANDARD_TWEET_COLUMNS if c not in ("text", "source_row")]
-        present = {r[0] for r in con.sql(
-            f"DESCRIBE SELECT * FROM read_parquet('{source}')").fetchall()}
-        columns = ", ".join(c for c in wanted if c in present)
-        con.execute(f"CREATE TABLE tweets AS SELECT {columns} FROM read_parquet('{source}')")
-        stats = conversation_roots(con)
-        _build(con)
-        report = _report(con, stats)
-        extras = "".join(f', t."{c}"' for c in _extra_columns(con, str(source)))
+        stage.load_parquet("tweets", source, columns=[c for c in wanted if c in present])
+        stats = conversation_roots(stage)
+        _build(stage)
+        report = _report(stage, stats)
+        report["engine"] = engine_description(stage)
+        extras = "".join(f', t."{c}"' for c in present if c not in STANDARD_TWEET_COLUMNS)
         queries = {
             EXCHANGES_FILE: f"""
                 SELECT e.*, t.text{extras}
-                FROM exchanges e JOIN read_parquet('{source}') t USING (tweet_id)
+                FROM exchanges e JOIN tweet_file t USING (tweet_id)
                 ORDER BY e.created_at, e.tweet_id""",
             BRAND_REPLIES_FILE: "SELECT * FROM brand_replies ORDER BY created_at, tweet_id",
         }
-        with contextlib.ExitStack() as stack:
+        if isinstance(out_dir, Path):
+            with contextlib.ExitStack() as stack:
+                for name, query in queries.items():
+                    stage.write_parquet(query, stack.enter_context(atomic_path(out_dir / name)))
+                report["seconds"] = round(time.perf_counter() - started, 3)
+                write_json(report, stack.enter_context(atomic_path(out_dir / REPORT_FILE)))
+        else:  # object storage: Spark's commit protocol makes each folder appear whole
             for name, query in queries.items():
-                tmp = stack.enter_context(atomic_path(out_dir / name))
-                con.execute(f"COPY ({query}) TO '{tmp}' "
-                            "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
+                stage.write_parquet(query, join_location(out_dir, name))
             report["seconds"] = round(time.perf_counter() - started, 3)
-            write_json(report, stack.enter_context(atomic_path(out_dir / REPORT_FILE)))
-        con.close()
+            write_json(report, join_location(out_dir, REPORT_FILE))
+        stage.close()
     return report

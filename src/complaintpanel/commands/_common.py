@@ -20,6 +20,18 @@ ConfigOption = Annotated[
                  exists=True, dir_okay=False),
 ]
 
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="Where the stage runs: duckdb or spark (default: config "
+                                  "[engine] name, else duckdb). The outputs are the same."),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option("--spark-master", help="Spark master, e.g. local[2] (default: config [engine] "
+                                        "spark_master, else the spark-submit session or "
+                                        "local[*])."),
+]
+
 # When set (the Makefile sets it), every stage records its wall time and peak memory in this
 # folder; `complaintpanel manifest` gathers them. Kept out of the results files so that those
 # stay byte-identical between runs.

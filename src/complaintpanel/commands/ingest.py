@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.commands._common import (
+    ConfigOption,
+    EngineOption,
+    SparkMasterOption,
+    echo_summary,
+    load,
+)
+from complaintpanel.engines import EngineError
 from complaintpanel.ingest import IngestError, ingest
 from complaintpanel.ingest_mapping import MappingError
 from complaintpanel.thread import thread
@@ -23,15 +30,19 @@ def ingest_command(
                           "default: config [ingest] mapping, else detected from the columns."),
     ] = None,
     threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all).")] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Validate, type and pseudonymise raw tweets; each record is kept or rejected with a reason."""
-    settings = load(config).ingest
+    loaded = load(config)
+    settings = loaded.ingest
     started = time.perf_counter()
     try:
         report = ingest(raw, out, mapping=mapping or settings.mapping, key_env=settings.key_env,
-                        threads=threads)
-    except (IngestError, MappingError) as error:
+                        threads=threads, engine=engine or loaded.engine.name,
+                        spark_master=spark_master or loaded.engine.spark_master)
+    except (IngestError, MappingError, EngineError) as error:
         typer.echo(f"ingest: error: {error}", err=True)
         raise typer.Exit(code=2) from None
     echo_summary(
@@ -45,12 +56,17 @@ def ingest_command(
 def thread_command(
     folder: Annotated[Path, typer.Argument(help="Folder with tweets.parquet (ingest output).")],
     threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all).")] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Find conversation roots, brands, direct brand replies and reply latencies."""
+    settings = load(config).engine
     started = time.perf_counter()
     try:
-        report = thread(folder, threads=threads)
-    except FileNotFoundError as error:
+        report = thread(folder, threads=threads, engine=engine or settings.name,
+                        spark_master=spark_master or settings.spark_master)
+    except (FileNotFoundError, EngineError) as error:
         typer.echo(f"thread: error: {error}", err=True)
         raise typer.Exit(code=2) from None
     echo_summary(

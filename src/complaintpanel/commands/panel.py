@@ -7,10 +7,16 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-import pandas as pd
 import typer
 
-from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.commands._common import (
+    ConfigOption,
+    EngineOption,
+    SparkMasterOption,
+    echo_summary,
+    load,
+)
+from complaintpanel.engines import EngineError, open_engine
 from complaintpanel.io import atomic_path, write_json, write_parquet
 from complaintpanel.panel import build_panel, codebook_markdown, panel_report
 
@@ -21,10 +27,13 @@ def panel(
     period: Annotated[Literal["day", "week", "month"] | None,
                       typer.Option(help="Period length (default from config: week).")] = None,
     min_tweets: Annotated[int | None, typer.Option(help="Activity filter per pair.")] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Build panel.parquet (and panel_report.json) from labelled exchanges."""
-    settings = load(config).panel
+    loaded = load(config)
+    settings = loaded.panel
     overrides = {"period": period, "min_tweets": min_tweets}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items()
                                                 if v is not None})
@@ -33,11 +42,19 @@ def panel(
         raise typer.BadParameter(f"{source} does not exist; run `complaintpanel label` first")
     out = out or directory
     started = time.perf_counter()
-    voiced = pd.read_parquet(source)
-    built = build_panel(voiced, period=settings.period, min_tweets=settings.min_tweets,
-                        window_start=settings.window_start, window_end=settings.window_end)
+    try:
+        stage = open_engine(engine or loaded.engine.name,
+                            spark_master=spark_master or loaded.engine.spark_master)
+    except EngineError as error:
+        typer.echo(f"panel: error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    built = build_panel(source, period=settings.period, min_tweets=settings.min_tweets,
+                        window_start=settings.window_start, window_end=settings.window_end,
+                        engine=stage)
     write_parquet(built, out / "panel.parquet")
-    report = panel_report(voiced, built, settings.window_start, settings.window_end)
+    report = panel_report(source, built, settings.window_start, settings.window_end,
+                          engine=stage)
+    stage.close()
     report["period"] = settings.period
     report["min_tweets"] = settings.min_tweets
     write_json(report, out / "panel_report.json")
