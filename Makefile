@@ -55,10 +55,10 @@ export PYTHONHASHSEED := 0
 export COMPLAINTPANEL_TIMINGS := $(abspath $(STAMPS))/timings/$(NAME)
 
 SIMULATE_SRC := $(PKG)/simulate.py $(PKG)/model.py $(PKG)/phrases.py $(PKG)/truth_effects.py
-INGEST_SRC := $(PKG)/ingest.py $(PKG)/ingest_sources.py $(PKG)/ingest_mapping.py $(PKG)/pseudonymise.py
-THREAD_SRC := $(PKG)/thread.py
+INGEST_SRC := $(wildcard $(PKG)/ingest*.py) $(PKG)/pseudonymise.py $(PKG)/engines.py
+THREAD_SRC := $(PKG)/thread.py $(PKG)/engines.py
 LABEL_SRC := $(wildcard $(PKG)/label/*.py)
-PANEL_SRC := $(PKG)/panel.py
+PANEL_SRC := $(PKG)/panel.py $(PKG)/engines.py
 ESTIMATE_SRC := $(wildcard $(PKG)/estimate/*.py)
 HMM_SRC := $(wildcard $(PKG)/hmm/*.py) $(PKG)/model.py
 REPORT_SRC := $(wildcard $(PKG)/report/*.py) $(PKG)/descriptives.py

@@ -38,7 +38,8 @@ def machine_info() -> dict[str, Any]:
         "versions": {
             name: _version(name)
             for name in ("complaintpanel", "numpy", "pandas", "duckdb", "pyarrow", "scipy",
-                         "pyfixest", "scikit-learn", "vaderSentiment", "hmmlearn")
+                         "pyfixest", "scikit-learn", "vaderSentiment", "hmmlearn", "pyspark",
+                         "sqlglot")
         },
     }
 

@@ -144,8 +144,8 @@ def _report(engine: Engine, rows_in: int) -> dict[str, Any]:
                   FROM tweets
         UNION ALL SELECT 'replies', count(in_reply_to) FROM tweets
         UNION ALL SELECT 'replies_to_missing_parent', count(*) FROM tweets t
-                  LEFT JOIN (SELECT DISTINCT tweet_id FROM tweets) p ON p.tweet_id = t.in_reply_to
-                  WHERE t.in_reply_to IS NOT NULL AND p.tweet_id IS NULL
+                  WHERE in_reply_to IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM tweets p WHERE p.tweet_id = t.in_reply_to)
     """))
     by_reason = dict(engine.rows(
         "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason"))

@@ -107,7 +107,9 @@ def _typed_sql(prefix: str, assume: str | None) -> str:
         CASE WHEN {p}inb = 'True'::VARCHAR THEN true WHEN {p}inb = 'False'::VARCHAR THEN false
              WHEN lower(trim({p}inb)) IN ({truthy}) THEN true
              WHEN lower(trim({p}inb)) IN ({falsy}) THEN false END AS {p}is_customer,
-        CASE WHEN regexp_full_match({cat}, '{_TWITTER}')
+        CASE WHEN regexp_full_match({p}cat, '{_TWITTER}')  -- the common case: no trimming
+                 THEN try_strptime(substr({p}cat, 5), '%b %d %H:%M:%S %z %Y')
+             WHEN regexp_full_match({cat}, '{_TWITTER}')
                  THEN try_strptime(substr({cat}, 5), '%b %d %H:%M:%S %z %Y')
              WHEN regexp_full_match({cat}, '{_ISO} ?{_OFFSET}')
                  THEN {_iso_sql(iso_value, iso_offset)}
@@ -195,6 +197,10 @@ def validate(engine: Engine, mapping: Mapping) -> None:
         SELECT tweet_id_value, min(source_row) AS first_row FROM checked_first
         WHERE reason IS NULL GROUP BY tweet_id_value HAVING count(*) > 1
     """)
+    if engine.rows("SELECT count(*) FROM duplicate_ids")[0][0] == 0:  # the common case
+        engine.drop("duplicate_ids")
+        engine.rename("checked_first", "checked")
+        return
     columns = [c for c in engine.columns("checked_first") if c not in ("reason", "detail")]
     duplicate = "d.first_row IS NOT NULL AND c.source_row <> d.first_row"
     engine.create_table("checked", f"""
