@@ -8,8 +8,10 @@ rules classifier, once, outside the timed part (labelling is not an engine stage
 configuration runs in its own child process: DuckDB with 2 threads, Spark in local mode with
 ``local[1]`` and ``local[2]`` (driver memory 8 GB). Reported per configuration: wall time of
 each stage, Spark's session start-up separately, and the peak memory of the child and its JVM
-(sampled). The Spark speed-up from 1 to 2 cores is the ratio of their stage times. The outputs
-of every configuration are checked against DuckDB's (row counts and the accounting reports).
+(sampled), and the CPU time of the child and its JVM during the stages (``cores_busy`` = CPU
+time / wall time). The Spark speed-up from 1 to 2 cores is the ratio of their stage times. The
+outputs of every configuration are checked against DuckDB's (row counts and the accounting
+reports).
 Results: ``benchmarks/results/engines.json``.
 """
 
@@ -44,6 +46,17 @@ def sample():
         time.sleep(0.2)
 threading.Thread(target=sample, daemon=True).start()
 
+def cpu_seconds():
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
 from complaintpanel.engines import SparkEngine, spark_session
 from complaintpanel.ingest import ingest
 from complaintpanel.panel import build_panel, panel_report
@@ -59,6 +72,7 @@ if engine == "spark":
     kwargs = {"engine": "spark", "spark_master": master}
 else:
     kwargs = {"engine": "duckdb", "threads": 2}
+cpu0 = cpu_seconds()
 t = time.perf_counter()
 ingest_report = ingest(raw, out, key=b"benchmark-key", **kwargs)
 timings["ingest_s"] = time.perf_counter() - t
@@ -70,6 +84,10 @@ panel = build_panel(voiced, period="week", engine=stage_engine)
 report = panel_report(voiced, panel, engine=stage_engine)
 timings["panel_s"] = time.perf_counter() - t
 timings["stages_s"] = timings["ingest_s"] + timings["thread_s"] + timings["panel_s"]
+# CPU of this process and the JVM during the stages: cores kept busy on average. Spark with
+# local[1] still uses the other core for the JVM's garbage collection and JIT compilation.
+timings["stages_cpu_s"] = cpu_seconds() - cpu0
+timings["cores_busy"] = timings["stages_cpu_s"] / timings["stages_s"]
 time.sleep(0.5)
 print(json.dumps({**timings, "peak_rss_mb": peak[0] / 2**20,
                   "ingest_report": {k: v for k, v in ingest_report.items()

@@ -353,9 +353,11 @@ class SparkEngine:
     def write_parquet(self, query: str, path: str | Path) -> None:
         """Write ``query`` as Parquet: one file on a local disk, a folder of parts elsewhere.
 
-        Locally, the sorted result is written as a single part and moved to ``path`` so that it
-        is a drop-in for DuckDB's output; on object storage (``s3a://``, ``abfss://``, …)
-        ``path`` becomes a folder of parts, which Spark, DuckDB and pandas all read.
+        Locally, Spark writes the parts in parallel into a scratch folder and they are then
+        joined, in order, into the single file ``path``, a drop-in for DuckDB's output (a sorted
+        result is range-partitioned, so part order is row order). On object storage
+        (``s3a://``, ``abfss://``, …) ``path`` becomes a folder of parts, which Spark, DuckDB and
+        pandas all read.
         """
         frame = self._sql(query)
         target = str(path)
@@ -365,13 +367,9 @@ class SparkEngine:
         local = Path(target.removeprefix("file://"))
         local.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".spark-", dir=local.parent) as scratch:
-            parts = Path(scratch) / "parts"
-            (frame.coalesce(1).write.mode("overwrite").option("compression", "zstd")
-             .parquet(str(parts)))
-            files = sorted(parts.glob("part-*.parquet"))
-            if len(files) != 1:  # pragma: no cover - coalesce(1) writes one part
-                raise EngineError(f"Spark wrote {len(files)} parts for {local}; expected 1")
-            os.replace(files[0], local)
+            parts_dir = Path(scratch) / "parts"
+            frame.write.mode("overwrite").option("compression", "zstd").parquet(str(parts_dir))
+            _join_parquet_parts(sorted(parts_dir.glob("part-*.parquet")), local)
 
     def drop(self, name: str) -> None:  # noqa: D102
         frame = self._tables.pop(name, None)
@@ -389,6 +387,19 @@ class SparkEngine:
         """Forget this engine's tables (the session stays up for the next stage)."""
         for name in list(self._tables):
             self.drop(name)
+
+
+def _join_parquet_parts(parts: list[Path], target: Path) -> None:
+    """Concatenate Parquet part files, in order, into one zstd-compressed file."""
+    import pyarrow.parquet as pq
+
+    if not parts:  # pragma: no cover - Spark writes at least one part, even for no rows
+        raise EngineError(f"Spark wrote no Parquet parts for {target}")
+    schema = pq.read_schema(parts[0])
+    with pq.ParquetWriter(target, schema, compression="zstd", compression_level=1) as writer:
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=1 << 17):
+                writer.write_batch(batch)
 
 
 def open_engine(name: str, *, work_dir: str | Path | None = None, threads: int | None = None,
