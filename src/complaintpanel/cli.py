@@ -7,10 +7,17 @@ lists them; the logic lives in the stage modules' pure functions.
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import typer
 
 from complaintpanel import __version__
+
+# pandera imports pyspark.pandas whenever PySpark (the optional Spark engine) is installed, and
+# PySpark 4.3 then warns that it predates pandas 3. The package exchanges data with Spark only
+# through Arrow (checked by tests/test_engines.py), so the warning is noise in every stage's log.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                        category=FutureWarning)
 
 app = typer.Typer(
     name="complaintpanel",
