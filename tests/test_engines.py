@@ -2,7 +2,7 @@
 
 Both engines run the same stage SQL (DuckDB's dialect; SQLGlot translates it for Spark), so these
 tests are the proof that the translation keeps the meaning: on the default simulated world and
-on every real excerpt, ``tweets``, ``rejects``, ``exchanges``, ``brand_replies`` and the panel
+the real excerpts (each layout), ``tweets``, ``rejects``, ``exchanges``, ``brand_replies``, panel
 from Spark (local mode, 2 cores) equal DuckDB's after sorting, floating columns to 1e-9, and
 the ingest, thread and panel reports are identical apart from timings and the engine's name.
 """
@@ -49,8 +49,8 @@ REAL = {
     "twcs-reply-pairs-head/response_pairs_sample.csv": "twcs_pairs",
     "airline-sentiment-2015/Tweets.csv": "airline",
     "airline-sentiment-2015-excel-mangled/Tweets.csv": "airline",
+    # test.json has the same layout as dev.json; one of the two keeps the suite under budget.
     "ibm-twitter-docpred/dev.json": "ibm_docpred",
-    "ibm-twitter-docpred/test.json": "ibm_docpred",
 }
 VOLATILE = {"seconds", "engine"}  # timings and which engine ran: the only allowed differences
 
@@ -153,9 +153,8 @@ def test_default_world_is_identical_on_both_engines(tmp_path: Path, spark: Any) 
     report = json.loads((folders["spark"] / "ingest_report.json").read_text())
     assert report["rows_in"] == report["rows_kept"] + report["rows_rejected"] > 10_000
     voiced = label(folders["duckdb"])
-    for period in ("week", "month"):
-        panel = assert_same_panel(voiced, spark, period=period)
-        assert panel["tweets"].sum() > 10_000
+    panel = assert_same_panel(voiced, spark, period="month")  # weeks: the real excerpts
+    assert panel["tweets"].sum() > 10_000
 
 
 @pytest.mark.slow
