@@ -43,6 +43,7 @@ __all__ = [
     "EngineError",
     "SparkEngine",
     "check_java",
+    "engine_description",
     "open_engine",
     "spark_session",
     "to_spark_sql",
@@ -400,6 +401,14 @@ def _join_parquet_parts(parts: list[Path], target: Path) -> None:
         for part in parts:
             for batch in pq.ParquetFile(part).iter_batches(batch_size=1 << 17):
                 writer.write_batch(batch)
+
+
+def engine_description(engine: Engine) -> dict[str, str]:
+    """Name and version of the engine that ran a stage, for its report."""
+    if isinstance(engine, SparkEngine):
+        return {"name": "spark", "version": engine.spark.version,
+                "master": engine.spark.sparkContext.master}
+    return {"name": "duckdb", "version": duckdb.__version__}
 
 
 def open_engine(name: str, *, work_dir: str | Path | None = None, threads: int | None = None,

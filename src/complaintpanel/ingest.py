@@ -35,7 +35,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from complaintpanel.engines import DuckDBEngine, Engine, open_duckdb, open_engine
+from complaintpanel.engines import (
+    DuckDBEngine,
+    Engine,
+    engine_description,
+    open_duckdb,
+    open_engine,
+)
 from complaintpanel.ingest_mapping import Mapping, builtin_mappings, load_mapping
 from complaintpanel.ingest_sources import (
     CR_PLACEHOLDER,
@@ -287,20 +293,12 @@ def ingest(
             "engine": engine_description(stage),
         })
         _write_outputs(stage, out_dir, report, started)
-        if stage is not None and not isinstance(stage, DuckDBEngine):
+        if not isinstance(stage, DuckDBEngine):  # the DuckDB engine is `con`, closed below
             stage.close()
         con.close()
         return report
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def engine_description(engine: Engine) -> dict[str, str]:
-    """Name and version of the engine that ran a stage, for its report."""
-    if engine.name == "spark":
-        return {"name": "spark", "version": engine.spark.version,  # type: ignore[attr-defined]
-                "master": engine.spark.sparkContext.master}  # type: ignore[attr-defined]
-    return {"name": "duckdb", "version": duckdb.__version__}
 
 
 def brand_handles_in_data(engine: Engine) -> set[str]:

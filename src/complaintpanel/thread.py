@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from complaintpanel.engines import Engine, open_engine
+from complaintpanel.engines import Engine, engine_description, open_engine
 from complaintpanel.io import atomic_path, is_url, join_location, write_json
 
 __all__ = ["STANDARD_TWEET_COLUMNS", "conversation_roots", "thread"]
@@ -204,8 +204,6 @@ def thread(in_dir: str | Path, out_dir: str | Path | None = None, *,
     dict
         The thread report (also written to ``thread_report.json``).
     """
-    from complaintpanel.ingest import engine_description
-
     started = time.perf_counter()
     if (is_url(in_dir) or (out_dir is not None and is_url(out_dir))) and engine != "spark":
         raise ValueError(f"{in_dir}: URLs (object storage) need engine='spark'")
