@@ -142,8 +142,11 @@ $(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),,paper/paper.pdf) |
 	$(CP) manifest $(RESULTS) --raw $(RAW) --processed $(PROCESSED) $(C)
 
 # ---- tests, benchmarks, housekeeping ---------------------------------------------------------------
+# Test modules run in parallel, one module per worker at a time (module-scoped fixtures such as
+# the Spark session and the two `make all` runs are built once); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= auto
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 bench: $(INSTALLED)
 	@set -e; for script in benchmarks/bench_*.py; do \

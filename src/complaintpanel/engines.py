@@ -267,12 +267,14 @@ def check_java(minimum: int = 17) -> str:
     return banner.splitlines()[0] if banner else str(major)
 
 
-def spark_session(master: str | None = None, driver_memory: str = "4g") -> Any:
+def spark_session(master: str | None = None, driver_memory: str = "4g",
+                  conf: dict[str, str] | None = None) -> Any:
     """Return the active Spark session, or start one (``master`` e.g. ``local[2]``).
 
     Under ``spark-submit`` the session the cluster manager made is used as is (its master and
     resources win); locally a session is started with UTC time, Parquet timestamps in
-    microseconds and no UI.
+    microseconds and no UI. ``conf`` holds further settings for a session started here (JVM
+    options, for instance, take effect only then).
     """
     try:
         from pyspark.sql import SparkSession
@@ -292,6 +294,8 @@ def spark_session(master: str | None = None, driver_memory: str = "4g") -> Any:
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "8"))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     _session_settings(spark)
