@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "DEFAULT_MODEL_PATH",
     "Config",
     "EstimateConfig",
     "HMMConfig",
@@ -27,6 +28,9 @@ __all__ = [
     "section_digest",
     "write_section_stamps",
 ]
+
+# Where ``label-train`` saves, and the ``trained`` classifier looks, by default (git-ignored).
+DEFAULT_MODEL_PATH = Path("data/processed/models/voice.joblib")
 
 
 @dataclass(frozen=True)

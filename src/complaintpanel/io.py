@@ -15,9 +15,10 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by the caller that passes a frame
+    import pandas as pd
 
 __all__ = ["atomic_path", "read_json", "sha256_file", "write_json", "write_parquet"]
 

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
@@ -25,6 +24,8 @@ def estimate(
     config: ConfigOption = None,
 ) -> None:
     """Run the PPML, fixed-effects, design-based and event-study estimates."""
+    import pandas as pd
+
     from complaintpanel.estimate.run import run_estimates
     from complaintpanel.report.estimate_tables import write_estimate_tables
 
@@ -67,6 +68,8 @@ def robustness(
     config: ConfigOption = None,
 ) -> None:
     """Re-estimate the main models across periods, filters, classifiers and treatments."""
+    import pandas as pd
+
     from complaintpanel.estimate.robustness import robustness_checks
     from complaintpanel.label import classifier_for, label_exchanges, label_exchanges_with_truth
     from complaintpanel.report.estimate_tables import write_robustness_table

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
@@ -54,6 +53,8 @@ def hmm(
     config: ConfigOption = None,
 ) -> None:
     """Fit the relationship HMM: hmm.json, coefficient and transition tables."""
+    import pandas as pd
+
     from complaintpanel.hmm import IdentificationError, RelationshipHMM
 
     started = time.perf_counter()
@@ -113,6 +114,8 @@ def policy(
     config: ConfigOption = None,
 ) -> None:
     """Simulate reply policies from each customer's filtered state: policy.json and tables."""
+    import pandas as pd
+
     from complaintpanel.hmm import RelationshipHMMResults
     from complaintpanel.hmm.policy import simulate_policies
 

@@ -15,10 +15,6 @@ from complaintpanel.commands._common import (
     echo_summary,
     load,
 )
-from complaintpanel.engines import EngineError
-from complaintpanel.ingest import IngestError, ingest
-from complaintpanel.ingest_mapping import MappingError
-from complaintpanel.thread import thread
 
 
 def ingest_command(
@@ -35,6 +31,10 @@ def ingest_command(
     config: ConfigOption = None,
 ) -> None:
     """Validate, type and pseudonymise raw tweets; each record is kept or rejected with a reason."""
+    from complaintpanel.engines import EngineError
+    from complaintpanel.ingest import IngestError, ingest
+    from complaintpanel.ingest_mapping import MappingError
+
     loaded = load(config)
     settings = loaded.ingest
     started = time.perf_counter()
@@ -61,6 +61,9 @@ def thread_command(
     config: ConfigOption = None,
 ) -> None:
     """Find conversation roots, brands, direct brand replies and reply latencies."""
+    from complaintpanel.engines import EngineError
+    from complaintpanel.thread import thread
+
     settings = load(config).engine
     started = time.perf_counter()
     try:

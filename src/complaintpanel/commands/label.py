@@ -6,24 +6,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.config import DEFAULT_MODEL_PATH
 from complaintpanel.io import sha256_file, write_json, write_parquet
-from complaintpanel.label.base import DEFAULT_MODEL_PATH
-from complaintpanel.label.evaluate import (
-    evaluate_labels,
-    parse_mapping,
-    plot_confusion,
-    read_labelled,
-)
-from complaintpanel.label.stage import (
-    classifier_for,
-    label_exchanges,
-    label_exchanges_with_truth,
-    label_summary,
-)
 
 ClassifierOption = Annotated[
     str | None, typer.Option(help="Classifier name (default from config: rules).")]
@@ -56,6 +43,15 @@ def label(
     config: ConfigOption = None,
 ) -> None:
     """Add voice, sentiment and the classifier to every customer tweet (voiced.parquet)."""
+    import pandas as pd
+
+    from complaintpanel.label.stage import (
+        classifier_for,
+        label_exchanges,
+        label_exchanges_with_truth,
+        label_summary,
+    )
+
     source = directory / "exchanges.parquet"
     if not source.exists():
         raise typer.BadParameter(f"{source} does not exist; run `complaintpanel thread` first")
@@ -99,6 +95,7 @@ def label_train(
     seed: Annotated[int, typer.Option(help="Seed of folds and solver.")] = 0,
 ) -> None:
     """Fit the trainable voice classifier on your own labelled tweets and report its CV validity."""
+    from complaintpanel.label.evaluate import parse_mapping, read_labelled
     from complaintpanel.label.trained import save_model, train_voice_model
 
     started = time.perf_counter()
@@ -139,6 +136,14 @@ def evaluate_labels_command(
     config: ConfigOption = None,
 ) -> None:
     """Measure a classifier on human labels: accuracy, per-class P/R/F1, macro-F1, confusion."""
+    from complaintpanel.label.evaluate import (
+        evaluate_labels,
+        parse_mapping,
+        plot_confusion,
+        read_labelled,
+    )
+    from complaintpanel.label.stage import classifier_for
+
     started = time.perf_counter()
     try:
         data = read_labelled(file, text_col, label_col, parse_mapping(mapping))

@@ -16,9 +16,7 @@ from complaintpanel.commands._common import (
     echo_summary,
     load,
 )
-from complaintpanel.engines import EngineError, open_engine
 from complaintpanel.io import atomic_path, write_json, write_parquet
-from complaintpanel.panel import build_panel, codebook_markdown, panel_report
 
 
 def panel(
@@ -32,6 +30,9 @@ def panel(
     config: ConfigOption = None,
 ) -> None:
     """Build panel.parquet (and panel_report.json) from labelled exchanges."""
+    from complaintpanel.engines import EngineError, open_engine
+    from complaintpanel.panel import build_panel, panel_report
+
     loaded = load(config)
     settings = loaded.panel
     overrides = {"period": period, "min_tweets": min_tweets}
@@ -67,6 +68,8 @@ def codebook(
     out: Annotated[Path, typer.Option(help="Codebook file to write.")] = Path("data/CODEBOOK.md"),
 ) -> None:
     """Write the panel codebook, generated from the column definitions in the code."""
+    from complaintpanel.panel import codebook_markdown
+
     with atomic_path(out) as tmp:
         tmp.write_text(codebook_markdown(), encoding="utf-8")
     typer.echo(f"codebook: {out}")

@@ -7,12 +7,9 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
 from complaintpanel.commands._common import TIMINGS_ENV, ConfigOption, echo_summary, load
-from complaintpanel.descriptives import activity_summary, weekly_activity
 from complaintpanel.io import atomic_path, write_json, write_parquet
 
 
@@ -22,6 +19,8 @@ def describe(
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/simulated"),
 ) -> None:
     """Weekly counts of customer tweets and brand replies, and their headline numbers."""
+    from complaintpanel.descriptives import activity_summary, weekly_activity
+
     started = time.perf_counter()
     weekly = weekly_activity(raw)
     write_parquet(weekly, out / "weekly_activity.parquet")
@@ -59,6 +58,9 @@ def figures(
         help="Simulated world's truth/params.json, for the parameter-recovery figure.")] = None,
 ) -> None:
     """Draw every figure whose inputs exist (PDF + PNG); figures show aggregates only."""
+    import numpy as np
+    import pandas as pd
+
     from complaintpanel.report import figures as fig
 
     started = time.perf_counter()
@@ -121,6 +123,8 @@ def label_validity(
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/simulated"),
 ) -> None:
     """Agreement of the classifier's voice with the simulated true voice (confusion matrix)."""
+    import pandas as pd
+
     from complaintpanel.label.evaluate import evaluate_labels
 
     started = time.perf_counter()

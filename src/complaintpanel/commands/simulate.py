@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
-from complaintpanel.simulate import timed_simulation
 
 
 def simulate(
@@ -30,6 +29,8 @@ def simulate(
     config: ConfigOption = None,
 ) -> None:
     """Draw a world from the structural model and write it as raw TWCS data plus the truth."""
+    from complaintpanel.simulate import timed_simulation
+
     spec = load(config).simulate
     overrides = {"customers": customers, "brands": brands, "weeks": weeks, "seed": seed,
                  "endogenous_replies": endogenous_replies}

@@ -16,11 +16,12 @@ and setting ``[label] classifier = "mine"`` in the config.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+
+from complaintpanel.config import DEFAULT_MODEL_PATH
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -36,8 +37,6 @@ __all__ = [
 # the rest.
 VOICES: tuple[str, ...] = ("complaint", "compliment", "neutral")
 
-# Where ``label-train`` saves, and the ``trained`` classifier looks, by default (git-ignored).
-DEFAULT_MODEL_PATH = Path("data/processed/models/voice.joblib")
 
 
 @runtime_checkable
