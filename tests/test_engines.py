@@ -49,8 +49,8 @@ REAL = {
     "twcs-reply-pairs-head/response_pairs_sample.csv": "twcs_pairs",
     "airline-sentiment-2015/Tweets.csv": "airline",
     "airline-sentiment-2015-excel-mangled/Tweets.csv": "airline",
-    # test.json has the same layout as dev.json; one of the two keeps the suite under budget.
     "ibm-twitter-docpred/dev.json": "ibm_docpred",
+    "ibm-twitter-docpred/test.json": "ibm_docpred",
 }
 VOLATILE = {"seconds", "engine"}  # timings and which engine ran: the only allowed differences
 
@@ -156,8 +156,9 @@ def test_default_world_is_identical_on_both_engines(tmp_path: Path, spark: Any) 
     report = json.loads((folders["spark"] / "ingest_report.json").read_text())
     assert report["rows_in"] == report["rows_kept"] + report["rows_rejected"] > 10_000
     voiced = label(folders["duckdb"])
-    panel = assert_same_panel(voiced, spark, period="month")  # weeks: the real excerpts
-    assert panel["tweets"].sum() > 10_000
+    for period in ("week", "month"):
+        panel = assert_same_panel(voiced, spark, period=period)
+        assert panel["tweets"].sum() > 10_000
 
 
 @pytest.mark.slow
