@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -76,3 +78,18 @@ def test_layout_promised_by_the_readme() -> None:
     ci = (REPO / ".ci/run").read_text()
     assert "make test" in ci and "set -euo pipefail" in ci
     assert "BSD 3-Clause" in (REPO / "LICENSE").read_text()
+
+
+def test_cli_starts_without_the_stages_libraries() -> None:
+    """Command modules import their stage's libraries inside the command (DEVELOPERS.md).
+
+    Checked by what is loaded, not by a timing: after ``import complaintpanel.cli`` (which
+    registers every command) none of the heavy libraries a stage needs is imported yet.
+    """
+    heavy = ("pandas", "numpy", "duckdb", "pyarrow", "scipy", "sklearn", "matplotlib",
+             "pyfixest", "pandera", "pyspark")
+    code = ("import sys, complaintpanel.cli; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "", f"importing the CLI loads {loaded}"
