@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import WORK_DIR, machine_info, write_result
-from benchmarks.bench_ingest import simulated_input
+from benchmarks.bench_ingest import simulate_arguments, simulated_input
 
 CHILD = r"""
 import json, sys, threading, time
@@ -149,7 +149,7 @@ def main() -> None:
     result = {
         "input": {"path": str(raw.relative_to(WORK_DIR.parent.parent)),
                   "tweets": runs[next(iter(runs))]["ingest_report"]["rows_in"],
-                  "made_by": f"complaintpanel simulate --customers {args.customers}",
+                  "made_by": " ".join(["complaintpanel", *simulate_arguments(args.customers)]),
                   "panel_rows": runs[next(iter(runs))]["panel_report"]["rows"]},
         "runs": figures,
         "reports_identical_to_duckdb": same,

@@ -2,8 +2,8 @@
 
 Usage: ``python benchmarks/bench_ingest.py [--customers 78000] [--repeat 2] [--skip-baseline]``
 
-The input is written by the project's simulator (``complaintpanel simulate --customers 78000``
-gives about 2.8M tweets, ~370 MB) into ``benchmarks/work/`` and reused on later runs. Each
+The input is written by the project's simulator (:func:`simulate_arguments`; 78,000 customers
+give about 2.8M tweets, ~370 MB) into ``benchmarks/work/`` and reused on later runs. Each
 implementation runs in its own child process, so wall time and peak RSS are its own. The baseline
 is a straightforward pandas version of the same two steps (same validation rules, HMAC
 pseudonymisation of authors and text handles, conversation roots by vectorised pointer jumping,
@@ -140,16 +140,22 @@ print(json.dumps({"ingest_s": t1 - t0, "thread_s": t2 - t1, "total_s": t2 - t0,
 """
 
 
+def simulate_arguments(customers: int) -> list[str]:
+    """Arguments of ``complaintpanel`` that write the benchmark input (without ``--out``).
+
+    The benchmarks need the tweets only: the true answering effects (truth/answer_effects.json)
+    take minutes and ~10 GB at this size and are left out; the tweets are the same either way.
+    """
+    return ["simulate", "--customers", str(customers), "--no-truth-effects"]
+
+
 def simulated_input(customers: int) -> Path:
     """The simulated TWCS file in benchmarks/work, made with the project's simulator if absent."""
     folder = WORK_DIR / f"twcs-sim-{customers}"
     path = folder / "twcs.csv"
     if not path.exists():
-        # The benchmarks need the tweets only: the true answering effects (truth/
-        # answer_effects.json) take minutes and ~10 GB at this size and are left out.
-        subprocess.run([sys.executable, "-m", "complaintpanel.cli", "simulate",
-                        "--customers", str(customers), "--out", str(folder),
-                        "--no-truth-effects"], check=True)
+        subprocess.run([sys.executable, "-m", "complaintpanel.cli",
+                        *simulate_arguments(customers), "--out", str(folder)], check=True)
     return path
 
 
@@ -188,8 +194,8 @@ def main() -> None:
     cpus = os.cpu_count() or 1
     data = {
         "input": {"path": str(raw.relative_to(WORK_DIR.parent.parent)), "bytes": raw.stat().st_size,
-                  "tweets": duck["rows_in"], "made_by": f"complaintpanel simulate --customers "
-                                                        f"{args.customers} --no-truth-effects"},
+                  "tweets": duck["rows_in"], "made_by": " ".join(["complaintpanel",
+                                                            *simulate_arguments(args.customers)])},
         "duckdb": duck,
         "pandas_baseline": baseline,
         "runs": {"duckdb_total_s": [round(r["total_s"], 2) for r in duck_runs],

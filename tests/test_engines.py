@@ -2,7 +2,7 @@
 
 Both engines run the same stage SQL (DuckDB's dialect; SQLGlot translates it for Spark), so these
 tests are the proof that the translation keeps the meaning: on the default simulated world and
-the real excerpts (each layout), ``tweets``, ``rejects``, ``exchanges``, ``brand_replies``, panel
+on every real excerpt, ``tweets``, ``rejects``, ``exchanges``, ``brand_replies`` and the panel
 from Spark (local mode, 2 cores) equal DuckDB's after sorting, floating columns to 1e-9, and
 the ingest, thread and panel reports are identical apart from timings and the engine's name.
 """
