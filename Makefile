@@ -54,14 +54,13 @@ export PYTHONHASHSEED := 0
 # Each stage writes its wall time and peak memory here for the results manifest.
 export COMPLAINTPANEL_TIMINGS := $(abspath $(STAMPS))/timings/$(NAME)
 
-SIMULATE_SRC := $(PKG)/simulate.py $(PKG)/model.py $(PKG)/phrases.py $(PKG)/truth_effects.py
-INGEST_SRC := $(wildcard $(PKG)/ingest*.py) $(PKG)/pseudonymise.py $(PKG)/engines.py
-THREAD_SRC := $(PKG)/thread.py $(PKG)/engines.py
-LABEL_SRC := $(wildcard $(PKG)/label/*.py)
-PANEL_SRC := $(PKG)/panel.py $(PKG)/engines.py
-ESTIMATE_SRC := $(wildcard $(PKG)/estimate/*.py)
-HMM_SRC := $(wildcard $(PKG)/hmm/*.py) $(PKG)/model.py
-REPORT_SRC := $(wildcard $(PKG)/report/*.py) $(PKG)/descriptives.py
+# The code behind each rule, read off the imports of the command that makes it (see
+# src/complaintpanel/runtime/make_deps.py; standard library only, so it runs before .venv exists):
+# editing a module reruns exactly the rules whose commands import it.
+DEPS_MK := $(STAMPS)/deps.mk
+_deps := $(shell $(PYTHON) $(PKG)/runtime/make_deps.py $(DEPS_MK))
+include $(DEPS_MK)
+INGEST_SRC += $(wildcard $(PKG)/ingest/mappings/*.toml)
 
 .PHONY: all test bench lint clean distclean venv
 
@@ -86,7 +85,7 @@ $(INTERIM)/tweets.parquet: $(RAW) $(STAMPS)/config-ingest.stamp $(INGEST_SRC) | 
 	$(CP) ingest $(RAW) --out $(INTERIM) $(MAP) $(C)
 
 $(INTERIM)/exchanges.parquet: $(INTERIM)/tweets.parquet $(THREAD_SRC) | $(INSTALLED)
-	$(CP) thread $(INTERIM)
+	$(CP) thread $(INTERIM) $(C)
 
 $(PROCESSED)/voiced.parquet: $(INTERIM)/exchanges.parquet $(STAMPS)/config-label.stamp $(LABEL_SRC) | $(INSTALLED)
 	$(CP) label $(INTERIM) --out $(PROCESSED) $(C)
@@ -101,10 +100,12 @@ $(RESULTS)/estimates.json: $(PROCESSED)/panel.parquet $(STAMPS)/config-estimate.
 $(RESULTS)/hmm.json: $(PROCESSED)/panel.parquet $(STAMPS)/config-hmm.stamp $(HMM_SRC) | $(INSTALLED)
 	$(CP) hmm $(PROCESSED) --out $(RESULTS) $(C)
 
-$(RESULTS)/policy.json: $(RESULTS)/hmm.json $(PROCESSED)/panel.parquet $(HMM_SRC) | $(INSTALLED)
+$(RESULTS)/policy.json: $(RESULTS)/hmm.json $(PROCESSED)/panel.parquet $(STAMPS)/config-policy.stamp $(POLICY_SRC) | $(INSTALLED)
 	$(CP) policy $(PROCESSED) --out $(RESULTS) $(C)
 
-$(RESULTS)/robustness.json: $(INTERIM)/exchanges.parquet $(STAMPS)/config-panel.stamp $(STAMPS)/config-estimate.stamp $(ESTIMATE_SRC) $(PANEL_SRC) $(LABEL_SRC) | $(INSTALLED)
+$(RESULTS)/robustness.json: $(INTERIM)/exchanges.parquet $(STAMPS)/config-label.stamp \
+		$(STAMPS)/config-panel.stamp $(STAMPS)/config-estimate.stamp \
+		$(STAMPS)/config-robustness.stamp $(ROBUSTNESS_SRC) | $(INSTALLED)
 	$(CP) robustness $(INTERIM) --out $(RESULTS) --tables $(TABLES) $(if $(DATA),,--truth $(RAW_DIR)/truth/voice.parquet) $(C)
 
 # Parameter recovery on the simulated world: the same chain with the true voice labels.
@@ -116,29 +117,30 @@ $(TRUTH_PROCESSED)/panel.parquet: $(INTERIM)/exchanges.parquet $(STAMPS)/config-
 $(RESULTS)/truth-labels/hmm.json: $(TRUTH_PROCESSED)/panel.parquet $(STAMPS)/config-hmm.stamp $(HMM_SRC) | $(INSTALLED)
 	$(CP) hmm $(TRUTH_PROCESSED) --out $(RESULTS)/truth-labels $(C)
 
-$(RESULTS)/label_validity.json: $(PROCESSED)/voiced.parquet $(LABEL_SRC) | $(INSTALLED)
+$(RESULTS)/label_validity.json: $(PROCESSED)/voiced.parquet $(VALIDITY_SRC) | $(INSTALLED)
 	$(CP) label-validity $(PROCESSED)/voiced.parquet $(RAW_DIR)/truth/voice.parquet --out $(RESULTS)
 
 # ---- figures, tables, paper ---------------------------------------------------------------------------
-RESULT_FILES := $(RESULTS)/estimates.json $(RESULTS)/hmm.json $(RESULTS)/policy.json $(RESULTS)/robustness.json
+RESULT_FILES := $(RESULTS)/estimates.json $(RESULTS)/hmm.json $(RESULTS)/policy.json \
+	$(RESULTS)/robustness.json $(RESULTS)/activity.json
 ifeq ($(strip $(DATA)),)
-RESULT_FILES += $(RESULTS)/truth-labels/hmm.json $(RESULTS)/label_validity.json $(RESULTS)/activity.json
+RESULT_FILES += $(RESULTS)/truth-labels/hmm.json $(RESULTS)/label_validity.json
 endif
 
-$(RESULTS)/activity.json: $(RAW) $(PKG)/descriptives.py | $(INSTALLED)
-	$(CP) describe $(RAW) --out $(RESULTS)
+$(RESULTS)/activity.json: $(INTERIM)/tweets.parquet $(DESCRIBE_SRC) | $(INSTALLED)
+	$(CP) describe $(INTERIM) --out $(RESULTS)
 
-$(FIGURES)/.done: $(RESULT_FILES) $(REPORT_SRC) | $(INSTALLED)
+$(FIGURES)/.done: $(RESULT_FILES) $(FIGURES_SRC) | $(INSTALLED)
 	$(CP) figures $(RESULTS) --processed $(PROCESSED) --out $(FIGURES) $(if $(DATA),,--truth $(RAW_DIR)/truth/params.json)
 	@touch $@
 
-$(RESULTS)/summary.md: $(FIGURES)/.done $(RESULT_FILES) $(REPORT_SRC) | $(INSTALLED)
+$(RESULTS)/summary.md: $(FIGURES)/.done $(RESULT_FILES) $(SUMMARY_SRC) | $(INSTALLED)
 	$(CP) summary $(RESULTS) --out $@
 
-paper/paper.pdf: $(FIGURES)/.done $(RESULTS)/summary.md paper/paper.typ paper/refs.bib $(REPORT_SRC) | $(INSTALLED)
+paper/paper.pdf: $(FIGURES)/.done $(RESULTS)/summary.md paper/paper.typ paper/refs.bib $(PAPER_SRC) | $(INSTALLED)
 	$(CP) paper paper/paper.typ --out $@
 
-$(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),,paper/paper.pdf) | $(INSTALLED)
+$(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),,paper/paper.pdf) $(MANIFEST_SRC) | $(INSTALLED)
 	$(CP) manifest $(RESULTS) --raw $(RAW) --processed $(PROCESSED) $(C)
 
 # ---- tests, benchmarks, housekeeping ---------------------------------------------------------------

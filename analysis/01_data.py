@@ -53,10 +53,9 @@ from complaintpanel.label import (
     label_exchanges,
     label_exchanges_with_truth,
     label_summary,
-    plot_confusion,
 )
 from complaintpanel.panel import PANEL_COLUMNS, build_panel, codebook_markdown, panel_report
-from complaintpanel.report.figures import fig_activity_by_brand
+from complaintpanel.report.figures import fig_activity_by_brand, fig_label_validity
 from complaintpanel.simulate import simulate_world, write_world
 from complaintpanel.thread import thread
 
@@ -167,7 +166,7 @@ print(f"accuracy {validity.accuracy:.3f}, macro-F1 {validity.macro_f1:.3f}")
 pd.DataFrame(validity.per_class).T.round(3)
 
 # %%
-confusion_png = plot_confusion(validity, figures_dir / "label_validity",
+confusion_png = fig_label_validity(validity, figures_dir / "label_validity",
                                title="Rules classifier vs the simulated true voice")[1]
 Image(filename=str(confusion_png))
 

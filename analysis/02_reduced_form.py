@@ -47,10 +47,10 @@ from complaintpanel.estimate import (
     fit_linear_fe,
     fit_ppml,
 )
-from complaintpanel.oracle import voiced_from_truth
 from complaintpanel.panel import build_panel
 from complaintpanel.report.figures import fig_design_effects, fig_event_study
 from complaintpanel.simulate import simulate_world
+from complaintpanel.simulate.oracle import voiced_from_truth
 
 pd.set_option("display.max_colwidth", None)
 
@@ -58,9 +58,10 @@ pd.set_option("display.max_colwidth", None)
 # ## A simulated world and its panel
 #
 # Settings come from `analysis/config.toml`; only the world is smaller (1,500 customers ×
-# 16 weeks). The panel is built from the simulator's *true* voice (`complaintpanel.oracle`),
-# which skips ingest, threading and labelling: notebook 1 showed those stages, and the test
-# suite checks that, run on the raw text with the true labels, they give back exactly this panel.
+# 16 weeks). The panel is built from the simulator's *true* voice
+# (`complaintpanel.simulate.oracle`), which skips ingest, threading and labelling: notebook 1
+# showed those stages, and the test suite checks that, run on the raw text with the true
+# labels, they give back exactly this panel.
 # Using the true voice here keeps measurement error out of the comparison with the truth.
 #
 # In this world brands answer each complaint with their own fixed probability

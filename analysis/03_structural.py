@@ -48,8 +48,6 @@ from IPython.display import Image, Markdown, display
 
 from complaintpanel.config import load_config
 from complaintpanel.hmm import RelationshipHMM
-from complaintpanel.io import read_json, write_json, write_parquet
-from complaintpanel.oracle import voiced_from_truth
 from complaintpanel.panel import build_panel
 from complaintpanel.report.figures import (
     fig_hmm_effects,
@@ -57,16 +55,19 @@ from complaintpanel.report.figures import (
     fig_parameter_recovery,
     fig_policies,
 )
+from complaintpanel.runtime.io import read_json, write_json, write_parquet
 from complaintpanel.simulate import simulate_world
+from complaintpanel.simulate.oracle import voiced_from_truth
 
 # %% [markdown]
 # ## The panel
 #
 # A world of 1,200 customers × 16 weeks (settings otherwise from `analysis/config.toml`). The
-# panel is built from the simulator's **true voice** (`complaintpanel.oracle.voiced_from_truth`),
-# so that the comparison with the true parameters measures the estimator, not the voice
-# classifier. `make all` fits the model twice on the default world — on the classifier's labels
-# and on the true labels — and draws both against the truth.
+# panel is built from the simulator's **true voice**
+# (`complaintpanel.simulate.oracle.voiced_from_truth`), so that the comparison with the true
+# parameters measures the estimator, not the voice classifier. `make all` fits the model twice
+# on the default world — on the classifier's labels and on the true labels — and draws both
+# against the truth.
 
 # %%
 config = load_config("config.toml")

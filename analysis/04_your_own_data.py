@@ -36,7 +36,7 @@ from IPython.display import display
 
 from complaintpanel.config import load_config
 from complaintpanel.ingest import REJECT_REASONS, ingest
-from complaintpanel.ingest_mapping import (
+from complaintpanel.ingest.mapping import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
     builtin_mappings,

@@ -57,7 +57,7 @@ def cpu_seconds():
             pass
     return total
 
-from complaintpanel.engines import SparkEngine, spark_session
+from complaintpanel.runtime.engines import SparkEngine, spark_session
 from complaintpanel.ingest import ingest
 from complaintpanel.panel import build_panel, panel_report
 from complaintpanel.thread import thread

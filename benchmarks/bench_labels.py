@@ -34,8 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
 from complaintpanel.config import SimulateConfig
-from complaintpanel.io import sha256_file
-from complaintpanel.label import RulesClassifier, evaluate_labels, plot_confusion
+from complaintpanel.label import RulesClassifier, evaluate_labels
 from complaintpanel.label.evaluate import LabelReport, parse_mapping, read_labelled
 from complaintpanel.label.trained import (
     TrainedClassifier,
@@ -45,6 +44,8 @@ from complaintpanel.label.trained import (
     save_model,
     train_voice_model,
 )
+from complaintpanel.report.figures import fig_label_validity
+from complaintpanel.runtime.io import sha256_file
 from complaintpanel.simulate import simulate_world
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ SIM_CUSTOMERS = 40_000  # ≈ 1.1M customer tweets over 26 weeks with the defaul
 def _summary(report: LabelReport, name: str | None = None, title: str = "") -> dict[str, Any]:
     out = report.to_dict()
     if name is not None:
-        paths = plot_confusion(report, FIGURES / name, title=title)
+        paths = fig_label_validity(report, FIGURES / name, title=title)
         out["figure"] = str(paths[1].relative_to(REPO))
     return out
 

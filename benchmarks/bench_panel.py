@@ -1,8 +1,8 @@
 """Panel and reduced-form estimates: speed at TWCS scale, and coverage of the true effects.
 
 Part 1 (speed): a simulated world of about 2.8M tweets (78,000 customers × 26 weeks), its
-labelled exchanges from the truth (complaintpanel.oracle), then the panel build and the PPML
-with one fixed effect per customer–brand pair. Targets: panel ≤ 30 s; PPML ≤ 60 s with
+labelled exchanges from the truth (complaintpanel.simulate.oracle), then the panel build and
+the PPML with one fixed effect per customer–brand pair. Targets: panel ≤ 30 s; PPML ≤ 60 s with
 ≥ 500k pair effects (the 2.8M-tweet world has one brand per customer, so 78,000 pairs; a second
 world of 520,000 customers × 6 weeks supplies the ≥ 500k pair effects); peak RSS ≤ 6 GB.
 
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS_DIR, peak_rss_mb, write_result
 from complaintpanel.config import SimulateConfig
 from complaintpanel.estimate import add_model_columns, answered_vs_unanswered, fit_ppml
-from complaintpanel.oracle import voiced_from_truth
 from complaintpanel.panel import build_panel
 from complaintpanel.simulate import simulate_world
+from complaintpanel.simulate.oracle import voiced_from_truth
 
 HORIZON = 2
 

@@ -18,7 +18,10 @@ import pandas as pd
 import pytest
 
 from complaintpanel.config import LabelConfig, SimulateConfig
-from complaintpanel.engines import (
+from complaintpanel.ingest import ingest
+from complaintpanel.label.stage import classifier_for, label_exchanges
+from complaintpanel.panel import build_panel, panel_report
+from complaintpanel.runtime.engines import (
     EngineError,
     SparkEngine,
     check_java,
@@ -26,9 +29,6 @@ from complaintpanel.engines import (
     spark_session,
     to_spark_sql,
 )
-from complaintpanel.ingest import ingest
-from complaintpanel.label.stage import classifier_for, label_exchanges
-from complaintpanel.panel import build_panel, panel_report
 from complaintpanel.simulate import simulate_world, write_world
 from complaintpanel.thread import thread
 

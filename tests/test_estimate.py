@@ -21,10 +21,10 @@ from complaintpanel.estimate import (
     fit_ppml,
 )
 from complaintpanel.estimate.run import run_estimates
-from complaintpanel.oracle import voiced_from_truth
 from complaintpanel.panel import build_panel
 from complaintpanel.report.estimate_tables import write_estimate_tables
 from complaintpanel.simulate import simulate_world
+from complaintpanel.simulate.oracle import voiced_from_truth
 
 
 @pytest.fixture(scope="module")

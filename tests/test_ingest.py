@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from complaintpanel.cli import app
 from complaintpanel.ingest import IngestError, ingest
-from complaintpanel.pseudonymise import pseudonym
+from complaintpanel.ingest.pseudonymise import pseudonym
 
 KEY = b"k"
 HEADER = ",tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from complaintpanel.cli import app
 from complaintpanel.ingest import ingest
-from complaintpanel.ingest_mapping import load_mapping
+from complaintpanel.ingest.mapping import load_mapping
 from complaintpanel.thread import thread
 
 pytestmark = pytest.mark.real_data

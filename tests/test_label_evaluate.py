@@ -14,9 +14,9 @@ from complaintpanel.cli import app
 from complaintpanel.label.evaluate import (
     evaluate_labels,
     parse_mapping,
-    plot_confusion,
     read_labelled,
 )
+from complaintpanel.report.figures import fig_label_validity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "labels"
 MAPPING = "negative=complaint,positive=compliment,neutral=neutral"
@@ -94,7 +94,7 @@ def test_mapping_parsing_and_unmapped_labels(tmp_path: Path) -> None:
 def test_figure_is_written_as_pdf_and_png(tmp_path: Path) -> None:
     report = evaluate_labels(["complaint", "neutral", "compliment"],
                              ["complaint", "complaint", "compliment"])
-    paths = plot_confusion(report, tmp_path / "confusion", title="test")
+    paths = fig_label_validity(report, tmp_path / "confusion", title="test")
     assert [p.suffix for p in paths] == [".pdf", ".png"]
     assert all(p.stat().st_size > 1000 for p in paths)
 

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from complaintpanel.cli import app
-from complaintpanel.io import sha256_file
 from complaintpanel.label import VoiceClassifier, get_classifier
 from complaintpanel.label.base import check_prediction
 from complaintpanel.label.trained import (
@@ -21,6 +20,7 @@ from complaintpanel.label.trained import (
     normalise_text,
     train_voice_model,
 )
+from complaintpanel.runtime.io import sha256_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "labels"
 EASY = FIXTURES / "easy_cases.csv"

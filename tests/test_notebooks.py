@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from complaintpanel.ingest_mapping import load_mapping
+from complaintpanel.ingest.mapping import load_mapping
 
 ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 NOTEBOOKS = ("01_data", "02_reduced_form", "03_structural", "04_your_own_data")

@@ -11,7 +11,6 @@ import pytest
 
 from complaintpanel.config import SimulateConfig
 from complaintpanel.model import add_hmm_covariates
-from complaintpanel.oracle import voiced_from_truth
 from complaintpanel.panel import (
     PANEL_COLUMNS,
     build_panel,
@@ -20,6 +19,7 @@ from complaintpanel.panel import (
     panel_schema,
 )
 from complaintpanel.simulate import simulate_world
+from complaintpanel.simulate.oracle import voiced_from_truth
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from complaintpanel.cli import app
+from complaintpanel.ingest.pseudonymise import pseudonym, resolve_key
 from complaintpanel.model import add_hmm_covariates
-from complaintpanel.pseudonymise import pseudonym, resolve_key
 
 
 def _run(*args: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from complaintpanel.pseudonymise import (
+from complaintpanel.ingest.pseudonymise import (
     key_file_for,
     pseudonym,
     pseudonym_sql,

@@ -49,6 +49,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "complaintpanel.commands.report",
     "complaintpanel.commands.panel",
     "complaintpanel.commands.estimate",
+    "complaintpanel.commands.pipeline",
     "complaintpanel.commands.hmm",
     "complaintpanel.commands.label",
 )

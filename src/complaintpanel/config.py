@@ -23,6 +23,8 @@ __all__ = [
     "IngestConfig",
     "LabelConfig",
     "PanelConfig",
+    "PolicyConfig",
+    "RobustnessConfig",
     "SimulateConfig",
     "load_config",
     "section_digest",
@@ -82,18 +84,62 @@ class PanelConfig:
 class EstimateConfig:
     """Reduced-form estimation."""
 
+    # Main treatment definition (a key of complaintpanel.estimate.TREATMENTS).
     treatment: str = "replied"
+    # H of the "reply within H hours" treatment.
     reply_within_h: float = 24.0
+    # Last lead of the design-based estimate (outcomes in t+0 … t+horizon).
     horizon: int = 4
+    # Event times −window … +window of the event studies (the ends are binned).
+    event_window: int = 4
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """The variations of the robustness grid (each changes one choice of the main run)."""
+
+    periods: tuple[str, ...] = ("day", "month")
+    min_tweets: tuple[int, ...] = (3, 5)
+    # Rules classifier only: thresholds tried beside the configured one.
+    thresholds: tuple[float, ...] = (0.5, 1.5)
 
 
 @dataclass(frozen=True)
 class HMMConfig:
-    """Structural hidden Markov model."""
+    """Structural hidden Markov model (see complaintpanel.hmm.RelationshipHMM)."""
 
     n_states: int = 3
     n_starts: int = 5
     seed: int = 7
+    # Processes for the starts and the bootstrap (−1 = all cores). Results do not depend on it.
+    jobs: int = 1
+    # Standard errors: "oim" (observed information), "robust" (customer-clustered sandwich) or
+    # "bootstrap" (customer-clustered, n_boot replications).
+    cov_type: Literal["oim", "robust", "bootstrap"] = "oim"
+    n_boot: int = 200
+    # Unanswered complaints enter the transitions (κ).
+    unanswered: bool = False
+    # Model the brand's replies by latent state (for brands that answer selectively).
+    reply_model: bool = False
+    # A reply within this many hours gets its own effect (δ_fast); None switches it off.
+    latency_hours: float | None = None
+    # Gaussian emission of the period's mean sentiment.
+    sentiment: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Counterfactual reply policies simulated from the fitted structural model."""
+
+    # Periods simulated after the end of the data.
+    horizon: int = 12
+    # Parameter and path draws.
+    draws: int = 200
+    seed: int = 7
+    # Draw parameters from their estimated sampling distribution (else fix them).
+    parameter_uncertainty: bool = True
+    # Policies to simulate (empty: every policy the fitted model supports).
+    policies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +166,9 @@ class Config:
     label: LabelConfig = field(default_factory=LabelConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     estimate: EstimateConfig = field(default_factory=EstimateConfig)
+    robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     hmm: HMMConfig = field(default_factory=HMMConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
 
 
@@ -129,7 +177,9 @@ def _build(section_type: type, values: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {unknown}; known: {sorted(known)}")
-    return section_type(**values)
+    # TOML arrays arrive as lists; the sections are frozen (hashable), so they hold tuples.
+    return section_type(**{key: tuple(value) if isinstance(value, list) else value
+                           for key, value in values.items()})
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from complaintpanel.engines import Engine, open_engine
+from complaintpanel.runtime.engines import Engine, open_engine
 
 __all__ = [
     "PANEL_COLUMNS",
@@ -145,7 +145,8 @@ def codebook_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-# The panel's SQL (DuckDB dialect; run unchanged in meaning on Spark by complaintpanel.engines).
+# The panel's SQL (DuckDB dialect; run unchanged in meaning on Spark by
+# complaintpanel.runtime.engines).
 # Step 1: the customer tweets in the window, with the start of their period.
 _PANEL_TWEETS_SQL = """
 SELECT customer_id, brand, voice, sentiment, brand_replied, reply_latency_h,
@@ -268,7 +269,7 @@ def build_panel(voiced: pd.DataFrame | str | Path, period: Period = "week",
         few tweets years older than the rest (ancestors of long reply chains); a window keeps
         them from stretching every customer's history.
     engine : {"duckdb", "spark"} or Engine
-        Where the aggregation runs (:mod:`complaintpanel.engines`); the panel is the same.
+        Where the aggregation runs (:mod:`complaintpanel.runtime.engines`); the panel is the same.
 
     Returns
     -------

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from complaintpanel.engines import Engine, engine_description, open_engine
-from complaintpanel.io import atomic_path, is_url, join_location, write_json
+from complaintpanel.runtime.engines import Engine, engine_description, open_engine
+from complaintpanel.runtime.io import atomic_path, is_url, join_location, write_json
 
 __all__ = ["STANDARD_TWEET_COLUMNS", "conversation_roots", "thread"]
 
@@ -195,7 +195,7 @@ def thread(in_dir: str | Path, out_dir: str | Path | None = None, *,
     threads : int, optional
         DuckDB threads (default: all cores).
     engine : {"duckdb", "spark"}
-        Where the threading runs (:mod:`complaintpanel.engines`); the outputs are the same.
+        Where the threading runs (:mod:`complaintpanel.runtime.engines`); the outputs are the same.
     spark_master : str, optional
         Spark master for ``engine="spark"`` (e.g. ``local[2]``).
 

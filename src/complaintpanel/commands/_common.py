@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import resource
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -41,6 +42,19 @@ TIMINGS_ENV = "COMPLAINTPANEL_TIMINGS"
 def load(config: Path | None) -> Config:
     """Load the settings file, or the defaults when none is given."""
     return load_config(config)
+
+
+Section = TypeVar("Section")
+
+
+def overridden(section: Section, **options: Any) -> Section:
+    """Return a config section with the command-line options that were given (not None).
+
+    The config file is every setting's home; an option on the command line overrides it for
+    one run.
+    """
+    given = {key: value for key, value in options.items() if value is not None}
+    return dataclasses.replace(section, **given)  # type: ignore[type-var]
 
 
 def echo_summary(stage: str, what: str, seconds: float) -> None:

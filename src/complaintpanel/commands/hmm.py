@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from complaintpanel.commands._common import ConfigOption, echo_summary, load
-from complaintpanel.io import atomic_path, read_json, sha256_file, write_json
+from complaintpanel.commands._common import ConfigOption, echo_summary, load, overridden
+from complaintpanel.runtime.io import atomic_path, read_json, sha256_file, write_json
 
 PANEL_HELP = ("Folder with panel.parquet (or a simulator folder with truth/states.parquet, "
               "or a Parquet file).")
@@ -41,34 +41,45 @@ def hmm(
     states: Annotated[int | None, typer.Option(help="Number of latent states K.")] = None,
     starts: Annotated[int | None, typer.Option(help="Optimiser starts.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the random starts.")] = None,
-    jobs: Annotated[int, typer.Option(help="Processes for the starts (−1 = all cores).")] = 1,
-    cov_type: Annotated[str, typer.Option(help="oim, robust or bootstrap.")] = "oim",
-    n_boot: Annotated[int, typer.Option(help="Bootstrap replications.")] = 200,
-    unanswered: Annotated[bool, typer.Option(help="Unanswered complaints in transitions.")] = False,
-    reply_model: Annotated[bool, typer.Option(
-        help="Model replies by state (for endogenous replies).")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        help="Processes for the starts (−1 = all cores).")] = None,
+    cov_type: Annotated[str | None, typer.Option(help="oim, robust or bootstrap.")] = None,
+    n_boot: Annotated[int | None, typer.Option(help="Bootstrap replications.")] = None,
+    unanswered: Annotated[bool | None, typer.Option(
+        "--unanswered/--no-unanswered", help="Unanswered complaints in transitions.")] = None,
+    reply_model: Annotated[bool | None, typer.Option(
+        "--reply-model/--no-reply-model",
+        help="Model replies by state (for endogenous replies).")] = None,
     latency_hours: Annotated[float | None, typer.Option(
         help="Let a reply within this many hours have its own effect.")] = None,
-    sentiment: Annotated[bool, typer.Option(help="Gaussian sentiment emission.")] = False,
+    sentiment: Annotated[bool | None, typer.Option(
+        "--sentiment/--no-sentiment", help="Gaussian sentiment emission.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Fit the relationship HMM: hmm.json, coefficient and transition tables."""
+    """Fit the relationship HMM: hmm.json, coefficient and transition tables.
+
+    Every option overrides its key in the config's ``[hmm]`` section.
+    """
     import pandas as pd
 
     from complaintpanel.hmm import IdentificationError, RelationshipHMM
 
     started = time.perf_counter()
-    settings = load(config).hmm
+    settings = overridden(load(config).hmm, n_states=states, n_starts=starts, seed=seed,
+                          jobs=jobs, cov_type=cov_type, n_boot=n_boot, unanswered=unanswered,
+                          reply_model=reply_model, latency_hours=latency_hours,
+                          sentiment=sentiment)
     panel_path = find_panel(directory)
     panel = pd.read_parquet(panel_path)
     out = out or _default_out(directory)
     source = {"panel": str(panel_path), "sha256": sha256_file(panel_path)}
     try:
         model = RelationshipHMM(
-            n_states=states or settings.n_states, n_starts=starts or settings.n_starts,
-            random_state=settings.seed if seed is None else seed, n_jobs=jobs,
-            cov_type=cov_type, n_boot=n_boot, unanswered=unanswered, reply_model=reply_model,
-            latency_hours=latency_hours, sentiment=sentiment,
+            n_states=settings.n_states, n_starts=settings.n_starts,
+            random_state=settings.seed, n_jobs=settings.jobs, cov_type=settings.cov_type,
+            n_boot=settings.n_boot, unanswered=settings.unanswered,
+            reply_model=settings.reply_model, latency_hours=settings.latency_hours,
+            sentiment=settings.sentiment,
         ).fit(panel)
     except IdentificationError as error:
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
@@ -106,21 +117,27 @@ def policy(
     out: Annotated[Path | None, typer.Option(help="Output folder (default results/NAME).")] = None,
     estimates: Annotated[Path | None, typer.Option(
         help="hmm.json from `complaintpanel hmm` (default OUT/hmm.json).")] = None,
-    horizon: Annotated[int, typer.Option(help="Periods simulated after the data.")] = 12,
-    draws: Annotated[int, typer.Option(help="Parameter and path draws.")] = 200,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
-    no_parameter_uncertainty: Annotated[bool, typer.Option(
-        help="Fix parameters at the estimate (simulation noise only).")] = False,
+    horizon: Annotated[int | None, typer.Option(help="Periods simulated after the data.")] = None,
+    draws: Annotated[int | None, typer.Option(help="Parameter and path draws.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    parameter_uncertainty: Annotated[bool | None, typer.Option(
+        "--parameter-uncertainty/--no-parameter-uncertainty",
+        help="Draw parameters from their sampling distribution (else fix them at the "
+             "estimate: simulation noise only).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Simulate reply policies from each customer's filtered state: policy.json and tables."""
+    """Simulate reply policies from each customer's filtered state: policy.json and tables.
+
+    Every option overrides its key in the config's ``[policy]`` section.
+    """
     import pandas as pd
 
     from complaintpanel.hmm import RelationshipHMMResults
     from complaintpanel.hmm.policy import simulate_policies
 
     started = time.perf_counter()
-    load(config)  # validates the settings file; policies have no section of their own
+    settings = overridden(load(config).policy, horizon=horizon, draws=draws, seed=seed,
+                          parameter_uncertainty=parameter_uncertainty)
     panel_path = find_panel(directory)
     out = out or _default_out(directory)
     estimates = estimates or out / "hmm.json"
@@ -136,9 +153,11 @@ def policy(
                      time.perf_counter() - started)
         return
     results = RelationshipHMMResults.from_dict(stored)
-    outcome = simulate_policies(results, pd.read_parquet(panel_path), horizon=horizon,
-                                n_draws=draws, parameter_uncertainty=not no_parameter_uncertainty,
-                                random_state=seed)
+    outcome = simulate_policies(results, pd.read_parquet(panel_path),
+                                horizon=settings.horizon, n_draws=settings.draws,
+                                policies=settings.policies or None,
+                                parameter_uncertainty=settings.parameter_uncertainty,
+                                random_state=settings.seed)
     payload = outcome.to_dict()
     payload["input"] = {"panel": str(panel_path), "estimates": str(estimates)}
     write_json(payload, out / "policy.json")
@@ -147,7 +166,8 @@ def policy(
     level = outcome.totals[(outcome.totals["contrast"] == "level")
                            & (outcome.totals["metric"] == "complaints")]
     text = ", ".join(f"{row.policy} {row.mean:.2f}" for row in level.itertuples())
-    echo_summary("policy", f"complaints per customer over {horizon} periods: {text} → {out}",
+    echo_summary("policy", f"complaints per customer over {settings.horizon} periods: {text} "
+                 f"→ {out}",
                  time.perf_counter() - started)
 
 

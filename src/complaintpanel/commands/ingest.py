@@ -31,9 +31,9 @@ def ingest_command(
     config: ConfigOption = None,
 ) -> None:
     """Validate, type and pseudonymise raw tweets; each record is kept or rejected with a reason."""
-    from complaintpanel.engines import EngineError
     from complaintpanel.ingest import IngestError, ingest
-    from complaintpanel.ingest_mapping import MappingError
+    from complaintpanel.ingest.mapping import MappingError
+    from complaintpanel.runtime.engines import EngineError
 
     loaded = load(config)
     settings = loaded.ingest
@@ -61,7 +61,7 @@ def thread_command(
     config: ConfigOption = None,
 ) -> None:
     """Find conversation roots, brands, direct brand replies and reply latencies."""
-    from complaintpanel.engines import EngineError
+    from complaintpanel.runtime.engines import EngineError
     from complaintpanel.thread import thread
 
     settings = load(config).engine

@@ -10,7 +10,7 @@ import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
 from complaintpanel.config import DEFAULT_MODEL_PATH
-from complaintpanel.io import sha256_file, write_json, write_parquet
+from complaintpanel.runtime.io import sha256_file, write_json, write_parquet
 
 ClassifierOption = Annotated[
     str | None, typer.Option(help="Classifier name (default from config: rules).")]
@@ -139,10 +139,10 @@ def evaluate_labels_command(
     from complaintpanel.label.evaluate import (
         evaluate_labels,
         parse_mapping,
-        plot_confusion,
         read_labelled,
     )
     from complaintpanel.label.stage import classifier_for
+    from complaintpanel.report.figures import fig_label_validity
 
     started = time.perf_counter()
     try:
@@ -171,7 +171,7 @@ def evaluate_labels_command(
     if cv:
         result["macro_f1_by_fold"] = folds
     json_path = write_json(result, out / f"{stem}.json")
-    plot_confusion(report, out / f"{stem}_confusion", title=f"{who} on {file.name}")
+    fig_label_validity(report, out / f"{stem}_confusion", title=f"{who} on {file.name}")
     binary = report.binary("complaint")
     echo_summary("evaluate-labels",
                  f"{report.n:,} texts, {who}: macro-F1 {report.macro_f1:.3f}, accuracy "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,8 +14,9 @@ from complaintpanel.commands._common import (
     SparkMasterOption,
     echo_summary,
     load,
+    overridden,
 )
-from complaintpanel.io import atomic_path, write_json, write_parquet
+from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
 
 
 def panel(
@@ -30,14 +30,11 @@ def panel(
     config: ConfigOption = None,
 ) -> None:
     """Build panel.parquet (and panel_report.json) from labelled exchanges."""
-    from complaintpanel.engines import EngineError, open_engine
     from complaintpanel.panel import build_panel, panel_report
+    from complaintpanel.runtime.engines import EngineError, open_engine
 
     loaded = load(config)
-    settings = loaded.panel
-    overrides = {"period": period, "min_tweets": min_tweets}
-    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items()
-                                                if v is not None})
+    settings = overridden(loaded.panel, period=period, min_tweets=min_tweets)
     source = directory / "voiced.parquet"
     if not source.exists():
         raise typer.BadParameter(f"{source} does not exist; run `complaintpanel label` first")

@@ -10,19 +10,25 @@ from typing import Annotated, Any
 import typer
 
 from complaintpanel.commands._common import TIMINGS_ENV, ConfigOption, echo_summary, load
-from complaintpanel.io import atomic_path, write_json, write_parquet
+from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
 
 
 def describe(
-    raw: Annotated[Path, typer.Argument(help="Raw file in the TWCS schema.", exists=True,
-                                        dir_okay=False)],
-    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/simulated"),
+    directory: Annotated[Path, typer.Argument(
+        help="Interim folder holding tweets.parquet (from `complaintpanel ingest`).",
+        exists=True, file_okay=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="Results folder (default results/NAME, NAME = the folder's name).")] = None,
 ) -> None:
     """Weekly counts of customer tweets and brand replies, and their headline numbers."""
-    from complaintpanel.descriptives import activity_summary, weekly_activity
+    from complaintpanel.report.descriptives import activity_summary, weekly_activity
 
+    source = directory / "tweets.parquet"
+    if not source.exists():
+        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel ingest` first")
+    out = out or Path("results") / directory.name
     started = time.perf_counter()
-    weekly = weekly_activity(raw)
+    weekly = weekly_activity(source)
     write_parquet(weekly, out / "weekly_activity.parquet")
     summary = activity_summary(weekly)
     write_json(summary, out / "activity.json")
@@ -48,12 +54,11 @@ def _hmm_truth(params_json: Path) -> dict[str, float]:
 
 
 def figures(
-    results: Annotated[Path, typer.Argument(help="Results folder of one dataset.")] = Path(
-        "results/simulated"),
+    results: Annotated[Path, typer.Argument(help="Results folder of one dataset.")],
     processed: Annotated[Path | None, typer.Option(
         help="Processed data folder (panel.parquet, voiced.parquet).")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for PDF and PNG figures.")] = Path(
-        "paper/figures"),
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for PDF and PNG figures (default RESULTS/figures).")] = None,
     truth: Annotated[Path | None, typer.Option(
         help="Simulated world's truth/params.json, for the parameter-recovery figure.")] = None,
 ) -> None:
@@ -63,6 +68,7 @@ def figures(
 
     from complaintpanel.report import figures as fig
 
+    out = out or results / "figures"
     started = time.perf_counter()
     written: list[Path] = []
     if (results / "weekly_activity.parquet").exists():
@@ -107,11 +113,11 @@ def figures(
         written += fig.fig_policies(policy, out / "policies")
     validity = _read(results / "label_validity.json")
     if validity is not None:
-        from complaintpanel.label.evaluate import LabelReport, plot_confusion
+        from complaintpanel.label.evaluate import LabelReport
 
         report = LabelReport(labels=tuple(validity["labels"]),
                              confusion=np.asarray(validity["confusion"]))
-        written += plot_confusion(report, out / "label_validity",
+        written += fig.fig_label_validity(report, out / "label_validity",
                                   title="Default classifier vs the simulated true voice")
     echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}",
                  time.perf_counter() - started)
@@ -120,13 +126,15 @@ def figures(
 def label_validity(
     voiced: Annotated[Path, typer.Argument(help="voiced.parquet labelled by a classifier.")],
     truth: Annotated[Path, typer.Argument(help="The simulator's truth/voice.parquet.")],
-    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/simulated"),
+    out: Annotated[Path | None, typer.Option(
+        help="Results folder (default results/NAME, NAME = the folder of VOICED).")] = None,
 ) -> None:
     """Agreement of the classifier's voice with the simulated true voice (confusion matrix)."""
     import pandas as pd
 
     from complaintpanel.label.evaluate import evaluate_labels
 
+    out = out or Path("results") / voiced.parent.name
     started = time.perf_counter()
     labelled = pd.read_parquet(voiced, columns=["tweet_id", "voice"])
     true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.commands._common import ConfigOption, echo_summary, load, overridden
 
 
 def simulate(
@@ -31,10 +30,8 @@ def simulate(
     """Draw a world from the structural model and write it as raw TWCS data plus the truth."""
     from complaintpanel.simulate import timed_simulation
 
-    spec = load(config).simulate
-    overrides = {"customers": customers, "brands": brands, "weeks": weeks, "seed": seed,
-                 "endogenous_replies": endogenous_replies}
-    spec = dataclasses.replace(spec, **{k: v for k, v in overrides.items() if v is not None})
+    spec = overridden(load(config).simulate, customers=customers, brands=brands, weeks=weeks,
+                      seed=seed, endogenous_replies=endogenous_replies)
     world, seconds = timed_simulation(spec, out, truth_effects=truth_effects)
     echo_summary(
         "simulate",

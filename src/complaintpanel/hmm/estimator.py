@@ -46,7 +46,7 @@ from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 from complaintpanel.hmm.sampling import natural_from_relationship, sample_panel
 from complaintpanel.hmm.transitions import probs_from_cdf
 from complaintpanel.model import RelationshipParams, transition_matrices
-from complaintpanel.progress import track
+from complaintpanel.runtime.progress import track
 
 __all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
 

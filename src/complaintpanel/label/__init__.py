@@ -21,7 +21,7 @@ from complaintpanel.label.base import (
     get_classifier,
     register_classifier,
 )
-from complaintpanel.label.evaluate import LabelReport, evaluate_labels, plot_confusion
+from complaintpanel.label.evaluate import LabelReport, evaluate_labels
 from complaintpanel.label.rules import RulesClassifier, score_texts
 from complaintpanel.label.stage import (
     classifier_for,
@@ -43,7 +43,6 @@ __all__ = [
     "label_exchanges",
     "label_exchanges_with_truth",
     "label_summary",
-    "plot_confusion",
     "register_classifier",
     "score_texts",
 ]

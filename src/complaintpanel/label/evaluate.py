@@ -23,7 +23,6 @@ __all__ = [
     "LabelReport",
     "evaluate_labels",
     "parse_mapping",
-    "plot_confusion",
     "read_labelled",
 ]
 
@@ -201,52 +200,3 @@ def read_labelled(path: str | Path, text_col: str, label_col: str,
     out.insert(0, "text", texts)
     out["voice"] = voice.to_numpy()
     return out
-
-
-def plot_confusion(report: LabelReport, path_stem: str | Path, title: str = "") -> list[Path]:
-    """Draw the confusion matrix (shares of each human label, counts annotated).
-
-    Parameters
-    ----------
-    report : LabelReport
-    path_stem : str or Path
-        Output path without suffix; ``.pdf`` and ``.png`` are written.
-    title : str
-        Figure title (e.g. classifier and dataset).
-
-    Returns
-    -------
-    list of Path
-        The PDF and PNG files.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from complaintpanel.io import atomic_path
-
-    counts = report.confusion
-    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    annotations = np.array([[f"{shares[i, j]:.0%}\n({counts[i, j]:,})" for j in range(len(
-        report.labels))] for i in range(len(report.labels))])
-    fig, ax = plt.subplots(figsize=(5.4, 4.0))
-    sns.heatmap(shares, annot=annotations, fmt="", cmap="Blues", vmin=0, vmax=1,
-                xticklabels=report.labels, yticklabels=report.labels, cbar_kws={
-                    "label": "share of human label"}, ax=ax)
-    ax.tick_params(axis="y", rotation=0)
-    ax.set_xlabel("Classifier label")
-    ax.set_ylabel("Human label")
-    subtitle = f"macro-F1 {report.macro_f1:.2f}, accuracy {report.accuracy:.2f}, n = {report.n:,}"
-    ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=9)
-    fig.tight_layout()
-    paths = []
-    stem = Path(path_stem)
-    for suffix in (".pdf", ".png"):
-        target = stem.with_suffix(suffix)
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=suffix[1:], dpi=200)
-        paths.append(target)
-    plt.close(fig)
-    return paths

@@ -32,10 +32,10 @@ from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from complaintpanel.io import atomic_path, read_json, sha256_file, write_json
 from complaintpanel.label.base import DEFAULT_MODEL_PATH, VOICES
 from complaintpanel.label.evaluate import LabelReport, evaluate_labels
 from complaintpanel.label.rules import RulesClassifier, score_texts
+from complaintpanel.runtime.io import atomic_path, read_json, sha256_file, write_json
 
 __all__ = [
     "DEFAULT_MODEL_PATH",

@@ -6,16 +6,21 @@ Figures never show customer identifiers or tweet text; they show aggregates only
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # no screen; must precede pyplot
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from complaintpanel.io import atomic_path
+from complaintpanel.runtime.io import atomic_path
+
+if TYPE_CHECKING:
+    from complaintpanel.label.evaluate import LabelReport
 
 __all__ = [
     "fig_activity_by_brand",
@@ -24,6 +29,7 @@ __all__ = [
     "fig_hmm_effects",
     "fig_hmm_states",
     "fig_hmm_transitions",
+    "fig_label_validity",
     "fig_parameter_recovery",
     "fig_policies",
     "fig_reply_latency",
@@ -60,7 +66,7 @@ def fig_weekly_activity(weekly: pd.DataFrame, stem: str | Path) -> list[Path]:
     Parameters
     ----------
     weekly : DataFrame
-        Output of :func:`complaintpanel.descriptives.weekly_activity`.
+        Output of :func:`complaintpanel.report.descriptives.weekly_activity`.
     stem : str or Path
         Output path without suffix.
     """
@@ -306,4 +312,39 @@ def fig_parameter_recovery(truth: dict[str, float], fits: dict[str, dict], stem:
            xlabel="Estimate − truth (95% interval)")
     ax.invert_yaxis()
     ax.legend(frameon=False, fontsize="small")
+    return save_figure(fig, stem)
+
+
+def fig_label_validity(report: LabelReport, stem: str | Path, title: str = "") -> list[Path]:
+    """Confusion matrix of a classifier against reference labels (shares, counts annotated).
+
+    Parameters
+    ----------
+    report : LabelReport
+        Agreement of classifier labels with human (or simulated true) labels.
+    stem : str or Path
+        Output path without suffix; ``.pdf`` and ``.png`` are written.
+    title : str
+        Figure title (e.g. classifier and dataset).
+
+    Returns
+    -------
+    list of Path
+        The PDF and PNG files.
+    """
+    _theme()
+    counts = report.confusion
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    annotations = np.array([[f"{shares[i, j]:.0%}\n({counts[i, j]:,})" for j in range(len(
+        report.labels))] for i in range(len(report.labels))])
+    fig, ax = plt.subplots(figsize=(5.4, 4.0))
+    sns.heatmap(shares, annot=annotations, fmt="", cmap="Blues", vmin=0, vmax=1,
+                xticklabels=report.labels, yticklabels=report.labels, cbar_kws={
+                    "label": "share of reference label"}, ax=ax)
+    ax.tick_params(axis="y", rotation=0)
+    ax.set_xlabel("Classifier label")
+    ax.set_ylabel("Reference label")
+    subtitle = f"macro-F1 {report.macro_f1:.2f}, accuracy {report.accuracy:.2f}, n = {report.n:,}"
+    ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=9)
+    fig.tight_layout()
     return save_figure(fig, stem)

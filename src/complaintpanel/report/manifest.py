@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from complaintpanel.config import Config
-from complaintpanel.io import sha256_file
+from complaintpanel.runtime.io import sha256_file
 
 __all__ = ["DEPENDENCIES", "build_manifest"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typst
 
-from complaintpanel.io import atomic_path
+from complaintpanel.runtime.io import atomic_path
 
 __all__ = ["compile_paper"]
 

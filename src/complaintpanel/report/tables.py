@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from complaintpanel.io import atomic_path
+from complaintpanel.runtime.io import atomic_path
 
 __all__ = ["fmt", "write_table"]
 

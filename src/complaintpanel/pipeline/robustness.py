@@ -1,7 +1,8 @@
 """Robustness of the main reduced-form results to the choices a researcher makes.
 
-Each variant rebuilds the panel from the labelled exchanges with one setting changed — the
-period length, the activity filter, the voice classifier (or its threshold), the treatment
+A whole-run driver: it chains the label, panel and estimate stages with one choice varied.
+Each variant rebuilds the panel from the exchanges with one setting changed — the period
+length, the activity filter, the voice classifier (or its threshold), the treatment
 definition — and re-estimates the complaint PPML, the sentiment FE regression and the
 design-based effect of answering a complaint on next period's complaints and compliments.
 """
@@ -14,15 +15,16 @@ from typing import Any
 
 import pandas as pd
 
-from complaintpanel.config import EstimateConfig, PanelConfig
+from complaintpanel.config import Config, EstimateConfig, PanelConfig, RobustnessConfig
 from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_ppml
 from complaintpanel.estimate.results import ESTIMATION_FAILURES, failure_record
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
+from complaintpanel.label import classifier_for, label_exchanges, label_exchanges_with_truth
 from complaintpanel.panel import build_panel
-from complaintpanel.progress import track
+from complaintpanel.runtime.progress import track
 
-__all__ = ["Variant", "robustness_checks"]
+__all__ = ["Variant", "labelled_variants", "robustness_checks", "run_robustness"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ def _cell(fit: Callable[[], Any], term: str) -> dict[str, Any]:
 
 def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings: PanelConfig,
                       estimate_settings: EstimateConfig,
-                      variants: list[Variant] | None = None) -> list[dict[str, Any]]:
+                      variants: list[Variant] | None = None,
+                      grid: RobustnessConfig | None = None) -> list[dict[str, Any]]:
     """Re-estimate the headline models under each variant.
 
     Parameters
@@ -59,8 +62,10 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
     panel_settings, estimate_settings : config sections
         The main specification.
     variants : list of Variant, optional
-        Defaults to: the main specification; days and months; activity filters of 3 and 5
-        tweets; every alternative labelling; every treatment definition.
+        Defaults to: the main specification; the periods and activity filters of ``grid``;
+        every alternative labelling; every treatment definition.
+    grid : RobustnessConfig, optional
+        The ``[robustness]`` settings (default: days and months; ≥ 3 and ≥ 5 tweets).
 
     Returns
     -------
@@ -69,12 +74,13 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
         ``answered_complaints_t0`` / ``answered_compliments_t0`` cells.
     """
     main_treatment = "answered_complaint"
+    grid = grid or RobustnessConfig()
     if variants is None:
         variants = [Variant("main", "Main specification")]
-        variants += [Variant("period", f"Periods: {p}s", period=p) for p in ("day", "month")
+        variants += [Variant("period", f"Periods: {p}s", period=p) for p in grid.periods
                      if p != panel_settings.period]
         variants += [Variant("activity", f"Pairs with ≥ {n} tweets", min_tweets=n)
-                     for n in (3, 5)]
+                     for n in grid.min_tweets]
         variants += [Variant("classifier", f"Labels: {name}", labels=name)
                      for name in voiced_by_labels if name != "main"]
         variants += [Variant("treatment", f"Treatment: {t}", treatment=t) for t in TREATMENTS
@@ -106,3 +112,44 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
                     f"{outcome}[t+0]")
         records.append(record)
     return records
+
+
+def labelled_variants(exchanges: pd.DataFrame, settings: Config,
+                      truth_voice: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Label the exchanges with the configured classifier and each alternative.
+
+    Parameters
+    ----------
+    exchanges : DataFrame
+        ``exchanges.parquet`` of the thread stage.
+    settings : Config
+        The ``[label]`` section picks the main classifier; with the rules classifier, the
+        thresholds of ``[robustness]`` are added as alternatives.
+    truth_voice : DataFrame, optional
+        A simulated world's ``truth/voice.parquet``: the true voice as one more alternative.
+
+    Returns
+    -------
+    dict
+        Labelled exchanges (``voiced`` columns) by labelling name, ``"main"`` first.
+    """
+    labelled = {"main": label_exchanges(exchanges, classifier_for(settings.label))}
+    if settings.label.classifier == "rules":
+        for threshold in settings.robustness.thresholds:
+            if threshold != settings.label.threshold:
+                labelled[f"rules, threshold {threshold:g}"] = label_exchanges(
+                    exchanges, classifier_for(settings.label, threshold=threshold))
+    if truth_voice is not None:
+        labelled["truth"] = label_exchanges_with_truth(exchanges, truth_voice)
+    return labelled
+
+
+def run_robustness(exchanges: pd.DataFrame, settings: Config,
+                   truth_voice: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Label, build panels and estimate for every robustness specification.
+
+    See :func:`labelled_variants` and :func:`robustness_checks`.
+    """
+    labelled = labelled_variants(exchanges, settings, truth_voice)
+    return robustness_checks(labelled, settings.panel, settings.estimate,
+                             grid=settings.robustness)

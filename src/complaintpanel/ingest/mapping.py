@@ -5,7 +5,7 @@ a constant (``[constants]``, e.g. ``inbound = true`` for customer-only files), l
 to carry along verbatim (``[extra] columns``) and the brand handles to keep in text
 (``[brands] handles``). ``format = "json_conversations"`` reads nested conversation JSON instead
 (``[conversation]``, see ``mappings/ibm_docpred.toml``). Built-in mappings live in
-``complaintpanel/mappings/*.toml``; a user passes their own file with ``--mapping PATH``.
+``complaintpanel/ingest/mappings/*.toml``; a user passes their own file with ``--mapping PATH``.
 """
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ def _from_dict(raw: dict[str, Any], source: str) -> Mapping:
 
 
 def builtin_mappings() -> dict[str, Mapping]:
-    """All mappings shipped in ``complaintpanel/mappings``, by name (``twcs`` first)."""
-    folder = resources.files("complaintpanel") / "mappings"
+    """All mappings shipped in ``complaintpanel/ingest/mappings``, by name (``twcs`` first)."""
+    folder = resources.files("complaintpanel.ingest") / "mappings"
     found = {}
     for entry in sorted(folder.iterdir(), key=lambda p: (p.name != "twcs.toml", p.name)):
         if entry.name.endswith(".toml"):

@@ -8,10 +8,10 @@ latency; an answered complaint moves the relationship (δ) and teaches the custo
 complaining works (γ); the net voice of the brand's other customers moves it too (η).
 
 The world is then *written as text*: every tweet gets a body from the phrase banks
-(:mod:`complaintpanel.phrases`, with a controlled share of ambiguous texts), a timestamp, and
-thread links, in the exact schema of the Kaggle "Customer Support on Twitter" file, so the whole
-pipeline runs from raw text. The truth (parameters, latent states, true voice) is written
-beside it.
+(:mod:`complaintpanel.simulate.phrases`, with a controlled share of ambiguous texts), a
+timestamp, and thread links, in the exact schema of the Kaggle "Customer Support on Twitter"
+file, so the whole pipeline runs from raw text. The truth (parameters, latent states, true
+voice) is written beside it.
 
 Conventions
 -----------
@@ -35,9 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from complaintpanel import phrases
 from complaintpanel.config import SimulateConfig
-from complaintpanel.io import atomic_path, write_json, write_parquet
 from complaintpanel.model import (
     STATE_NAMES,
     RelationshipParams,
@@ -45,14 +43,18 @@ from complaintpanel.model import (
     peer_voice_counts,
     transition_matrices,
 )
-from complaintpanel.truth_effects import answer_effects
+from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
+from complaintpanel.simulate import phrases
+from complaintpanel.simulate.truth_effects import answer_effects
 
 __all__ = [
+    "ENDOGENOUS_LOGIT_SHIFT",
     "TWCS_COLUMNS",
     "BrandPolicy",
     "World",
     "brand_policies",
     "simulate_world",
+    "timed_simulation",
     "write_twcs_csv",
     "write_world",
 ]
@@ -147,8 +149,8 @@ class World:
                        rows: pd.DataFrame | None = None) -> pd.DataFrame:
         """Compute the true effect of answering a complaint in t−1 on voice in t … t+horizon.
 
-        See :func:`complaintpanel.truth_effects.answer_effects`; the seed is derived from the
-        world's seed so the result is reproducible.
+        See :func:`complaintpanel.simulate.truth_effects.answer_effects`; the seed is derived
+        from the world's seed so the result is reproducible.
         """
         return answer_effects(
             self.states, self.params, {b.handle: b.reply_prob for b in self.brands},

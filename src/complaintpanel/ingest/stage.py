@@ -1,24 +1,25 @@
 """Stage ``ingest``: raw conversation data → ``tweets.parquet`` (typed, pseudonymised) + rejects.
 
 Reads CSV (plain or gzip), Parquet or conversation JSON through a declarative mapping
-(:mod:`complaintpanel.ingest_mapping`), validates every record in DuckDB, and accounts for each
+(:mod:`complaintpanel.ingest.mapping`), validates every record in DuckDB, and accounts for each
 one: it ends in ``tweets.parquet`` or in ``rejects.parquet`` with a machine-readable ``reason`` and
 its ``source_row``; ``ingest_report.json`` reconciles ``rows_in == rows_kept + rows_rejected``.
 
 Decisions:
 
-* A record is a CSV record after the normalisation of :mod:`complaintpanel.ingest_sources`
+* A record is a CSV record after the normalisation of :mod:`complaintpanel.ingest.sources`
   (lone CR = text, blank lines are not records), or one turn of a JSON conversation
-  (:mod:`complaintpanel.ingest_json`).
-* Checks and reasons: :mod:`complaintpanel.ingest_validate`. Ids must be plain integers
+  (:mod:`complaintpanel.ingest.json_records`).
+* Checks and reasons: :mod:`complaintpanel.ingest.validate`. Ids must be plain integers
   (``3`` or ``3.0``); spreadsheet scientific notation (``5.70306E+17``) is rejected, never
   expanded. Timestamps must carry a UTC offset unless the mapping declares one; day-first dates
   (``24-02-2015 11:35``) are rejected, never guessed.
 * Duplicate ``tweet_id``: the first record (in file order) is kept; later ones are rejected as
   ``duplicate_tweet_id`` whether or not they are identical.
 * Customer ``author_id`` values and every ``@handle`` in text that is not a brand handle are
-  replaced by keyed pseudonyms (:mod:`complaintpanel.pseudonymise`) inside DuckDB, before any file
-  is written. Brand handles = the mapping's list plus the authors of brand tweets in the file.
+  replaced by keyed pseudonyms (:mod:`complaintpanel.ingest.pseudonymise`) inside DuckDB,
+  before any file is written. Brand handles = the mapping's list plus the authors of brand
+  tweets in the file.
 """
 
 from __future__ import annotations
@@ -35,15 +36,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from complaintpanel.engines import (
-    DuckDBEngine,
-    Engine,
-    engine_description,
-    open_duckdb,
-    open_engine,
-)
-from complaintpanel.ingest_mapping import Mapping, builtin_mappings, load_mapping
-from complaintpanel.ingest_sources import (
+from complaintpanel.ingest.mapping import Mapping, builtin_mappings, load_mapping
+from complaintpanel.ingest.pseudonymise import pseudonym_sql, pseudonymise_text_query, resolve_key
+from complaintpanel.ingest.sources import (
     CR_PLACEHOLDER,
     IngestError,
     check_columns,
@@ -51,9 +46,15 @@ from complaintpanel.ingest_sources import (
     read_header,
     sniff_kind,
 )
-from complaintpanel.ingest_validate import REJECT_REASONS, derive_parents, validate
-from complaintpanel.io import atomic_path, is_url, join_location, sha256_file, write_json
-from complaintpanel.pseudonymise import pseudonym_sql, pseudonymise_text_query, resolve_key
+from complaintpanel.ingest.validate import REJECT_REASONS, derive_parents, validate
+from complaintpanel.runtime.engines import (
+    DuckDBEngine,
+    Engine,
+    engine_description,
+    open_duckdb,
+    open_engine,
+)
+from complaintpanel.runtime.io import atomic_path, is_url, join_location, sha256_file, write_json
 
 __all__ = ["REJECT_REASONS", "IngestError", "choose_mapping", "ingest", "open_duckdb"]
 
@@ -192,8 +193,8 @@ def ingest(
     threads, memory_limit : optional
         DuckDB resources (default: all cores, 80 % of RAM).
     engine : {"duckdb", "spark"}
-        Where validation, pseudonymisation and accounting run (:mod:`complaintpanel.engines`);
-        the outputs are the same on both.
+        Where validation, pseudonymisation and accounting run
+        (:mod:`complaintpanel.runtime.engines`); the outputs are the same on both.
     spark_master : str, optional
         Spark master for ``engine="spark"`` (e.g. ``local[2]``); default: the running session's,
         else ``local[*]``.
@@ -233,7 +234,7 @@ def ingest(
     work_dir = Path(tempfile.mkdtemp(prefix=f".{name}.ingest-", dir=scratch_parent))
     try:
         # The raw file is split into numbered string records by DuckDB's CSV reader, whatever
-        # the engine (see complaintpanel.engines); the engine does everything after that.
+        # the engine (see complaintpanel.runtime.engines); the engine does everything after that.
         con = open_duckdb(work_dir, threads, memory_limit)
         if mapping is None:
             chosen = choose_mapping(raw, kind, con)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from complaintpanel.simulate import World
+from complaintpanel.simulate.world import World
 
 __all__ = ["TRUE_SENTIMENT", "voiced_from_truth"]
 

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from complaintpanel.ingest_mapping import (
+from complaintpanel.ingest.mapping import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
     IngestError,

@@ -35,8 +35,8 @@ from typing import Any, BinaryIO
 
 import duckdb
 
-from complaintpanel.ingest_json import load_json
-from complaintpanel.ingest_mapping import OPTIONAL_FIELDS, REQUIRED_FIELDS, IngestError, Mapping
+from complaintpanel.ingest.json_records import load_json
+from complaintpanel.ingest.mapping import OPTIONAL_FIELDS, REQUIRED_FIELDS, IngestError, Mapping
 
 __all__ = [
     "CR_PLACEHOLDER",

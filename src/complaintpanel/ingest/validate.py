@@ -1,6 +1,6 @@
 """Validation of raw string records on the engine: typed values and a reason for every reject.
 
-Creates ``checked`` from ``records`` (see :mod:`complaintpanel.ingest_sources`): the typed
+Creates ``checked`` from ``records`` (see :mod:`complaintpanel.ingest.sources`): the typed
 ``tweet_id_value``, ``is_customer``, ``created_ts``, ``irt_value``, the first failing check
 (``reason``) and the first failing check of every field (``detail``). The checks, in order:
 
@@ -14,16 +14,16 @@ Creates ``checked`` from ``records`` (see :mod:`complaintpanel.ingest_sources`):
 Most records are valid, so one cheap test lets them skip the chain of diagnostic checks, and
 numbers take a fast round-trip path before any regular expression.
 
-The SQL is DuckDB's dialect, kept to what :mod:`complaintpanel.engines` runs unchanged in meaning
-on Spark: timestamps are brought to one canonical ISO form before a cast (the engines' casts
-accept different spellings), and Twitter's weekday is checked by pattern and cut off before the
-rest is parsed (Spark's parser cannot parse weekday names).
+The SQL is DuckDB's dialect, kept to what :mod:`complaintpanel.runtime.engines` runs unchanged
+in meaning on Spark: timestamps are brought to one canonical ISO form before a cast (the
+engines' casts accept different spellings), and Twitter's weekday is checked by pattern and
+cut off before the rest is parsed (Spark's parser cannot parse weekday names).
 """
 
 from __future__ import annotations
 
-from complaintpanel.engines import Engine
-from complaintpanel.ingest_mapping import Mapping
+from complaintpanel.ingest.mapping import Mapping
+from complaintpanel.runtime.engines import Engine
 
 __all__ = ["REJECT_REASONS", "derive_parents", "validate"]
 

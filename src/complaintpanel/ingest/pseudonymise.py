@@ -126,7 +126,8 @@ def pseudonym_sql(handle: str, key: bytes) -> str:
     HMAC is written out from its definition (RFC 2104) with the engine's SHA-256 on binary
     strings, so that millions of handles are hashed inside the engine instead of one Python call
     per handle. The expression is DuckDB SQL that SQLGlot translates for Spark
-    (:mod:`complaintpanel.engines`); it is inlined rather than a macro because Spark has none.
+    (:mod:`complaintpanel.runtime.engines`); it is inlined rather than a macro because Spark
+    has none.
     """
     inner, outer = _padded_keys(key)
     return (f"('c' || left(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') "

@@ -14,7 +14,7 @@ no ``UPDATE``/``QUALIFY``/lateral ``range``, ``regexp_full_match`` for anchored 
 indexed with ``list_extract`` (1-based on both sides), times compared as microseconds.
 
 What stays outside the engine: splitting one raw file into numbered records
-(:mod:`complaintpanel.ingest_sources`) is a single sequential scan that defines record numbers and
+(:mod:`complaintpanel.ingest.sources`) is a single sequential scan that defines record numbers and
 parse rejects; it runs in DuckDB's CSV reader for both engines, and Spark receives the records
 as Parquet. Everything after it (validation, deduplication, pseudonymisation, rejects,
 accounting, threading, the panel) runs on the chosen engine.

@@ -1,8 +1,9 @@
-"""Descriptive statistics of a conversation dataset (Table 1 and the activity figures).
+"""Descriptive statistics of a conversation dataset (the activity figure and its numbers).
 
-The first slice of the pipeline: weekly counts of customer tweets and brand replies, computed by
-DuckDB straight from a raw file in the TWCS schema (out-of-core, so the full 2.8M-tweet TWCS
-file works too).
+Weekly counts of customer tweets and brand replies, computed by DuckDB from the ingested
+``tweets.parquet`` (out-of-core, so the full 2.8M-tweet TWCS file works too). Reading the
+ingested tweets rather than the raw file means every layout the ingest stage reads is
+described the same way, with the same validation and the same rejected rows left out.
 """
 
 from __future__ import annotations
@@ -14,18 +15,15 @@ import pandas as pd
 
 __all__ = ["activity_summary", "weekly_activity"]
 
-# TWCS's own timestamp format, e.g. "Tue Oct 31 22:10:47 +0000 2017".
-_TWCS_TIME = "%a %b %d %H:%M:%S %z %Y"
 
-
-def weekly_activity(raw_csv: str | Path) -> pd.DataFrame:
+def weekly_activity(tweets: str | Path) -> pd.DataFrame:
     """Count customer tweets and brand replies per ISO week (Monday start, UTC).
 
     Parameters
     ----------
-    raw_csv : str or Path
-        A file in the TWCS schema (``tweet_id, author_id, inbound, created_at, text,
-        response_tweet_id, in_response_to_tweet_id``).
+    tweets : str or Path
+        ``tweets.parquet`` written by the ingest stage (``author_key``, ``is_customer``,
+        ``created_at``, ``in_reply_to``).
 
     Returns
     -------
@@ -34,18 +32,15 @@ def weekly_activity(raw_csv: str | Path) -> pd.DataFrame:
         ``active_customers``, sorted by week, from the first to the last week with a customer
         tweet (replies sent after the last customer week would show as a spurious empty week).
     """
-    query = f"""
+    query = """
         WITH tweets AS (
-            SELECT author_id,
-                   lower(CAST(inbound AS VARCHAR)) IN ('true', '1') AS is_customer,
-                   strptime(created_at, '{_TWCS_TIME}') AS created_at,
-                   in_response_to_tweet_id IS NOT NULL AS is_reply
-            FROM read_csv(?, header = true, all_varchar = true)
+            SELECT author_key, is_customer, created_at, in_reply_to IS NOT NULL AS is_reply
+            FROM read_parquet(?)
         ), weekly AS (
             SELECT CAST(date_trunc('week', timezone('UTC', created_at)) AS DATE) AS week_start,
                    count(*) FILTER (WHERE is_customer) AS customer_tweets,
                    count(*) FILTER (WHERE NOT is_customer AND is_reply) AS brand_replies,
-                   count(DISTINCT author_id) FILTER (WHERE is_customer) AS active_customers
+                   count(DISTINCT author_key) FILTER (WHERE is_customer) AS active_customers
             FROM tweets
             GROUP BY week_start
         )
@@ -55,7 +50,7 @@ def weekly_activity(raw_csv: str | Path) -> pd.DataFrame:
         ORDER BY week_start
     """
     with duckdb.connect() as con:
-        weekly = con.execute(query, [str(raw_csv)]).df()
+        weekly = con.execute(query, [str(tweets)]).df()
     for column in ("customer_tweets", "brand_replies", "active_customers"):
         weekly[column] = weekly[column].astype("int64")
     weekly["week_start"] = pd.to_datetime(weekly["week_start"])
