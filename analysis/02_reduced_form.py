@@ -48,7 +48,8 @@ from complaintpanel.estimate import (
     fit_ppml,
 )
 from complaintpanel.panel import build_panel
-from complaintpanel.report.figures import fig_design_effects, fig_event_study
+from complaintpanel.report.figures import fig_design_effects, fig_event_study, outcome_label
+from complaintpanel.results import compare
 from complaintpanel.simulate import simulate_world
 from complaintpanel.simulate.oracle import voiced_from_truth
 
@@ -96,7 +97,9 @@ pd.Series(TREATMENTS, name="definition").rename_axis("treatment").to_frame()
 #   which the customer tweeted (pyfixest `feols`).
 #
 # Standard errors are clustered by customer. Every estimator returns a results object in the
-# statsmodels shape (`params`, `bse`, `conf_int()`, `summary()`).
+# statsmodels shape (`params`, `bse`, `cov_params()`, `conf_int()`, `summary()`) with a *term
+# table* (`terms`) that describes each coefficient by columns (`outcome`, `treatment`, …);
+# `compare()` lays several results side by side, like linearmodels' `compare`.
 
 # %%
 fits = {
@@ -105,11 +108,10 @@ fits = {
     "mean sentiment (FE), replied in t−1": fit_linear_fe(data, "sentiment_mean", "replied"),
     "compliment share (FE), replied in t−1": fit_linear_fe(data, "compliment_share", "replied"),
 }
-pd.DataFrame({name: {"estimate": r.params.iloc[0], "std. error": r.bse.iloc[0],
-                     "95% lower": r.conf_int().iloc[0]["lower"],
-                     "95% upper": r.conf_int().iloc[0]["upper"],
-                     "p-value": r.pvalues.iloc[0], "observations": r.nobs}
-              for name, r in fits.items()}).T.round(4)
+comparison = compare(fits)
+(comparison.terms.set_index("model")[["outcome", "treatment", "estimate", "se", "ci_lower",
+                                      "ci_upper", "pvalue"]]
+ .join(comparison.nobs.rename("observations")).round(4))
 
 # %%
 print(fits["complaints (PPML), answered a complaint in t−1"].summary())
@@ -162,6 +164,14 @@ design = answered_vs_unanswered(data, horizon=horizon)
 print(design.summary())
 
 # %% [markdown]
+# The terms differ in their samples (later leads are observed for fewer customer-weeks), yet
+# their estimates are correlated: the same customers enter every lead. The covariance matrix
+# (clustered by customer) is computed across all terms, e.g. for joint tests or bands:
+
+# %%
+(design.cov_params() / (design.bse.to_numpy()[:, None] * design.bse.to_numpy()[None, :])).round(2)
+
+# %% [markdown]
 # ### Comparison with the true effect of answering
 #
 # The simulator computes the true effect on the same customer-weeks the estimator kept: each
@@ -169,20 +179,19 @@ print(design.summary())
 # without, with common random numbers (`World.answer_effects`).
 
 # %%
-truth = world.answer_effects(horizon=horizon, rows=design.kept).set_index("lead")
-ci = design.conf_int()
-comparison = pd.DataFrame([
-    {"outcome": outcome, "lead": lead, "estimate": design.params[f"{outcome}[t+{lead}]"],
-     "ci_lower": ci.loc[f"{outcome}[t+{lead}]", "lower"],
-     "ci_upper": ci.loc[f"{outcome}[t+{lead}]", "upper"],
-     "truth": truth.loc[lead, f"effect_{outcome}"]}
-    for outcome in ("complaints", "compliments") for lead in truth.index])
-comparison["truth inside 95% CI"] = comparison["truth"].between(comparison["ci_lower"],
-                                                                comparison["ci_upper"])
-comparison.round(4)
+truth = world.answer_effects(horizon=horizon, rows=design.kept)
+truth = pd.concat([truth[["lead"]].assign(outcome=outcome, truth=truth[f"effect_{outcome}"])
+                   for outcome in ("complaints", "compliments")], ignore_index=True)
+# terms are picked by their outcome and lead columns, never by their names
+against_truth = design.select()[["outcome", "lead", "estimate", "ci_lower", "ci_upper"]].merge(
+    truth, on=["outcome", "lead"])
+against_truth["truth inside 95% CI"] = against_truth["truth"].between(
+    against_truth["ci_lower"], against_truth["ci_upper"])
+against_truth.round(4)
 
 # %%
-design_png = fig_design_effects(comparison, figures_dir / "design_effects")[1]
+design_png = fig_design_effects(design, figures_dir / "design_effects", config.panel.period,
+                                truth=truth)[1]
 Image(filename=str(design_png))
 
 # %% [markdown]
@@ -206,10 +215,12 @@ Image(filename=str(design_png))
 # The event study describes dynamics; the design-based comparison above is the causal estimate.
 
 # %%
-events = event_study(data, "complaints")
-display(events.pivot(index="event_time", columns="estimator", values="estimate").round(3))
+events = event_study(data, "complaints")  # one results object per estimator
+display(pd.DataFrame({name: result.term_estimates().set_index("event_time")["estimate"]
+                      for name, result in events.items()}).round(3))
 event_png = fig_event_study(events, figures_dir / "event_study_complaints",
-                            "Complaints per customer-week")[1]
+                            outcome_label("complaints", config.panel.period),
+                            config.panel.period)[1]
 Image(filename=str(event_png))
 
 # %% [markdown]

@@ -121,18 +121,25 @@ Image(filename=str(transitions_png))
 # %% [markdown]
 # ## Comparison with the true parameters
 #
-# `RelationshipHMM.from_params` builds the model at the parameters the world was drawn from,
-# with the same parameter names, so estimates and truth line up row by row. `z` is the
-# estimate's distance from the truth in standard errors.
+# The world was drawn from `world.params`, the structural model's one parameter type
+# (`complaintpanel.model.ModelParams`, the type the estimates come in too:
+# `results.model_params()`). `reported()` lists it under the names the estimator reports, so
+# estimates and truth line up row by row. `z` is the estimate's distance from the truth in
+# standard errors.
 
 # %%
-true_model = RelationshipHMM.from_params(world.params)
-recovery = pd.DataFrame({"truth": true_model.params_, "estimate": results.params,
+truth = world.params.reported()
+recovery = pd.DataFrame({"truth": truth, "estimate": results.params,
                          "std. error": results.bse})
 recovery["z"] = (recovery["estimate"] - recovery["truth"]) / recovery["std. error"]
 recovery.round(3)
 
+# %% [markdown]
+# `RelationshipHMM.from_params` builds the model at given parameters (no fit): here, the true
+# transition matrices.
+
 # %%
+true_model = RelationshipHMM.from_params(world.params)
 state_names = list(results.state_names)
 for name, matrix in (("no intervention", true_model.transmat_),
                      ("intervention", true_model.transmat_intervened_)):
@@ -141,7 +148,7 @@ for name, matrix in (("no intervention", true_model.transmat_),
                          columns=pd.Index(state_names, name="to")).round(3))
 
 # %%
-recovery_png = fig_parameter_recovery(true_model.params_.to_dict(),
+recovery_png = fig_parameter_recovery(truth.to_dict(),
                                       {"true labels": results.to_dict()},
                                       figures_dir / "parameter_recovery")[1]
 Image(filename=str(recovery_png))

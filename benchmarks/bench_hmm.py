@@ -19,7 +19,6 @@ Run: ``.venv/bin/python benchmarks/bench_hmm.py`` (``--quick`` for a smoke run).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -38,7 +37,6 @@ from complaintpanel import simulate
 from complaintpanel.config import SimulateConfig
 from complaintpanel.hmm import ModelSpec, ParamLayout, RelationshipHMM, prepare_panel
 from complaintpanel.hmm.likelihood import evaluate
-from complaintpanel.hmm.sampling import natural_from_relationship
 from complaintpanel.model import default_params, transition_matrices
 
 CLI = Path(sys.executable).with_name("complaintpanel")
@@ -68,23 +66,22 @@ def speed_and_equality(states: pd.DataFrame, repeats: int) -> dict:
     layout = ParamLayout(spec)
     data = prepare_panel(states, spec)
     chunks = data.chunks(4096)
-    theta = layout.from_natural(natural_from_relationship(params, spec))
+    theta = layout.from_natural(params.with_spec(spec))
     evaluate(theta, layout, chunks)  # warm-up
     ours = _timed(lambda: evaluate(theta, layout, chunks), repeats)
     ours_ll = _timed(lambda: evaluate(theta, layout, chunks, gradient=False), repeats)
 
-    homogeneous = dataclasses.replace(params, gamma=0.0, delta=0.0, eta=0.0)
+    homogeneous = params.replace(gamma=0.0, delta=0.0, eta=0.0)
     spec0 = ModelSpec(complaint_covariates=(), transition_covariates=(), first_contact="none")
     layout0 = ParamLayout(spec0)
     data0 = prepare_panel(states, spec0)
     chunks0 = data0.chunks(4096)
-    theta0 = layout0.from_natural(natural_from_relationship(homogeneous, spec0))
+    theta0 = layout0.from_natural(homogeneous.with_spec(spec0))
     ours0 = _timed(lambda: evaluate(theta0, layout0, chunks0), repeats)
     reference = PoissonHMM(n_components=3)
-    reference.startprob_ = np.asarray(homogeneous.initial_probs)
+    reference.startprob_ = homogeneous.initial_probs
     reference.transmat_ = transition_matrices(homogeneous.tau, 0.0)
-    reference.lambdas_ = np.exp(np.c_[homogeneous.complaint_log_rate,
-                                      homogeneous.compliment_log_rate])
+    reference.lambdas_ = np.exp(np.c_[homogeneous.a, homogeneous.c])
     x, lengths = _sequences(states)
     hmmlearn_times = _timed(lambda: reference.score(x, lengths), max(3, repeats // 2))
     ll_ours0 = evaluate(theta0, layout0, chunks0, gradient=False).loglik
@@ -113,7 +110,7 @@ def gradient_check(states: pd.DataFrame) -> dict:
     customers = states["customer_id"].drop_duplicates().iloc[:500]
     data = prepare_panel(states[states["customer_id"].isin(customers)], spec)
     chunks = data.chunks(4096)
-    theta = layout.from_natural(natural_from_relationship(default_params(), spec))
+    theta = layout.from_natural(default_params().with_spec(spec))
     theta = theta + np.random.default_rng(0).normal(0, 0.2, theta.size)
     grad = evaluate(theta, layout, chunks).grad
     numeric = np.empty_like(grad)
@@ -151,7 +148,7 @@ def fit_large(states: pd.DataFrame, starts: int, jobs: int) -> dict:
     model = RelationshipHMM(n_starts=starts, n_jobs=jobs, random_state=0).fit(states)
     seconds = time.perf_counter() - started
     res = model.results_
-    truth = RelationshipHMM.from_params(default_params()).params_
+    truth = default_params().reported()
     return {
         "seconds_fit_all_starts": seconds, "target_seconds": 120.0, "n_jobs": jobs,
         "starts": [s.to_dict() for s in res.starts],
@@ -185,7 +182,7 @@ def pipeline_panels(customers: int, endogenous: bool) -> dict[str, Path]:
 
 
 def recovery(customers: int, starts: int, jobs: int) -> dict:
-    truth = RelationshipHMM.from_params(default_params()).params_
+    truth = default_params().reported()
     out: dict = {"customers": customers}
     panels = pipeline_panels(customers, endogenous=False)
     for name in ("truth_labels", "classifier_labels"):

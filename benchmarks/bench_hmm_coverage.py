@@ -38,7 +38,7 @@ HEADLINE = ("gamma", "delta")
 
 
 def truth_series(endogenous: bool) -> pd.Series:
-    truth = RelationshipHMM.from_params(default_params()).params_.copy()
+    truth = default_params().reported()  # named as the estimator reports its parameters
     if endogenous:
         shift = simulate.ENDOGENOUS_LOGIT_SHIFT
         for brand in simulate.brand_policies(SimulateConfig().brands):

@@ -79,25 +79,25 @@ def one_world(seed: int, endogenous: bool, with_classifier: bool) -> list[dict[s
         truth = world.answer_effects(horizon=HORIZON, draws=10, rows=design.kept)
         truth = truth.set_index("lead")
         ppml = fit_ppml(data, "answered_complaint")
-        ci = design.conf_int()
         for outcome in ("complaints", "compliments"):
             for lead in range(HORIZON + 1):
-                term = f"{outcome}[t+{lead}]"
+                # picked by its outcome and lead; its name ("complaints[t+0]") keys the summary
+                term = design.term(outcome=outcome, lead=lead)
                 true_value = float(truth.loc[lead, f"effect_{outcome}"])
                 rows.append({
-                    "seed": seed, "endogenous": endogenous, "labels": labelling, "term": term,
-                    "estimate": float(design.params[term]), "se": float(design.bse[term]),
-                    "truth": true_value,
-                    "covered": bool(ci.loc[term, "lower"] <= true_value <= ci.loc[term, "upper"]),
+                    "seed": seed, "endogenous": endogenous, "labels": labelling,
+                    "term": str(term.name), "estimate": float(term["estimate"]),
+                    "se": float(term["se"]), "truth": true_value,
+                    "covered": bool(term["ci_lower"] <= true_value <= term["ci_upper"]),
                 })
         # PPML's β is a log rate ratio; compare it with the truth on the same scale.
         base = truth.loc[0, "mean_complaints_unanswered"]
         true_log_ratio = float(np.log((base + truth.loc[0, "effect_complaints"]) / base))
+        beta = ppml.term(treatment="answered_complaint")
         rows.append({"seed": seed, "endogenous": endogenous, "labels": labelling,
-                     "term": "ppml_log_ratio[t+0]", "estimate": ppml.params.iloc[0],
-                     "se": ppml.bse.iloc[0], "truth": true_log_ratio,
-                     "covered": bool(ppml.conf_int().iloc[0, 0] <= true_log_ratio
-                                     <= ppml.conf_int().iloc[0, 1])})
+                     "term": "ppml_log_ratio[t+0]", "estimate": float(beta["estimate"]),
+                     "se": float(beta["se"]), "truth": true_log_ratio,
+                     "covered": bool(beta["ci_lower"] <= true_log_ratio <= beta["ci_upper"])})
     return rows
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from complaintpanel.config import SimulateConfig
 from complaintpanel.estimate import (
+    NotEstimated,
     NotIdentifiedError,
     add_model_columns,
     answered_vs_unanswered,
@@ -76,8 +77,14 @@ def test_results_have_the_statsmodels_shape(small_panel: pd.DataFrame) -> None:
     assert ci.loc["replied", "lower"] < result.params["replied"] < ci.loc["replied", "upper"]
     assert 0 <= result.pvalues["replied"] <= 1
     assert "ppml_complaints" in result.summary()
+    cov = result.cov_params()
+    assert list(cov.index) == list(cov.columns) == ["replied"]
+    assert cov.loc["replied", "replied"] == pytest.approx(result.bse["replied"] ** 2, rel=1e-12)
+    assert result.term(treatment="replied")["outcome"] == "complaints"
     as_dict = result.to_dict()
-    assert as_dict["status"] == "estimated" and "replied" in as_dict["terms"]
+    assert as_dict["status"] == "estimated"
+    assert [t["name"] for t in as_dict["terms"]] == ["replied"]
+    assert as_dict["terms"][0]["treatment"] == "replied"
 
 
 def test_design_covers_the_true_answering_effects() -> None:
@@ -90,14 +97,14 @@ def test_design_covers_the_true_answering_effects() -> None:
     design = answered_vs_unanswered(data, horizon=2)
     # the truth on the same customer-periods the estimator kept after trimming for overlap
     truth = world.answer_effects(horizon=2, draws=10, rows=design.kept).set_index("lead")
-    ci = design.conf_int()
+    assert len(design.params) == 6
     for outcome in ("complaints", "compliments"):
         for lead in range(3):
-            term = f"{outcome}[t+{lead}]"
+            term = design.term(outcome=outcome, lead=lead)
             true_value = truth.loc[lead, f"effect_{outcome}"]
-            assert ci.loc[term, "lower"] <= true_value <= ci.loc[term, "upper"], term
+            assert term["ci_lower"] <= true_value <= term["ci_upper"], (outcome, lead)
     # The relationship effect dominates next week's complaints (DESIGN.md §5) ...
-    assert design.conf_int().loc["complaints[t+0]", "upper"] < 0
+    assert design.term(outcome="complaints", lead=0)["ci_upper"] < 0
     # ... while the fixed-effects PPML lands on the other side of zero.
     assert fit_ppml(data, "answered_complaint").params["answered_complaint"] > 0
 
@@ -114,25 +121,33 @@ def test_models_without_variation_are_reported_not_crashed(small_panel: pd.DataF
     with pytest.raises(NotIdentifiedError, match="no comparison"):
         answered_vs_unanswered(data)
     results = run_estimates(silent_brand, with_event_studies=True)
-    assert results["ppml_complaints"]["replied"]["status"] == "not identified"
-    assert results["design"]["status"] == "not identified"
-    assert results["event_study"]["complaints"]["status"] == "not identified"
+    for entry in (results["ppml_complaints"]["replied"], results["design"],
+                  results["event_study"]["complaints"]):
+        assert isinstance(entry, NotEstimated) and entry.status == "not identified"
+    assert "never varies" in results["ppml_complaints"]["replied"].reason
 
 
 def test_event_study_reports_both_estimators(small_panel: pd.DataFrame) -> None:
-    frame = event_study(small_panel, "complaints", window=3)
-    assert set(frame["estimator"]) == {"did2s", "twfe"}
-    for _, rows in frame.groupby("estimator"):
+    studies = event_study(small_panel, "complaints", window=3)
+    assert list(studies) == ["did2s", "twfe"]
+    for estimator, result in studies.items():
+        rows = result.term_estimates()
         assert rows["event_time"].tolist() == list(range(-3, 4))
+        assert (rows["estimator"] == estimator).all() and (rows["outcome"] == "complaints").all()
+        # the reference period is in the term table as a fixed zero, not a parameter
         reference = rows[rows["event_time"] == -1].iloc[0]
-        assert reference["estimate"] == 0 and reference["se"] == 0
-        assert (rows.loc[rows["event_time"] != -1, "se"] > 0).all()
+        assert reference["fixed"] and reference["estimate"] == 0 and np.isnan(reference["se"])
+        assert reference.name not in result.params.index
+        assert len(result.params) == 6 and (result.bse > 0).all()
+        assert result.cov_params().shape == (6, 6)
+        np.testing.assert_allclose(np.diag(result.cov_params()), result.bse**2, rtol=1e-12)
+        assert result.nobs > 0
 
 
 def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path: Path) -> None:
     results = run_estimates(small_panel.drop(columns=[c for c in small_panel.columns
                                                       if c.startswith("treat_")]),
-                            with_event_studies=False)
+                            with_event_studies=False, period="week")
     written = write_estimate_tables(results, tmp_path)
     assert {p.name for p in written} == {f"{stem}.{ext}" for stem in (
         "descriptives", "ppml_complaints", "fe_sentiment", "design_answered")
@@ -140,3 +155,4 @@ def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path:
     latex = (tmp_path / "ppml_complaints.tex").read_text()
     assert "\\toprule" in latex and "\\bottomrule" in latex
     assert "Answered a complaint" in (tmp_path / "ppml_complaints.md").read_text()
+    assert "| Outcome week |" in (tmp_path / "design_answered.md").read_text()

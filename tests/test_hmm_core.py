@@ -18,7 +18,6 @@ import pytest
 from scipy.special import logsumexp
 
 from complaintpanel.hmm import (
-    ModelSpec,
     ParamLayout,
     RelationshipHMM,
     core,
@@ -26,38 +25,39 @@ from complaintpanel.hmm import (
     sample_panel,
 )
 from complaintpanel.hmm.likelihood import evaluate, model_arrays
-from complaintpanel.hmm.sampling import natural_from_relationship
 from complaintpanel.hmm.transitions import cumulative, ordered_logit, probs_from_cdf
-from complaintpanel.model import default_params, transition_matrices
+from complaintpanel.model import ModelParams, ModelSpec, default_params, transition_matrices
 
 hmmlearn = pytest.importorskip("hmmlearn.hmm")
 
 NO_COVARIATES = {"complaint_covariates": (), "transition_covariates": ()}
 
 
-def _homogeneous_params():
-    return dataclasses.replace(default_params(), gamma=0.0, delta=0.0, eta=0.0)
+def _estimated(params: ModelParams, spec: ModelSpec | None = None) -> ModelParams:
+    # The parameters as the estimator sees them: no neutral tweets (it does not model them).
+    return params.with_spec(spec or params.spec).replace(neutral=None)
+
+
+def _homogeneous_params() -> ModelParams:
+    return _estimated(default_params().replace(gamma=0.0, delta=0.0, eta=0.0))
 
 
 @pytest.fixture(scope="module")
 def homogeneous_panel() -> pd.DataFrame:
-    params = _homogeneous_params()
     spec = ModelSpec(complaint_covariates=(), transition_covariates=(), first_contact="none")
-    return sample_panel(natural_from_relationship(params, spec), spec, 600, 20, random_state=3)
+    return sample_panel(_estimated(_homogeneous_params(), spec), 600, 20, random_state=3)
 
 
 @pytest.fixture(scope="module")
 def default_panel() -> pd.DataFrame:
-    spec = ModelSpec()
-    return sample_panel(natural_from_relationship(default_params(), spec), spec, 400, 16,
-                        random_state=11)
+    return sample_panel(_estimated(default_params()), 400, 16, random_state=11)
 
 
-def _hmmlearn_model(params) -> object:
+def _hmmlearn_model(params: ModelParams) -> object:
     model = hmmlearn.PoissonHMM(n_components=params.n_states)
-    model.startprob_ = np.asarray(params.initial_probs)
+    model.startprob_ = params.initial_probs
     model.transmat_ = transition_matrices(params.tau, 0.0)
-    model.lambdas_ = np.exp(np.c_[params.complaint_log_rate, params.compliment_log_rate])
+    model.lambdas_ = np.exp(np.c_[params.a, params.c])
     return model
 
 
@@ -123,7 +123,7 @@ def _arrays(panel: pd.DataFrame, spec: ModelSpec, theta: np.ndarray | None = Non
     layout = ParamLayout(spec)
     data = prepare_panel(panel, spec)
     if theta is None:
-        theta = layout.from_natural(natural_from_relationship(default_params(), spec))
+        theta = layout.from_natural(default_params().with_spec(spec))
     nat = layout.to_natural(theta)
     log_initial, cdf, terms = model_arrays(nat, layout, data)
     return data, log_initial, cdf, terms
@@ -200,13 +200,14 @@ def rich_panel() -> pd.DataFrame:
                      brands=("brand0", "brand1", "brand2"),
                      transition_covariates=("intervened", "peer_voice", "unanswered_complaints"))
     layout = ParamLayout(spec)
-    base = natural_from_relationship(default_params(), ModelSpec(
+    base = _estimated(default_params(), ModelSpec(
         transition_covariates=("intervened", "peer_voice", "unanswered_complaints")))
     nat = dataclasses.replace(
-        base, sent_mean=np.array([-0.4, 0.0, 0.5]), sent_log_sd=np.log([0.3, 0.25, 0.2]),
-        reply_brand=np.array([-1.0, 0.0, 1.0]), reply_state=np.array([-0.5, -1.0]))
+        base, spec=spec, sent_mean=np.array([-0.4, 0.0, 0.5]),
+        sent_log_sd=np.log([0.3, 0.25, 0.2]), reply_brand=np.array([-1.0, 0.0, 1.0]),
+        reply_state=np.array([-0.5, -1.0]))
     assert layout.n_params > 0
-    panel = sample_panel(nat, spec, 300, 12, random_state=5)
+    panel = sample_panel(nat, 300, 12, random_state=5)
     panel["brand_b"] = (panel["brand"] == "brand1").astype(float)
     return panel
 
@@ -242,10 +243,9 @@ def test_joint_and_state_conditioning_are_reparametrisations(default_panel):
     # likelihoods; only the meaning of π differs.
     params = default_params()
     state = RelationshipHMM.from_params(params, first_contact_truncation="state")
-    a, c = np.array(params.complaint_log_rate), np.array(params.compliment_log_rate)
-    q = -np.expm1(-(np.exp(a) + np.exp(c)))  # R = 0 at first contact
-    pi_joint = np.asarray(params.initial_probs) / q
-    joint_params = dataclasses.replace(params, initial_probs=tuple(pi_joint / pi_joint.sum()))
+    q = -np.expm1(-(np.exp(params.a) + np.exp(params.c)))  # R = 0 at first contact
+    pi_joint = params.initial_probs / q
+    joint_params = params.replace(initial_probs=pi_joint / pi_joint.sum())
     joint = RelationshipHMM.from_params(joint_params, first_contact_truncation="joint")
     assert state.score(default_panel) == pytest.approx(joint.score(default_panel), abs=1e-7)
 

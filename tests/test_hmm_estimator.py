@@ -17,15 +17,13 @@ from complaintpanel.hmm import (
     sample_panel,
 )
 from complaintpanel.hmm.policy import simulate_policies
-from complaintpanel.hmm.sampling import natural_from_relationship
 from complaintpanel.model import add_hmm_covariates, default_params
 
 
 @pytest.fixture(scope="module")
 def small_panel() -> pd.DataFrame:
-    spec = ModelSpec()
-    return sample_panel(natural_from_relationship(default_params(), spec), spec, 800, 20,
-                        random_state=21)
+    # the estimator's view of the default world: no neutral tweets (it does not model them)
+    return sample_panel(default_params().replace(neutral=None), 800, 20, random_state=21)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +126,38 @@ def test_fitted_attributes_and_inference(small_fit, small_panel):
     assert (ci["lower"] < res.params).all() and (res.params < ci["upper"]).all()
     drawn = small_fit.sample(50, 10, random_state=0)
     assert {"state", "complaints", "intervened"} <= set(drawn.columns)
+    assert "neutral" not in drawn  # the estimator does not model neutral tweets
+
+
+def test_public_pieces_for_simulation(small_fit, small_panel):
+    # What policy simulation uses instead of the estimator's internals.
+    res = small_fit.results_
+    pd.testing.assert_series_equal(res.model_params().reported(), res.params)
+    pd.testing.assert_series_equal(small_fit.model_params_.reported(), res.params)
+    frame = small_fit.model_frame(small_panel)
+    assert len(frame) == res.nobs
+    assert {"intervened", "redress", "peer_voice"} <= set(frame.columns)
+    filtered = small_fit.filtered_proba(small_panel)
+    last = small_fit.filtered_last_proba(small_panel)
+    expected = filtered.groupby(["customer_id", "brand"], sort=False).tail(1)
+    pd.testing.assert_frame_equal(last, expected.reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        frame.groupby(["customer_id", "brand"], sort=False).tail(1)[
+            ["customer_id", "brand", "period"]].reset_index(drop=True),
+        last[["customer_id", "brand", "period"]])
+    # at several parameter sets: one block per set, the fitted one first
+    drawn = [res.model_params(), res.draw_model_params(np.random.default_rng(0))]
+    both = small_fit.filtered_last_proba(small_panel, params=drawn)
+    assert list(both["draw"].unique()) == [0, 1]
+    pd.testing.assert_frame_equal(both[both["draw"] == 0].drop(columns="draw"), last)
+    assert not np.allclose(both.loc[both["draw"] == 1, "p_poor"], last["p_poor"])
+    # draws from the sampling distribution: centred on the estimate, spread as the bse
+    rng = np.random.default_rng(1)
+    draws = pd.DataFrame([res.draw_model_params(rng).reported() for _ in range(400)])
+    z = (draws.mean() - res.params) / (res.bse / np.sqrt(len(draws)))
+    assert (z[["gamma", "delta", "eta"]].abs() < 4).all(), z
+    ratio = (draws.std() / res.bse)[["gamma", "delta", "eta"]]
+    assert ((ratio > 0.85) & (ratio < 1.15)).all(), ratio
 
 
 def test_from_params_scores_match_fit_at_truth(small_panel):

@@ -21,7 +21,7 @@ RECOVERY_CUSTOMERS = 3000
 
 
 def _truth(extra: dict[str, float] | None = None) -> pd.Series:
-    truth = RelationshipHMM.from_params(default_params()).params_.copy()
+    truth = default_params().reported()  # named as the estimator reports its parameters
     for name, value in (extra or {}).items():
         truth[name] = value
     return truth

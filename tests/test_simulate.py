@@ -136,22 +136,24 @@ def test_first_contact_and_covariates_follow_the_documented_definitions() -> Non
 @pytest.fixture(scope="module")
 def large_world():
     # η = 0 so that transitions depend on the intervention alone and can be tabulated.
-    params = dataclasses.replace(default_params(), eta=0.0)
+    params = default_params().replace(eta=0.0)
     return simulate_world(SimulateConfig(customers=20_000, weeks=12, seed=5), params)
 
 
 def test_emission_rates_match_the_model(large_world) -> None:
-    """Complaints and compliments per state and redress equal exp(a_k + γR), exp(c_k)."""
+    """Complaints, compliments, neutral per state and redress: exp(a_k + γR), exp(c_k), exp(n_k)."""
     params = large_world.params
     states = large_world.states
     later = states[states.groupby("customer_id")["period"].transform("min") < states["period"]]
     for (state, redress), cell in later.groupby(["state", "redress"]):
-        expected = np.exp(params.complaint_log_rate[state] + params.gamma * redress)
+        expected = np.exp(params.a[state] + params.gamma * redress)
         se = np.sqrt(expected / len(cell))
         assert abs(cell["complaints"].mean() - expected) < 4 * se, (state, redress)
     for state, cell in later.groupby("state"):
-        expected = np.exp(params.compliment_log_rate[state])
+        expected = np.exp(params.c[state])
         assert abs(cell["compliments"].mean() - expected) < 4 * np.sqrt(expected / len(cell))
+        expected = np.exp(params.neutral[state])
+        assert abs(cell["neutral"].mean() - expected) < 4 * np.sqrt(expected / len(cell))
 
 
 def test_transitions_match_the_ordered_logit(large_world) -> None:
@@ -209,7 +211,7 @@ def test_invalid_world_is_refused() -> None:
 
 
 def _effects(**changes: float) -> pd.DataFrame:
-    params = dataclasses.replace(default_params(), **changes)
+    params = default_params().replace(**changes)
     world = simulate_world(dataclasses.replace(SMALL, customers=800), params)
     return world.answer_effects(horizon=2, draws=5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,6 @@ from typing import Annotated
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load, overridden
-from complaintpanel.runtime.io import write_json
 
 
 def estimate(
@@ -28,6 +28,7 @@ def estimate(
 
     from complaintpanel.estimate.run import run_estimates
     from complaintpanel.report.estimate_tables import write_estimate_tables
+    from complaintpanel.results import NotEstimated, iter_results, write_results
 
     settings = overridden(load(config).estimate, treatment=treatment)
     source = directory / "panel.parquet"
@@ -35,22 +36,23 @@ def estimate(
         raise typer.BadParameter(f"{source} does not exist; run `complaintpanel panel` first")
     out = out or Path("results") / directory.name
     started = time.perf_counter()
-    results = run_estimates(pd.read_parquet(source), settings, with_event_studies=event_studies)
-    write_json(results, out / "estimates.json")
+    # The panel stage records the length of its periods beside the panel; tables and figures
+    # name it ("week", "month", "day").
+    panel_report = directory / "panel_report.json"
+    period = (json.loads(panel_report.read_text()).get("period")
+              if panel_report.exists() else None)
+    results = run_estimates(pd.read_parquet(source), settings, with_event_studies=event_studies,
+                            period=period)
+    write_results(results, out / "estimates.json")
     write_estimate_tables(results, tables or out / "tables")
-    not_identified = [f"{model}/{key}" for model, entries in results.items()
-                      if isinstance(entries, dict)
-                      for key, entry in entries.items()
-                      if isinstance(entry, dict)
-                      and entry.get("status") in ("not identified", "not estimated")]
-    if results.get("design", {}).get("status") in ("not identified", "not estimated"):
-        not_identified.append("design")
-    summary = (f"{len(not_identified)} model(s) not identified or not estimated"
-               if not_identified else "all models estimated")
+    not_estimated = [(path, item) for path, item in iter_results(results)
+                     if isinstance(item, NotEstimated)]
+    summary = (f"{len(not_estimated)} model(s) not identified or not estimated"
+               if not_estimated else "all models estimated")
     echo_summary("estimate", f"{summary} → {out / 'estimates.json'}",
                  time.perf_counter() - started)
-    for item in not_identified:
-        typer.echo(f"  not identified: {item}")
+    for path, item in not_estimated:
+        typer.echo(f"  {item.status}: {'/'.join(path)}")
 
 
 def register(app: typer.Typer) -> None:

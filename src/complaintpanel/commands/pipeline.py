@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
-from complaintpanel.runtime.io import write_json
 
 
 def robustness(
@@ -29,6 +28,7 @@ def robustness(
 
     from complaintpanel.pipeline.robustness import run_robustness
     from complaintpanel.report.estimate_tables import write_robustness_table
+    from complaintpanel.results import write_results
 
     settings = load(config)
     source = directory / "exchanges.parquet"
@@ -38,7 +38,7 @@ def robustness(
     started = time.perf_counter()
     truth_voice = pd.read_parquet(truth) if truth is not None else None
     records = run_robustness(pd.read_parquet(source), settings, truth_voice)
-    write_json({"specifications": records}, out / "robustness.json")
+    write_results({"specifications": records}, out / "robustness.json")
     write_robustness_table(records, tables or out / "tables")
     echo_summary("robustness", f"{len(records)} specifications → {out / 'robustness.json'}",
                  time.perf_counter() - started)

@@ -40,17 +40,18 @@ def _read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _panel_period(processed: Path) -> str | None:
+    """Return the period ("week", …) recorded in a processed folder's ``panel_report.json``."""
+    report = _read(processed / "panel_report.json")
+    return report.get("period") if report is not None else None
+
+
 def _hmm_truth(params_json: Path) -> dict[str, float]:
     """Return the true parameters of a simulated world, named as in ``hmm.json``."""
+    from complaintpanel.model import ModelParams
+
     truth = json.loads(params_json.read_text())
-    model, names = truth["model"], truth["state_names"]
-    values = {"gamma": model["gamma"], "delta": model["delta"], "eta": model["eta"]}
-    for i, name in enumerate(names):
-        values[f"a[{name}]"] = model["complaint_log_rate"][i]
-        values[f"c[{name}]"] = model["compliment_log_rate"][i]
-        for j, threshold in enumerate(model["thresholds"][i]):
-            values[f"tau[{name},{j + 1}]"] = threshold
-    return values
+    return ModelParams.from_dict(truth["model"]).reported().to_dict()
 
 
 def figures(
@@ -67,38 +68,42 @@ def figures(
     import pandas as pd
 
     from complaintpanel.report import figures as fig
+    from complaintpanel.results import read_results
 
     out = out or results / "figures"
     started = time.perf_counter()
     written: list[Path] = []
+    estimates = (read_results(results / "estimates.json")
+                 if (results / "estimates.json").exists() else None)
+    # Axis labels name the panel's period: the estimate stage records it in its settings; the
+    # panel figure reads it beside the panel it draws.
+    period = estimates["settings"].get("period") if estimates is not None else None
     if (results / "weekly_activity.parquet").exists():
         written += fig.fig_weekly_activity(pd.read_parquet(results / "weekly_activity.parquet"),
                                            out / "weekly_activity")
     if processed is not None and (processed / "panel.parquet").exists():
         written += fig.fig_activity_by_brand(pd.read_parquet(processed / "panel.parquet"),
-                                             out / "activity_by_brand")
+                                             out / "activity_by_brand",
+                                             _panel_period(processed) or period)
     if processed is not None and (processed / "voiced.parquet").exists():
         voiced = pd.read_parquet(processed / "voiced.parquet",
                                  columns=["brand", "brand_replied", "reply_latency_h"])
         written += fig.fig_reply_latency(voiced, out / "reply_latency")
-    estimates = _read(results / "estimates.json")
     if estimates is not None:
-        labels = {"complaints": "Complaints per customer-period",
-                  "sentiment_mean": "Mean sentiment of the period's tweets"}
-        for outcome, entry in estimates.get("event_study", {}).items():
-            if entry.get("status") == "estimated":
-                written += fig.fig_event_study(pd.DataFrame(entry["rows"]),
-                                               out / f"event_study_{outcome}", labels[outcome])
-        design = estimates.get("design", {})
-        if design.get("status") == "estimated":
-            terms = pd.DataFrame([
-                {"outcome": term.split("[")[0], "lead": int(term.split("+")[1].rstrip("]")),
-                 "estimate": v["estimate"], "ci_lower": v["ci_lower"], "ci_upper": v["ci_upper"]}
-                for term, v in design["terms"].items()])
-            written += fig.fig_design_effects(terms, out / "design_effects")
+        for outcome, studies in estimates.get("event_study", {}).items():
+            if isinstance(studies, dict):  # else a NotEstimated record
+                written += fig.fig_event_study(studies, out / f"event_study_{outcome}",
+                                               fig.outcome_label(outcome, period), period)
+        design = estimates.get("design")
+        if design is not None and design.is_estimated:
+            written += fig.fig_design_effects(design, out / "design_effects", period)
     hmm = _read(results / "hmm.json")
     if hmm is not None and hmm.get("status", "estimated") == "estimated":
-        written += fig.fig_hmm_states(hmm, out / "hmm_states")
+        # the period of the panel the model was fitted on, recorded beside that panel
+        source = hmm.get("input")
+        panel = source.get("panel") if isinstance(source, dict) else source
+        hmm_period = _panel_period(Path(panel).parent) if panel else None
+        written += fig.fig_hmm_states(hmm, out / "hmm_states", hmm_period)
         written += fig.fig_hmm_transitions(hmm, out / "hmm_transitions")
         written += fig.fig_hmm_effects(hmm, out / "hmm_effects")
         fits = {"classifier labels": hmm}

@@ -3,21 +3,25 @@
 * :mod:`.fixed_effects` — the paper-style panel regressions: PPML for complaints and linear
   fixed effects for sentiment and the compliment share (pyfixest, linearmodels beside it);
 * :mod:`.design` — the design-based "answered vs unanswered complaints" comparison (AIPW);
-* :mod:`.event_study` — event studies around a customer's first reply (Sun–Abraham and TWFE);
+* :mod:`.event_study` — event studies around a customer's first reply (Gardner's two-stage
+  DiD and naive TWFE);
 * :mod:`.treatments` — the treatment definitions the robustness checks switch between.
 
-Every estimator returns a results object in the statsmodels shape (:mod:`.results`).
+Every estimator returns a results object in the statsmodels shape with a term table
+(:mod:`complaintpanel.results`, shared with the structural model and the reports); a model the
+data cannot identify raises :class:`~complaintpanel.results.NotIdentifiedError`.
 """
 
 from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
-from complaintpanel.estimate.results import EffectResults, NotIdentifiedError
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
+from complaintpanel.results import EffectResults, NotEstimated, NotIdentifiedError
 
 __all__ = [
     "TREATMENTS",
     "EffectResults",
+    "NotEstimated",
     "NotIdentifiedError",
     "add_model_columns",
     "answered_vs_unanswered",

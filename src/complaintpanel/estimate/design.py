@@ -1,6 +1,6 @@
 """The design-based estimate: answered vs unanswered complaints (DESIGN.md §3).
 
-Among customer–brand pairs that complained in week ``t−1``, compare those the brand answered
+Among customer–brand pairs that complained in period ``t−1``, compare those the brand answered
 with those it did not, and estimate the average effect of answering on complaints and
 compliments in ``t, t+1, …, t+H``. Controls: the number of complaints in ``t−1`` (brands that
 answer each complaint with some probability answer a customer with more complaints more often),
@@ -16,10 +16,11 @@ effect even when it holds, because the pair effect cannot absorb a relationship 
 
 **Estimator.** Augmented inverse-probability weighting (doubly robust; Robins, Rotnitzky & Zhao
 1994): a logit propensity score and linear outcome models per arm, both on the controls, with
-standard errors from the influence function clustered by customer, on the customer-periods
-with overlap (estimated propensity within :data:`OVERLAP`). Written here rather than
-taken from a library because the outcome leads, the sparse brand × period design and the
-customer clustering together are not covered by statsmodels' treatment-effect classes.
+standard errors from the influence function clustered by customer — a full covariance matrix
+across outcomes and leads (:func:`_clustered_covariance`) — on the customer-periods with
+overlap (estimated propensity within :data:`OVERLAP`). Written here rather than taken from a
+library because the outcome leads, the sparse brand × period design and the customer
+clustering together are not covered by statsmodels' treatment-effect classes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from complaintpanel.estimate.results import EffectResults, NotIdentifiedError
+from complaintpanel.results import EffectResults, NotIdentifiedError
 
 __all__ = ["answered_vs_unanswered"]
 
@@ -76,6 +77,31 @@ def _cluster_se(influence: np.ndarray, clusters: np.ndarray) -> float:
     return float(np.sqrt(g / (g - 1) * np.sum(sums**2)) / n)
 
 
+def _clustered_covariance(influence: list[np.ndarray], rows: list[np.ndarray],
+                          clusters: np.ndarray) -> np.ndarray:
+    """Customer-clustered covariance of several AIPW means with different samples.
+
+    Term k is the mean of ``influence[k]`` over the rows ``rows[k]`` (positions into
+    ``clusters``); terms differ in rows because later leads are observed for fewer
+    customer-periods. With S_ck the sum of term k's centred influence over cluster c,
+    n_k its rows and G_k its clusters,
+
+        Cov(θ_k, θ_l) = √(G_k/(G_k−1) · G_l/(G_l−1)) · Σ_c S_ck S_cl / (n_k n_l),
+
+    summing over every cluster (a cluster without rows for a term contributes S_ck = 0). The
+    diagonal is the per-term clustered variance of :func:`_cluster_se`; scaling rows and
+    columns by the per-term small-sample factors keeps the matrix positive semi-definite.
+    """
+    codes, uniques = pd.factorize(clusters)
+    sums = np.zeros((len(uniques), len(influence)))
+    scale = np.zeros(len(influence))
+    for k, (psi, at) in enumerate(zip(influence, rows, strict=True)):
+        sums[:, k] = np.bincount(codes[at], weights=psi - psi.mean(), minlength=len(uniques))
+        g = np.unique(codes[at]).size
+        scale[k] = np.sqrt(g / (g - 1)) / at.size
+    return (sums.T @ sums) * np.outer(scale, scale)
+
+
 def answered_vs_unanswered(
     data: pd.DataFrame,
     outcomes: tuple[str, ...] = ("complaints", "compliments"),
@@ -98,11 +124,14 @@ def answered_vs_unanswered(
     Returns
     -------
     EffectResults
-        One term per outcome and lead, named like ``complaints[t+0]``, with standard errors
-        clustered by customer (normal inference). ``info`` records the regression-adjustment
-        estimate beside the AIPW one, the sample sizes and how many customer-periods were left
-        out for lack of overlap; ``kept`` (an attribute, not exported) lists the
-        customer-periods used, so that a simulation can compute the truth on the same ones.
+        One term per outcome and lead (select with ``result.term(outcome=…, lead=…)``; names
+        like ``complaints[t+0]`` are labels only), with a covariance matrix across all terms
+        clustered by customer (normal inference). The term table gives each term's
+        ``outcome``, ``lead``, ``nobs``, ``n_clusters`` and the regression-adjustment estimate
+        beside the AIPW one (``regression_adjustment``); ``info`` records the controls and
+        how many customer-periods were left out for lack of overlap; ``kept`` (an attribute,
+        not exported) lists the customer-periods used, so that a simulation can compute the
+        truth on the same ones.
 
     Raises
     ------
@@ -128,7 +157,8 @@ def answered_vs_unanswered(
                                  f"{overlap}, every complaint was answered or none was")
 
     lookup = data.set_index(["pair_id", "period"])
-    params, bse, ra, n_used, clusters_used = {}, {}, {}, {}, {}
+    customers = base["customer_id"].to_numpy()
+    names, records, estimates, errors, influence, rows = [], [], [], [], [], []
     for outcome in outcomes:
         for lead in range(horizon + 1):
             key = pd.MultiIndex.from_arrays([base["pair_id"], base["period"] + 1 + lead])
@@ -140,24 +170,29 @@ def answered_vs_unanswered(
             mu1 = xo @ _fit_linear(xo[do], yo[do])
             mu0 = xo @ _fit_linear(xo[~do], yo[~do])
             psi = mu1 - mu0 + do * (yo - mu1) / eo - (~do) * (yo - mu0) / (1 - eo)
-            term = f"{outcome}[t+{lead}]"
-            params[term] = float(psi.mean())
-            bse[term] = _cluster_se(psi - psi.mean(), base["customer_id"].to_numpy()[ok])
-            ra[term] = float((mu1 - mu0).mean())
-            n_used[term] = int(ok.sum())
-            clusters_used[term] = int(base.loc[ok, "customer_id"].nunique())
-    if not params:
+            # The name is a label for printing; consumers select by outcome and lead.
+            names.append(f"{outcome}[t+{lead}]")
+            estimates.append(float(psi.mean()))
+            errors.append(_cluster_se(psi - psi.mean(), customers[ok]))
+            influence.append(psi)
+            rows.append(np.flatnonzero(ok))
+            records.append({"outcome": outcome, "lead": lead, "nobs": int(ok.sum()),
+                            "n_clusters": int(pd.unique(customers[ok]).size),
+                            "regression_adjustment": float((mu1 - mu0).mean())})
+    if not names:
         raise NotIdentifiedError("no lead has outcomes observed after a complaint")
+    cov = _clustered_covariance(influence, rows, customers)
     result = EffectResults(
         model="answered_vs_unanswered", estimator="AIPW (logit propensity, linear outcomes)",
-        params=pd.Series(params), bse=pd.Series(bse),
-        nobs=len(base), n_clusters=int(base["customer_id"].nunique()), dof=None,
+        params=pd.Series(estimates, index=names), bse=pd.Series(errors, index=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        nobs=len(base), terms=pd.DataFrame.from_records(records, index=names),
+        n_clusters=int(base["customer_id"].nunique()), dof=None,
+        cov_type="influence function, clustered by customer",
         info={"controls": "brand × complaints in t−1, answered before, brand × period",
               "treated_share": round(float(treated.mean()), 4),
               "overlap": list(overlap), "complained": n_complained,
               "left_out_no_overlap": n_complained - len(base),
-              "regression_adjustment": ra, "nobs_by_term": n_used,
-              "clusters_by_term": clusters_used,
               "estimand": "average effect of answering among customer-periods with a "
                           "complaint and overlap"},
     )

@@ -21,6 +21,10 @@ The leads (event time < 0) show the pre-period pattern. Here, unlike a textbook 
 adoption, the "treatment" (a reply) follows a complaint, which follows a worsening
 relationship, and event time 0 contains the complaint that was answered; pre-trends and a
 spike at 0 are expected and are reported, not hidden.
+
+Each estimator returns its own results object (they use different samples and have no joint
+covariance); the reference bin is a row of the term table marked ``fixed`` at 0, not a
+parameter.
 """
 
 from __future__ import annotations
@@ -31,13 +35,20 @@ import numpy as np
 import pandas as pd
 import pyfixest as pf
 
-from complaintpanel.estimate.results import NotIdentifiedError
+from complaintpanel.results import EffectResults, NotIdentifiedError
 
-__all__ = ["event_study"]
+__all__ = ["EVENT_STUDY_ESTIMATORS", "event_study"]
+
+# Estimator key → how it is described in results and tables.
+EVENT_STUDY_ESTIMATORS: dict[str, str] = {
+    "did2s": "pyfixest.did2s (Gardner two-stage DiD)",
+    "twfe": "pyfixest.feols (naive TWFE event study)",
+}
+REFERENCE = -1  # event time of the reference bin, normalised to 0
 
 
 def event_study(data: pd.DataFrame, outcome: str = "complaints", window: int = 4,
-                estimators: tuple[str, ...] = ("did2s", "twfe")) -> pd.DataFrame:
+                estimators: tuple[str, ...] = ("did2s", "twfe")) -> dict[str, EffectResults]:
     """Event-study coefficients of ``outcome`` around the first reply.
 
     Parameters
@@ -53,45 +64,65 @@ def event_study(data: pd.DataFrame, outcome: str = "complaints", window: int = 4
 
     Returns
     -------
-    DataFrame
-        Columns ``estimator``, ``event_time``, ``estimate``, ``se``, ``ci_lower``,
-        ``ci_upper``, ``nobs``; event time −1 is the reference (0 by construction).
+    dict of str to EffectResults
+        One results object per estimator (keys as in ``estimators``): they differ in sample
+        and observations, and their estimates have no joint covariance, so each has its own
+        ``nobs`` and covariance matrix over its event times. Terms are the event times
+        −window … window except the reference −1; the term table (columns ``outcome``,
+        ``estimator``, ``event_time``) also lists −1 as a ``fixed`` term with value 0 — the
+        normalisation, not an estimate. Standard errors clustered by customer, t inference
+        with pyfixest's degrees of freedom.
     """
+    unknown = sorted(set(estimators) - set(EVENT_STUDY_ESTIMATORS))
+    if unknown:
+        raise ValueError(f"unknown event-study estimator(s) {unknown}; "
+                         f"choose from {sorted(EVENT_STUDY_ESTIMATORS)}")
     sample = data.dropna(subset=[outcome]).copy()
     if sample["first_reply_period"].notna().sum() == 0:
         raise NotIdentifiedError("no customer was ever answered: no event to study")
     sample["t"] = sample["period"].astype(int) + 1
     sample["g"] = sample["first_reply_period"].fillna(-1).astype(int) + 1  # 0 = never
     rel = (sample["t"] - sample["g"]).where(sample["g"] > 0)
-    sample["event_bin"] = rel.clip(-window - 1, window + 1).fillna(-1).astype(int)
+    sample["event_bin"] = rel.clip(-window - 1, window + 1).fillna(REFERENCE).astype(int)
     sample["is_treated"] = ((sample["g"] > 0) & (sample["t"] >= sample["g"])).astype(int)
-    frames = []
-    if "did2s" in estimators:
-        frames.append(_did2s(sample, outcome, window))
-    if "twfe" in estimators:
-        frames.append(_twfe(sample, outcome, window))
-    return pd.concat(frames, ignore_index=True)
+    fits = {"did2s": _did2s, "twfe": _twfe}
+    return {name: fits[name](sample, outcome, window) for name in estimators}
 
 
-def _tidy_to_frame(fit: object, estimator: str, window: int, nobs: int) -> pd.DataFrame:
-    tidy = fit.tidy().reset_index()  # type: ignore[attr-defined]
-    tidy["event_time"] = tidy["Coefficient"].str.extract(r"::(-?\d+)")[0].astype(int)
-    tidy = tidy[tidy["event_time"].between(-window, window)]
-    out = pd.DataFrame({
-        "estimator": estimator, "event_time": tidy["event_time"].to_numpy(),
-        "estimate": tidy["Estimate"].to_numpy(), "se": tidy["Std. Error"].to_numpy(),
-        "ci_lower": tidy["2.5%"].to_numpy(), "ci_upper": tidy["97.5%"].to_numpy(),
-    })
-    reference = pd.DataFrame({"estimator": [estimator], "event_time": [-1], "estimate": [0.0],
-                              "se": [0.0], "ci_lower": [0.0], "ci_upper": [0.0]})
-    out = pd.concat([out[out["event_time"] != -1], reference], ignore_index=True)
-    out["nobs"] = nobs
-    return out.sort_values("event_time").reset_index(drop=True).astype(
-        {"estimate": float, "se": float, "ci_lower": float, "ci_upper": float,
-         "event_time": np.int64})
+def _results(fit: object, estimator: str, outcome: str, window: int, sample: pd.DataFrame,
+             nobs: int) -> EffectResults:
+    """Results over event times −window … window from a pyfixest fit of ``i(event_bin)``."""
+    coefs = fit.coef()  # type: ignore[attr-defined]
+    # pyfixest names the coefficients of i(event_bin, ref=-1) "event_bin::<k>"; look them up
+    # by event time rather than reading event times out of the names. An event time no pair
+    # reaches has no coefficient and is left out.
+    event_times = [k for k in range(-window, window + 1)
+                   if k != REFERENCE and f"event_bin::{k}" in coefs.index]
+    position = [list(coefs.index).index(f"event_bin::{k}") for k in event_times]
+    names = [f"event_time={k}" for k in event_times]
+    vcov = fit._vcov[np.ix_(position, position)]  # type: ignore[attr-defined]
+    se = fit.se()  # type: ignore[attr-defined]
+    rows = {f"event_time={k}": {"outcome": outcome, "estimator": estimator, "event_time": k,
+                                "fixed": k == REFERENCE,
+                                "fixed_value": 0.0 if k == REFERENCE else np.nan}
+            for k in sorted([*event_times, REFERENCE])}
+    return EffectResults(
+        model=f"event_study_{outcome}", estimator=EVENT_STUDY_ESTIMATORS[estimator],
+        params=pd.Series([float(coefs[f"event_bin::{k}"]) for k in event_times],
+                         index=names, dtype=float),
+        bse=pd.Series([float(se[f"event_bin::{k}"]) for k in event_times], index=names,
+                      dtype=float),
+        cov=pd.DataFrame(vcov, index=names, columns=names), nobs=nobs,
+        terms=pd.DataFrame.from_dict(rows, orient="index"),
+        n_clusters=int(sample["customer_id"].nunique()),
+        dof=float(fit._df_t),  # type: ignore[attr-defined]
+        cov_type="CRV1 clustered by customer",
+        info={"window": window, "reference_event_time": REFERENCE,
+              "binned": f"event times beyond ±{window} are binned into the end bins"},
+    )
 
 
-def _did2s(sample: pd.DataFrame, outcome: str, window: int) -> pd.DataFrame:
+def _did2s(sample: pd.DataFrame, outcome: str, window: int) -> EffectResults:
     entry = sample.groupby("pair_id")["t"].transform("min")
     untreated = sample["is_treated"] == 0
     # A pair effect is estimable only from at least two unanswered periods (one would be a
@@ -105,12 +136,12 @@ def _did2s(sample: pd.DataFrame, outcome: str, window: int) -> pd.DataFrame:
         fit = pf.did2s(usable, yname=outcome, first_stage="~ 0 | pair_id + t",
                        second_stage="~ i(event_bin, ref=-1)", treatment="is_treated",
                        cluster="customer_id")
-    return _tidy_to_frame(fit, "did2s", window, len(usable))
+    return _results(fit, "did2s", outcome, window, usable, len(usable))
 
 
-def _twfe(sample: pd.DataFrame, outcome: str, window: int) -> pd.DataFrame:
+def _twfe(sample: pd.DataFrame, outcome: str, window: int) -> EffectResults:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fit = pf.feols(f"{outcome} ~ i(event_bin, ref=-1) | pair_id + t", data=sample,
                        vcov={"CRV1": "customer_id"})
-    return _tidy_to_frame(fit, "twfe", window, int(fit._N))
+    return _results(fit, "twfe", outcome, window, sample, int(fit._N))

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pyfixest as pf
 
-from complaintpanel.estimate.results import EffectResults, NotIdentifiedError
 from complaintpanel.estimate.treatments import TREATMENTS
+from complaintpanel.results import EffectResults, NotIdentifiedError
 
 __all__ = ["fit_linear_fe", "fit_panelols", "fit_ppml"]
 
@@ -45,20 +45,29 @@ def _estimation_sample(data: pd.DataFrame, outcome: str, treatment: str) -> pd.D
     return sample
 
 
-def _from_pyfixest(fit: object, model: str, estimator: str, treatment: str,
+def _term_table(outcome: str, treatment: str) -> pd.DataFrame:
+    """One term: the coefficient on the lagged treatment, described by outcome and treatment."""
+    return pd.DataFrame({"outcome": [outcome], "treatment": [treatment]}, index=[treatment])
+
+
+def _from_pyfixest(fit: object, model: str, estimator: str, outcome: str, treatment: str,
                    sample: pd.DataFrame, formula: str) -> EffectResults:
     term = f"treat_{treatment}"
     coefs = fit.coef()  # type: ignore[attr-defined]
     if term not in coefs.index:
         raise NotIdentifiedError(f"{model}: treatment '{treatment}' was dropped as collinear "
                                  "with the fixed effects")
+    position = list(coefs.index).index(term)
+    vcov = fit._vcov[np.ix_([position], [position])]  # type: ignore[attr-defined]
     n_clusters = int(sample.loc[:, "customer_id"].nunique())
     return EffectResults(
         model=model, estimator=estimator,
         params=pd.Series({treatment: float(coefs[term])}),
         bse=pd.Series({treatment: float(fit.se()[term])}),  # type: ignore[attr-defined]
+        cov=pd.DataFrame(vcov, index=[treatment], columns=[treatment]),
         nobs=int(fit._N),  # type: ignore[attr-defined]
-        n_clusters=n_clusters, dof=n_clusters - 1,
+        terms=_term_table(outcome, treatment), n_clusters=n_clusters, dof=n_clusters - 1,
+        cov_type="CRV1 clustered by customer",
         info={"formula": formula, "fixed_effects": "customer–brand pair; brand × period",
               "vcov": "CRV1 clustered by customer", "treatment": treatment,
               "treatment_definition": TREATMENTS[treatment]},
@@ -81,7 +90,8 @@ def fit_ppml(data: pd.DataFrame, treatment: str = "replied",
     Returns
     -------
     EffectResults
-        β, the log change in the expected count.
+        One term, β (the log change in the expected count), named after the treatment; its
+        term table gives ``outcome`` and ``treatment``. Covariance clustered by customer.
 
     Raises
     ------
@@ -96,8 +106,8 @@ def fit_ppml(data: pd.DataFrame, treatment: str = "replied",
         warnings.simplefilter("ignore", UserWarning)
         fit = pf.fepois(formula, data=sample, vcov={"CRV1": "customer_id"}, iwls_tol=1e-10,
                         demeaner=pf.MapDemeaner(fixef_tol=1e-10))
-    return _from_pyfixest(fit, f"ppml_{outcome}", "pyfixest.fepois (PPML)", treatment,
-                          sample, formula)
+    return _from_pyfixest(fit, f"ppml_{outcome}", "pyfixest.fepois (PPML)", outcome,
+                          treatment, sample, formula)
 
 
 def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
@@ -117,7 +127,8 @@ def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
         warnings.simplefilter("ignore", UserWarning)
         fit = pf.feols(formula, data=sample, vcov={"CRV1": "customer_id"}, ssc=ssc,
                        demeaner=pf.MapDemeaner(fixef_tol=1e-12))
-    return _from_pyfixest(fit, f"fe_{outcome}", "pyfixest.feols", treatment, sample, formula)
+    return _from_pyfixest(fit, f"fe_{outcome}", "pyfixest.feols", outcome, treatment, sample,
+                          formula)
 
 
 def fit_panelols(data: pd.DataFrame, outcome: str = "sentiment_mean",
@@ -149,7 +160,10 @@ def fit_panelols(data: pd.DataFrame, outcome: str = "sentiment_mean",
         model=f"fe_{outcome}", estimator="linearmodels.PanelOLS",
         params=pd.Series({treatment: float(fit.params[column])}),
         bse=pd.Series({treatment: float(fit.std_errors[column])}),
-        nobs=int(fit.nobs), n_clusters=n_clusters, dof=n_clusters - 1,
+        cov=pd.DataFrame([[float(fit.cov.loc[column, column])]], index=[treatment],
+                         columns=[treatment]),
+        nobs=int(fit.nobs), terms=_term_table(outcome, treatment), n_clusters=n_clusters,
+        dof=n_clusters - 1, cov_type="clustered by customer, G/(G-1) correction",
         info={"fixed_effects": "customer–brand pair (entity); brand × period (other)",
               "vcov": "clustered by customer, G/(G-1) correction", "treatment": treatment},
     )

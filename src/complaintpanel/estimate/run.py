@@ -1,14 +1,17 @@
-"""Run every reduced-form estimate on one panel and collect plain-JSON results.
+"""Run every reduced-form estimate on one panel and collect the results.
 
-A model the data cannot identify (no variation, too few observations) is recorded with its
-reason instead of failing the whole run, so that small real excerpts report what could and
-could not be estimated.
+A model the data cannot identify (no variation, too few observations) is recorded as a
+:class:`~complaintpanel.results.NotEstimated` record with its reason instead of failing the
+whole run, so that small real excerpts report what could and could not be estimated. The
+collected tree is written to ``estimates.json`` and read back by
+:func:`complaintpanel.results.write_results` / :func:`~complaintpanel.results.read_results`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -16,20 +19,28 @@ from complaintpanel.config import EstimateConfig
 from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
-from complaintpanel.estimate.results import ESTIMATION_FAILURES, EffectResults, failure_record
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
+from complaintpanel.results import ESTIMATION_FAILURES, NotEstimated
 
-__all__ = ["panel_descriptives", "run_estimates"]
+__all__ = ["attempt", "panel_descriptives", "run_estimates"]
+
+Fitted = TypeVar("Fitted")
 
 
-def _attempt(fit: Callable[[], EffectResults | pd.DataFrame]) -> dict[str, Any]:
+def attempt(fit: Callable[[], Fitted], model: str = "") -> Fitted | NotEstimated:
+    """Run ``fit``; return its results, or a :class:`NotEstimated` record if it cannot be.
+
+    Parameters
+    ----------
+    fit : callable
+        Fits one model (no arguments).
+    model : str
+        Name recorded with a failure.
+    """
     try:
-        result = fit()
+        return fit()
     except ESTIMATION_FAILURES as error:
-        return failure_record(error)
-    if isinstance(result, pd.DataFrame):
-        return {"status": "estimated", "rows": result.to_dict(orient="records")}
-    return result.to_dict()
+        return NotEstimated.from_error(error, model)
 
 
 def panel_descriptives(panel: pd.DataFrame) -> dict[str, Any]:
@@ -71,8 +82,9 @@ def panel_descriptives(panel: pd.DataFrame) -> dict[str, Any]:
 
 
 def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
-                  with_event_studies: bool = True) -> dict[str, Any]:
-    """Every reduced-form model of DESIGN.md §3 on ``panel``, as plain JSON.
+                  with_event_studies: bool = True, period: str | None = None
+                  ) -> dict[str, Any]:
+    """Every reduced-form model of DESIGN.md §3 on ``panel``.
 
     Parameters
     ----------
@@ -82,31 +94,39 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         Main treatment, the H of "reply within H hours", and the design horizon.
     with_event_studies : bool
         The event studies are the slowest part; robustness runs can skip them.
+    period : {"day", "week", "month"}, optional
+        Length of the panel's periods (``panel_report.json``), recorded in ``settings`` so
+        that tables and figures name it; ``None`` when unknown.
 
     Returns
     -------
     dict
-        ``descriptives``, ``ppml_complaints`` / ``fe_sentiment`` / ``fe_compliment_share``
-        (one entry per treatment definition), ``panelols_sentiment`` (cross-check),
-        ``design`` (answered vs unanswered) and ``event_study`` (per outcome).
+        ``settings`` and ``descriptives`` (plain values); results objects or
+        :class:`~complaintpanel.results.NotEstimated` records: ``ppml_complaints`` /
+        ``fe_sentiment_mean`` / ``fe_compliment_share`` (one per treatment definition),
+        ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered) and
+        ``event_study`` (per outcome: one results object per estimator, or one record).
     """
     settings = settings or EstimateConfig()
     data = add_model_columns(panel, reply_within_h=settings.reply_within_h)
     results: dict[str, Any] = {
         "settings": {"main_treatment": settings.treatment,
                      "reply_within_h": settings.reply_within_h, "horizon": settings.horizon,
-                     "treatments": TREATMENTS},
+                     "period": period, "treatments": TREATMENTS},
         "descriptives": panel_descriptives(panel),
     }
-    results["ppml_complaints"] = {t: _attempt(lambda t=t: fit_ppml(data, t)) for t in TREATMENTS}
+    results["ppml_complaints"] = {
+        t: attempt(partial(fit_ppml, data, t), "ppml_complaints") for t in TREATMENTS}
     for outcome in ("sentiment_mean", "compliment_share"):
         results[f"fe_{outcome}"] = {
-            t: _attempt(lambda t=t, o=outcome: fit_linear_fe(data, o, t)) for t in TREATMENTS}
-    results["panelols_sentiment_mean"] = _attempt(
-        lambda: fit_panelols(data, "sentiment_mean", settings.treatment))
-    results["design"] = _attempt(lambda: answered_vs_unanswered(data, horizon=settings.horizon))
+            t: attempt(partial(fit_linear_fe, data, outcome, t), f"fe_{outcome}")
+            for t in TREATMENTS}
+    results["panelols_sentiment_mean"] = attempt(
+        partial(fit_panelols, data, "sentiment_mean", settings.treatment), "fe_sentiment_mean")
+    results["design"] = attempt(partial(answered_vs_unanswered, data, horizon=settings.horizon),
+                                "answered_vs_unanswered")
     if with_event_studies:
         results["event_study"] = {
-            outcome: _attempt(lambda o=outcome: event_study(data, o))
+            outcome: attempt(partial(event_study, data, outcome), f"event_study_{outcome}")
             for outcome in ("complaints", "sentiment_mean")}
     return results

@@ -3,7 +3,9 @@
 A reply to a complaint has two opposing effects that only a model of the latent relationship
 can separate (Ma, Sun & Kekre 2015): it moves the relationship to a better state (δ, the
 relationship effect) and, at a given state, it raises the propensity to complain (γ, the
-squeaky-wheel effect). The pieces mirror hmmlearn's split:
+squeaky-wheel effect). The model itself — parameters (:class:`~complaintpanel.model.ModelParams`,
+:class:`~complaintpanel.model.ModelSpec`) and the one period step that every simulation uses —
+lives in :mod:`complaintpanel.model`; the estimator's pieces mirror hmmlearn's split:
 
 * :mod:`.emissions` — Poisson complaint / compliment emissions with the redress term,
   optional Gaussian sentiment and reply model;
@@ -13,6 +15,7 @@ squeaky-wheel effect). The pieces mirror hmmlearn's split:
 * :mod:`.likelihood` — exact log-likelihood and its analytic gradient (Fisher's identity);
 * :mod:`.estimator` — :class:`RelationshipHMM` (fit, score, predict_proba, decode, sample);
 * :mod:`.results` — :class:`RelationshipHMMResults` (params, bse, conf_int, summary, tables);
+* :mod:`.sampling` — panels drawn from the model (:func:`complaintpanel.model.step`);
 * :mod:`.policy` — counterfactual reply policies simulated from the filtered states.
 """
 
@@ -23,12 +26,14 @@ from complaintpanel.hmm.estimator import (
     check_identification,
     select_n_states,
 )
-from complaintpanel.hmm.parametrisation import ModelSpec, ParamLayout, state_names
+from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults
 from complaintpanel.hmm.sampling import sample_panel
+from complaintpanel.model import ModelParams, ModelSpec, state_names
 
 __all__ = [
     "IdentificationError",
+    "ModelParams",
     "ModelSpec",
     "PanelArrays",
     "ParamLayout",

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from complaintpanel.hmm.parametrisation import IdentificationError, ModelSpec
-from complaintpanel.model import add_hmm_covariates
+from complaintpanel.hmm.parametrisation import IdentificationError
+from complaintpanel.model import ModelSpec, add_hmm_covariates
 
 __all__ = ["PanelArrays", "prepare_panel"]
 

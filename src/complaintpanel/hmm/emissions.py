@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import expit
 
 from complaintpanel.hmm.data import PanelArrays
-from complaintpanel.hmm.parametrisation import ModelSpec, NaturalParams
+from complaintpanel.model import ModelParams, ModelSpec
 
 __all__ = [
     "EmissionTerms",
@@ -73,12 +73,12 @@ def first_contact_probability(rate_complaints: np.ndarray, rate_compliments: np.
     return -np.expm1(-(rate_complaints[0] + rate_compliments[0]))
 
 
-def emission_terms(nat: NaturalParams, spec: ModelSpec, data: PanelArrays) -> EmissionTerms:
+def emission_terms(nat: ModelParams, spec: ModelSpec, data: PanelArrays) -> EmissionTerms:
     """Evaluate the emission log-densities of every state in every period.
 
     Parameters
     ----------
-    nat : NaturalParams
+    nat : ModelParams
     spec : ModelSpec
     data : PanelArrays
 
@@ -131,7 +131,7 @@ def emission_terms(nat: NaturalParams, spec: ModelSpec, data: PanelArrays) -> Em
                          sentiment_z=z, reply_prob=reply_prob)
 
 
-def emission_gradient(terms: EmissionTerms, posterior: np.ndarray, nat: NaturalParams,
+def emission_gradient(terms: EmissionTerms, posterior: np.ndarray, nat: ModelParams,
                       spec: ModelSpec, data: PanelArrays) -> dict[str, np.ndarray]:
     """Per-sequence score of the emission parameters (Fisher's identity).
 
@@ -140,7 +140,7 @@ def emission_gradient(terms: EmissionTerms, posterior: np.ndarray, nat: NaturalP
     terms : EmissionTerms
     posterior : ndarray, shape (T, K, N)
         Smoothed state probabilities, zero in padding.
-    nat : NaturalParams
+    nat : ModelParams
     spec : ModelSpec
     data : PanelArrays
 

@@ -33,19 +33,18 @@ from scipy.special import logit
 from complaintpanel.hmm import core
 from complaintpanel.hmm.data import PanelArrays, prepare_panel
 from complaintpanel.hmm.likelihood import evaluate, log_joint_contact, model_arrays
-from complaintpanel.hmm.parametrisation import (
+from complaintpanel.hmm.parametrisation import IdentificationError, ParamLayout
+from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
+from complaintpanel.hmm.sampling import sample_panel
+from complaintpanel.hmm.transitions import probs_from_cdf
+from complaintpanel.model import (
     COEFFICIENT_NAMES,
     FirstContact,
-    IdentificationError,
+    ModelParams,
     ModelSpec,
-    NaturalParams,
-    ParamLayout,
     state_names,
+    transition_matrices,
 )
-from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
-from complaintpanel.hmm.sampling import natural_from_relationship, sample_panel
-from complaintpanel.hmm.transitions import probs_from_cdf
-from complaintpanel.model import RelationshipParams, transition_matrices
 from complaintpanel.runtime.progress import track
 
 __all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
@@ -127,8 +126,11 @@ def start_values(layout: ParamLayout, data: PanelArrays,
         c = log_rp + rng.uniform(-2.0, 1.5, k)
         tau = _state_stay_thresholds(rng.uniform(0.5, 0.95, k), k, rng)
         beta_sd, init_sd = 0.3, 0.5
-    draw = (lambda size, sd: rng.normal(0, sd, size)) if rng is not None else (
-        lambda size, sd: np.zeros(size))
+
+    def draw(size: int, sd: float) -> np.ndarray:
+        # random starts scatter coefficients around 0; the moment start puts them at 0
+        return rng.normal(0, sd, size) if rng is not None else np.zeros(size)
+
     sent_mean = sent_log_sd = np.zeros(0)
     if spec.sentiment:
         observed = data.sentiment[data.sentiment_obs > 0]
@@ -143,8 +145,8 @@ def start_values(layout: ParamLayout, data: PanelArrays,
             rate = (data.answered[cells].sum() + 0.5) / (data.complaints[cells].sum() + 1.0)
             reply_brand[b] = logit(np.clip(rate, 0.01, 0.99))
         reply_state = draw(k - 1, beta_sd)
-    nat = NaturalParams(
-        a=a, c=c,
+    nat = ModelParams(
+        spec=spec, a=a, c=c,
         beta_c=draw(len(spec.complaint_covariates), beta_sd),
         beta_p=draw(len(spec.compliment_covariates), beta_sd),
         beta_tr=draw(len(spec.transition_covariates), beta_sd),
@@ -482,16 +484,17 @@ class RelationshipHMM:
         self.layout_ = ParamLayout(spec)
         self.theta_ = np.asarray(theta, dtype=float)
         nat = self.layout_.to_natural(self.theta_)
+        self.model_params_ = nat
         names = state_names(spec.n_states)
         self.state_names_ = names
         self.complaint_log_rate_ = nat.a
         self.compliment_log_rate_ = nat.c
         self.thresholds_ = nat.tau
+        # π at first contact (with initial covariates: of a customer whose covariates are 0)
         logits = np.concatenate([[0.0], nat.init[:, 0]])
         self.startprob_ = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-        coefs = dict(zip(spec.transition_covariates, nat.beta_tr, strict=True))
         self.transmat_ = transition_matrices(nat.tau, 0.0)
-        self.transmat_intervened_ = transition_matrices(nat.tau, coefs.get("intervened", 0.0))
+        self.transmat_intervened_ = transition_matrices(nat.tau, nat.delta)
         if hasattr(self, "results_") and self.results_.spec == spec:
             self.params_ = self.results_.params
             self.bse_ = self.results_.bse
@@ -504,16 +507,27 @@ class RelationshipHMM:
                                      index=self.layout_.reported(self.theta_)[0])
 
     @classmethod
-    def from_params(cls, params: RelationshipParams, **kwargs: Any) -> RelationshipHMM:
+    def from_params(cls, params: ModelParams, **kwargs: Any) -> RelationshipHMM:
         """Build a model with given parameters, ready to score, decode and sample (no fit).
 
-        ``kwargs`` set the specification as in the constructor; coefficients of covariates
-        not in it must be zero in ``params``.
+        The specification is ``params.spec``; ``kwargs`` change it as in the constructor
+        (e.g. ``first_contact_truncation=False``), the parameters being carried over by
+        :meth:`~complaintpanel.model.ModelParams.with_spec` (coefficients of covariates the
+        new specification drops must be zero).
         """
-        model = cls(n_states=params.n_states, **kwargs)
-        spec = model.make_spec()
-        layout = ParamLayout(spec)
-        model._set_fitted(spec, layout.from_natural(natural_from_relationship(params, spec)))
+        spec = params.spec
+        settings: dict[str, Any] = {
+            "n_states": spec.n_states, "complaint_covariates": spec.complaint_covariates,
+            "compliment_covariates": spec.compliment_covariates,
+            "transition_covariates": spec.transition_covariates,
+            "initial_covariates": spec.initial_covariates,
+            "sentiment": spec.sentiment or False, "reply_model": spec.reply_model,
+            "first_contact_truncation": spec.first_contact,
+            "latency_hours": spec.latency_hours,
+        }
+        model = cls(**{**settings, **kwargs})
+        target = model.make_spec(spec.brands)
+        model._set_fitted(target, ParamLayout(target).from_natural(params.with_spec(target)))
         return model
 
     @classmethod
@@ -548,8 +562,7 @@ class RelationshipHMM:
         return data.sequences.assign(loglike=ev.loglik_seq)
 
     def _posteriors(self, data: PanelArrays) -> tuple[np.ndarray, np.ndarray]:
-        nat = self.layout_.to_natural(self.theta_)
-        log_initial, cdf, terms = model_arrays(nat, self.layout_, data)
+        log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data)
         fb = core.forward_backward_cumulative(log_initial, cdf, terms.log_density, data.mask)
         return fb.posterior, fb.alpha
 
@@ -584,6 +597,58 @@ class RelationshipHMM:
         _, alpha = self._posteriors(data)
         return self._cells(data, alpha, [f"p_{s}" for s in self.state_names_])
 
+    def filtered_last_proba(self, panel: pd.DataFrame,
+                            params: Sequence[ModelParams] | None = None) -> pd.DataFrame:
+        """Return filtered state probabilities at each customer–brand sequence's last period.
+
+        ``P(s_T = k | data up to T)``, where the model's simulations of the future start.
+
+        Parameters
+        ----------
+        panel : DataFrame
+        params : sequence of ModelParams, optional
+            Evaluate at each of these parameter sets (of this model's specification, e.g.
+            draws from :meth:`RelationshipHMMResults.draw_model_params`) instead of the
+            fitted ones; the panel is prepared once for all of them.
+
+        Returns
+        -------
+        DataFrame
+            One row per sequence, in the order of :meth:`model_frame`'s sequences:
+            ``customer_id``, ``brand``, ``period`` (the last one) and ``p_<state>``; with
+            ``params``, one block of rows per parameter set, numbered in a first column
+            ``draw``.
+        """
+        data = self._prepare(panel)
+        sets = [self.model_params_] if params is None else list(params)
+        n = data.n_sequences
+        last = data.rows[data.lengths - 1, np.arange(n)]
+        keys = data.frame.loc[last, ["customer_id", "brand", "period"]].reset_index(drop=True)
+        columns = [f"p_{s}" for s in self.state_names_]
+        blocks = []
+        for draw, values in enumerate(sets):
+            if values.spec != self.spec_:
+                raise ValueError("the parameters belong to another specification")
+            log_initial, cdf, terms = model_arrays(values, self.layout_, data)
+            _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
+                                                     data.mask)
+            block = keys.copy()
+            block[columns] = alpha[data.lengths - 1, :, np.arange(n)]
+            if params is not None:
+                block.insert(0, "draw", draw)
+            blocks.append(block)
+        return pd.concat(blocks, ignore_index=True)
+
+    def model_frame(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """Return the panel as the model sees it.
+
+        Sorted by customer, brand and period, with the specification's covariates derived
+        (``intervened``, ``redress``, ``peer_voice``, ``unanswered_complaints``,
+        ``fast_reply``) and, under first-contact conditioning, leading periods without a
+        complaint or a compliment dropped (:func:`~complaintpanel.hmm.data.prepare_panel`).
+        """
+        return self._prepare(panel).frame
+
     def decode(self, panel: pd.DataFrame) -> tuple[float, pd.DataFrame]:
         """Most likely state paths (Viterbi).
 
@@ -596,8 +661,7 @@ class RelationshipHMM:
             ``customer_id``, ``brand``, ``period``, ``state`` (0 = worst).
         """
         data = self._prepare(panel)
-        nat = self.layout_.to_natural(self.theta_)
-        log_initial, cdf, terms = model_arrays(nat, self.layout_, data)
+        log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data)
         with np.errstate(divide="ignore"):
             log_transition = np.log(probs_from_cdf(cdf))
         log_prob, states = core.viterbi(log_initial, log_transition, terms.log_density,
@@ -619,9 +683,8 @@ class RelationshipHMM:
         See :func:`complaintpanel.hmm.sampling.sample_panel`.
         """
         self._check_fitted()
-        return sample_panel(self.layout_.to_natural(self.theta_), self.spec_, n_customers,
-                            n_periods, n_brands=n_brands, reply_probs=reply_probs,
-                            random_state=random_state)
+        return sample_panel(self.model_params_, n_customers, n_periods, n_brands=n_brands,
+                            reply_probs=reply_probs, random_state=random_state)
 
 
 def _invert_information(information: np.ndarray) -> tuple[np.ndarray, bool]:

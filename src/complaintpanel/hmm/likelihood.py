@@ -23,7 +23,7 @@ from complaintpanel.hmm.emissions import (
     emission_terms,
     first_contact_probability,
 )
-from complaintpanel.hmm.parametrisation import NaturalParams, ParamLayout
+from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.transitions import (
     cumulative,
     initial_gradient,
@@ -31,6 +31,7 @@ from complaintpanel.hmm.transitions import (
     shift,
     threshold_gradient,
 )
+from complaintpanel.model import ModelParams
 
 __all__ = ["Evaluation", "evaluate", "log_joint_contact", "model_arrays"]
 
@@ -57,7 +58,7 @@ class Evaluation:
     scores: np.ndarray | None
 
 
-def model_arrays(nat: NaturalParams, layout: ParamLayout, data: PanelArrays
+def model_arrays(nat: ModelParams, layout: ParamLayout, data: PanelArrays
                  ) -> tuple[np.ndarray, np.ndarray, EmissionTerms]:
     """Compute initial log-probabilities, cumulative transition probabilities, emissions.
 
@@ -75,7 +76,7 @@ def model_arrays(nat: NaturalParams, layout: ParamLayout, data: PanelArrays
     return log_initial, cdf, terms
 
 
-def _evaluate_chunk(nat: NaturalParams, layout: ParamLayout, data: PanelArrays,
+def _evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays,
                     gradient: bool) -> tuple[np.ndarray, np.ndarray | None]:
     spec = layout.spec
     log_initial, cdf, terms = model_arrays(nat, layout, data)

@@ -1,7 +1,9 @@
-"""Model specification and the map between natural and unconstrained parameters.
+"""The map between the model's natural parameters and the optimiser's unconstrained vector.
 
 The optimiser works on an unconstrained vector ``θ``; the likelihood works on *natural*
-parameters (rates, coefficients, thresholds, initial logits). Two blocks need a transform:
+parameters (:class:`complaintpanel.model.ModelParams`: rates, coefficients, thresholds,
+initial logits, with their :class:`~complaintpanel.model.ModelSpec`). Two blocks need a
+transform:
 
 * complaint log-rates ``a`` are **strictly decreasing** in the state index
   (``a_0 = θ_0``, ``a_k = a_{k-1} − exp(θ_k)``): state 0 complains most ("poor"), state K−1
@@ -17,168 +19,15 @@ likelihood carries over exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Literal
-
 import numpy as np
-from scipy.special import logsumexp
 
-from complaintpanel.model import STATE_NAMES
+from complaintpanel.model import ModelParams, ModelSpec
 
-__all__ = [
-    "COEFFICIENT_NAMES",
-    "FirstContact",
-    "IdentificationError",
-    "ModelSpec",
-    "NaturalParams",
-    "ParamLayout",
-    "state_names",
-]
-
-FirstContact = Literal["state", "joint", "none"]
-
-# Readable names of the coefficients the paper's argument is about (DESIGN.md §4).
-COEFFICIENT_NAMES: dict[str, str] = {
-    "redress": "gamma",  # squeaky wheel, complaint emission
-    "intervened": "delta",  # relationship effect, transitions
-    "peer_voice": "eta",  # peer voice, transitions
-    "unanswered_complaints": "kappa",  # unanswered complaints, transitions
-    "fast_reply": "delta_fast",  # extra shift of a reply within the latency cut-off
-}
+__all__ = ["IdentificationError", "ParamLayout"]
 
 
 class IdentificationError(ValueError):
     """The panel cannot identify the specification (e.g. no variation in intervention)."""
-
-
-def state_names(n_states: int) -> tuple[str, ...]:
-    """Names of the latent states from worst to best relationship."""
-    if n_states == len(STATE_NAMES):
-        return STATE_NAMES
-    if n_states == 2:
-        return ("poor", "good")
-    return tuple(f"s{k}" for k in range(n_states))
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the relationship HMM contains (not its parameter values).
-
-    Parameters
-    ----------
-    n_states : int
-        Number of ordered latent states K (≥ 2).
-    complaint_covariates, compliment_covariates : tuple of str
-        Panel columns entering the complaint / compliment log-rates linearly. The default
-        complaint covariate ``redress`` gives the squeaky-wheel coefficient γ.
-    transition_covariates : tuple of str
-        Columns of period *t* that shift the ordered-logit index for the move *t → t+1*
-        (``intervened`` → δ, ``peer_voice`` → η, ``unanswered_complaints`` → κ,
-        ``fast_reply`` → δ_fast).
-    initial_covariates : tuple of str
-        Customer-level columns (taken at first contact) of a multinomial logit for the initial
-        state; empty means a single initial distribution π.
-    sentiment : str or None
-        Column of a Gaussian sentiment emission ``Normal(m_k, σ_k)`` (missing values are
-        skipped); ``None`` switches it off.
-    reply_model : bool
-        Model the brand's replies as an emission: ``answered ~ Binomial(complaints,
-        logistic(ρ_brand + ψ_k))``. Needed when replies depend on the latent state
-        (endogenous replies); harmless (ψ ≈ 0) when they do not.
-    first_contact : {"state", "joint", "none"}
-        How the first period is conditioned on first contact (complaints + compliments ≥ 1):
-        ``"state"`` — emissions zero-truncated given the state, the state itself drawn from π
-        (what :mod:`complaintpanel.simulate` does); ``"joint"`` — state and emissions
-        conditioned together, i.e. the forward probability divided by
-        ``Σ_k π_k P(C+P ≥ 1 | k)``; ``"none"`` — no conditioning (the first period is an
-        ordinary period).
-    latency_hours : float or None
-        Cut-off of ``fast_reply`` (a complaint answered within this many hours), when used.
-    brands : tuple of str
-        Brand labels of the reply model (filled in from the data at fit time).
-    """
-
-    n_states: int = 3
-    complaint_covariates: tuple[str, ...] = ("redress",)
-    compliment_covariates: tuple[str, ...] = ()
-    transition_covariates: tuple[str, ...] = ("intervened", "peer_voice")
-    initial_covariates: tuple[str, ...] = ()
-    sentiment: str | None = None
-    reply_model: bool = False
-    first_contact: FirstContact = "state"
-    latency_hours: float | None = None
-    brands: tuple[str, ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        if self.n_states < 2:
-            raise ValueError("the relationship HMM needs at least 2 states")
-        if self.first_contact not in ("state", "joint", "none"):
-            raise ValueError("first_contact must be 'state', 'joint' or 'none'")
-        if "fast_reply" in self.transition_covariates and self.latency_hours is None:
-            raise ValueError("fast_reply needs latency_hours (the cut-off in hours)")
-
-    def with_brands(self, brands: tuple[str, ...]) -> ModelSpec:
-        """Copy with the reply model's brand labels set."""
-        return replace(self, brands=tuple(brands))
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain-JSON representation."""
-        return {
-            "n_states": self.n_states,
-            "complaint_covariates": list(self.complaint_covariates),
-            "compliment_covariates": list(self.compliment_covariates),
-            "transition_covariates": list(self.transition_covariates),
-            "initial_covariates": list(self.initial_covariates),
-            "sentiment": self.sentiment,
-            "reply_model": self.reply_model,
-            "first_contact": self.first_contact,
-            "latency_hours": self.latency_hours,
-            "brands": list(self.brands),
-        }
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> ModelSpec:
-        """Inverse of :meth:`to_dict`."""
-        tuples = ("complaint_covariates", "compliment_covariates", "transition_covariates",
-                  "initial_covariates", "brands")
-        kwargs = {key: tuple(value) if key in tuples else value  # type: ignore[arg-type]
-                  for key, value in values.items()}
-        return cls(**kwargs)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class NaturalParams:
-    """Parameters on their natural scale (what the likelihood uses).
-
-    Attributes
-    ----------
-    a, c : ndarray, shape (K,)
-        Complaint and compliment log-rates by state (``a`` strictly decreasing).
-    beta_c, beta_p, beta_tr : ndarray
-        Coefficients of the complaint, compliment and transition covariates.
-    tau : ndarray, shape (K, K-1)
-        Ordered-logit thresholds, row = current state, increasing along the row.
-    init : ndarray, shape (K-1, 1 + n_initial_covariates)
-        Initial-state logits of states 1..K−1 against state 0 (intercept first).
-    sent_mean, sent_log_sd : ndarray, shape (K,)
-        Sentiment emission mean and log standard deviation by state (empty when off).
-    reply_brand : ndarray, shape (B,)
-        Reply-model logit intercept per brand (empty when off).
-    reply_state : ndarray, shape (K-1,)
-        Reply-model logit shift of states 1..K−1 against state 0 (empty when off).
-    """
-
-    a: np.ndarray
-    c: np.ndarray
-    beta_c: np.ndarray
-    beta_p: np.ndarray
-    beta_tr: np.ndarray
-    tau: np.ndarray
-    init: np.ndarray
-    sent_mean: np.ndarray
-    sent_log_sd: np.ndarray
-    reply_brand: np.ndarray
-    reply_state: np.ndarray
 
 
 _BLOCKS = ("a", "c", "beta_c", "beta_p", "beta_tr", "tau", "init", "sent_mean", "sent_log_sd",
@@ -222,7 +71,7 @@ class ParamLayout:
         self.n_params = start
 
     # ---------------------------------------------------------------- θ ↔ natural
-    def to_natural(self, theta: np.ndarray) -> NaturalParams:
+    def to_natural(self, theta: np.ndarray) -> ModelParams:
         """Natural parameters from the unconstrained vector ``θ``."""
         theta = np.asarray(theta, dtype=float)
         k = self.spec.n_states
@@ -234,10 +83,13 @@ class ParamLayout:
             [np.zeros((k, 1)), np.cumsum(np.exp(raw_tau[:, 1:]), axis=1)], axis=1)
         blocks["tau"] = tau
         blocks["init"] = blocks["init"].reshape(k - 1, 1 + len(self.spec.initial_covariates))
-        return NaturalParams(**blocks)
+        return ModelParams(spec=self.spec, **blocks)
 
-    def from_natural(self, nat: NaturalParams) -> np.ndarray:
+    def from_natural(self, nat: ModelParams) -> np.ndarray:
         """Unconstrained vector ``θ`` from natural parameters (inverse of :meth:`to_natural`)."""
+        if nat.spec != self.spec:
+            raise ValueError("the parameters belong to another specification; use "
+                             "ModelParams.with_spec first")
         theta = np.empty(self.n_params)
         a = np.asarray(nat.a, dtype=float)
         steps = -np.diff(a)
@@ -254,7 +106,7 @@ class ParamLayout:
                 theta[self.slices[name]] = np.asarray(getattr(nat, name), dtype=float).ravel()
         return theta
 
-    def natural_vector(self, nat: NaturalParams) -> np.ndarray:
+    def natural_vector(self, nat: ModelParams) -> np.ndarray:
         """Natural parameters flattened in block order."""
         return np.concatenate([np.asarray(getattr(nat, name), dtype=float).ravel()
                                for name in _BLOCKS])
@@ -290,52 +142,12 @@ class ParamLayout:
     def reported(self, theta: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Names and values of the parameters as reported (natural scale).
 
-        Initial logits are reported as the probabilities π_k when there are no initial
-        covariates, and the sentiment log standard deviations as σ_k.
+        See :meth:`complaintpanel.model.ModelParams.reported`: initial logits are reported as
+        the probabilities π_k when there are no initial covariates, and the sentiment log
+        standard deviations as σ_k.
         """
-        nat = self.to_natural(theta)
-        spec = self.spec
-        names_s = state_names(spec.n_states)
-        names: list[str] = []
-        values: list[float] = []
-
-        def add(name: str, value: float) -> None:
-            names.append(name)
-            values.append(float(value))
-
-        for k, s in enumerate(names_s):
-            add(f"a[{s}]", nat.a[k])
-        for k, s in enumerate(names_s):
-            add(f"c[{s}]", nat.c[k])
-        for col, value in zip(spec.complaint_covariates, nat.beta_c, strict=True):
-            add(COEFFICIENT_NAMES.get(col, f"beta_c[{col}]"), value)
-        for col, value in zip(spec.compliment_covariates, nat.beta_p, strict=True):
-            add(f"beta_p[{col}]", value)
-        for col, value in zip(spec.transition_covariates, nat.beta_tr, strict=True):
-            add(COEFFICIENT_NAMES.get(col, f"beta_tr[{col}]"), value)
-        for j, s in enumerate(names_s):
-            for m in range(spec.n_states - 1):
-                add(f"tau[{s},{m + 1}]", nat.tau[j, m])
-        if spec.initial_covariates:
-            for k, s in enumerate(names_s[1:]):
-                for v, col in enumerate(("const", *spec.initial_covariates)):
-                    add(f"init[{s},{col}]", nat.init[k, v])
-        else:
-            logits = np.concatenate([[0.0], nat.init[:, 0]])
-            pi = np.exp(logits - logsumexp(logits))
-            for k, s in enumerate(names_s):
-                add(f"pi[{s}]", pi[k])
-        if spec.sentiment:
-            for k, s in enumerate(names_s):
-                add(f"m[{s}]", nat.sent_mean[k])
-            for k, s in enumerate(names_s):
-                add(f"sigma[{s}]", np.exp(nat.sent_log_sd[k]))
-        if spec.reply_model:
-            for b, brand in enumerate(spec.brands):
-                add(f"rho[{brand}]", nat.reply_brand[b])
-            for k, s in enumerate(names_s[1:]):
-                add(f"psi[{s}]", nat.reply_state[k])
-        return names, np.asarray(values)
+        listed = self.to_natural(theta).reported()
+        return list(listed.index), listed.to_numpy()
 
     def reported_jacobian(self, theta: np.ndarray, step: float = 1e-6) -> np.ndarray:
         """Return ∂(reported values)/∂θ by central differences (a smooth, cheap map)."""

@@ -19,13 +19,16 @@ run forward ``H`` periods under a reply policy:
     i.e. what answering everyone would do to complaints through the relationship channel
     alone — the "naive reading". The gap to ``all`` is the squeaky wheel.
 
-Each period draws the state, complaints (with the redress term), compliments, the replies the
-policy gives, and the peer voice of the brand's simulated customers (so a policy also moves
-the voice friends hear, as in the model's definition of peer voice); then the ordered-logit
-transition. Parameter uncertainty enters by drawing ``θ`` from its estimated sampling
-distribution (normal on the unconstrained scale, which keeps the state ordering) for each
-draw; every policy uses the same random numbers within a draw (common random numbers), so
-policy differences are sharp. Intervals are 2.5–97.5 percentiles across draws.
+Each period is one step of the structural model (:func:`complaintpanel.model.step`): the
+ordered-logit transition, complaints (with the redress term) and compliments, the replies the
+policy gives (an answer rule), and the peer voice of the brand's simulated customers (so a
+policy also moves the voice friends hear, as in the model's definition of peer voice).
+Parameter uncertainty enters by drawing ``θ`` from its estimated sampling distribution
+(:meth:`RelationshipHMMResults.draw_model_params`; normal on the unconstrained scale, which
+keeps the state ordering) for each draw, and each draw starts from the states filtered under
+its own parameters (:meth:`RelationshipHMM.filtered_last_proba`); every policy uses the same
+random numbers within a draw (common random numbers), so policy differences are sharp.
+Intervals are 2.5–97.5 percentiles across draws.
 """
 
 from __future__ import annotations
@@ -35,15 +38,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logsumexp
 
-from complaintpanel.hmm import core
-from complaintpanel.hmm.data import PanelArrays, prepare_panel
-from complaintpanel.hmm.likelihood import model_arrays
-from complaintpanel.hmm.parametrisation import NaturalParams, ParamLayout
+from complaintpanel.hmm.estimator import RelationshipHMM
 from complaintpanel.hmm.results import RelationshipHMMResults
-from complaintpanel.hmm.sampling import draw_states
-from complaintpanel.model import transition_matrices
+from complaintpanel.model import (
+    AnswerAll,
+    AnswerAtRate,
+    AnswerByLogit,
+    AnswerNone,
+    AnswerRule,
+    Customers,
+    GeneratorDraws,
+    ModelParams,
+    categorical,
+    step,
+    update_redress,
+)
 
 __all__ = ["POLICIES", "PolicyResult", "simulate_policies"]
 
@@ -123,31 +133,29 @@ class PolicyResult:
 
 @dataclass(frozen=True)
 class _Start:
-    """What the simulation needs from the data, per sequence."""
+    """What the simulation needs from the data, per sequence (in the model's order)."""
 
     brand_code: np.ndarray
+    brands: tuple[str, ...]
     redress: np.ndarray  # R at the first simulated period
     last_shift_cols: dict[str, np.ndarray]  # transition covariates in the last period
     answer_rate: np.ndarray  # per brand
     fast_share: np.ndarray  # per brand
-    n_brands: int
 
 
-def _start_facts(data: PanelArrays, results: RelationshipHMMResults) -> _Start:
+def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults) -> _Start:
     spec = results.spec
-    frame = data.frame
-    last_rows = data.rows[data.lengths - 1, np.arange(data.n_sequences)]
-    last = frame.iloc[last_rows]
+    last = frame.groupby(["customer_id", "brand"], sort=False).tail(1)
+    # Brand indices as the fitted model numbers them (its reply model's ρ_brand), else sorted.
+    brands = spec.brands or tuple(sorted(map(str, frame["brand"].unique())))
+    index = {b: i for i, b in enumerate(brands)}
+    row_brand = np.array([index.get(str(b), -1) for b in frame["brand"]], dtype=np.int64)
+    codes = np.array([index.get(str(b), -1) for b in last["brand"]], dtype=np.int64)
+    n_brands = int(codes.max()) + 1
     intervened = (last["answered_complaints"].to_numpy() > 0 if "answered_complaints" in last
                   else last["intervened"].to_numpy() > 0)
     redress = last["redress"].to_numpy() if "redress" in last else np.zeros(len(last))
     cols = {col: last[col].to_numpy(dtype=float) for col in spec.transition_covariates}
-    codes = data.brand_code
-    n_brands = int(codes.max()) + 1
-    seq_of_row = np.empty(len(frame), dtype=np.int64)
-    t_idx, n_idx = np.nonzero(data.mask)
-    seq_of_row[data.rows[t_idx, n_idx]] = n_idx
-    row_brand = codes[seq_of_row]
     complaints = np.bincount(row_brand, weights=frame["complaints"].to_numpy(float),
                              minlength=n_brands)
     answered = np.bincount(row_brand, weights=frame["answered_complaints"].to_numpy(float),
@@ -161,80 +169,55 @@ def _start_facts(data: PanelArrays, results: RelationshipHMMResults) -> _Start:
         n_fast = np.bincount(row_brand, weights=frame["fast_reply"].to_numpy(float),
                              minlength=n_brands)
         fast_share = np.divide(n_fast, n_int, out=np.zeros(n_brands), where=n_int > 0)
-    return _Start(brand_code=codes, redress=np.maximum(redress, intervened).astype(float),
-                  last_shift_cols=cols, answer_rate=answer_rate, fast_share=fast_share,
-                  n_brands=n_brands)
+    return _Start(brand_code=codes, brands=brands,
+                  redress=update_redress(redress.astype(float), intervened),
+                  last_shift_cols=cols, answer_rate=answer_rate, fast_share=fast_share)
 
 
-def _filtered_last(nat: NaturalParams, layout: ParamLayout, data: PanelArrays) -> np.ndarray:
-    """``P(s_T = k | y_{≤T})`` at each sequence's last period, shape (N, K)."""
-    log_initial, cdf, terms = model_arrays(nat, layout, data)
-    _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density, data.mask)
-    return alpha[data.lengths - 1, :, np.arange(data.n_sequences)]
+def _answer_rule(policy: str, params: ModelParams, start: _Start) -> AnswerRule:
+    if policy == "none":
+        return AnswerNone()
+    if policy == "fast":
+        return AnswerAll(all_fast=True)
+    if policy in ("all", "all_relationship_only"):
+        return AnswerAll(fast_share=start.fast_share)
+    # "observed": the fitted reply model when there is one, else the brand's observed rate
+    if params.spec.reply_model:
+        return AnswerByLogit.from_params(params, fast_share=start.fast_share)
+    return AnswerAtRate(rate=start.answer_rate, fast_share=start.fast_share)
 
 
-def _simulate_one(policy: str, nat: NaturalParams, results: RelationshipHMMResults,
-                  start: _Start, state_last: np.ndarray, horizon: int, seed: int
-                  ) -> dict[str, np.ndarray]:
-    spec = results.spec
-    coef_c = dict(zip(spec.complaint_covariates, nat.beta_c, strict=True))
+def _simulate_one(policy: str, params: ModelParams, start: _Start, state_last: np.ndarray,
+                  horizon: int, seed: int) -> dict[str, np.ndarray]:
     if policy == "all_relationship_only":
-        coef_c["redress"] = 0.0
-    coef_t = dict(zip(spec.transition_covariates, nat.beta_tr, strict=True))
-    n = state_last.size
-    k = spec.n_states
-    brand = start.brand_code
-    others = np.bincount(brand, minlength=start.n_brands)[brand] - 1
-
-    def shift(cols: dict[str, np.ndarray]) -> np.ndarray:
-        return sum((coef_t[col] * cols[col] for col in spec.transition_covariates),
-                   np.zeros(n))
-
-    def step(states: np.ndarray, shifts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        rows = transition_matrices(nat.tau, shifts)[np.arange(n), states]
-        return draw_states(rng, rows)
-
-    def streams(h: int) -> list[np.random.Generator]:
-        # One generator per period and purpose: every policy sees the same random numbers
-        # for the same purpose (common random numbers), however many each draw consumes.
-        return [np.random.default_rng([seed, h, purpose]) for purpose in range(4)]
-
-    states = step(state_last, shift(start.last_shift_cols),
-                  np.random.default_rng([seed, 2**31 + 1]))
-    redress = start.redress.copy()
+        params = params.replace(gamma=0.0)
+    rule = _answer_rule(policy, params, start)
+    k = params.n_states
+    customers = Customers(brand=start.brand_code, state=state_last,
+                          shift=params.transition_shift(start.last_shift_cols,
+                                                        (state_last.size,)),
+                          redress=start.redress)
     out = {name: np.empty(horizon) for name in METRICS}
-    reply_state = np.concatenate([[0.0], nat.reply_state]) if spec.reply_model else None
+    # One generator per period and purpose: every policy sees the same random numbers for the
+    # same purpose (common random numbers), however many each draw consumes. The move into
+    # period h uses the stream of period h − 1 (a stream of its own into the first period).
+    move = np.random.default_rng([seed, 2**31 + 1])
     for h in range(horizon):
-        rng_complaints, rng_compliments, rng_reply, rng_move = streams(h)
-        complaints = rng_complaints.poisson(
-            np.exp(nat.a[states] + coef_c.get("redress", 0.0) * redress))
-        compliments = rng_compliments.poisson(np.exp(nat.c[states]))
-        u_fast = rng_reply.random(n)
-        if spec.reply_model:
-            p_answer = expit(nat.reply_brand[brand] + reply_state[states])
-        else:
-            p_answer = start.answer_rate[brand]
-        if policy == "none":
-            answered = np.zeros(n, dtype=np.int64)
-        elif policy == "observed":
-            answered = rng_reply.binomial(complaints, p_answer)
-        else:  # "all", "fast", "all_relationship_only"
-            answered = complaints
-        intervened = (answered > 0).astype(float)
-        fast = intervened if policy == "fast" else intervened * (u_fast < start.fast_share[brand])
-        net = compliments - complaints
-        totals = np.bincount(brand, weights=net, minlength=start.n_brands)
-        peer = np.where(others > 0, (totals[brand] - net) / np.maximum(others, 1), 0.0)
-        out["complaints"][h] = complaints.mean()
-        out["compliments"][h] = compliments.mean()
-        out["share_best"][h] = np.mean(states == k - 1)
-        out["share_worst"][h] = np.mean(states == 0)
-        out["replied"][h] = intervened.mean()
-        cols = {"intervened": intervened, "peer_voice": peer,
-                "unanswered_complaints": (complaints - answered).astype(float),
-                "fast_reply": fast}
-        states = step(states, shift(cols), rng_move)
-        redress = np.maximum(redress, intervened)
+        reply = np.random.default_rng([seed, h, 2])
+        draws = GeneratorDraws({
+            "transition": move,
+            "complaints": np.random.default_rng([seed, h, 0]),
+            "compliments": np.random.default_rng([seed, h, 1]),
+            "fast": reply, "answer": reply,
+            "sentiment": np.random.default_rng([seed, h, 4]),
+        })
+        period, customers = step(params, customers, rule, draws)
+        move = np.random.default_rng([seed, h, 3])
+        out["complaints"][h] = period.complaints.mean()
+        out["compliments"][h] = period.compliments.mean()
+        out["share_best"][h] = np.mean(period.state == k - 1)
+        out["share_worst"][h] = np.mean(period.state == 0)
+        out["replied"][h] = period.intervened.mean()
     return out
 
 
@@ -281,29 +264,30 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                              f"(available: {available}; 'fast' needs latency_hours)")
     if horizon < 1 or n_draws < 1:
         raise ValueError("horizon and n_draws must be positive")
-    data = prepare_panel(panel, spec)
-    if "answered_complaints" not in data.frame:
+    model = RelationshipHMM.from_results(results)
+    frame = model.model_frame(panel)
+    if "answered_complaints" not in frame:
         raise KeyError("policy simulation needs `answered_complaints` for observed reply rates")
-    layout = ParamLayout(spec)
-    start = _start_facts(data, results)
+    start = _start_facts(frame, results)
     rng = np.random.default_rng(random_state)
-    chol = None
-    if parameter_uncertainty:
-        cov = (results.cov_theta + results.cov_theta.T) / 2
-        eigval, eigvec = np.linalg.eigh(cov)
-        chol = eigvec * np.sqrt(np.clip(eigval, 0, None))
+    drawn: list[ModelParams] = []
+    seeds: list[int] = []
+    for _ in range(n_draws):
+        drawn.append(results.draw_model_params(rng) if parameter_uncertainty
+                     else results.model_params())
+        seeds.append(int(rng.integers(2**62)))
+    # Each draw starts from the states filtered under its own parameters.
+    filtered = model.filtered_last_proba(panel, params=drawn)
+    columns = [f"p_{s}" for s in model.state_names_]
+    n_sequences = start.brand_code.size
+    filtered_by_draw = filtered[columns].to_numpy().reshape(n_draws, n_sequences, -1)
 
     records = {p: {m: np.empty((n_draws, horizon)) for m in METRICS} for p in policies}
-    for d in range(n_draws):
-        theta = results.theta
-        if chol is not None:
-            theta = theta + chol @ rng.standard_normal(theta.size)
-        nat = layout.to_natural(theta)
-        filtered = _filtered_last(nat, layout, data)
-        seed = int(rng.integers(2**62))
-        state_last = draw_states(np.random.default_rng([seed, 2**31]), filtered)
+    for d, (params, seed) in enumerate(zip(drawn, seeds, strict=True)):
+        u = np.random.default_rng([seed, 2**31]).random(n_sequences)
+        state_last = categorical(u, filtered_by_draw[d])
         for policy in policies:
-            out = _simulate_one(policy, nat, results, start, state_last, horizon, seed)
+            out = _simulate_one(policy, params, start, state_last, horizon, seed)
             for metric in METRICS:
                 records[policy][metric][d] = out[metric]
 
@@ -333,14 +317,13 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                     total_rows.append({"policy": policy, "contrast": f"minus_{base}",
                                        "metric": metric, "mean": mean, "lower": lower,
                                        "upper": upper})
-    logits = np.concatenate([[0.0], results.natural().init[:, 0]])
     settings = {
         "horizon": horizon, "n_draws": n_draws, "policies": list(policies),
         "parameter_uncertainty": parameter_uncertainty, "random_state": random_state,
-        "n_sequences": data.n_sequences,
-        "observed_answer_rate_by_brand": dict(zip(data.brands, start.answer_rate.tolist(),
+        "n_sequences": n_sequences,
+        "observed_answer_rate_by_brand": dict(zip(start.brands, start.answer_rate.tolist(),
                                                   strict=False)),
-        "initial_probs_estimate": np.exp(logits - logsumexp(logits)).tolist(),
+        "initial_probs_estimate": results.model_params().initial_probs.tolist(),
         "metrics": METRICS, "policy_labels": {p: POLICIES[p] for p in policies},
     }
     return PolicyResult(periods=pd.DataFrame(period_rows), totals=pd.DataFrame(total_rows),

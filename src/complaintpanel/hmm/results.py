@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from complaintpanel.hmm.parametrisation import (
+from complaintpanel.hmm.parametrisation import ParamLayout
+from complaintpanel.model import (
     COEFFICIENT_NAMES,
+    ModelParams,
     ModelSpec,
-    NaturalParams,
-    ParamLayout,
     state_names,
+    transition_matrices,
 )
-from complaintpanel.model import RelationshipParams, transition_matrices
 
 __all__ = ["RelationshipHMMResults", "StartReport"]
 
@@ -205,9 +205,34 @@ class RelationshipHMMResults:
         return bool(best.converged and self.hessian_ok)
 
     # ------------------------------------------------------------------ model quantities
-    def natural(self) -> NaturalParams:
-        """Estimates as :class:`NaturalParams`."""
+    def model_params(self) -> ModelParams:
+        """Return the estimates as :class:`~complaintpanel.model.ModelParams`."""
         return self.layout.to_natural(self.theta)
+
+    def draw_model_params(self, random_state: int | np.random.Generator | None = None
+                          ) -> ModelParams:
+        """Draw parameters from the estimated sampling distribution of the estimate.
+
+        ``θ ~ Normal(θ̂, cov_theta)`` on the unconstrained scale, which keeps the states
+        ordered and the thresholds increasing; a (numerically) singular covariance is used
+        through its non-negative eigenvalues.
+
+        Parameters
+        ----------
+        random_state : int or Generator, optional
+            A generator is used as is (one standard normal per parameter is taken from it).
+
+        Returns
+        -------
+        ModelParams
+        """
+        if not hasattr(self, "_theta_root"):
+            cov = (self.cov_theta + self.cov_theta.T) / 2
+            eigval, eigvec = np.linalg.eigh(cov)
+            self._theta_root = eigvec * np.sqrt(np.clip(eigval, 0, None))
+        rng = np.random.default_rng(random_state)
+        theta = self.theta + self._theta_root @ rng.standard_normal(self.theta.size)
+        return self.layout.to_natural(theta)
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -230,11 +255,10 @@ class RelationshipHMMResults:
         unknown = sorted(set(covariates) - set(self.spec.transition_covariates))
         if unknown:
             raise KeyError(f"not a transition covariate of this model: {unknown}")
-        nat = self.natural()
-        shift = sum(coef * float(covariates.get(col, 0.0))
-                    for col, coef in zip(self.spec.transition_covariates, nat.beta_tr,
-                                         strict=True))
-        matrix = transition_matrices(nat.tau, float(shift))
+        params = self.model_params()
+        shift = params.transition_shift({col: float(covariates.get(col, 0.0))
+                                         for col in self.spec.transition_covariates})
+        matrix = transition_matrices(params.tau, float(shift))
         return pd.DataFrame(matrix, index=pd.Index(self.state_names, name="from"),
                             columns=pd.Index(self.state_names, name="to"))
 
@@ -244,26 +268,6 @@ class RelationshipHMMResults:
         if "intervened" in self.spec.transition_covariates:
             out["intervention"] = self.transition_matrix(intervened=1)
         return out
-
-    def relationship_params(self) -> RelationshipParams:
-        """Estimates as the shared :class:`~complaintpanel.model.RelationshipParams`.
-
-        Only for the core specification (covariates among redress, intervened, peer voice,
-        unanswered complaints; no initial covariates).
-        """
-        nat = self.natural()
-        coef = dict(zip(self.spec.complaint_covariates, nat.beta_c, strict=True))
-        coef.update(zip(self.spec.transition_covariates, nat.beta_tr, strict=True))
-        pi = self.params[[f"pi[{s}]" for s in self.state_names]].to_numpy()
-        return RelationshipParams(
-            complaint_log_rate=tuple(map(float, nat.a)),
-            compliment_log_rate=tuple(map(float, nat.c)),
-            gamma=float(coef.get("redress", 0.0)), delta=float(coef.get("intervened", 0.0)),
-            eta=float(coef.get("peer_voice", 0.0)),
-            kappa=float(coef.get("unanswered_complaints", 0.0)),
-            thresholds=tuple(tuple(map(float, row)) for row in nat.tau),
-            initial_probs=tuple(map(float, pi / pi.sum())),
-        )
 
     # ------------------------------------------------------------------ reporting
     def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:

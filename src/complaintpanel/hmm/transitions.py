@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from complaintpanel.hmm.data import PanelArrays
-from complaintpanel.hmm.parametrisation import NaturalParams
+from complaintpanel.model import ModelParams
 
 __all__ = [
     "cumulative",
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def shift(nat: NaturalParams, data: PanelArrays) -> np.ndarray:
+def shift(nat: ModelParams, data: PanelArrays) -> np.ndarray:
     """Latent-index shift of every period, shape (T, N) (``x_t'β_tr``; last period included)."""
     out = np.zeros(data.mask.shape)
     for coef, values in zip(nat.beta_tr, data.x_transition, strict=True):
@@ -120,7 +120,7 @@ def threshold_gradient(cdf: np.ndarray, alpha: np.ndarray, du: np.ndarray
     return g.sum(axis=0), -g.sum(axis=(1, 2))
 
 
-def initial_log_probs(nat: NaturalParams, x_initial: np.ndarray) -> np.ndarray:
+def initial_log_probs(nat: ModelParams, x_initial: np.ndarray) -> np.ndarray:
     """Log initial-state probabilities, shape (K, N) (multinomial logit, state 0 reference)."""
     design = np.vstack([np.ones((1, x_initial.shape[1])), x_initial])
     logits = np.vstack([np.zeros((1, design.shape[1])), nat.init @ design])

@@ -116,7 +116,7 @@ def _check_text(path: Path, sample: bytes) -> None:
             ) from None
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO | gzip.GzipFile | io.BufferedReader) -> Iterator[bytes]:
     while chunk := handle.read(_CHUNK):
         yield chunk
 

@@ -118,7 +118,8 @@ class LabelReport:
         return out
 
 
-def evaluate_labels(human: Sequence[str], predicted: Sequence[str],
+def evaluate_labels(human: Sequence[str] | np.ndarray | pd.Series,
+                    predicted: Sequence[str] | np.ndarray | pd.Series,
                     labels: Sequence[str] = VOICES) -> LabelReport:
     """Compare predicted voices with human labels.
 
@@ -133,18 +134,18 @@ def evaluate_labels(human: Sequence[str], predicted: Sequence[str],
     -------
     LabelReport
     """
-    human = np.asarray(human, dtype=object)
-    predicted = np.asarray(predicted, dtype=object)
-    if human.shape != predicted.shape:
-        raise ValueError(f"{human.size} human labels but {predicted.size} predictions")
+    reference = np.asarray(human, dtype=object)
+    guessed = np.asarray(predicted, dtype=object)
+    if reference.shape != guessed.shape:
+        raise ValueError(f"{reference.size} human labels but {guessed.size} predictions")
     index = {label: k for k, label in enumerate(labels)}
-    for name, values in (("human", human), ("predicted", predicted)):
+    for name, values in (("human", reference), ("predicted", guessed)):
         unknown = sorted(set(values.tolist()) - set(index))
         if unknown:
             raise ValueError(f"{name} labels {unknown} are not among {list(labels)}")
     k = len(labels)
-    rows = np.fromiter((index[v] for v in human), dtype=np.int64, count=human.size)
-    cols = np.fromiter((index[v] for v in predicted), dtype=np.int64, count=predicted.size)
+    rows = np.fromiter((index[v] for v in reference), dtype=np.int64, count=reference.size)
+    cols = np.fromiter((index[v] for v in guessed), dtype=np.int64, count=guessed.size)
     confusion = np.bincount(rows * k + cols, minlength=k * k).reshape(k, k)
     return LabelReport(labels=tuple(labels), confusion=confusion)
 

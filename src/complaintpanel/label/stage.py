@@ -49,7 +49,7 @@ def classifier_for(config: LabelConfig, **overrides: Any) -> VoiceClassifier:
     unknown = sorted(set(settings) - {"classifier", "model_path", "threshold"})
     if unknown:
         raise TypeError(f"unknown label setting(s) {unknown}")
-    name = settings["classifier"]
+    name = str(settings["classifier"])
     # Each classifier gets only the settings that apply to it, so the config can hold a
     # threshold and a model path at once.
     if name == "rules":

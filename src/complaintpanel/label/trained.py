@@ -135,16 +135,16 @@ def cross_validate_model(texts: Sequence[str], voices: Sequence[str], folds: int
     fold_macro_f1 : list of float
         Macro-F1 of each fold.
     """
-    texts = np.asarray(list(texts), dtype=object)
-    voices = np.asarray(list(voices), dtype=object)
-    predicted = np.empty(len(texts), dtype=object)
+    text_array = np.asarray(list(texts), dtype=object)
+    voice_array = np.asarray(list(voices), dtype=object)
+    predicted = np.empty(len(text_array), dtype=object)
     fold_scores = []
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(texts, voices, groups=_groups(texts)):
-        model = build_model(C=C, seed=seed).fit(texts[train], voices[train])
-        predicted[test] = model.predict(texts[test])
-        fold_scores.append(evaluate_labels(voices[test], predicted[test]).macro_f1)
-    return evaluate_labels(voices, predicted), fold_scores
+    for train, test in splitter.split(text_array, voice_array, groups=_groups(text_array)):
+        model = build_model(C=C, seed=seed).fit(text_array[train], voice_array[train])
+        predicted[test] = model.predict(text_array[test])
+        fold_scores.append(evaluate_labels(voice_array[test], predicted[test]).macro_f1)
+    return evaluate_labels(voice_array, predicted), fold_scores
 
 
 def train_voice_model(texts: Sequence[str], voices: Sequence[str], folds: int = 5,
@@ -207,7 +207,7 @@ def save_model(model: Pipeline, card: dict[str, Any], path: str | Path) -> tuple
     with atomic_path(path) as tmp:
         joblib.dump(model, tmp, compress=3)
     card = {**card, "model_sha256": sha256_file(path)}
-    card_path = write_json(card, path.with_suffix(".json"))
+    card_path = Path(write_json(card, path.with_suffix(".json")))
     return path, card_path
 
 

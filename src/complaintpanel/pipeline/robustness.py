@@ -5,12 +5,15 @@ Each variant rebuilds the panel from the exchanges with one setting changed — 
 length, the activity filter, the voice classifier (or its threshold), the treatment
 definition — and re-estimates the complaint PPML, the sentiment FE regression and the
 design-based effect of answering a complaint on next period's complaints and compliments.
+Every cell of a specification is a results object (or a
+:class:`~complaintpanel.results.NotEstimated` record), written to ``robustness.json`` by
+:func:`complaintpanel.results.write_results`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -18,7 +21,7 @@ import pandas as pd
 from complaintpanel.config import Config, EstimateConfig, PanelConfig, RobustnessConfig
 from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_ppml
-from complaintpanel.estimate.results import ESTIMATION_FAILURES, failure_record
+from complaintpanel.estimate.run import attempt
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.label import classifier_for, label_exchanges, label_exchanges_with_truth
 from complaintpanel.panel import build_panel
@@ -37,15 +40,6 @@ class Variant:
     period: str | None = None
     min_tweets: int | None = None
     treatment: str | None = None
-
-
-def _cell(fit: Callable[[], Any], term: str) -> dict[str, Any]:
-    try:
-        result = fit()
-    except ESTIMATION_FAILURES as error:
-        return failure_record(error)
-    row = result.to_dict()["terms"][term]
-    return {"status": "estimated", **row}
 
 
 def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings: PanelConfig,
@@ -70,8 +64,11 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
     Returns
     -------
     list of dict
-        One record per variant with ``ppml_complaints``, ``fe_sentiment`` and
-        ``answered_complaints_t0`` / ``answered_compliments_t0`` cells.
+        One record per variant: its settings (``dimension``, ``label``, ``labels``,
+        ``period``, ``min_tweets``, ``treatment``, ``panel_rows``) and results objects or
+        :class:`~complaintpanel.results.NotEstimated` records ``ppml_complaints``,
+        ``fe_sentiment`` and — when the variant keeps the main treatment — ``answered`` (the
+        AIPW effect on complaints and compliments at lead 0, i.e. in the next period).
     """
     main_treatment = "answered_complaint"
     grid = grid or RobustnessConfig()
@@ -102,14 +99,16 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
                                   "labels": variant.labels, "period": period,
                                   "min_tweets": min_tweets, "treatment": treatment,
                                   "panel_rows": len(data)}
-        record["ppml_complaints"] = _cell(lambda d=data, t=treatment: fit_ppml(d, t), treatment)
-        record["fe_sentiment"] = _cell(
-            lambda d=data, t=treatment: fit_linear_fe(d, "sentiment_mean", t), treatment)
+        record["ppml_complaints"] = attempt(partial(fit_ppml, data, treatment),
+                                            "ppml_complaints")
+        record["fe_sentiment"] = attempt(
+            partial(fit_linear_fe, data, "sentiment_mean", treatment), "fe_sentiment_mean")
         if variant.treatment is None:
-            for outcome in ("complaints", "compliments"):
-                record[f"answered_{outcome}_t0"] = _cell(
-                    lambda d=data, o=outcome: answered_vs_unanswered(d, (o,), horizon=0),
-                    f"{outcome}[t+0]")
+            # One fit for both outcomes: the propensity score is the same, each term is
+            # computed on its own, and the covariance between the two comes with it.
+            record["answered"] = attempt(
+                partial(answered_vs_unanswered, data, ("complaints", "compliments"), horizon=0),
+                "answered_vs_unanswered")
         records.append(record)
     return records
 

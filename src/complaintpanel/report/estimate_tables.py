@@ -1,15 +1,27 @@
-"""Tables of the reduced-form results (Table 1 descriptives, PPML, FE, design-based)."""
+"""Tables of the reduced-form results (Table 1 descriptives, PPML, FE, design-based, robustness).
+
+Every table of estimates is made by one builder, :func:`coefficient_table`, from the output of
+:func:`complaintpanel.results.compare`. A table is a layout of cells; a coefficient cell names
+a model of the comparison and the term-table values that pick its term (``outcome=…,
+lead=…``), so no table reads anything out of a term's name. Written by hand rather than with
+pyfixest's ``etable``, which cannot take the AIPW or PanelOLS results.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
+from complaintpanel.report.periods import period_words
 from complaintpanel.report.tables import fmt, write_table
+from complaintpanel.results import Comparison, compare
 
-__all__ = ["write_estimate_tables", "write_robustness_table"]
+__all__ = ["Coef", "TermValue", "coefficient_table", "write_estimate_tables",
+           "write_robustness_table"]
 
 _TREATMENT_LABELS = {
     "replied": "Replied in t−1",
@@ -19,28 +31,125 @@ _TREATMENT_LABELS = {
 }
 
 
-def _effect_cell(entry: dict[str, Any], term: str | None = None) -> tuple[str, str]:
-    if entry.get("status") != "estimated":
-        return "not identified", ""
-    terms = entry["terms"]
-    values = terms[term] if term else next(iter(terms.values()))
-    stars = "***" if values["pvalue"] < 0.01 else "**" if values["pvalue"] < 0.05 else (
-        "*" if values["pvalue"] < 0.1 else "")
-    return f"{fmt(values['estimate'])}{stars}", f"({fmt(values['se'])})"
+@dataclass(frozen=True)
+class Coef:
+    """A cell with one term's estimate and standard error.
+
+    Attributes
+    ----------
+    model : str
+        Name of the model in the comparison.
+    where : dict
+        Term-table values that pick the term (empty: the model's only estimated term).
+    """
+
+    model: str
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TermValue:
+    """A cell with another column of a term's row (e.g. the term's own ``nobs``)."""
+
+    model: str
+    column: str
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+
+Cell = Coef | TermValue | str
+
+
+def _stars(pvalue: float) -> str:
+    return "***" if pvalue < 0.01 else "**" if pvalue < 0.05 else "*" if pvalue < 0.1 else ""
+
+
+def _term_row(comparison: Comparison, model: str, where: Mapping[str, Any]
+              ) -> pd.Series | None:
+    rows = comparison.select(model, **where)
+    rows = rows[~rows["fixed"]]
+    if len(rows) > 1:
+        raise ValueError(f"{len(rows)} terms of {model} match {dict(where)}; a cell shows one")
+    return rows.iloc[0] if len(rows) else None
+
+
+def _coef_cell(comparison: Comparison, cell: Coef, stars: bool, not_estimated: str
+               ) -> tuple[str, str]:
+    if cell.model not in comparison.models.index:
+        return "–", ""
+    if comparison.models.loc[cell.model, "status"] != "estimated":
+        return not_estimated, ""
+    row = _term_row(comparison, cell.model, cell.where)
+    if row is None:
+        return "–", ""
+    marks = _stars(row["pvalue"]) if stars else ""
+    return f"{fmt(row['estimate'])}{marks}", f"({fmt(row['se'])})"
+
+
+def coefficient_table(comparison: Comparison, rows: Mapping[str, Mapping[str, Cell]], *,
+                      index_name: str, se: Literal["below", "beside"] = "below",
+                      stars: bool = True, not_estimated: str = "not identified"
+                      ) -> pd.DataFrame:
+    """Lay out estimates of a comparison as a table of display strings.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        Output of :func:`complaintpanel.results.compare`.
+    rows : mapping
+        Row label → column label → cell: a :class:`Coef` (estimate and SE of one term), a
+        :class:`TermValue` (another column of a term's row) or a ready string.
+    index_name : str
+        Header of the label column.
+    se : {"below", "beside"}
+        Standard errors in parentheses on a row of their own under the estimates, or in the
+        same cell after the estimate.
+    stars : bool
+        Mark estimates with *** p<0.01, ** p<0.05, * p<0.1.
+    not_estimated : str
+        What a cell of a model that was not identified or not estimated shows. A model
+        missing from the comparison, or without the term, shows "–".
+
+    Returns
+    -------
+    DataFrame
+        Display strings, ready for :func:`~complaintpanel.report.tables.write_table`.
+    """
+    table = []
+    for label, cells in rows.items():
+        estimates: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for column, cell in cells.items():
+            if isinstance(cell, Coef):
+                estimate, error = _coef_cell(comparison, cell, stars, not_estimated)
+                estimates[column] = f"{estimate} {error}" if se == "beside" and error \
+                    else estimate
+                errors[column] = error
+            elif isinstance(cell, TermValue):
+                row = _term_row(comparison, cell.model, cell.where)
+                estimates[column] = fmt(None if row is None else row[cell.column])
+                errors[column] = ""
+            else:
+                estimates[column], errors[column] = cell, ""
+        table.append(pd.Series(estimates, name=label))
+        if se == "below" and any(isinstance(cell, Coef) for cell in cells.values()):
+            table.append(pd.Series(errors, name=""))
+    return pd.DataFrame(table).rename_axis(index_name)
 
 
 def _descriptives(results: dict[str, Any]) -> pd.DataFrame:
     d = results["descriptives"]
+    words = period_words(results["settings"].get("period"))
     rows = {
         "Customers": fmt(d["customers"]), "Brands": fmt(d["brands"]),
-        "Periods": fmt(d["periods"]), "Customer–brand pairs": fmt(d["customer_brand_pairs"]),
-        "Pair-periods (panel rows)": fmt(d["panel_rows"]),
+        words.title_plural: fmt(d["periods"]),
+        "Customer–brand pairs": fmt(d["customer_brand_pairs"]),
+        f"Pair-{words.plural} (panel rows)": fmt(d["panel_rows"]),
         "Customer tweets": fmt(d["customer_tweets"]),
         "Complaint share of tweets": fmt(d["complaint_share"]),
         "Compliment share of tweets": fmt(d["compliment_share"]),
         "Share of tweets answered": fmt(d["reply_rate"]),
         "Share of complaints answered": fmt(d["complaint_reply_rate"]),
-        "Share of pair-periods silent": fmt(d["share_periods_silent"]),
+        f"Share of pair-{words.plural} silent": fmt(d["share_periods_silent"]),
         "Reply latency, median (h)": fmt(d["latency_h_median"], 2),
         "Reply latency, 90th percentile (h)": fmt(d["latency_h_p90"], 2),
     }
@@ -48,50 +157,57 @@ def _descriptives(results: dict[str, Any]) -> pd.DataFrame:
 
 
 def _by_treatment(results: dict[str, Any], models: dict[str, str]) -> pd.DataFrame:
-    rows = []
-    for treatment, label in _TREATMENT_LABELS.items():
-        estimates, errors = {}, {}
-        for column, key in models.items():
-            estimates[column], errors[column] = _effect_cell(results[key][treatment])
-        rows.append(pd.Series(estimates, name=label))
-        rows.append(pd.Series(errors, name=""))
-    nobs = {column: fmt(results[key][results["settings"]["main_treatment"]].get("nobs"))
-            for column, key in models.items()}
-    rows.append(pd.Series(nobs, name="Observations (main treatment)"))
-    return pd.DataFrame(rows).rename_axis("Treatment")
+    """Rows: treatment definitions; columns: models (one results object per cell)."""
+    comparison = compare({f"{key}/{treatment}": results[key].get(treatment)
+                          for key in models.values() for treatment in _TREATMENT_LABELS})
+    rows: dict[str, dict[str, Cell]] = {
+        label: {column: Coef(f"{key}/{treatment}") for column, key in models.items()}
+        for treatment, label in _TREATMENT_LABELS.items()}
+    main = results["settings"]["main_treatment"]
+    nobs = comparison.nobs
+    rows["Observations (main treatment)"] = {
+        column: fmt(nobs.get(f"{key}/{main}")) for column, key in models.items()}
+    return coefficient_table(comparison, rows, index_name="Treatment", se="below")
 
 
-def _design(results: dict[str, Any]) -> pd.DataFrame:
-    entry = results["design"]
-    if entry.get("status") != "estimated":
-        return pd.DataFrame({"Result": {"Answered vs unanswered": entry["reason"]}})
-    leads = sorted({int(t.split("[t+")[1].rstrip("]")) for t in entry["terms"]})
-    rows = {}
+def _design(results: dict[str, Any], outcome_label: str) -> pd.DataFrame:
+    design = results["design"]
+    if not design.is_estimated:
+        return pd.DataFrame({"Result": {"Answered vs unanswered": design.reason}})
+    comparison = compare({"design": design})
+    leads = sorted(int(lead) for lead in comparison.select("design")["lead"].unique())
+    rows: dict[str, dict[str, Cell]] = {}
     for lead in leads:
-        cells = {}
-        for outcome, label in (("complaints", "Complaints"), ("compliments", "Compliments")):
-            term = f"{outcome}[t+{lead}]"
-            if term in entry["terms"]:
-                estimate, se = _effect_cell(entry, term)
-                cells[label] = f"{estimate} {se}"
-            else:
-                cells[label] = "–"
-        cells["N"] = fmt(entry["info"]["nobs_by_term"].get(f"complaints[t+{lead}]"))
-        rows[f"t+{lead}"] = cells
-    return pd.DataFrame(rows).T.rename_axis("Outcome week")
+        rows[f"t+{lead}"] = {
+            "Complaints": Coef("design", {"outcome": "complaints", "lead": lead}),
+            "Compliments": Coef("design", {"outcome": "compliments", "lead": lead}),
+            "N": TermValue("design", "nobs", {"outcome": "complaints", "lead": lead}),
+        }
+    return coefficient_table(comparison, rows, index_name=outcome_label, se="beside")
 
 
 def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write every reduced-form table as Markdown and LaTeX into ``out_dir``."""
+    """Write every reduced-form table as Markdown and LaTeX into ``out_dir``.
+
+    Parameters
+    ----------
+    results : dict
+        Output of :func:`complaintpanel.estimate.run.run_estimates`, or ``estimates.json``
+        read back with :func:`complaintpanel.results.read_results`.
+    out_dir : str or Path
+        Folder for ``descriptives``, ``ppml_complaints``, ``fe_sentiment`` and
+        ``design_answered`` (``.md`` and ``.tex``).
+    """
     out_dir = Path(out_dir)
     within = results["settings"]["reply_within_h"]
+    words = period_words(results["settings"].get("period"))
     written = []
     written += write_table(_descriptives(results), out_dir / "descriptives",
-                           "Descriptive statistics of the customer × brand × period panel")
+                           f"Descriptive statistics of the customer × brand × {words.noun} panel")
     written += write_table(
         _by_treatment(results, {"Complaints (PPML)": "ppml_complaints"}),
         out_dir / "ppml_complaints", "Complaints after a brand's reply: PPML",
-        f"Poisson pseudo-maximum likelihood with customer–brand and brand × period fixed "
+        f"Poisson pseudo-maximum likelihood with customer–brand and brand × {words.noun} fixed "
         f"effects; standard errors clustered by customer in parentheses; H = {within:g} h. "
         "*** p<0.01, ** p<0.05, * p<0.1. The pair fixed effect cannot absorb a relationship "
         "that moves over time, so these are associations, not causal effects.")
@@ -99,41 +215,50 @@ def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[
         _by_treatment(results, {"Sentiment (FE)": "fe_sentiment_mean",
                                 "Compliment share (FE)": "fe_compliment_share"}),
         out_dir / "fe_sentiment", "Sentiment and compliments after a brand's reply: linear FE",
-        "Linear regressions with customer–brand and brand × period fixed effects on "
-        "pair-periods with at least one tweet; standard errors clustered by customer. "
+        f"Linear regressions with customer–brand and brand × {words.noun} fixed effects on "
+        f"pair-{words.plural} with at least one tweet; standard errors clustered by customer. "
         "*** p<0.01, ** p<0.05, * p<0.1.")
     written += write_table(
-        _design(results), out_dir / "design_answered",
+        _design(results, f"Outcome {words.noun}"), out_dir / "design_answered",
         "Effect of answering a complaint: answered vs unanswered complaints (AIPW)",
-        "Among customer-periods with a complaint in t−1: doubly robust estimate of the effect "
-        "of the brand answering on the number of complaints and compliments in later weeks; "
-        "controls: brand × number of complaints in t−1, redress history, brand × period; "
-        "standard errors clustered by customer.")
+        f"Among customer-{words.plural} with a complaint in t−1: doubly robust estimate of the "
+        "effect of the brand answering on the number of complaints and compliments in later "
+        f"{words.plural}; controls: brand × number of complaints in t−1, redress history, "
+        f"brand × {words.noun}; standard errors clustered by customer.")
     return written
 
 
 def write_robustness_table(records: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
-    """Write the robustness table (one row per specification) as Markdown and LaTeX."""
-    rows = {}
-    for record in records:
-        cells = {}
-        for key, label in (("ppml_complaints", "Complaints, PPML"),
-                           ("fe_sentiment", "Sentiment, FE"),
-                           ("answered_complaints_t0", "Answered: complaints t"),
-                           ("answered_compliments_t0", "Answered: compliments t")):
-            entry = record.get(key)
-            if entry is None:
-                cells[label] = "–"
-            elif entry["status"] != "estimated":
-                cells[label] = "n.i."
-            else:
-                cells[label] = f"{fmt(entry['estimate'])} ({fmt(entry['se'])})"
-        rows[record["label"]] = cells
-    frame = pd.DataFrame(rows).T.rename_axis("Specification")
+    """Write the robustness table (one row per specification) as Markdown and LaTeX.
+
+    Parameters
+    ----------
+    records : list of dict
+        Output of :func:`complaintpanel.pipeline.robustness.robustness_checks` (or the
+        ``specifications`` of ``robustness.json`` read back with
+        :func:`complaintpanel.results.read_results`).
+    out_dir : str or Path
+        Folder for ``robustness.md`` and ``robustness.tex``.
+    """
+    comparison = compare({f"{i}/{key}": record.get(key) for i, record in enumerate(records)
+                          for key in ("ppml_complaints", "fe_sentiment", "answered")})
+    rows: dict[str, dict[str, Cell]] = {
+        record["label"]: {
+            "Complaints, PPML": Coef(f"{i}/ppml_complaints"),
+            "Sentiment, FE": Coef(f"{i}/fe_sentiment"),
+            "Answered: complaints t": Coef(f"{i}/answered", {"outcome": "complaints",
+                                                             "lead": 0}),
+            "Answered: compliments t": Coef(f"{i}/answered", {"outcome": "compliments",
+                                                              "lead": 0}),
+        } for i, record in enumerate(records)}
+    frame = coefficient_table(comparison, rows, index_name="Specification", se="beside",
+                              stars=False, not_estimated="n.i.")
+    main = next((r for r in records if r["dimension"] == "main"), records[0] if records else {})
+    words = period_words(main.get("period"))
     return write_table(
         frame, Path(out_dir) / "robustness", "Robustness of the main estimates",
-        "Each row changes one choice of the main specification (weekly periods, all pairs, "
-        "the configured classifier, treatment = the brand answered a complaint in t−1). "
-        "PPML and FE: coefficient on the treatment with pair and brand × period fixed effects; "
-        "Answered: AIPW effect of answering a complaint in t−1 on the next period's counts. "
-        "Standard errors clustered by customer in parentheses; n.i. = not identified.")
+        f"Each row changes one choice of the main specification ({words.adjective} periods, "
+        "all pairs, the configured classifier, treatment = the brand answered a complaint in "
+        "t−1). PPML and FE: coefficient on the treatment with pair and brand × period fixed "
+        "effects; Answered: AIPW effect of answering a complaint in t−1 on the next period's "
+        "counts. Standard errors clustered by customer in parentheses; n.i. = not identified.")

@@ -6,7 +6,7 @@ Figures never show customer identifiers or tweet text; they show aggregates only
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -17,10 +17,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from complaintpanel.report.periods import period_words
 from complaintpanel.runtime.io import atomic_path
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from complaintpanel.label.evaluate import LabelReport
+    from complaintpanel.results import EstimationResults
 
 __all__ = [
     "fig_activity_by_brand",
@@ -34,6 +38,7 @@ __all__ = [
     "fig_policies",
     "fig_reply_latency",
     "fig_weekly_activity",
+    "outcome_label",
     "save_figure",
 ]
 
@@ -50,8 +55,9 @@ def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
     """Save ``fig`` as ``stem.pdf`` and ``stem.png`` (200 dpi), atomically, and close it."""
     stem = Path(stem)
     written = []
-    for suffix, metadata, extra in ((".pdf", _PDF_METADATA, {}),
-                                    (".png", _PNG_METADATA, {"dpi": 200})):
+    formats: tuple[tuple[str, dict[str, None], dict[str, Any]], ...] = (
+        (".pdf", _PDF_METADATA, {}), (".png", _PNG_METADATA, {"dpi": 200}))
+    for suffix, metadata, extra in formats:
         path = stem.with_suffix(suffix)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=suffix[1:], bbox_inches="tight", metadata=metadata, **extra)
@@ -84,7 +90,8 @@ def fig_weekly_activity(weekly: pd.DataFrame, stem: str | Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
-def fig_activity_by_brand(panel: pd.DataFrame, stem: str | Path) -> list[Path]:
+def fig_activity_by_brand(panel: pd.DataFrame, stem: str | Path, period: str | None = None
+                          ) -> list[Path]:
     """Tweets, complaints and the reply rate per period, by brand (from the panel).
 
     Parameters
@@ -93,6 +100,8 @@ def fig_activity_by_brand(panel: pd.DataFrame, stem: str | Path) -> list[Path]:
         ``panel.parquet``.
     stem : str or Path
         Output path without suffix.
+    period : {"day", "week", "month"}, optional
+        The panel's period (``panel_report.json``), named on the x axis.
     """
     _theme()
     by = (panel.groupby(["brand", "period_start"])
@@ -106,7 +115,7 @@ def fig_activity_by_brand(panel: pd.DataFrame, stem: str | Path) -> list[Path]:
     for ax, (column, label) in zip(axes, panels, strict=True):
         sns.lineplot(data=by, x="period_start", y=column, hue="brand", ax=ax,
                      legend=ax is axes[-1])
-        ax.set(xlabel="Period start", ylabel=label)
+        ax.set(xlabel=f"{period_words(period).title} start", ylabel=label)
         ax.tick_params(axis="x", labelrotation=45)
     axes[-1].set_ylim(0, 1)
     axes[-1].legend(title="Brand", frameon=False, fontsize="small", loc="lower right")
@@ -129,45 +138,74 @@ def fig_reply_latency(voiced: pd.DataFrame, stem: str | Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
-def fig_event_study(frame: pd.DataFrame, stem: str | Path, ylabel: str) -> list[Path]:
+def outcome_label(outcome: str, period: str | None = None) -> str:
+    """Axis label of an event-study outcome, naming the panel's period."""
+    noun = period_words(period).noun
+    return {"complaints": f"Complaints per customer-{noun}",
+            "sentiment_mean": f"Mean sentiment of the {noun}'s tweets"}.get(outcome, outcome)
+
+
+def fig_event_study(studies: Mapping[str, EstimationResults], stem: str | Path, ylabel: str,
+                    period: str | None = None) -> list[Path]:
     """Event-study coefficients around the first reply: robust estimator beside naive TWFE.
 
     Parameters
     ----------
-    frame : DataFrame
-        Output of :func:`complaintpanel.estimate.event_study` (both estimators).
+    studies : dict of str to results
+        Output of :func:`complaintpanel.estimate.event_study`: one results object per
+        estimator, whose term table has ``event_time`` (the reference period is a fixed term,
+        drawn at its value 0 without an interval).
     stem : str or Path
     ylabel : str
-        Outcome label for the y axis.
+        Outcome label for the y axis (see :func:`outcome_label`).
+    period : {"day", "week", "month"}, optional
+        The panel's period, named on the x axis.
     """
     _theme()
     labels = {"did2s": "Two-stage DiD (Gardner)", "twfe": "Naive TWFE"}
     fig, ax = plt.subplots(figsize=(6.0, 3.4))
     offsets = {"did2s": -0.12, "twfe": 0.12}
-    for estimator, rows in frame.groupby("estimator"):
-        x = rows["event_time"] + offsets.get(estimator, 0)
-        ax.errorbar(x, rows["estimate"], yerr=[rows["estimate"] - rows["ci_lower"],
-                                               rows["ci_upper"] - rows["estimate"]],
+    for estimator, result in studies.items():
+        rows = result.term_estimates().sort_values("event_time")
+        # a fixed (reference) term has no interval: a bar of length 0
+        lower = (rows["estimate"] - rows["ci_lower"]).fillna(0.0)
+        upper = (rows["ci_upper"] - rows["estimate"]).fillna(0.0)
+        x = rows["event_time"].astype(int) + offsets.get(estimator, 0)
+        ax.errorbar(x, rows["estimate"], yerr=[lower, upper],
                     fmt="o" if estimator == "did2s" else "s", capsize=2,
                     label=labels.get(estimator, estimator))
     ax.axhline(0, color="black", linewidth=0.8)
     ax.axvline(-0.5, color="grey", linewidth=0.8, linestyle="--")
-    ax.set(xlabel="Periods since the brand's first reply (−1 = reference)", ylabel=ylabel)
+    ax.set(xlabel=f"{period_words(period).title_plural} since the brand's first reply "
+                  "(−1 = reference)", ylabel=ylabel)
     ax.legend(frameon=False, loc="upper left", fontsize="small")
     return save_figure(fig, stem)
 
 
-def fig_design_effects(terms: pd.DataFrame, stem: str | Path) -> list[Path]:
+def fig_design_effects(design: EstimationResults, stem: str | Path,
+                       period: str | None = None, truth: pd.DataFrame | None = None
+                       ) -> list[Path]:
     """Effect of answering a complaint on later complaints and compliments, with 95% CIs.
 
     Parameters
     ----------
-    terms : DataFrame
-        Columns ``outcome``, ``lead``, ``estimate``, ``ci_lower``, ``ci_upper`` and optionally
-        ``truth`` (the simulated world's true effect, drawn as crosses).
+    design : results
+        Output of :func:`complaintpanel.estimate.answered_vs_unanswered`: terms selected by
+        the ``outcome`` and ``lead`` columns of its term table.
     stem : str or Path
+    period : {"day", "week", "month"}, optional
+        The panel's period, named on the x axis.
+    truth : DataFrame, optional
+        Columns ``outcome``, ``lead``, ``truth``: the simulated world's true effects, drawn
+        as crosses.
     """
     _theme()
+    words = period_words(period)
+    terms = design.term_estimates()
+    terms = terms[~terms["fixed"]][["outcome", "lead", "estimate", "ci_lower", "ci_upper"]]
+    if truth is not None:
+        terms = terms.merge(truth[["outcome", "lead", "truth"]], on=["outcome", "lead"],
+                            how="left")
     outcomes = list(dict.fromkeys(terms["outcome"]))
     fig, axes = plt.subplots(1, len(outcomes), figsize=(3.8 * len(outcomes), 3.4),
                              sharey=False)
@@ -181,7 +219,7 @@ def fig_design_effects(terms: pd.DataFrame, stem: str | Path) -> list[Path]:
             ax.scatter(rows["lead"], rows["truth"], marker="x", color="black", zorder=3,
                        label="Truth (simulated world)")
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set(xlabel="Weeks after the answered week (t+lead)",
+        ax.set(xlabel=f"{words.title_plural} after the answered {words.noun} (t+lead)",
                ylabel=f"Change in {outcome} per customer", xticks=sorted(rows["lead"]))
     if "truth" in terms and terms["truth"].notna().any():
         axes[0].legend(frameon=False, fontsize="small")
@@ -190,14 +228,17 @@ def fig_design_effects(terms: pd.DataFrame, stem: str | Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
-def fig_hmm_states(hmm: dict, stem: str | Path) -> list[Path]:
-    """State-dependent weekly complaint and compliment rates (no redress), with 95% CIs.
+def fig_hmm_states(hmm: dict, stem: str | Path, period: str | None = None) -> list[Path]:
+    """State-dependent complaint and compliment rates per period (no redress), with 95% CIs.
 
     Parameters
     ----------
     hmm : dict
         ``hmm.json`` as written by ``complaintpanel hmm``.
     stem : str or Path
+    period : {"day", "week", "month"}, optional
+        The period of the panel the model was fitted on, named on the y axis ("period" when
+        unknown).
     """
     _theme()
     import numpy as np
@@ -218,7 +259,8 @@ def fig_hmm_states(hmm: dict, stem: str | Path) -> list[Path]:
         ax.bar(x + (i - 0.5) * width, part["rate"], width, label=voice,
                yerr=[part["rate"] - part["lower"], part["upper"] - part["rate"]], capsize=3)
     ax.set(xticks=x, xticklabels=[n.capitalize() for n in names],
-           xlabel="Latent relationship state", ylabel="Expected tweets per customer-week")
+           xlabel="Latent relationship state",
+           ylabel=f"Expected tweets per customer-{period_words(period).noun}")
     ax.legend(frameon=False)
     return save_figure(fig, stem)
 

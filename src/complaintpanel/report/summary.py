@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from complaintpanel.report.periods import period_words
+from complaintpanel.results import read_results
+
 __all__ = ["summary_markdown"]
 
 
@@ -13,17 +16,24 @@ def _read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _status_line(name: str, entry: dict[str, Any] | None, term: str | None = None) -> str:
+def _status_line(name: str, entry: Any, **where: Any) -> str:
+    """One bullet: a model's status, or the term picked by ``where`` (term-table values)."""
     if entry is None:
         return f"- **{name}**: not run"
-    if entry.get("status") != "estimated":
-        return f"- **{name}**: {entry.get('status', 'not estimated')} — " \
-               f"{entry.get('reason', 'no reason given')}"
-    if term is None:
+    if isinstance(entry, dict):  # one results object per estimator (event studies)
+        entries = list(entry.values())
+        if all(e.is_estimated for e in entries):
+            return f"- **{name}**: estimated"
+        entry = next(e for e in entries if not e.is_estimated)
+    if not entry.is_estimated:
+        return f"- **{name}**: {entry.status} — {entry.reason}"
+    if not where:
         return f"- **{name}**: estimated"
-    values = entry["terms"][term]
-    return (f"- **{name}**: {values['estimate']:+.3f} (SE {values['se']:.3f}; 95% CI "
-            f"{values['ci_lower']:+.3f} to {values['ci_upper']:+.3f}; N = {entry['nobs']:,})")
+    term = entry.term(**where)
+    # the term's own observations where the term table has them (design: fewer at later leads)
+    nobs = int(term["nobs"]) if "nobs" in term.index else entry.nobs
+    return (f"- **{name}**: {term['estimate']:+.3f} (SE {term['se']:.3f}; 95% CI "
+            f"{term['ci_lower']:+.3f} to {term['ci_upper']:+.3f}; N = {nobs:,})")
 
 
 def summary_markdown(results: Path) -> str:
@@ -33,35 +43,36 @@ def summary_markdown(results: Path) -> str:
     states what it could and could not estimate.
     """
     lines = [f"# Results summary: {results.name}", ""]
-    estimates = _read(results / "estimates.json")
+    path = results / "estimates.json"
+    estimates = read_results(path) if path.exists() else None
     if estimates is not None:
         d = estimates["descriptives"]
+        words = period_words(estimates["settings"].get("period"))
         lines += ["## Data", "",
-                  f"{d['customers']:,} customers, {d['brands']:,} brands, {d['periods']} periods, "
-                  f"{d['customer_tweets']:,} customer tweets; "
+                  f"{d['customers']:,} customers, {d['brands']:,} brands, {d['periods']} "
+                  f"{words.plural}, {d['customer_tweets']:,} customer tweets; "
                   f"{d['complaint_share']:.1%} complaints; {d['reply_rate']:.1%} of tweets "
                   "answered." if d["customer_tweets"] else "No customer tweets.", ""]
         if d["periods"] > 60:
-            lines += [f"**Caution**: the observation window spans {d['periods']} periods, "
-                      "probably because a few tweets are much older than the rest (ancestors "
-                      "of long reply chains in an excerpt). Set `window_start` / `window_end` "
-                      "in the `[panel]` section of the config to the period you study.", ""]
-        lines += [
-                  "## Reduced form", ""]
+            lines += [f"**Caution**: the observation window spans {d['periods']} "
+                      f"{words.plural}, probably because a few tweets are much older than the "
+                      "rest (ancestors of long reply chains in an excerpt). Set `window_start` "
+                      "/ `window_end` in the `[panel]` section of the config to the period you "
+                      "study.", ""]
+        lines += ["## Reduced form", ""]
         main = estimates["settings"]["main_treatment"]
         lines.append(_status_line(f"Complaints, PPML (treatment: {main})",
-                                  estimates["ppml_complaints"].get(main), main))
+                                  estimates["ppml_complaints"].get(main), treatment=main))
         lines.append(_status_line(f"Sentiment, FE (treatment: {main})",
-                                  estimates["fe_sentiment_mean"].get(main), main))
-        lines.append(_status_line("Answered vs unanswered complaints: complaints next period",
-                                  estimates["design"], "complaints[t+0]"
-                                  if estimates["design"].get("status") == "estimated" else None))
+                                  estimates["fe_sentiment_mean"].get(main), treatment=main))
+        lines.append(_status_line(
+            f"Answered vs unanswered complaints: complaints next {words.noun}",
+            estimates["design"], outcome="complaints", lead=0))
         for outcome, entry in estimates.get("event_study", {}).items():
             lines.append(_status_line(f"Event study ({outcome})", entry))
         missing = [f"{model} / {key}" for model in ("ppml_complaints", "fe_sentiment_mean",
                                                      "fe_compliment_share")
-                   for key, entry in estimates[model].items()
-                   if entry.get("status") != "estimated"]
+                   for key, entry in estimates[model].items() if not entry.is_estimated]
         if missing:
             lines += ["", "Not identified on these data: " + "; ".join(missing) + "."]
     hmm = _read(results / "hmm.json")

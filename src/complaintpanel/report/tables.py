@@ -6,6 +6,7 @@ linearmodels and the package's own estimators, and must be byte-stable across ru
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import pandas as pd
@@ -21,10 +22,11 @@ def fmt(value: object, digits: int = 3) -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+    # numbers.Integral / Real also cover NumPy scalars (e.g. a count read from a DataFrame)
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        return f"{float(value):,.{digits}f}"
     return str(value)
 
 

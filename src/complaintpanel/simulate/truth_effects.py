@@ -11,32 +11,43 @@ the difference. The answer changes two things (DESIGN.md §4): the next transiti
 Later answers follow the brand's own policy in both arms, so the effect at ``t+h`` is the total
 effect of answering in ``t−1``, which is what the design-based comparison identifies.
 
-Outcomes are recorded as conditional expectations given the simulated state and redress
-history (``exp(a_s + γR)`` and ``exp(c_s)``) rather than Poisson draws: the expectation is the
-same and the Monte Carlo error much smaller.
+Each week of a continuation is one step of the structural model
+(:func:`complaintpanel.model.step`) with draws by inverse CDF from uniforms both arms share
+(:class:`complaintpanel.model.UniformDraws`). Outcomes are recorded as conditional
+expectations given the simulated state and redress history (``exp(a_s + γR)`` and
+``exp(c_s)``) rather than Poisson draws: the expectation is the same and the Monte Carlo error
+much smaller.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
 
-from complaintpanel.model import RelationshipParams, transition_matrices
+from complaintpanel.model import (
+    AnswerRule,
+    Customers,
+    ModelParams,
+    UniformDraws,
+    step,
+    update_redress,
+)
 
 __all__ = ["answer_effects"]
 
-
-def _categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    return (u[:, None] > np.cumsum(probs, axis=1)[:, :-1]).sum(axis=1)
+# What the continuations draw each week, in this order from the seeded generator: the uniforms
+# of the first three purposes come first so that adding a purpose leaves them unchanged.
+_PURPOSES = ("transition", "complaints", "answer", "compliments")
 
 
 def answer_effects(
     states: pd.DataFrame,
-    params: RelationshipParams,
-    reply_prob: dict[str, float],
+    params: ModelParams,
+    rule: AnswerRule,
+    brands: Sequence[str],
     *,
-    endogenous_shift: float = 0.0,
     horizon: int = 4,
     draws: int = 20,
     seed: int = 0,
@@ -49,13 +60,13 @@ def answer_effects(
     states : DataFrame
         The simulator's ``truth/states.parquet``: one row per customer × week with ``state``,
         ``complaints``, ``redress``, ``peer_voice``, ``brand``, ``period``.
-    params : RelationshipParams
+    params : ModelParams
         The parameters the world was drawn from.
-    reply_prob : dict
-        Each brand's probability of answering a complaint.
-    endogenous_shift : float
-        Logit shift of the answer probability for the worst (+) and best (−) state, as in the
-        simulator's ``--endogenous-replies`` option (0 for exogenous answering).
+    rule : AnswerRule
+        How the brands answer complaints in the world (e.g.
+        :func:`complaintpanel.simulate.world.answer_rule`), brand ``i`` being ``brands[i]``.
+    brands : sequence of str
+        The brands of ``states``, in the rule's order.
     horizon : int
         Last lead ``h`` reported (outcome week ``t+h``).
     draws : int
@@ -74,9 +85,8 @@ def answer_effects(
         each arm, and ``n_eligible`` (customer-weeks that complained in ``t−1`` and whose week
         ``t+h`` is inside the window).
     """
-    k = params.n_states
-    a = np.asarray(params.complaint_log_rate)
-    c = np.asarray(params.compliment_log_rate)
+    # Neutral questions neither move the state nor are an outcome here.
+    params = params.replace(neutral=None)
     frame = states.sort_values(["customer_id", "period"]).reset_index(drop=True)
     last_period = int(frame["period"].max())
     eligible = frame[(frame["complaints"] > 0) & (frame["period"] < last_period)]
@@ -92,57 +102,50 @@ def answer_effects(
 
     # Peer voice is the brand's (not the customer's) and is held at its observed weekly value
     # in both arms: one customer's answer moves her brand's average by a negligible amount.
-    brands = sorted(frame["brand"].unique())
+    brands = list(brands)
+    unknown = sorted(set(frame["brand"]) - set(brands))
+    if unknown:
+        raise ValueError(f"brand(s) {unknown} of the states have no answer rule")
     brand_index = {b: i for i, b in enumerate(brands)}
     peer_by_brand = (frame.groupby(["brand", "period"])["peer_voice"].mean()
                      .unstack().reindex(index=brands, columns=range(last_period + 1))
                      .fillna(0.0).to_numpy())
     b_idx = eligible["brand"].map(brand_index).to_numpy()
-    base_logit = logit(np.array([reply_prob[b] for b in brands]))[b_idx]
 
     rep = np.repeat
     start_period = rep(eligible["period"].to_numpy(), draws)
     brand_rep = rep(b_idx, draws)
-    logit_rep = rep(base_logit, draws)
-    state0 = rep(eligible["state"].to_numpy(), draws).astype(int)
-    redress0 = rep(eligible["redress"].to_numpy(), draws).astype(int)
+    state0 = rep(eligible["state"].to_numpy(), draws).astype(np.int64)
+    redress0 = rep(eligible["redress"].to_numpy(), draws).astype(float)
     complaints0 = rep(eligible["complaints"].to_numpy(), draws)
     size = n * draws
     rng = np.random.default_rng(seed)
 
     outcomes = {arm: {"complaints": np.full((size, horizon + 1), np.nan),
                       "compliments": np.full((size, horizon + 1), np.nan)} for arm in (0, 1)}
-    # Common random numbers: one set of uniforms per lead, shared by both arms.
-    u_transition = rng.random((horizon + 1, size))
-    u_complaints = rng.random((horizon + 1, size))
-    u_answer = rng.random((horizon + 1, size))
+    # Common random numbers: one set of uniforms per purpose and lead, shared by both arms.
+    uniforms = {purpose: rng.random((horizon + 1, size)) for purpose in _PURPOSES}
 
     for arm in (0, 1):
-        state = state0.copy()
-        redress = np.maximum(redress0, arm)
-        intervened = np.full(size, arm)
-        unanswered = np.where(arm == 1, 0, complaints0)
-        period = start_period.copy()  # the week whose voice moved the state (t−1, then t, …)
+        # Week t−1 as it would have been with (arm 1: every complaint answered) or without
+        # (arm 0) an answer: the move into week t and the redress history of week t follow.
+        answered = complaints0 * arm
+        shift = params.transition_shift({
+            "intervened": (answered > 0).astype(float),
+            "peer_voice": peer_by_brand[brand_rep, start_period],
+            "unanswered_complaints": complaints0 - answered,
+            "fast_reply": np.zeros(size)}, (size,))
+        customers = Customers(brand=brand_rep, state=state0, shift=shift,
+                              redress=update_redress(redress0, answered))
         for h in range(horizon + 1):
-            inside = period + 1 <= last_period
-            peer = peer_by_brand[brand_rep, np.minimum(period, last_period)]
-            shift = params.delta * intervened + params.eta * peer + params.kappa * unanswered
-            rows = transition_matrices(params.tau, shift)[np.arange(size), state]
-            state = _categorical(u_transition[h], rows)
-            rate_complaints = np.exp(a[state] + params.gamma * redress)
-            outcomes[arm]["complaints"][inside, h] = rate_complaints[inside]
-            outcomes[arm]["compliments"][inside, h] = np.exp(c[state])[inside]
-            # This week's complaints and the brand's answer drive the next transition.
-            complaints = _poisson_inverse(u_complaints[h], rate_complaints)
-            answer_logit = logit_rep + endogenous_shift * (
-                (state == 0).astype(float) - (state == k - 1).astype(float))
-            p_any = 1.0 - (1.0 - expit(answer_logit)) ** complaints
-            intervened = (u_answer[h] < p_any).astype(int)
-            # κ·U: all of the week's complaints count as unanswered when none was answered
-            # (a simplification; with the default κ = 0 the term is inert).
-            unanswered = np.where(intervened == 1, 0, complaints)
-            redress = np.maximum(redress, intervened)
-            period = period + 1
+            period = start_period + 1 + h  # the week this step draws
+            inside = period <= last_period
+            draws_h = UniformDraws({purpose: u[h] for purpose, u in uniforms.items()})
+            step_h, customers = step(
+                params, customers, rule, draws_h,
+                peer_voice=peer_by_brand[brand_rep, np.minimum(period, last_period)])
+            outcomes[arm]["complaints"][inside, h] = step_h.rate_complaints[inside]
+            outcomes[arm]["compliments"][inside, h] = step_h.rate_compliments[inside]
 
     rows_out = []
     for h in range(horizon + 1):
@@ -159,19 +162,3 @@ def answer_effects(
         record["n_eligible"] = int(valid.sum() // draws)
         rows_out.append(record)
     return pd.DataFrame(rows_out)
-
-
-def _poisson_inverse(u: np.ndarray, rate: np.ndarray, max_count: int = 60) -> np.ndarray:
-    """Poisson draws by inverse CDF from given uniforms (so both arms share them)."""
-    pmf = np.exp(-rate)
-    cdf = pmf.copy()
-    count = np.zeros(u.shape, dtype=np.int64)
-    for j in range(1, max_count + 1):
-        below = u > cdf
-        if not below.any():
-            break
-        count += below
-        pmf = pmf * rate / j
-        cdf = cdf + pmf
-    return count
-

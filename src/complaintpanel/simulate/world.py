@@ -1,11 +1,14 @@
 """The simulator: a world drawn from the structural model, written as raw TWCS data.
 
 This is the embedded default data of the package (DESIGN.md §5). Customers arrive at staggered
-weeks and talk to one of several brands. Each week a customer's latent relationship state
-(:mod:`complaintpanel.model`) drives how many complaints and compliments she writes; the brand
-answers each complaint with its own probability (optionally depending on the latent state) and
-latency; an answered complaint moves the relationship (δ) and teaches the customer that
-complaining works (γ); the net voice of the brand's other customers moves it too (η).
+weeks and talk to one of several brands. Each week is one step of the structural model
+(:func:`complaintpanel.model.step`, from one sequential generator): a customer's latent
+relationship state drives how many complaints, compliments and neutral questions she writes;
+the brand answers each complaint with its own probability (optionally depending on the latent
+state, :func:`answer_rule`); an answered complaint moves the relationship (δ) and teaches the
+customer that complaining works (γ); the net voice of the brand's other customers moves it too
+(η). Reply latencies, replies to other tweets and thread links are drawn afterwards, outside
+the model.
 
 The world is then *written as text*: every tweet gets a body from the phrase banks
 (:mod:`complaintpanel.simulate.phrases`, with a controlled share of ambiguous texts), a
@@ -33,15 +36,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
+from scipy.special import logit
 
 from complaintpanel.config import SimulateConfig
 from complaintpanel.model import (
-    STATE_NAMES,
-    RelationshipParams,
+    AnswerByLogit,
+    GeneratorDraws,
+    Histories,
+    ModelParams,
     default_params,
-    peer_voice_counts,
-    transition_matrices,
+    simulate_histories,
+    state_names,
 )
 from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
 from complaintpanel.simulate import phrases
@@ -52,6 +57,7 @@ __all__ = [
     "TWCS_COLUMNS",
     "BrandPolicy",
     "World",
+    "answer_rule",
     "brand_policies",
     "simulate_world",
     "timed_simulation",
@@ -66,8 +72,8 @@ TWCS_COLUMNS: tuple[str, ...] = (
 TWCS_TIME_FORMAT = "%a %b %d %H:%M:%S +0000 %Y"
 
 # Behaviour of the world that is not part of the structural model, fixed here and recorded in
-# truth/params.json so every number is documented.
-NEUTRAL_LOG_RATE = float(np.log(0.25))  # neutral questions per customer-week, state-free
+# truth/params.json so every number is documented. (Neutral questions are part of the model:
+# ModelParams.neutral.)
 REPLY_FACTOR_NEUTRAL = 0.8  # brands answer questions at 0.8 × their complaint reply probability
 REPLY_FACTOR_COMPLIMENT = 0.3  # ... and compliments at 0.3 ×
 SECOND_REPLY_PROB = 0.1  # an answered tweet gets a second brand tweet ("we've sent a DM")
@@ -118,6 +124,23 @@ def brand_policies(n_brands: int) -> list[BrandPolicy]:
     ]
 
 
+def answer_rule(brands: list[BrandPolicy], endogenous: bool, n_states: int = 3
+                ) -> AnswerByLogit:
+    """Return the brands' answers to complaints as the model's answer rule.
+
+    Each complaint is answered with the brand's ``reply_prob``; with endogenous replies the
+    logit is shifted by :data:`ENDOGENOUS_LOGIT_SHIFT` up for the worst state and down for the
+    best (brands answer unhappy customers more: louder, angrier), nothing in between.
+    """
+    state_shift = None
+    if endogenous:
+        states = np.arange(n_states)
+        state_shift = ENDOGENOUS_LOGIT_SHIFT * (
+            (states == 0).astype(float) - (states == n_states - 1).astype(float))
+    return AnswerByLogit(brand_logit=logit(np.array([b.reply_prob for b in brands])),
+                         state_shift=state_shift)
+
+
 @dataclass(frozen=True)
 class World:
     """A simulated world: raw tweets in the TWCS schema and the truth behind them.
@@ -132,7 +155,7 @@ class World:
     voice : DataFrame
         One row per customer tweet: ``tweet_id``, ``customer_id``, ``brand``, ``period``,
         ``voice``, ``ambiguous``.
-    params : RelationshipParams
+    params : ModelParams
         The structural parameters the world was drawn from.
     brands : list of BrandPolicy
     spec : SimulateConfig
@@ -141,7 +164,7 @@ class World:
     tweets: pd.DataFrame
     states: pd.DataFrame
     voice: pd.DataFrame
-    params: RelationshipParams
+    params: ModelParams
     brands: list[BrandPolicy]
     spec: SimulateConfig
 
@@ -153,19 +176,19 @@ class World:
         from the world's seed so the result is reproducible.
         """
         return answer_effects(
-            self.states, self.params, {b.handle: b.reply_prob for b in self.brands},
-            endogenous_shift=ENDOGENOUS_LOGIT_SHIFT if self.spec.endogenous_replies else 0.0,
+            self.states, self.params,
+            answer_rule(self.brands, self.spec.endogenous_replies, self.params.n_states),
+            [b.handle for b in self.brands],
             horizon=horizon, draws=draws, seed=self.spec.seed + 1, rows=rows)
 
     def truth_dict(self) -> dict[str, object]:
         """Everything needed to document and re-create the world, as plain JSON."""
         return {
             "model": self.params.to_dict(),
-            "state_names": list(STATE_NAMES[: self.params.n_states]),
+            "state_names": list(state_names(self.params.n_states)),
             "brands": [dataclasses.asdict(b) for b in self.brands],
             "world": dataclasses.asdict(self.spec),
             "behaviour": {
-                "neutral_rate_per_week": float(np.exp(NEUTRAL_LOG_RATE)),
                 "reply_factor_neutral": REPLY_FACTOR_NEUTRAL,
                 "reply_factor_compliment": REPLY_FACTOR_COMPLIMENT,
                 "second_reply_prob": SECOND_REPLY_PROB,
@@ -193,111 +216,24 @@ def _arrival_window(weeks: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Histories:
-    """Customer × week arrays of the latent process and its counts (−1 state = not arrived)."""
-
-    arrival: np.ndarray  # (N,)
-    brand: np.ndarray  # (N,)
-    state: np.ndarray  # (N, T)
-    complaints: np.ndarray
-    compliments: np.ndarray
-    neutral: np.ndarray
-    answered: np.ndarray  # answered complaints
-    peer_complaints: np.ndarray
-    peer_compliments: np.ndarray
-    peer_voice: np.ndarray
-    intervened: np.ndarray
-    redress: np.ndarray
-
-
-def _draw_categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
-    """One draw per row of a (n, K) probability array, by inverse CDF."""
-    u = rng.random(probs.shape[0])
-    return (u[:, None] > np.cumsum(probs, axis=1)[:, :-1]).sum(axis=1)
-
-
 def _simulate_histories(
-    spec: SimulateConfig, params: RelationshipParams, brands: list[BrandPolicy],
+    spec: SimulateConfig, params: ModelParams, brands: list[BrandPolicy],
     rng: np.random.Generator,
-) -> _Histories:
-    n, t_max, k = spec.customers, spec.weeks, params.n_states
-    a = np.asarray(params.complaint_log_rate)
-    c = np.asarray(params.compliment_log_rate)
-    pi = np.asarray(params.initial_probs)
-    reply_logit = logit(np.array([b.reply_prob for b in brands]))
-
-    arrival = rng.integers(0, _arrival_window(t_max), size=n)
-    brand = rng.integers(0, len(brands), size=n)
-    shape = (n, t_max)
-    state = np.full(shape, -1, dtype=np.int8)
-    counts = {name: np.zeros(shape, dtype=np.int32) for name in
-              ("complaints", "compliments", "neutral", "answered",
-               "peer_complaints", "peer_compliments")}
-    peer_voice = np.zeros(shape)
-    intervened = np.zeros(shape, dtype=np.int8)
-    redress = np.zeros(shape, dtype=np.int8)
-    ever_answered = np.zeros(n, dtype=bool)
-    n_brands = len(brands)
-
-    for t in range(t_max):
-        new = arrival == t
-        old = arrival < t
-        state[new, t] = _draw_categorical(rng, np.broadcast_to(pi, (int(new.sum()), k)))
-        if old.any():
-            shift = (params.delta * intervened[old, t - 1] + params.eta * peer_voice[old, t - 1]
-                     + params.kappa * (counts["complaints"][old, t - 1]
-                                       - counts["answered"][old, t - 1]))
-            rows = transition_matrices(params.tau, shift)[np.arange(old.sum()),
-                                                          state[old, t - 1]]
-            state[old, t] = _draw_categorical(rng, rows)
-        active = arrival <= t
-        s = state[active, t]
-        redress[active, t] = ever_answered[active]
-        rate_c = np.exp(a[s] + params.gamma * redress[active, t])
-        rate_p = np.exp(c[s])
-        comp = rng.poisson(rate_c)
-        compl = rng.poisson(rate_p)
-        # First contact: redraw the arrival week until the customer says something
-        # (complaint or compliment); this is the truncation the estimator conditions on.
-        first = new[active]
-        silent = first & (comp + compl == 0)
-        while silent.any():
-            comp[silent] = rng.poisson(rate_c[silent])
-            compl[silent] = rng.poisson(rate_p[silent])
-            silent = first & (comp + compl == 0)
-        counts["complaints"][active, t] = comp
-        counts["compliments"][active, t] = compl
-        counts["neutral"][active, t] = rng.poisson(np.exp(NEUTRAL_LOG_RATE), size=s.size)
-
-        b = brand[active]
-        answer_logit = reply_logit[b]
-        if spec.endogenous_replies:
-            # Brands answer unhappy customers more (louder, angrier): +shift for the worst
-            # state, −shift for the best, nothing in between.
-            answer_logit = answer_logit + ENDOGENOUS_LOGIT_SHIFT * (
-                (s == 0).astype(float) - (s == k - 1).astype(float))
-        answered = rng.binomial(comp, expit(answer_logit))
-        counts["answered"][active, t] = answered
-        intervened[active, t] = answered > 0
-        ever_answered[active] |= answered > 0
-
-        # Peer voice: totals of the brand's active customers, minus the customer's own.
-        peer_c, peer_p, voice = peer_voice_counts(b, comp, compl, n_brands)
-        counts["peer_complaints"][active, t] = peer_c
-        counts["peer_compliments"][active, t] = peer_p
-        peer_voice[active, t] = voice
-
-    return _Histories(arrival=arrival, brand=brand, state=state, peer_voice=peer_voice,
-                      intervened=intervened, redress=redress, **counts)
+) -> tuple[np.ndarray, Histories]:
+    """Draw arrival weeks and brands of the customers, then their weeks by the model's step."""
+    arrival = rng.integers(0, _arrival_window(spec.weeks), size=spec.customers)
+    brand = rng.integers(0, len(brands), size=spec.customers)
+    rule = answer_rule(brands, spec.endogenous_replies, params.n_states)
+    return brand, simulate_histories(params, arrival, brand, spec.weeks, rule,
+                                     GeneratorDraws(rng))
 
 
-def _states_frame(h: _Histories, brands: list[BrandPolicy], customer_ids: np.ndarray,
-                  start: pd.Timestamp) -> pd.DataFrame:
+def _states_frame(h: Histories, brand: np.ndarray, brands: list[BrandPolicy],
+                  customer_ids: np.ndarray, start: pd.Timestamp) -> pd.DataFrame:
     i_idx, t_idx = np.nonzero(h.state >= 0)
     frame = pd.DataFrame({
         "customer_id": customer_ids[i_idx],
-        "brand": np.array([b.handle for b in brands])[h.brand[i_idx]],
+        "brand": np.array([b.handle for b in brands])[brand[i_idx]],
         "period": t_idx.astype(np.int32),
         "period_start": start + pd.to_timedelta(7 * t_idx, unit="D"),
         "state": h.state[i_idx, t_idx].astype(np.int8),
@@ -309,7 +245,8 @@ def _states_frame(h: _Histories, brands: list[BrandPolicy], customer_ids: np.nda
     frame["peer_complaints"] = h.peer_complaints[i_idx, t_idx]
     frame["peer_compliments"] = h.peer_compliments[i_idx, t_idx]
     frame["intervened"] = h.intervened[i_idx, t_idx]
-    frame["redress"] = h.redress[i_idx, t_idx]
+    # an indicator (update_redress): written as int8, as docs/CONTRACTS.md says
+    frame["redress"] = h.redress[i_idx, t_idx].astype(np.int8)
     frame["peer_voice"] = h.peer_voice[i_idx, t_idx]
     return frame.sort_values(["customer_id", "period"], kind="stable").reset_index(drop=True)
 
@@ -359,15 +296,17 @@ def _with_newlines(rng: np.random.Generator, texts: np.ndarray) -> np.ndarray:
     return texts
 
 
-def _build_tweets(h: _Histories, brands: list[BrandPolicy], customer_ids: np.ndarray,
-                  start: pd.Timestamp, spec: SimulateConfig, rng: np.random.Generator
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _build_tweets(h: Histories, brand: np.ndarray, brands: list[BrandPolicy],
+                  customer_ids: np.ndarray, start: pd.Timestamp, spec: SimulateConfig,
+                  rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     handles = np.array([b.handle for b in brands], dtype=object)
     reply_prob = np.array([b.reply_prob for b in brands])
     median_latency_h = np.array([b.median_latency_h for b in brands])
     latency_sigma = np.array([b.latency_sigma for b in brands])
 
     # One row per customer tweet, expanded from the (customer, week) counts.
+    if h.neutral is None:
+        raise ValueError("the world's tweets need neutral counts (ModelParams.neutral)")
     i_idx, t_idx = np.nonzero(h.state >= 0)
     parts = []
     for voice_name, counts in (("complaint", h.complaints), ("compliment", h.compliments),
@@ -382,7 +321,7 @@ def _build_tweets(h: _Histories, brands: list[BrandPolicy], customer_ids: np.nda
         }))
     cust = pd.concat(parts, ignore_index=True)
     n_cust = len(cust)
-    b_idx = h.brand[cust["customer"].to_numpy()]
+    b_idx = brand[cust["customer"].to_numpy()]
     cust["brand"] = handles[b_idx]
     cust["offset_s"] = rng.integers(0, SECONDS_PER_WEEK, size=n_cust)
     cust["created_s"] = cust["period"].to_numpy() * SECONDS_PER_WEEK + cust["offset_s"]
@@ -506,15 +445,16 @@ def _build_tweets(h: _Histories, brands: list[BrandPolicy], customer_ids: np.nda
 
 
 def simulate_world(spec: SimulateConfig | None = None,
-                   params: RelationshipParams | None = None) -> World:
+                   params: ModelParams | None = None) -> World:
     """Draw a world from the structural model and write it out as tweets.
 
     Parameters
     ----------
     spec : SimulateConfig, optional
         Size, seed and options of the world; defaults to the embedded default.
-    params : RelationshipParams, optional
-        Structural parameters; defaults to :func:`complaintpanel.model.default_params`.
+    params : ModelParams, optional
+        Structural parameters (with neutral rates, for the neutral questions); defaults to
+        :func:`complaintpanel.model.default_params`.
 
     Returns
     -------
@@ -534,9 +474,11 @@ def simulate_world(spec: SimulateConfig | None = None,
         raise ValueError(f"start_date {spec.start_date} must be a Monday (weeks run Mon–Sun)")
     # Anonymised numeric customer ids, as in TWCS (e.g. 115712), in random order.
     customer_ids = (100_000 + rng.permutation(spec.customers)).astype(str).astype(object)
-    histories = _simulate_histories(spec, params, brands, rng)
-    states = _states_frame(histories, brands, customer_ids, start)
-    tweets, voice = _build_tweets(histories, brands, customer_ids, start, spec, rng)
+    if params.neutral is None:
+        raise ValueError("a world needs neutral log-rates (ModelParams.neutral)")
+    brand, histories = _simulate_histories(spec, params, brands, rng)
+    states = _states_frame(histories, brand, brands, customer_ids, start)
+    tweets, voice = _build_tweets(histories, brand, brands, customer_ids, start, spec, rng)
     return World(tweets=tweets, states=states, voice=voice, params=params, brands=brands,
                  spec=spec)
 
