@@ -115,7 +115,7 @@ for name, matrix in results.transition_matrices().items():
     display(matrix.round(3))
 
 # %%
-transitions_png = fig_hmm_transitions(results.to_dict(), figures_dir / "hmm_transitions")[1]
+transitions_png = fig_hmm_transitions(results, figures_dir / "hmm_transitions")[1]
 Image(filename=str(transitions_png))
 
 # %% [markdown]
@@ -148,8 +148,7 @@ for name, matrix in (("no intervention", true_model.transmat_),
                          columns=pd.Index(state_names, name="to")).round(3))
 
 # %%
-recovery_png = fig_parameter_recovery(truth.to_dict(),
-                                      {"true labels": results.to_dict()},
+recovery_png = fig_parameter_recovery(truth, {"true labels": results},
                                       figures_dir / "parameter_recovery")[1]
 Image(filename=str(recovery_png))
 
@@ -158,7 +157,7 @@ Image(filename=str(recovery_png))
 # the relationship (δ > 0) *and* teaches the customer to complain (γ > 0).
 
 # %%
-effects_png = fig_hmm_effects(results.to_dict(), figures_dir / "hmm_effects")[1]
+effects_png = fig_hmm_effects(results, figures_dir / "hmm_effects")[1]
 Image(filename=str(effects_png))
 
 # %% [markdown]

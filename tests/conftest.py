@@ -34,3 +34,24 @@ def _require_real(path: Path) -> Path:
 def real_data() -> Path:
     """Folder ``../shared/data/real`` (fails under CI=true when missing, else skips)."""
     return _require_real(SHARED_DATA / "real")
+
+
+def hmm_results_at(params: object = None, variance: float = 1e-4) -> object:
+    """A RelationshipHMMResults at given parameters with a diagonal covariance (no fit).
+
+    For tests of what consumes fitted results (tables, figures, files) without fitting.
+    """
+    import numpy as np
+
+    from complaintpanel.hmm.parametrisation import ParamLayout
+    from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
+    from complaintpanel.model import default_params
+
+    params = params or default_params()
+    layout = ParamLayout(params.spec)  # type: ignore[attr-defined]
+    theta = layout.from_natural(params)  # type: ignore[arg-type]
+    return RelationshipHMMResults(
+        spec=params.spec, theta=theta, cov_theta=np.eye(theta.size) * variance,  # type: ignore[attr-defined]
+        loglike=-1000.0, nobs=2000, n_sequences=100, n_customers=100,
+        starts=[StartReport(loglike=-1000.0, converged=True, n_iter=10, n_eval=12,
+                            message="ok", seconds=0.0)])

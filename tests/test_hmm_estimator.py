@@ -278,7 +278,7 @@ def test_cli_records_a_panel_that_cannot_identify_the_model(tmp_path, small_pane
     assert result.exit_code == 0, result.output
     assert "not identified" in result.output
     stored = json.loads((out / "hmm.json").read_text())
-    assert stored["status"] == "not_identified" and "delta" in stored["reason"]
+    assert stored["status"] == "not identified" and "delta" in stored["reason"]
     result = runner.invoke(app, ["policy", str(folder), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "policy.json").read_text())["status"] == "not_identified"
+    assert json.loads((out / "policy.json").read_text())["status"] == "not identified"

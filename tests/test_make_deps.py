@@ -69,7 +69,7 @@ def test_lists_name_the_code_behind_known_outputs(lists: dict[str, list[str]]) -
     assert {pkg + "commands/estimate.py", pkg + "report/estimate_tables.py",
             pkg + "estimate/design.py"} <= set(lists["ESTIMATE_SRC"])
     assert pkg + "report/figures.py" in lists["FIGURES_SRC"]
-    assert pkg + "model.py" in lists["SIMULATE_SRC"]
+    assert pkg + "model/step.py" in lists["SIMULATE_SRC"]
     assert pkg + "hmm/policy.py" in lists["POLICY_SRC"]
     # ... and not the code of other stages
     assert not any("/hmm/" in f for f in lists["ESTIMATE_SRC"])

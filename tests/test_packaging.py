@@ -93,3 +93,29 @@ def test_cli_starts_without_the_stages_libraries() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert loaded == "", f"importing the CLI loads {loaded}"
+
+
+def test_the_package_type_checks() -> None:
+    """``py.typed`` is a promise: mypy finds no error in src/ (settings in pyproject.toml)."""
+    result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", "/dev/null"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_no_module_imports_another_stages_private_names() -> None:
+    """Stages talk through public names; ``_private`` ones stay inside their own package."""
+    import ast
+
+    src = REPO / "src" / "complaintpanel"
+    offences = []
+    for path in src.rglob("*.py"):
+        stage = path.relative_to(src).parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "complaintpanel."):
+                other = node.module.split(".")[1]  # type: ignore[union-attr]
+                private = [a.name for a in node.names if a.name.startswith("_")
+                           and not a.name.startswith("__")]
+                if private and other != stage:
+                    offences.append(f"{path.relative_to(src)}: {node.module} {private}")
+    assert not offences, offences

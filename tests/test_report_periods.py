@@ -104,10 +104,9 @@ def test_period_words() -> None:
 
 def test_hmm_states_figure_names_the_period(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    hmm = {"state_names": ["poor", "good"],
-           "params": {"a[poor]": 0.0, "a[good]": -1.0, "c[poor]": -1.0, "c[good]": 0.0},
-           "conf_int_95": {k: [-2.0, 1.0] for k in ("a[poor]", "a[good]", "c[poor]",
-                                                     "c[good]")}}
+    from conftest import hmm_results_at
+
+    hmm = hmm_results_at()
     seen: list[str] = []
     original = figures.save_figure
 

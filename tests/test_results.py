@@ -192,28 +192,30 @@ def test_compare_accepts_anything_with_the_results_shape(every_result: dict[str,
     assert comparison.nobs["hmm"] == 500 and comparison.n_clusters["hmm"] is None
 
 
-def test_the_hmm_results_can_derive_from_the_base_with_one_line() -> None:
-    """Re-declaring RelationshipHMMResults with the base class still makes a valid dataclass.
-
-    Guards the base against attributes that would collide with the HMM's dataclass fields (a
-    class attribute named like a field becomes that field's default).
-    """
+def test_the_hmm_results_have_the_one_shape(every_result: dict[str, Any],
+                                             tmp_path: Path) -> None:
+    """The structural model's results are EstimationResults: term table, compare, files."""
     from complaintpanel.hmm.results import RelationshipHMMResults
+    from complaintpanel.model import default_params
+    from conftest import hmm_results_at
 
-    body = {k: v for k, v in vars(RelationshipHMMResults).items()
-            if k not in ("__dict__", "__weakref__", "__dataclass_fields__",
-                         "__dataclass_params__", "__init__", "__repr__", "__eq__",
-                         "__match_args__", "__hash__")}
-    for field in dataclasses.fields(RelationshipHMMResults):
-        if field.default_factory is not dataclasses.MISSING:
-            body[field.name] = dataclasses.field(default_factory=field.default_factory)
-    derived = dataclasses.dataclass(type("RelationshipHMMResults", (EstimationResults,), body))
-    assert [f.name for f in dataclasses.fields(derived)] == [
-        f.name for f in dataclasses.fields(RelationshipHMMResults)]
-    assert [f.default for f in dataclasses.fields(derived)] == [
-        f.default for f in dataclasses.fields(RelationshipHMMResults)]
-    assert issubclass(derived, EstimationResults)
-
+    params = default_params()
+    hmm = hmm_results_at(params)
+    assert isinstance(hmm, EstimationResults)
+    rates = hmm.select(block="a")
+    assert rates["state"].tolist() == ["poor", "fair", "good"]
+    assert rates["estimate"].to_numpy() == pytest.approx(params.a)
+    assert hmm.term(block="coefficient", covariate="intervened")["estimate"] == pytest.approx(1.2)
+    assert hmm.term(block="coefficient", covariate="redress").name == "gamma"
+    comparison = compare({"hmm": hmm, "ppml": every_result["ppml"]})
+    assert comparison.params.loc["delta", "hmm"] == pytest.approx(1.2)
+    path = write_results({"hmm": hmm}, tmp_path / "hmm.json")
+    back = read_results(path)["hmm"]
+    assert isinstance(back, RelationshipHMMResults)
+    # exact to the written precision (12 significant digits of θ)
+    assert np.allclose(back.params, hmm.params, rtol=1e-10, atol=1e-12)
+    assert back.params.index.equals(hmm.params.index)
+    assert np.allclose(back.cov_params(), hmm.cov_params(), rtol=1e-10)
 
 def _brute_force_covariance(influence: list[np.ndarray], rows: list[np.ndarray],
                             clusters: np.ndarray) -> np.ndarray:

@@ -69,15 +69,23 @@ class LabelConfig:
     threshold: float = 1.0
 
 
+Period = Literal["day", "week", "month"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month")
+
+
 @dataclass(frozen=True)
 class PanelConfig:
     """Customer × brand × period panel."""
 
-    period: Literal["day", "week", "month"] = "week"
+    period: Period = "week"
     min_tweets: int = 1
     # Observation window (ISO dates, UTC, end exclusive); None = first to last customer tweet.
     window_start: str | None = None
     window_end: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.period not in PERIODS:
+            raise ValueError(f"[panel] period must be one of {PERIODS}, not {self.period!r}")
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,15 @@ class EstimateConfig:
 class RobustnessConfig:
     """The variations of the robustness grid (each changes one choice of the main run)."""
 
-    periods: tuple[str, ...] = ("day", "month")
+    periods: tuple[Period, ...] = ("day", "month")
     min_tweets: tuple[int, ...] = (3, 5)
     # Rules classifier only: thresholds tried beside the configured one.
     thresholds: tuple[float, ...] = (0.5, 1.5)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.periods) - set(PERIODS))
+        if unknown:
+            raise ValueError(f"[robustness] periods must be among {PERIODS}, not {unknown}")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ __all__ = [
     "compare",
     "iter_results",
     "read_results",
+    "register_results_kind",
     "results_from_json",
     "results_to_json",
     "write_results",
@@ -566,8 +567,21 @@ def compare(results: Mapping[str, Any], alpha: float = 0.05) -> Comparison:
 
 # ---------------------------------------------------------------------- results files
 # Results classes by the "kind" tag their to_dict() writes; read_results uses it to rebuild them.
-# Another results class joins by writing its own "kind" and adding itself here.
+# Another results class joins by writing its own "kind" and calling register_results_kind (the
+# structural model's does, in complaintpanel.hmm.results), so this module imports no stage.
 RESULTS_KINDS: dict[str, type[EstimationResults]] = {"effects": EffectResults}
+
+
+def register_results_kind(cls: type[EstimationResults]) -> type[EstimationResults]:
+    """Let :func:`results_from_json` rebuild ``cls`` from entries whose ``kind`` is ``cls.kind``.
+
+    Returns ``cls``, so it can serve as a class decorator.
+    """
+    kind = getattr(cls, "kind", "")
+    if not kind:
+        raise ValueError(f"{cls.__name__} has no `kind` to register under")
+    RESULTS_KINDS[kind] = cls
+    return cls
 
 Tree = Any  # nested dicts / lists of results, NotEstimated records and plain JSON values
 

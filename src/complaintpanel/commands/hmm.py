@@ -63,6 +63,7 @@ def hmm(
     import pandas as pd
 
     from complaintpanel.hmm import IdentificationError, RelationshipHMM
+    from complaintpanel.results import NotEstimated
 
     started = time.perf_counter()
     settings = overridden(load(config).hmm, n_states=states, n_starts=starts, seed=seed,
@@ -84,8 +85,8 @@ def hmm(
     except IdentificationError as error:
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
         # report states what could not be estimated instead of the pipeline stopping.
-        write_json({"status": "not_identified", "reason": str(error), "input": source},
-                   out / "hmm.json")
+        record = NotEstimated("not identified", str(error), "relationship_hmm").to_dict()
+        write_json({**record, "input": source}, out / "hmm.json")
         note = f"Relationship HMM not identified on these data: {error}\n"
         _write_text(note, out / "hmm_table.md")
         _write_text(f"% {note}", out / "hmm_table.tex")
@@ -94,6 +95,9 @@ def hmm(
     res = model.results_
     payload = res.to_dict()
     payload["input"] = source
+    # The panel's period ("week", …), recorded beside the panel, so reports can name it.
+    panel_report = panel_path.parent / "panel_report.json"
+    payload["period"] = read_json(panel_report).get("period") if panel_report.exists() else None
     # Wall times belong in the results manifest (recorded by echo_summary), not in hmm.json,
     # which must be byte-identical between runs.
     payload.pop("fit_seconds", None)
@@ -132,7 +136,6 @@ def policy(
     """
     import pandas as pd
 
-    from complaintpanel.hmm import RelationshipHMMResults
     from complaintpanel.hmm.policy import simulate_policies
 
     started = time.perf_counter()
@@ -143,16 +146,19 @@ def policy(
     estimates = estimates or out / "hmm.json"
     if not estimates.exists():
         raise typer.BadParameter(f"{estimates} not found: run `complaintpanel hmm` first")
-    stored = read_json(estimates)
-    if stored.get("status", "estimated") != "estimated":
-        reason = f"the structural model was not estimated: {stored.get('reason')}"
-        write_json({"status": "not_identified", "reason": reason}, out / "policy.json")
+    from complaintpanel.hmm.results import read_hmm_results
+    from complaintpanel.results import NotEstimated
+
+    results = read_hmm_results(estimates)
+    if isinstance(results, NotEstimated) or results is None:
+        reason = f"the structural model was not estimated: {getattr(results, 'reason', None)}"
+        write_json(NotEstimated("not identified", reason, "policy").to_dict(),
+                   out / "policy.json")
         _write_text(f"Policies not simulated: {reason}\n", out / "policy_table.md")
         _write_text(f"% Policies not simulated: {reason}\n", out / "policy_table.tex")
         echo_summary("policy", f"not simulated ({reason}) → {out}",
                      time.perf_counter() - started)
         return
-    results = RelationshipHMMResults.from_dict(stored)
     outcome = simulate_policies(results, pd.read_parquet(panel_path),
                                 horizon=settings.horizon, n_draws=settings.draws,
                                 policies=settings.policies or None,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from complaintpanel.commands._common import TIMINGS_ENV, ConfigOption, echo_summary, load
 from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
+
+if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` stays fast
+    import pandas as pd
 
 
 def describe(
@@ -46,12 +49,12 @@ def _panel_period(processed: Path) -> str | None:
     return report.get("period") if report is not None else None
 
 
-def _hmm_truth(params_json: Path) -> dict[str, float]:
+def _hmm_truth(params_json: Path) -> pd.Series:
     """Return the true parameters of a simulated world, named as in ``hmm.json``."""
     from complaintpanel.model import ModelParams
 
     truth = json.loads(params_json.read_text())
-    return ModelParams.from_dict(truth["model"]).reported().to_dict()
+    return ModelParams.from_dict(truth["model"]).reported()
 
 
 def figures(
@@ -67,6 +70,7 @@ def figures(
     import numpy as np
     import pandas as pd
 
+    from complaintpanel.hmm.results import RelationshipHMMResults, read_hmm_results
     from complaintpanel.report import figures as fig
     from complaintpanel.results import read_results
 
@@ -97,18 +101,16 @@ def figures(
         design = estimates.get("design")
         if design is not None and design.is_estimated:
             written += fig.fig_design_effects(design, out / "design_effects", period)
-    hmm = _read(results / "hmm.json")
-    if hmm is not None and hmm.get("status", "estimated") == "estimated":
-        # the period of the panel the model was fitted on, recorded beside that panel
-        source = hmm.get("input")
-        panel = source.get("panel") if isinstance(source, dict) else source
-        hmm_period = _panel_period(Path(panel).parent) if panel else None
+    hmm = read_hmm_results(results / "hmm.json")
+    if isinstance(hmm, RelationshipHMMResults):
+        # the period of the panel the model was fitted on, recorded by the hmm stage
+        hmm_period = (_read(results / "hmm.json") or {}).get("period")
         written += fig.fig_hmm_states(hmm, out / "hmm_states", hmm_period)
         written += fig.fig_hmm_transitions(hmm, out / "hmm_transitions")
         written += fig.fig_hmm_effects(hmm, out / "hmm_effects")
-        fits = {"classifier labels": hmm}
-        truth_fit = _read(results / "truth-labels" / "hmm.json")
-        if truth_fit is not None:
+        fits: dict[str, RelationshipHMMResults] = {"classifier labels": hmm}
+        truth_fit = read_hmm_results(results / "truth-labels" / "hmm.json")
+        if isinstance(truth_fit, RelationshipHMMResults):
             fits = {"true labels": truth_fit, **fits}
         if truth is not None and truth.exists():
             written += fig.fig_parameter_recovery(_hmm_truth(truth), fits,

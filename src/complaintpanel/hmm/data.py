@@ -151,6 +151,8 @@ def _derive_covariates(panel: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     if "fast_reply" in needed:
         if "reply_latency_h" not in frame.columns:
             raise KeyError("fast_reply needs the panel column `reply_latency_h`")
+        if spec.latency_hours is None:
+            raise ValueError("fast_reply needs latency_hours (the cut-off in hours)")
         latency = frame["reply_latency_h"].astype(float)
         frame["fast_reply"] = ((frame["intervened"] > 0)
                                & (latency <= float(spec.latency_hours))).astype("int8")

@@ -167,11 +167,13 @@ def emission_gradient(terms: EmissionTerms, posterior: np.ndarray, nat: ModelPar
     }
     if spec.sentiment:
         z = terms.sentiment_z
+        assert z is not None  # computed whenever the specification has a sentiment emission
         weight = posterior * data.sentiment_obs[:, None, :]
         sd = np.exp(nat.sent_log_sd)[:, None]
         out["sent_mean"] = (weight * z).sum(axis=0) / sd
         out["sent_log_sd"] = (weight * (z * z - 1.0)).sum(axis=0)
     if spec.reply_model:
+        assert terms.reply_prob is not None  # computed whenever there is a reply model
         # ∂/∂index of a binomial log-likelihood: answered − complaints · p
         score = (posterior * (data.answered[:, None, :]
                               - data.complaints[:, None, :] * terms.reply_prob[None])).sum(0)

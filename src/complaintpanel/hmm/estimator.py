@@ -171,6 +171,7 @@ def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             ev = evaluate(theta, layout, chunks)
+        assert ev.grad is not None  # asked for (gradient=True)
         if not np.isfinite(ev.loglik) or not np.all(np.isfinite(ev.grad)):
             # Outside the numerically safe region: a large value sends the line search back.
             return 1e10, np.zeros_like(theta)
@@ -200,8 +201,8 @@ def observed_information(theta: np.ndarray, layout: ParamLayout, chunks: list[Pa
         up, down = theta.copy(), theta.copy()
         up[i] += h
         down[i] -= h
-        hessian[:, i] = (evaluate(up, layout, chunks).grad
-                         - evaluate(down, layout, chunks).grad) / (2 * h)
+        hessian[:, i] = (evaluate(up, layout, chunks).gradient()
+                         - evaluate(down, layout, chunks).gradient()) / (2 * h)
     return -(hessian + hessian.T) / 2
 
 
@@ -363,7 +364,8 @@ class RelationshipHMM:
         if self.latency_hours is not None and "fast_reply" not in transition:
             transition.append("fast_reply")
         truncation = self.first_contact_truncation
-        first_contact = {True: "state", False: "none"}.get(truncation, truncation)  # type: ignore[call-overload]
+        first_contact: FirstContact = ("state" if truncation is True else "none"
+                                       if truncation is False else truncation)
         sentiment = "sentiment_mean" if self.sentiment is True else (self.sentiment or None)
         return ModelSpec(
             n_states=self.n_states,
@@ -700,7 +702,8 @@ def _invert_information(information: np.ndarray) -> tuple[np.ndarray, bool]:
 def _cluster_sandwich(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
                       data: PanelArrays, bread: np.ndarray) -> np.ndarray:
     """Customer-clustered sandwich ``H⁻¹ (Σ_g s_g s_g') H⁻¹ · G/(G−1)``."""
-    scores = evaluate(theta, layout, chunks, scores=True).scores  # (p, N)
+    scores = evaluate(theta, layout, chunks, scores=True).scores
+    assert scores is not None  # asked for: (p, N)
     codes, uniques = pd.factorize(data.sequences["customer_id"].to_numpy())
     clustered = np.zeros((scores.shape[0], len(uniques)))
     np.add.at(clustered.T, codes, scores.T)

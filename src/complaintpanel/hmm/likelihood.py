@@ -57,6 +57,12 @@ class Evaluation:
     grad: np.ndarray | None
     scores: np.ndarray | None
 
+    def gradient(self) -> np.ndarray:
+        """Return the gradient, which must have been asked for (``gradient=True``)."""
+        if self.grad is None:
+            raise ValueError("this evaluation was made without the gradient")
+        return self.grad
+
 
 def model_arrays(nat: ModelParams, layout: ParamLayout, data: PanelArrays
                  ) -> tuple[np.ndarray, np.ndarray, EmissionTerms]:

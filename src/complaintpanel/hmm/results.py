@@ -8,12 +8,14 @@ export to JSON (``to_dict``), Markdown and LaTeX tables.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.model import (
@@ -23,8 +25,9 @@ from complaintpanel.model import (
     state_names,
     transition_matrices,
 )
+from complaintpanel.results import EstimationResults, NotEstimated, register_results_kind
 
-__all__ = ["RelationshipHMMResults", "StartReport"]
+__all__ = ["RelationshipHMMResults", "StartReport", "read_hmm_results"]
 
 # What the two effects of a reply mean, for tables and summaries (DESIGN.md §4).
 EFFECT_LABELS: dict[str, str] = {
@@ -73,7 +76,7 @@ class StartReport:
 
 
 @dataclass
-class RelationshipHMMResults:
+class RelationshipHMMResults(EstimationResults):
     """Estimates of the relationship HMM and their uncertainty.
 
     Parameters
@@ -136,28 +139,23 @@ class RelationshipHMMResults:
         self._cov = pd.DataFrame(cov, index=names, columns=names)
 
     # ------------------------------------------------------------------ statsmodels shape
-    @property
-    def bse(self) -> pd.Series:
-        """Standard errors of :attr:`params`."""
-        return pd.Series(np.sqrt(np.clip(np.diag(self._cov.to_numpy()), 0, None)),
-                         index=self.params.index, name="bse")
+    # bse, tvalues, pvalues (normal), conf_int, term_estimates, select and term come from
+    # EstimationResults.
+    model = "relationship_hmm"
+    estimator = "maximum likelihood (scaled forward algorithm, L-BFGS-B)"
+    kind = "relationship_hmm"
 
     @property
-    def tvalues(self) -> pd.Series:
-        """Wald z statistics ``params / bse`` (against 0)."""
-        return (self.params / self.bse).rename("z")
+    def terms(self) -> pd.DataFrame:
+        """The term table: each parameter's block, equation, covariate, state, cut, brand.
 
-    @property
-    def pvalues(self) -> pd.Series:
-        """Two-sided normal p-values of :attr:`tvalues`."""
-        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues.to_numpy())),
-                         index=self.params.index, name="pvalues")
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald confidence intervals, columns ``lower`` and ``upper``."""
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({"lower": self.params - z * self.bse,
-                             "upper": self.params + z * self.bse})
+        See :meth:`complaintpanel.model.ModelParams.reported_terms`; tables and figures select
+        parameters by these columns (e.g. ``select(block="a")`` gives the complaint log-rates
+        by state).
+        """
+        table = self.model_params().reported_terms().drop(columns="value")
+        table["fixed"] = False
+        return table
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the reported parameters."""
@@ -369,7 +367,8 @@ class RelationshipHMMResults:
         ci = self.conf_int()
         return {
             "status": "estimated",
-            "model": "relationship_hmm",
+            "kind": self.kind,
+            "model": self.model,
             "spec": self.spec.to_dict(),
             "state_names": list(self.state_names),
             "params": {k: float(v) for k, v in self.params.items()},
@@ -404,7 +403,7 @@ class RelationshipHMMResults:
         }
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RelationshipHMMResults:
+    def from_dict(cls, values: Mapping[str, Any]) -> RelationshipHMMResults:
         """Rebuild results from :meth:`to_dict` output (e.g. a stored ``hmm.json``)."""
         spec = ModelSpec.from_dict(values["spec"])
         return cls(
@@ -421,3 +420,23 @@ class RelationshipHMMResults:
             dropped_rows=int(values["dropped_rows"]), hessian_ok=bool(values["hessian_ok"]),
             extra=dict(values.get("extra", {})),
         )
+
+
+register_results_kind(RelationshipHMMResults)
+
+
+def read_hmm_results(path: str | Path) -> RelationshipHMMResults | NotEstimated | None:
+    """Load ``hmm.json``: the fit, the record of why it was not estimated, or ``None``.
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``hmm.json`` written by ``complaintpanel hmm`` (missing → ``None``).
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text())
+    if stored.get("status") == "estimated":
+        return RelationshipHMMResults.from_dict(stored)
+    return NotEstimated.from_dict({"model": "relationship_hmm", **stored})

@@ -108,7 +108,7 @@ def _sentiment_from_decision(decision: np.ndarray, classes: Sequence[str]) -> np
     return weights[:, classes.index("compliment")] - weights[:, classes.index("complaint")]
 
 
-def _groups(texts: Sequence[str]) -> np.ndarray:
+def _groups(texts: Sequence[str] | np.ndarray) -> np.ndarray:
     codes, _ = pd.factorize(pd.Series([normalise_text(t).strip() for t in texts], dtype=object))
     return codes
 

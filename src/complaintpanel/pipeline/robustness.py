@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from complaintpanel.config import Config, EstimateConfig, PanelConfig, RobustnessConfig
+from complaintpanel.config import Config, EstimateConfig, PanelConfig, Period, RobustnessConfig
 from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_ppml
 from complaintpanel.estimate.run import attempt
@@ -37,7 +37,7 @@ class Variant:
     dimension: str
     label: str
     labels: str = "main"
-    period: str | None = None
+    period: Period | None = None
     min_tweets: int | None = None
     treatment: str | None = None
 

@@ -23,6 +23,7 @@ from complaintpanel.runtime.io import atomic_path
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from complaintpanel.hmm.results import RelationshipHMMResults
     from complaintpanel.label.evaluate import LabelReport
     from complaintpanel.results import EstimationResults
 
@@ -228,30 +229,29 @@ def fig_design_effects(design: EstimationResults, stem: str | Path,
     return save_figure(fig, stem)
 
 
-def fig_hmm_states(hmm: dict, stem: str | Path, period: str | None = None) -> list[Path]:
+def fig_hmm_states(hmm: RelationshipHMMResults, stem: str | Path, period: str | None = None
+                   ) -> list[Path]:
     """State-dependent complaint and compliment rates per period (no redress), with 95% CIs.
 
     Parameters
     ----------
-    hmm : dict
-        ``hmm.json`` as written by ``complaintpanel hmm``.
+    hmm : RelationshipHMMResults
+        A fit of the structural model (``complaintpanel hmm``).
     stem : str or Path
     period : {"day", "week", "month"}, optional
         The period of the panel the model was fitted on, named on the y axis ("period" when
         unknown).
     """
     _theme()
-    import numpy as np
-
-    names = hmm["state_names"]
     rows = []
-    for prefix, voice in (("a", "Complaints"), ("c", "Compliments")):
-        for state in names:
-            term = f"{prefix}[{state}]"
-            lower, upper = hmm["conf_int_95"][term]
-            rows.append({"state": state, "voice": voice, "rate": np.exp(hmm["params"][term]),
-                         "lower": np.exp(lower), "upper": np.exp(upper)})
-    frame = pd.DataFrame(rows)
+    for block, voice in (("a", "Complaints"), ("c", "Compliments")):
+        rates = hmm.select(block=block)
+        rows.append(pd.DataFrame({"state": rates["state"], "voice": voice,
+                                  "rate": np.exp(rates["estimate"]),
+                                  "lower": np.exp(rates["ci_lower"]),
+                                  "upper": np.exp(rates["ci_upper"])}))
+    frame = pd.concat(rows, ignore_index=True)
+    names = list(dict.fromkeys(frame["state"]))
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     width = 0.38
     x = np.arange(len(names))
@@ -265,38 +265,56 @@ def fig_hmm_states(hmm: dict, stem: str | Path, period: str | None = None) -> li
     return save_figure(fig, stem)
 
 
-def fig_hmm_transitions(hmm: dict, stem: str | Path) -> list[Path]:
-    """Transition matrices without and with the brand answering a complaint."""
-    _theme()
-    import numpy as np
+def fig_hmm_transitions(hmm: RelationshipHMMResults, stem: str | Path) -> list[Path]:
+    """Transition matrices without and with the brand answering a complaint.
 
-    names = [n.capitalize() for n in hmm["state_names"]]
+    Parameters
+    ----------
+    hmm : RelationshipHMMResults
+    stem : str or Path
+    """
+    _theme()
+    matrices = hmm.transition_matrices()
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.3))
     for ax, (key, title) in zip(axes, (("no_intervention", "Complaint not answered"),
                                        ("intervention", "Complaint answered")), strict=True):
-        matrix = np.asarray(hmm["transition_matrices"][key])
-        sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False,
-                    xticklabels=names, yticklabels=names, ax=ax)
+        matrix = matrices[key]
+        names = [str(n).capitalize() for n in matrix.index]
+        sns.heatmap(matrix.to_numpy(), annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1,
+                    cbar=False, xticklabels=names, yticklabels=names, ax=ax)
         ax.set(title=title, xlabel="State next period", ylabel="State this period")
     fig.tight_layout()
     return save_figure(fig, stem)
 
 
-def fig_hmm_effects(hmm: dict, stem: str | Path) -> list[Path]:
-    """Plot the two effects of a reply (δ relationship, γ squeaky wheel) and peer voice η."""
+# The coefficients of the paper's argument, by the covariate they multiply (DESIGN.md §4).
+_EFFECT_LABELS: dict[str, str] = {
+    "intervened": "Relationship effect δ\n(answer → better state)",
+    "redress": "Squeaky-wheel effect γ\n(redress → more complaints)",
+    "peer_voice": "Peer voice η\n(peers' net voice → better state)",
+}
+
+
+def fig_hmm_effects(hmm: RelationshipHMMResults, stem: str | Path) -> list[Path]:
+    """Plot the two effects of a reply (δ relationship, γ squeaky wheel) and peer voice η.
+
+    Parameters
+    ----------
+    hmm : RelationshipHMMResults
+    stem : str or Path
+    """
     _theme()
-    labels = {"delta": "Relationship effect δ\n(answer → better state)",
-              "gamma": "Squeaky-wheel effect γ\n(redress → more complaints)",
-              "eta": "Peer voice η\n(peers' net voice → better state)"}
-    terms = [t for t in ("delta", "gamma", "eta") if t in hmm["params"]]
+    coefficients = hmm.select(block="coefficient").set_index("covariate")
+    shown = [c for c in _EFFECT_LABELS if c in coefficients.index]
     fig, ax = plt.subplots(figsize=(5.8, 2.6))
-    for i, term in enumerate(terms):
-        lower, upper = hmm["conf_int_95"][term]
-        estimate = hmm["params"][term]
-        ax.errorbar(estimate, i, xerr=[[estimate - lower], [upper - estimate]], fmt="o",
-                    capsize=4, color="C0")
+    for i, covariate in enumerate(shown):
+        row = coefficients.loc[covariate]
+        estimate = row["estimate"]
+        ax.errorbar(estimate, i, xerr=[[estimate - row["ci_lower"]],
+                                       [row["ci_upper"] - estimate]],
+                    fmt="o", capsize=4, color="C0")
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set(yticks=range(len(terms)), yticklabels=[labels[t] for t in terms],
+    ax.set(yticks=range(len(shown)), yticklabels=[_EFFECT_LABELS[c] for c in shown],
            xlabel="Estimate with 95% confidence interval")
     ax.invert_yaxis()
     return save_figure(fig, stem)
@@ -325,29 +343,31 @@ def fig_policies(policy: dict, stem: str | Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
-def fig_parameter_recovery(truth: dict[str, float], fits: dict[str, dict], stem: str | Path
-                           ) -> list[Path]:
+def fig_parameter_recovery(truth: pd.Series, fits: Mapping[str, EstimationResults],
+                           stem: str | Path) -> list[Path]:
     """Plot estimates minus the simulated world's true parameters, with 95% intervals.
 
     Parameters
     ----------
-    truth : dict
-        Parameter name → true value (names as in ``hmm.json``).
+    truth : Series
+        True values by parameter name
+        (:meth:`complaintpanel.model.ModelParams.reported`: the names the fits report).
     fits : dict
-        Labelling name (e.g. "true labels", "classifier labels") → ``hmm.json``.
+        Labelling name (e.g. "true labels", "classifier labels") → fitted results.
     stem : str or Path
     """
     _theme()
-    terms = [t for t in truth if all(t in fit["params"] for fit in fits.values())]
+    estimates = {name: fit.term_estimates() for name, fit in fits.items()}
+    terms = [t for t in truth.index if all(t in table.index for table in estimates.values())]
     fig, ax = plt.subplots(figsize=(6.0, 0.28 * len(terms) + 1.4))
     offsets = {name: (i - (len(fits) - 1) / 2) * 0.25 for i, name in enumerate(fits)}
-    for name, fit in fits.items():
-        estimates = [fit["params"][t] - truth[t] for t in terms]
-        lower = [fit["conf_int_95"][t][0] - truth[t] for t in terms]
-        upper = [fit["conf_int_95"][t][1] - truth[t] for t in terms]
-        y = [i + offsets[name] for i in range(len(terms))]
-        ax.errorbar(estimates, y, xerr=[[e - lo for e, lo in zip(estimates, lower, strict=True)],
-                                        [up - e for e, up in zip(estimates, upper, strict=True)]],
+    true = truth.loc[terms].to_numpy()
+    for name, table in estimates.items():
+        rows = table.loc[terms]
+        error = rows["estimate"].to_numpy() - true
+        y = np.arange(len(terms)) + offsets[name]
+        ax.errorbar(error, y, xerr=[rows["estimate"] - rows["ci_lower"],
+                                    rows["ci_upper"] - rows["estimate"]],
                     fmt="o", capsize=2, label=name, markersize=4)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set(yticks=range(len(terms)), yticklabels=terms,

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from complaintpanel.hmm.results import read_hmm_results
 from complaintpanel.report.periods import period_words
-from complaintpanel.results import read_results
+from complaintpanel.results import NotEstimated, read_results
 
 __all__ = ["summary_markdown"]
 
@@ -75,24 +76,26 @@ def summary_markdown(results: Path) -> str:
                    for key, entry in estimates[model].items() if not entry.is_estimated]
         if missing:
             lines += ["", "Not identified on these data: " + "; ".join(missing) + "."]
-    hmm = _read(results / "hmm.json")
+    hmm = read_hmm_results(results / "hmm.json")
     lines += ["", "## Structural model", ""]
     if hmm is None:
         lines.append("- not run")
-    elif hmm.get("status", "estimated") != "estimated":
-        lines.append(f"- not identified — {hmm.get('reason')}")
+    elif isinstance(hmm, NotEstimated):
+        lines.append(f"- {hmm.status} — {hmm.reason}")
     else:
-        for term, label in (("gamma", "Squeaky-wheel effect γ"),
-                            ("delta", "Relationship effect δ"), ("eta", "Peer voice η")):
-            if term in hmm["params"]:
-                low, high = hmm["conf_int_95"][term]
-                lines.append(f"- **{label}**: {hmm['params'][term]:+.3f} "
-                             f"(95% CI {low:+.3f} to {high:+.3f})")
-        lines.append(f"- log-likelihood {hmm['loglike']:.1f}, BIC {hmm['bic']:.1f}, "
-                     f"{hmm['n_starts_converged']}/{hmm['n_starts']} starts at the best optimum")
-        if hmm["n_starts_converged"] * 2 <= hmm["n_starts"] or hmm["n_customers"] < 1000:
-            lines.append(f"- **Caution**: {hmm['n_customers']:,} customers and "
-                         f"{hmm['n_starts_converged']}/{hmm['n_starts']} starts at the best "
+        coefficients = hmm.select(block="coefficient").set_index("covariate")
+        for covariate, label in (("redress", "Squeaky-wheel effect γ"),
+                                 ("intervened", "Relationship effect δ"),
+                                 ("peer_voice", "Peer voice η")):
+            if covariate in coefficients.index:
+                row = coefficients.loc[covariate]
+                lines.append(f"- **{label}**: {row['estimate']:+.3f} "
+                             f"(95% CI {row['ci_lower']:+.3f} to {row['ci_upper']:+.3f})")
+        lines.append(f"- log-likelihood {hmm.loglike:.1f}, BIC {hmm.bic:.1f}, "
+                     f"{hmm.n_starts_converged}/{hmm.n_starts} starts at the best optimum")
+        if hmm.n_starts_converged * 2 <= hmm.n_starts or hmm.n_customers < 1000:
+            lines.append(f"- **Caution**: {hmm.n_customers:,} customers and "
+                         f"{hmm.n_starts_converged}/{hmm.n_starts} starts at the best "
                          "optimum — too little data for the structural model to be reliable; "
                          "treat these estimates as illustrative only.")
     policy = _read(results / "policy.json")

@@ -505,7 +505,7 @@ def write_twcs_csv(tweets: pd.DataFrame, path: str | Path) -> Path:
 
 
 def write_world(world: World, out_dir: str | Path, truth_effects: bool = True
-                ) -> dict[str, Path]:
+                ) -> dict[str, Path | str]:
     """Write ``twcs.csv`` and ``truth/`` (params, states, voice, and answer effects).
 
     Parameters
