@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from complaintpanel.errors import PipelineError
+
 __all__ = [
     "OPTIONAL_FIELDS",
     "REQUIRED_FIELDS",
@@ -33,11 +35,11 @@ _TOP_KEYS = {"name", "description", "format", "columns", "constants", "extra", "
              "conversation", "assume_timezone", "parent"}
 
 
-class IngestError(Exception):
+class IngestError(PipelineError):
     """The input is not conversation data the reader can use; nothing has been written."""
 
 
-class MappingError(ValueError):
+class MappingError(PipelineError, ValueError):
     """A mapping file is malformed (unknown keys, missing fields)."""
 
 
