@@ -74,7 +74,7 @@ else:
     kwargs = {"engine": "duckdb", "threads": 2}
 cpu0 = cpu_seconds()
 t = time.perf_counter()
-ingest_report = ingest(raw, out, key=b"benchmark-key", **kwargs)
+ingest_report = ingest(raw, out, key=b"benchmark-key-not-secret", **kwargs)
 timings["ingest_s"] = time.perf_counter() - t
 t = time.perf_counter()
 thread_report = thread(out, **kwargs)
@@ -116,7 +116,7 @@ def labelled(raw: Path) -> Path:
         from complaintpanel.label.stage import classifier_for, label_exchanges
         from complaintpanel.thread import thread
 
-        ingest(raw, folder, key=b"benchmark-key")
+        ingest(raw, folder, key=b"benchmark-key-not-secret")
         thread(folder)
         exchanges = pd.read_parquet(folder / "exchanges.parquet")
         label_exchanges(exchanges, classifier_for(LabelConfig())).to_parquet(voiced)

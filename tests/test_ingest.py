@@ -15,7 +15,7 @@ from complaintpanel.cli import app
 from complaintpanel.ingest import IngestError, ingest
 from complaintpanel.ingest.pseudonymise import pseudonym
 
-KEY = b"k"
+KEY = b"test-key-not-secret"
 HEADER = ",tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
 TW = "Tue Oct 31 22:10:47 +0000 2017"
 
@@ -144,7 +144,7 @@ def test_cli_error_exit_code(tmp_path: Path) -> None:
     raw = tmp_path / "raw.csv"
     raw.write_text("a,b\n1,2\n")
     result = CliRunner().invoke(app, ["ingest", str(raw), "--out", str(tmp_path / "out")],
-                                env={"COMPLAINTPANEL_KEY": "x"})
+                                env={"COMPLAINTPANEL_KEY": "test-key-not-secret"})
     assert result.exit_code == 2
     assert "raw.csv" in result.output and "missing column(s)" in result.output
     assert not (tmp_path / "out").exists()
@@ -193,11 +193,11 @@ def test_same_key_same_output_and_key_file_beside_data(tmp_path: Path,
     pd.testing.assert_frame_equal(a, b)
     key = key_file.read_text().strip().encode()
     assert pseudonym("115712", key) in set(a["author_key"])
-    monkeypatch.setenv("COMPLAINTPANEL_KEY", "other")
+    monkeypatch.setenv("COMPLAINTPANEL_KEY", "other-key-not-secret")
     third = ingest(raw, tmp_path / "interim" / "c")
     c = pd.read_parquet(tmp_path / "interim" / "c" / "tweets.parquet")
     assert third["pseudonymisation"]["key_source"] == "env"
-    assert pseudonym("115712", b"other") in set(c["author_key"])
+    assert pseudonym("115712", b"other-key-not-secret") in set(c["author_key"])
     assert not set(a["author_key"]) & set(c[c["is_customer"]]["author_key"])
 
 

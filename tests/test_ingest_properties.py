@@ -106,7 +106,7 @@ def test_random_corruption_exact_accounting(specs: list[tuple[str, str, bool, bo
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.csv"
         raw.write_bytes(data)
-        report = ingest(raw, Path(tmp) / "out", key=b"k", mapping="twcs")
+        report = ingest(raw, Path(tmp) / "out", key=b"test-key-not-secret", mapping="twcs")
         tweets = pd.read_parquet(Path(tmp) / "out" / "tweets.parquet")
         rejects = pd.read_parquet(Path(tmp) / "out" / "rejects.parquet")
     assert report["rows_in"] == len(specs) == python_csv_records(data)
@@ -125,7 +125,7 @@ def test_garbage_after_a_valid_header_never_crashes(garbage: bytes) -> None:
         raw = Path(tmp) / "raw.csv"
         raw.write_bytes(header + garbage)
         try:
-            report = ingest(raw, Path(tmp) / "out", key=b"k", mapping="twcs")
+            report = ingest(raw, Path(tmp) / "out", key=b"test-key-not-secret", mapping="twcs")
         except Exception as error:  # only the documented, clear refusal is allowed
             assert type(error).__name__ == "IngestError", repr(error)
             assert "raw.csv" in str(error)
@@ -146,7 +146,7 @@ def test_csv_like_noise_never_crashes_and_reconciles(body: str) -> None:
         raw = Path(tmp) / "raw.csv"
         raw.write_bytes(data)
         try:
-            report = ingest(raw, Path(tmp) / "out", key=b"k", mapping="twcs")
+            report = ingest(raw, Path(tmp) / "out", key=b"test-key-not-secret", mapping="twcs")
         except Exception as error:
             assert type(error).__name__ == "IngestError", repr(error)
             assert "no records" in str(error)

@@ -14,13 +14,18 @@ import re
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from complaintpanel.cli import app
+from complaintpanel.errors import PipelineError
 from complaintpanel.ingest import ingest
 from complaintpanel.ingest.mapping import load_mapping
+from complaintpanel.ingest.pseudonymise import pseudonym
 from complaintpanel.thread import thread
 
 pytestmark = pytest.mark.real_data
@@ -79,8 +84,12 @@ def ingested(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     out = {}
     for relative in EXPECTED:
         folder = root / relative.replace("/", "__")
-        ingest(real_data / relative, folder, key=KEY)
-        thread(folder)
+        report = ingest(real_data / relative, folder, key=KEY)
+        if report["rows_kept"]:
+            thread(folder)
+        else:  # nothing to thread: a clear refusal, not an empty table
+            with pytest.raises(PipelineError, match="has 0 rows"):
+                thread(folder)
         out[relative] = folder
     return out
 
@@ -131,11 +140,14 @@ def test_no_customer_handle_in_any_output(relative: str, real_data: Path,
     report = json.loads((folder / "ingest_report.json").read_text())
     # A handle on the brand list is a brand even where it writes as a customer (the airline data
     # has tweets by @JetBlue and @SouthwestAir themselves); brand handles are kept by design.
-    brands = {b.lower() for b in load_mapping(report["mapping"]).brand_handles}
+    # Brand main accounts listed as authors (IBM: TMobile, Chase …) are brands too.
+    listed = load_mapping(report["mapping"])
+    brands = {b.lower() for b in (*listed.brand_handles, *listed.brand_authors)}
     handles = customer_handles(real_data / relative) - brands
     assert len(handles) >= 29  # the smallest file (the Kaggle sample) has 29 customers
+    threaded = {"exchanges.parquet"} if report["rows_kept"] else set()
     assert {p.name for p in folder.iterdir()} >= {"tweets.parquet", "rejects.parquet",
-                                                  "ingest_report.json", "exchanges.parquet"}
+                                                  "ingest_report.json", *threaded}
     values, texts = _output_strings(folder)
     assert not handles & values, sorted(handles & values)[:5]
     leaked = {m.lower() for text in texts for m in re.findall(r"@(\w+)", text)} & handles
@@ -180,9 +192,32 @@ def test_known_answers_twcs_head(ingested: dict[str, Path]) -> None:
     assert ingest_report["customers"] == 1443  # 1,442 + the author of the record with lone CRs
     assert ingest_report["brands"] == 76
     assert ingest_report["normalisation"]["lone_cr"] == 2
+    # Ancestor tweets years before the excerpt: kept, reported, a panel window suggested.
+    outliers = ingest_report["created_at_outliers"]
+    assert (outliers["bulk_from"], outliers["bulk_to"]) == ("2017-10-08", "2017-11-26")
+    assert outliers["before"] == 5 and outliers["after"] == 0
+    assert outliers["earliest"] == "2011-08-29"
+    assert outliers["suggested_window_start"] == "2017-09-06"
+    assert ingest_report["first_created_at"] == "2011-08-29T03:20:05Z"
     # The record with lone CRs inside unquoted text keeps them as text.
     text = pd.read_parquet(folder / "tweets.parquet").set_index("tweet_id").loc[3399, "text"]
     assert "\r\r" in text
+
+
+def test_outliers_of_the_head_recounted_independently(real_data: Path) -> None:
+    """The customer tweets before the suggested window start, counted with the csv module."""
+    records = csv_records(real_data / "twcs-head-5k/twcs.csv")
+    fmt = "%a %b %d %H:%M:%S %z %Y"
+    days = sorted(pd.to_datetime(r[4], format=fmt).date() for r in records[1:]
+                  if r[3] == "True")
+    assert sum(d < pd.Timestamp("2017-09-06").date() for d in days) == 5
+    assert days[0] == pd.Timestamp("2011-08-29").date()
+    # The bulk: the days of the 1st and 99th percentile customer tweets; the gap to the window
+    # start is the bulk's span (49 days, more than the 30-day minimum).
+    first, last = days[int(np.ceil(0.01 * len(days))) - 1], days[int(np.ceil(0.99 * len(days))) - 1]
+    assert (str(first), str(last)) == ("2017-10-08", "2017-11-26")
+    assert min(d for d in days if (first - d).days <= (last - first).days + 1) == (
+        pd.Timestamp("2017-09-06").date())
 
 
 def test_head_matches_independent_reply_pairs(real_data: Path,
@@ -242,8 +277,11 @@ def test_mangled_airline_rejects_name_every_problem(ingested: dict[str, Path]) -
 def test_ibm_threads(ingested: dict[str, Path]) -> None:
     report = json.loads((ingested["ibm-twitter-docpred/test.json"] / "thread_report.json")
                         .read_text())
-    # Every final agent turn answers the customer turn before it.
-    assert report["brand_tweets_answering_customer"] == report["brand_tweets"] == 553
+    # Every agent turn (553, the final ones included) answers the customer turn before it; so do
+    # the two tweets of the Windows account; the openings of hulu, DropboxBusiness and Photoshop
+    # (brand main accounts, see IBM_BRAND_ACCOUNTS) answer nobody.
+    assert report["brand_tweets"] == 553 + 5
+    assert report["brand_tweets_answering_customer"] == 553 + 2
     assert report["unknown_brand"] == 0 and report["negative_latencies"] == 0
 
 
@@ -258,10 +296,67 @@ def test_pairs_layout_derives_customer_tweets(ingested: dict[str, Path]) -> None
 def test_cli_acceptance(real_data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["ingest", str(real_data / "twcs-head-5k/twcs.csv"), "--out", str(tmp_path / "i")],
-        env={"COMPLAINTPANEL_KEY": "cli-test"})
+        env={"COMPLAINTPANEL_KEY": "cli-test-key-not-secret"})
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ingest: 5,000 rows in, 5,000 kept, 0 rejected")
     result = CliRunner().invoke(app, ["thread", str(tmp_path / "i")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "i" / "exchanges.parquet").exists()
     assert not (tmp_path / "pseudonymisation.key").exists()  # the key came from the environment
+
+
+def test_ibm_reply_links_point_to_the_right_tweets(real_data: Path,
+                                                   ingested: dict[str, Path]) -> None:
+    """Every reply link of the IBM dev file is exact, read back as int64 (issue 13).
+
+    Twitter ids need 63 bits; through a double, 61 of the links of the 622 customer tweets
+    pointed to the wrong tweet (994706065450242050 became …048). Links are rebuilt here with
+    the json module: each turn answers the turn before it; a repeated id keeps its first record.
+    """
+    expected: dict[int, int | None] = {}
+    for conversation in json.loads((real_data / "ibm-twitter-docpred/dev.json").read_text()):
+        previous = None
+        for turn in [*conversation["dialogContent"], conversation["agentURL"]]:
+            expected.setdefault(int(turn["tweet_ID"]), previous)
+            previous = int(turn["tweet_ID"])
+    folder = ingested["ibm-twitter-docpred/dev.json"]
+    tweets = pq.read_table(folder / "tweets.parquet")
+    exchanges = pq.read_table(folder / "exchanges.parquet")
+    for table in (tweets, exchanges):
+        assert table.schema.field("tweet_id").type == pa.int64()
+        assert table.schema.field("in_reply_to").type == pa.int64()
+    assert exchanges.schema.field("conversation_id").type == pa.int64()
+    links = dict(zip(tweets["tweet_id"].to_pylist(), tweets["in_reply_to"].to_pylist(),
+                     strict=True))
+    assert links == expected and len(links) == 1205
+    customer = dict(zip(exchanges["tweet_id"].to_pylist(), exchanges["in_reply_to"].to_pylist(),
+                        strict=True))
+    # 622 customer tweets, less the 7 by brand main accounts (IBM_BRAND_ACCOUNTS).
+    assert len(customer) == 615 and all(customer[t] == expected[t] for t in customer)
+    assert sum(v is not None for v in customer.values()) == 99  # the 7 opened conversations
+    assert 994706065450242050 in customer.values()
+    assert {v for v in customer.values() if v is not None} <= set(links)
+
+
+# Brand main accounts that write `client` turns of the IBM data (measured on dev + test: the
+# opening broadcast of T-Mobile, Amazon India's Prime Video, Chase … and Windows answering a
+# customer inside a MicrosoftHelps conversation); executives (NevilleRay, MikeSievert) and
+# celebrities stay customers.
+IBM_BRAND_ACCOUNTS = {"TMobile", "PrimeVideoIN", "amazon", "Chase", "GoDaddy", "hulu",
+                      "DropboxBusiness", "Photoshop", "Windows"}
+
+
+def test_ibm_brand_main_accounts_are_brands(real_data: Path, ingested: dict[str, Path]) -> None:
+    found = set()
+    for relative in ("ibm-twitter-docpred/dev.json", "ibm-twitter-docpred/test.json"):
+        tweets = pd.read_parquet(ingested[relative] / "tweets.parquet")
+        brands = tweets[~tweets["is_customer"]]
+        present = IBM_BRAND_ACCOUNTS & set(brands["author_key"])
+        found |= present
+        pseudonyms = {pseudonym(h, KEY) for h in IBM_BRAND_ACCOUNTS}
+        assert not pseudonyms & set(tweets["author_key"])
+        assert not any(f"@{p}" in text for p in pseudonyms for text in tweets["text"])
+        report = json.loads((ingested[relative] / "ingest_report.json").read_text())
+        assert report["brand_authors_listed"] == int(brands["author_key"].isin(present).sum())
+    assert found == IBM_BRAND_ACCOUNTS
+    assert set(load_mapping("ibm_docpred").brand_authors) == IBM_BRAND_ACCOUNTS

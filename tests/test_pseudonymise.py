@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import multiprocessing
+import os
+import re
+import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from complaintpanel.errors import PipelineError
 from complaintpanel.ingest.pseudonymise import (
+    KEY_FILE_NAME,
+    MIN_KEY_BYTES,
+    PseudonymisationKeyError,
     key_file_for,
     pseudonym,
     pseudonym_sql,
@@ -55,10 +64,130 @@ def test_text_rewriting() -> None:
 def test_key_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "interim" / "name"
     monkeypatch.delenv("MY_KEY", raising=False)
-    assert resolve_key(out, "MY_KEY", key="explicit") == (b"explicit", "argument")
+    assert resolve_key(out, "MY_KEY", key="explicit-key-of-16+") == (b"explicit-key-of-16+",
+                                                                 "argument")
     key, source = resolve_key(out, "MY_KEY")
     assert source == f"file:{key_file_for(out)}" and len(key) == 64
     assert key_file_for(out) == (tmp_path / "interim" / "pseudonymisation.key").resolve()
     assert resolve_key(out, "MY_KEY")[0] == key  # generated once, then reused
-    monkeypatch.setenv("MY_KEY", "from-env")
-    assert resolve_key(out, "MY_KEY") == (b"from-env", "env:MY_KEY")
+    monkeypatch.setenv("MY_KEY", "from-env-at-least-16")
+    assert resolve_key(out, "MY_KEY") == (b"from-env-at-least-16", "env:MY_KEY")
+
+
+# ---------------------------------------------------------------------------------------------
+# Key strength and safe creation (issue 13)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("content", ["", "\n", "   \n\t", "short-key\n"])
+def test_a_short_or_empty_key_file_is_refused(tmp_path: Path, content: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """HMAC with an empty key is computable by anyone: refuse it, naming the minimum."""
+    monkeypatch.delenv("MY_KEY", raising=False)
+    out = tmp_path / "interim" / "name"
+    out.parent.mkdir()
+    key_file_for(out).write_text(content)
+    with pytest.raises(PseudonymisationKeyError, match=f"at least {MIN_KEY_BYTES} bytes") as error:
+        resolve_key(out, "MY_KEY")
+    assert error.value.file == str(key_file_for(out))
+    assert isinstance(error.value, PipelineError)
+    assert key_file_for(out).read_text() == content  # never replaced behind the user's back
+
+
+@pytest.mark.parametrize("value", ["", "x", " " * 40, "fifteen-bytes!!"])
+def test_a_short_key_from_the_environment_or_argument_is_refused(
+        tmp_path: Path, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also a variable set but empty: falling back to a new key file would change pseudonyms."""
+    monkeypatch.setenv("MY_KEY", value)
+    with pytest.raises(PseudonymisationKeyError, match=r"\$MY_KEY.*at least 16 bytes") as error:
+        resolve_key(tmp_path / "out", "MY_KEY")
+    assert "fifteen" not in str(error.value)  # the key itself is never echoed
+    with pytest.raises(PseudonymisationKeyError, match="at least 16 bytes"):
+        resolve_key(tmp_path / "out", "NO_SUCH_VARIABLE", key=value)
+    assert not key_file_for(tmp_path / "out").exists()
+
+
+def test_keys_of_sixteen_bytes_are_accepted(tmp_path: Path) -> None:
+    assert MIN_KEY_BYTES == 16
+    assert resolve_key(tmp_path / "out", "NO_SUCH_VARIABLE", key=b"0123456789abcdef")[0] == (
+        b"0123456789abcdef")
+
+
+def test_cli_refuses_an_empty_key_file_in_one_line(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from complaintpanel.cli import app
+
+    monkeypatch.delenv("COMPLAINTPANEL_KEY", raising=False)
+    raw = tmp_path / "raw.csv"
+    raw.write_text("tweet_id,author_id,inbound,created_at,text,in_response_to_tweet_id\n"
+                   "1,someone,True,Tue Oct 31 22:10:47 +0000 2017,hello,\n")
+    (tmp_path / "interim").mkdir()
+    (tmp_path / "interim" / "pseudonymisation.key").write_text("")
+    result = CliRunner().invoke(app, ["ingest", str(raw), "--out", str(tmp_path / "interim" / "x")])
+    assert result.exit_code == 2, result.output
+    assert "pseudonymisation.key" in result.output and "at least 16 bytes" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "interim" / "x").exists()
+
+
+def _race_worker(folders: list[str], barrier: Any, results: Any) -> None:
+    """One of several processes resolving the key of the same fresh folders at the same time.
+
+    After each barrier, every process spins until the same instant (the monotonic clock is
+    shared by all processes), so that their calls overlap within microseconds.
+    """
+    os.environ.pop("RACE_KEY", None)
+    for trial, folder in enumerate(folders):
+        barrier.wait()
+        start = round(time.monotonic(), 2) + 0.02
+        while time.monotonic() < start:
+            pass
+        try:
+            key, _ = resolve_key(Path(folder) / "out", "RACE_KEY")
+            results.put((trial, key.decode()))
+        except Exception as error:  # reported to the parent, which fails
+            results.put((trial, f"error: {error!r}"))
+
+
+def test_concurrent_first_runs_agree_on_one_complete_key(tmp_path: Path) -> None:
+    """Six processes create the key of a fresh folder at once, 40 times: one full key each time.
+
+    Before the key file was written atomically, a process would find the file created but not
+    yet written and read an empty key (39 of 40 trials).
+    """
+    processes, trials = 6, 40
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    barrier = context.Barrier(processes)
+    results = context.Queue()
+    folders = [str(tmp_path / f"trial{t}") for t in range(trials)]
+    workers = [context.Process(target=_race_worker, args=(folders, barrier, results))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    seen: dict[int, set[str]] = {}
+    for _ in range(processes * trials):
+        trial, key = results.get(timeout=120)
+        seen.setdefault(trial, set()).add(key)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert len(seen) == trials
+    for trial, keys in seen.items():
+        assert len(keys) == 1, (trial, keys)
+        (key,) = keys
+        assert re.fullmatch(r"[0-9a-f]{64}", key), (trial, key)
+        stored = key_file_for(Path(folders[trial]) / "out")
+        assert stored.read_text().strip() == key
+        assert oct(stored.stat().st_mode)[-3:] == "600"
+        assert [p.name for p in stored.parent.iterdir()] == [KEY_FILE_NAME]  # no temp files left
+
+
+def test_an_existing_key_file_is_never_overwritten(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MY_KEY", raising=False)
+    out = tmp_path / "interim" / "name"
+    out.parent.mkdir()
+    existing = "a" * 20 + "-an-existing-key-of-the-project"
+    key_file_for(out).write_text(existing + "\n")
+    assert resolve_key(out, "MY_KEY")[0] == existing.encode()
+    assert key_file_for(out).read_text() == existing + "\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from complaintpanel.errors import PipelineError
 from complaintpanel.thread import thread
 
 T0 = pd.Timestamp("2017-10-31 12:00", tz="UTC")
@@ -89,5 +90,6 @@ def test_brand_priorities_and_replies(tmp_path: Path) -> None:
 
 
 def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"tweets\.parquet"):
+    with pytest.raises(PipelineError, match=r"tweets\.parquet: not found; run `complaintpanel "
+                                            r"ingest` first"):
         thread(tmp_path)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ __all__ = [
     "RobustnessConfig",
     "SimulateConfig",
     "load_config",
+    "parse_utc_instant",
     "section_digest",
     "write_section_stamps",
 ]
@@ -48,6 +50,24 @@ class SimulateConfig:
     start_date: str = "2017-06-05"
 
 
+def parse_utc_instant(value: str, setting: str) -> datetime:
+    """Read an ISO 8601 date or date-time as an aware UTC instant (no offset means UTC).
+
+    Raises
+    ------
+    ValueError
+        Naming ``[ingest] setting`` when ``value`` is not ISO 8601.
+    """
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"[ingest] {setting} must be an ISO 8601 date or date-time such as "
+                         f'"2006-03-21" or "2017-10-01T00:00:00+00:00", not {value!r}') from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # noqa: UP017 - run by any python3
+    return moment.astimezone(timezone.utc)  # noqa: UP017
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     """Reading and pseudonymising raw conversation data."""
@@ -56,6 +76,25 @@ class IngestConfig:
     # generated once and stored beside the data (never in the repository).
     key_env: str = "COMPLAINTPANEL_KEY"
     mapping: str | None = None
+    # Plausible creation times (ISO 8601 dates or date-times, UTC unless an offset is given):
+    # a record created before created_at_min or after created_at_max is rejected as
+    # created_at_out_of_range. Twitter opened on 2006-03-21; created_at_max = None means the
+    # time of the run plus one day (slack for clocks and time zones).
+    created_at_min: str = "2006-03-21"
+    created_at_max: str | None = None
+    # Kept tweets far from the bulk of the customer tweets (the days from their 1st to their
+    # 99th percentile) are reported with a suggested [panel] window: "far" is more days than
+    # this, or than the bulk's own span if that is longer.
+    outlier_gap_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        low = parse_utc_instant(self.created_at_min, "created_at_min")
+        if self.created_at_max is not None:
+            high = parse_utc_instant(self.created_at_max, "created_at_max")
+            if high <= low:
+                raise ValueError("[ingest] created_at_max must be later than created_at_min")
+        if not self.outlier_gap_days >= 0:
+            raise ValueError("[ingest] outlier_gap_days must be a number of days >= 0")
 
 
 @dataclass(frozen=True)

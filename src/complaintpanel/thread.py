@@ -15,15 +15,23 @@ record (``declared``, e.g. the airline column); the first brand handle addressed
 
 from __future__ import annotations
 
-import contextlib
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from complaintpanel.errors import PipelineError
 from complaintpanel.runtime.engines import Engine, engine_description, open_engine
-from complaintpanel.runtime.io import atomic_path, is_url, join_location, write_json
+from complaintpanel.runtime.inputs import require_rows
+from complaintpanel.runtime.io import (
+    is_url,
+    join_location,
+    stage_outputs,
+    verified_input,
+    write_json,
+)
 
 __all__ = ["STANDARD_TWEET_COLUMNS", "conversation_roots", "thread"]
 
@@ -191,7 +199,8 @@ def thread(in_dir: str | Path, out_dir: str | Path | None = None, *,
         Folder with ``tweets.parquet`` (the output of ``ingest``); with ``engine="spark"`` also
         a URL such as ``s3a://bucket/interim/NAME``.
     out_dir : path-like or str, optional
-        Where to write; defaults to ``in_dir``. A URL needs ``engine="spark"``.
+        Where to write; defaults to ``in_dir``. A URL needs ``engine="spark"``. A local folder
+        receives the three outputs as one set (:func:`complaintpanel.runtime.io.stage_outputs`).
     threads : int, optional
         DuckDB threads (default: all cores).
     engine : {"duckdb", "spark"}
@@ -203,26 +212,54 @@ def thread(in_dir: str | Path, out_dir: str | Path | None = None, *,
     -------
     dict
         The thread report (also written to ``thread_report.json``).
+
+    Raises
+    ------
+    PipelineError
+        When ``tweets.parquet`` is missing, left incomplete by an interrupted ingest, has no
+        rows or no customer tweet, or the output folder is busy or not a folder.
     """
     started = time.perf_counter()
     if (is_url(in_dir) or (out_dir is not None and is_url(out_dir))) and engine != "spark":
-        raise ValueError(f"{in_dir}: URLs (object storage) need engine='spark'")
+        raise PipelineError("URLs (object storage) need engine='spark'", file=in_dir)
     in_dir = in_dir if is_url(in_dir) else Path(in_dir)
     out_dir = in_dir if out_dir is None else out_dir if is_url(out_dir) else Path(out_dir)
     source = join_location(in_dir, "tweets.parquet")
-    if not is_url(source) and not Path(source).exists():
-        raise FileNotFoundError(f"{source}: not found; run `complaintpanel ingest` first")
-    scratch_parent = None
+    if not is_url(source):
+        if not Path(source).exists():
+            raise PipelineError("not found; run `complaintpanel ingest` first", file=source)
+        verified_input(source)
+        require_rows(source)
     if isinstance(out_dir, Path):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        scratch_parent = out_dir
-    with tempfile.TemporaryDirectory(prefix=".thread-", dir=scratch_parent) as work:
-        stage = open_engine(engine, work_dir=work, threads=threads, spark_master=spark_master)
+        # Old versions kept their scratch space in `.thread-*` folders here.
+        with stage_outputs("thread", out_dir, stale=(".thread-*",)) as outputs:
+            work = outputs.folder() / ".work"
+            work.mkdir()
+            return _thread(source, work, outputs.path, started, threads, engine, spark_master)
+    with tempfile.TemporaryDirectory(prefix=".thread-") as scratch:
+        remote = out_dir
+        return _thread(source, Path(scratch), lambda name: join_location(remote, name), started,
+                       threads, engine, spark_master)
+
+
+def _thread(source: str | Path, work: Path, target: Callable[[str], str | Path],
+            started: float, threads: int | None, engine: str,
+            spark_master: str | None) -> dict[str, Any]:
+    """Run the threading in ``work`` and write each output to ``target(name)``."""
+    stage = open_engine(engine, work_dir=work, threads=threads, spark_master=spark_master)
+    try:
         # Work on the narrow columns; text and extra columns join back only when writing.
         stage.load_parquet("tweet_file", source, view=True)
         present = stage.columns("tweet_file")
         wanted = [c for c in STANDARD_TWEET_COLUMNS if c not in ("text", "source_row")]
         stage.load_parquet("tweets", source, columns=[c for c in wanted if c in present])
+        n_tweets, n_customer = stage.rows(
+            "SELECT count(*), count(*) FILTER (WHERE is_customer) FROM tweets")[0]
+        if n_tweets == 0:
+            require_rows(source, 0)
+        if n_customer == 0:
+            raise PipelineError(f"has {n_tweets:,} tweets but no customer tweet (every one is "
+                                "by a brand); there is nothing to thread", file=source)
         stats = conversation_roots(stage)
         _build(stage)
         report = _report(stage, stats)
@@ -235,16 +272,12 @@ def thread(in_dir: str | Path, out_dir: str | Path | None = None, *,
                 ORDER BY e.created_at, e.tweet_id""",
             BRAND_REPLIES_FILE: "SELECT * FROM brand_replies ORDER BY created_at, tweet_id",
         }
-        if isinstance(out_dir, Path):
-            with contextlib.ExitStack() as stack:
-                for name, query in queries.items():
-                    stage.write_parquet(query, stack.enter_context(atomic_path(out_dir / name)))
-                report["seconds"] = round(time.perf_counter() - started, 3)
-                write_json(report, stack.enter_context(atomic_path(out_dir / REPORT_FILE)))
-        else:  # object storage: Spark's commit protocol makes each folder appear whole
-            for name, query in queries.items():
-                stage.write_parquet(query, join_location(out_dir, name))
-            report["seconds"] = round(time.perf_counter() - started, 3)
-            write_json(report, join_location(out_dir, REPORT_FILE))
+        # Locally every file goes to the stage's scratch folder and is committed as a set; on
+        # object storage Spark's commit protocol makes each folder appear whole.
+        for name, query in queries.items():
+            stage.write_parquet(query, target(name))
+        report["seconds"] = round(time.perf_counter() - started, 3)
+        write_json(report, target(REPORT_FILE))
+    finally:
         stage.close()
     return report

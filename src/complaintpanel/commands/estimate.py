@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load, overridden
+from complaintpanel.errors import PipelineError
+from complaintpanel.runtime.io import stage_outputs, verified_input
 
 
 def estimate(
@@ -29,22 +31,25 @@ def estimate(
     from complaintpanel.estimate.run import run_estimates
     from complaintpanel.report.estimate_tables import write_estimate_tables
     from complaintpanel.results import NotEstimated, iter_results, write_results
+    from complaintpanel.runtime.inputs import require_rows
 
     settings = overridden(load(config).estimate, treatment=treatment)
     source = directory / "panel.parquet"
     if not source.exists():
-        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel panel` first")
+        raise PipelineError("does not exist; run `complaintpanel panel` first", file=source)
     out = out or Path("results") / directory.name
     started = time.perf_counter()
-    # The panel stage records the length of its periods beside the panel; tables and figures
-    # name it ("week", "month", "day").
-    panel_report = directory / "panel_report.json"
-    period = (json.loads(panel_report.read_text()).get("period")
-              if panel_report.exists() else None)
-    results = run_estimates(pd.read_parquet(source), settings, with_event_studies=event_studies,
-                            period=period)
-    write_results(results, out / "estimates.json")
-    write_estimate_tables(results, tables or out / "tables")
+    with stage_outputs("estimate", out) as outputs:
+        require_rows(verified_input(source))
+        # The panel stage records the length of its periods beside the panel; tables and
+        # figures name it ("week", "month", "day").
+        panel_report = directory / "panel_report.json"
+        period = (json.loads(verified_input(panel_report).read_text()).get("period")
+                  if panel_report.exists() else None)
+        results = run_estimates(pd.read_parquet(source), settings,
+                                with_event_studies=event_studies, period=period)
+        write_results(results, outputs.path("estimates.json"))
+        write_estimate_tables(results, outputs.folder(tables or out / "tables"))
     not_estimated = [(path, item) for path, item in iter_results(results)
                      if isinstance(item, NotEstimated)]
     summary = (f"{len(not_estimated)} model(s) not identified or not estimated"

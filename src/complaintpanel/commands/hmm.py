@@ -4,25 +4,49 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load, overridden
-from complaintpanel.runtime.io import atomic_path, read_json, sha256_file, write_json
+from complaintpanel.errors import PipelineError
+from complaintpanel.runtime.io import (
+    atomic_path,
+    read_json,
+    sha256_file,
+    stage_outputs,
+    verified_input,
+    write_json,
+)
+
+if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` stays fast
+    import pandas as pd
+
+    from complaintpanel.config import HMMConfig
+    from complaintpanel.runtime.io import StageOutputs
 
 PANEL_HELP = ("Folder with panel.parquet (or a simulator folder with truth/states.parquet, "
               "or a Parquet file).")
 
 
 def find_panel(directory: Path) -> Path:
-    """Find the panel file behind ``directory`` (panel.parquet, truth/states.parquet, itself)."""
+    """Find the panel file behind ``directory`` (panel.parquet, truth/states.parquet, itself).
+
+    The panel must be a complete output of its stage and have rows.
+    """
+    from complaintpanel.runtime.inputs import require_rows
+
     if directory.is_file():
-        return directory
-    for candidate in (directory / "panel.parquet", directory / "truth" / "states.parquet"):
-        if candidate.exists():
-            return candidate
-    raise typer.BadParameter(f"no panel.parquet (or truth/states.parquet) in {directory}")
+        found = directory
+    else:
+        candidates = [c for c in (directory / "panel.parquet",
+                                  directory / "truth" / "states.parquet") if c.exists()]
+        if not candidates:
+            raise PipelineError("has no panel.parquet (or truth/states.parquet); run "
+                                "`complaintpanel panel` first", file=directory)
+        found = candidates[0]
+    require_rows(verified_input(found))
+    return found
 
 
 def _default_out(directory: Path) -> Path:
@@ -62,17 +86,24 @@ def hmm(
     """
     import pandas as pd
 
-    from complaintpanel.hmm import IdentificationError, RelationshipHMM
-    from complaintpanel.results import NotEstimated
-
     started = time.perf_counter()
     settings = overridden(load(config).hmm, n_states=states, n_starts=starts, seed=seed,
                           jobs=jobs, cov_type=cov_type, n_boot=n_boot, unanswered=unanswered,
                           reply_model=reply_model, latency_hours=latency_hours,
                           sentiment=sentiment)
     panel_path = find_panel(directory)
-    panel = pd.read_parquet(panel_path)
     out = out or _default_out(directory)
+    with stage_outputs("hmm", out) as outputs:
+        summary = _fit_hmm(pd.read_parquet(panel_path), panel_path, settings, outputs)
+    echo_summary("hmm", f"{summary} → {out}", time.perf_counter() - started)
+
+
+def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
+             outputs: StageOutputs) -> str:
+    """Fit the model and write hmm.json and its tables; return the summary line."""
+    from complaintpanel.hmm import IdentificationError, RelationshipHMM
+    from complaintpanel.results import NotEstimated
+
     source = {"panel": str(panel_path), "sha256": sha256_file(panel_path)}
     try:
         model = RelationshipHMM(
@@ -86,34 +117,33 @@ def hmm(
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
         # report states what could not be estimated instead of the pipeline stopping.
         record = NotEstimated("not identified", str(error), "relationship_hmm").to_dict()
-        write_json({**record, "input": source}, out / "hmm.json")
+        write_json({**record, "input": source}, outputs.path("hmm.json"))
         note = f"Relationship HMM not identified on these data: {error}\n"
-        _write_text(note, out / "hmm_table.md")
-        _write_text(f"% {note}", out / "hmm_table.tex")
-        echo_summary("hmm", f"not identified ({error}) → {out}", time.perf_counter() - started)
-        return
+        _write_text(note, outputs.path("hmm_table.md"))
+        _write_text(f"% {note}", outputs.path("hmm_table.tex"))
+        return f"not identified ({error})"
     res = model.results_
     payload = res.to_dict()
     payload["input"] = source
     # The panel's period ("week", …), recorded beside the panel, so reports can name it.
     panel_report = panel_path.parent / "panel_report.json"
-    payload["period"] = read_json(panel_report).get("period") if panel_report.exists() else None
+    payload["period"] = (read_json(verified_input(panel_report)).get("period")
+                         if panel_report.exists() else None)
     # Wall times belong in the results manifest (recorded by echo_summary), not in hmm.json,
     # which must be byte-identical between runs.
     payload.pop("fit_seconds", None)
     for start in payload["starts"]:
         start.pop("seconds", None)
-    write_json(payload, out / "hmm.json")
-    _write_text(res.to_markdown(), out / "hmm_table.md")
-    _write_text(res.to_latex(), out / "hmm_table.tex")
-    _write_text(res.summary() + "\n", out / "hmm_summary.txt")
+    write_json(payload, outputs.path("hmm.json"))
+    _write_text(res.to_markdown(), outputs.path("hmm_table.md"))
+    _write_text(res.to_latex(), outputs.path("hmm_table.tex"))
+    _write_text(res.summary() + "\n", outputs.path("hmm_summary.txt"))
     ci = res.conf_int()
     effects = ", ".join(f"{name} {res.params[name]:+.3f} [{ci.loc[name, 'lower']:+.3f}, "
                         f"{ci.loc[name, 'upper']:+.3f}]"
                         for name in ("gamma", "delta") if name in res.params.index)
-    echo_summary("hmm", f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
-                 f"{res.n_starts_converged}/{res.n_starts} starts at best → {out}",
-                 time.perf_counter() - started)
+    return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
+            f"{res.n_starts_converged}/{res.n_starts} starts at best")
 
 
 def policy(
@@ -145,36 +175,37 @@ def policy(
     out = out or _default_out(directory)
     estimates = estimates or out / "hmm.json"
     if not estimates.exists():
-        raise typer.BadParameter(f"{estimates} not found: run `complaintpanel hmm` first")
+        raise PipelineError("not found: run `complaintpanel hmm` first", file=estimates)
     from complaintpanel.hmm.results import read_hmm_results
     from complaintpanel.results import NotEstimated
 
-    results = read_hmm_results(estimates)
-    if isinstance(results, NotEstimated) or results is None:
-        reason = f"the structural model was not estimated: {getattr(results, 'reason', None)}"
-        write_json(NotEstimated("not identified", reason, "policy").to_dict(),
-                   out / "policy.json")
-        _write_text(f"Policies not simulated: {reason}\n", out / "policy_table.md")
-        _write_text(f"% Policies not simulated: {reason}\n", out / "policy_table.tex")
-        echo_summary("policy", f"not simulated ({reason}) → {out}",
-                     time.perf_counter() - started)
-        return
-    outcome = simulate_policies(results, pd.read_parquet(panel_path),
-                                horizon=settings.horizon, n_draws=settings.draws,
-                                policies=settings.policies or None,
-                                parameter_uncertainty=settings.parameter_uncertainty,
-                                random_state=settings.seed)
-    payload = outcome.to_dict()
-    payload["input"] = {"panel": str(panel_path), "estimates": str(estimates)}
-    write_json(payload, out / "policy.json")
-    _write_text(outcome.to_markdown(), out / "policy_table.md")
-    _write_text(outcome.to_latex(), out / "policy_table.tex")
-    level = outcome.totals[(outcome.totals["contrast"] == "level")
-                           & (outcome.totals["metric"] == "complaints")]
-    text = ", ".join(f"{row.policy} {row.mean:.2f}" for row in level.itertuples())
-    echo_summary("policy", f"complaints per customer over {settings.horizon} periods: {text} "
-                 f"→ {out}",
-                 time.perf_counter() - started)
+    with stage_outputs("policy", out) as outputs:
+        results = read_hmm_results(verified_input(estimates))
+        if isinstance(results, NotEstimated) or results is None:
+            reason = ("the structural model was not estimated: "
+                      f"{getattr(results, 'reason', None)}")
+            write_json(NotEstimated("not identified", reason, "policy").to_dict(),
+                       outputs.path("policy.json"))
+            _write_text(f"Policies not simulated: {reason}\n", outputs.path("policy_table.md"))
+            _write_text(f"% Policies not simulated: {reason}\n",
+                        outputs.path("policy_table.tex"))
+            summary = f"not simulated ({reason})"
+        else:
+            outcome = simulate_policies(results, pd.read_parquet(panel_path),
+                                        horizon=settings.horizon, n_draws=settings.draws,
+                                        policies=settings.policies or None,
+                                        parameter_uncertainty=settings.parameter_uncertainty,
+                                        random_state=settings.seed)
+            payload = outcome.to_dict()
+            payload["input"] = {"panel": str(panel_path), "estimates": str(estimates)}
+            write_json(payload, outputs.path("policy.json"))
+            _write_text(outcome.to_markdown(), outputs.path("policy_table.md"))
+            _write_text(outcome.to_latex(), outputs.path("policy_table.tex"))
+            level = outcome.totals[(outcome.totals["contrast"] == "level")
+                                   & (outcome.totals["metric"] == "complaints")]
+            text = ", ".join(f"{row.policy} {row.mean:.2f}" for row in level.itertuples())
+            summary = f"complaints per customer over {settings.horizon} periods: {text}"
+    echo_summary("policy", f"{summary} → {out}", time.perf_counter() - started)
 
 
 def register(app: typer.Typer) -> None:

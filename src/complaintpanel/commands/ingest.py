@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import time
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +17,27 @@ from complaintpanel.commands._common import (
     echo_summary,
     load,
 )
+from complaintpanel.errors import PipelineError
+from complaintpanel.runtime.io import (
+    clean_stale,
+    glob_escape,
+    is_url,
+    output_folder,
+    remove_if_empty,
+    stage_lock,
+)
+
+
+def builtin_mapping_names() -> list[str]:
+    """List the built-in mappings' names, as ``ingest.mapping.builtin_mappings`` keys them.
+
+    ``twcs`` comes first. They are read from their folder without importing the ingest stage's
+    libraries (the CLI starts without them).
+    """
+    spec = importlib.util.find_spec("complaintpanel.ingest")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    names = sorted(p.stem for folder in folders for p in (Path(folder) / "mappings").glob("*.toml"))
+    return sorted(names, key=lambda name: name != "twcs")
 
 
 def ingest_command(
@@ -22,8 +45,9 @@ def ingest_command(
     out: Annotated[Path, typer.Option(help="Output folder, e.g. data/interim/NAME.")],
     mapping: Annotated[
         str | None,
-        typer.Option(help="Built-in mapping (twcs, airline, ibm_docpred) or a TOML file; "
-                          "default: config [ingest] mapping, else detected from the columns."),
+        typer.Option(help=f"Built-in mapping ({', '.join(builtin_mapping_names())}) or a TOML "
+                          "file; default: the mapping of the config's ingest section, else "
+                          "detected from the columns (in any case)."),
     ] = None,
     threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all).")] = None,
     engine: EngineOption = None,
@@ -31,26 +55,40 @@ def ingest_command(
     config: ConfigOption = None,
 ) -> None:
     """Validate, type and pseudonymise raw tweets; each record is kept or rejected with a reason."""
-    from complaintpanel.ingest import IngestError, ingest
-    from complaintpanel.ingest.mapping import MappingError
+    from complaintpanel.ingest import ingest
+    from complaintpanel.ingest.dates import outlier_warning
     from complaintpanel.runtime.engines import EngineError
 
     loaded = load(config)
     settings = loaded.ingest
     started = time.perf_counter()
-    try:
-        report = ingest(raw, out, mapping=mapping or settings.mapping, key_env=settings.key_env,
-                        threads=threads, engine=engine or loaded.engine.name,
-                        spark_master=spark_master or loaded.engine.spark_master)
-    except (IngestError, MappingError, EngineError) as error:
-        typer.echo(f"ingest: error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+    with contextlib.ExitStack() as held:
+        if not is_url(out):
+            # One ingest per output folder at a time; ingest() commits its outputs as a set
+            # under this lock (stage_outputs). Its scratch folders sit beside the output folder
+            # (`.NAME.ingest-*`): those of a killed run are removed here, under the lock.
+            if output_folder(out):  # made here: removed again if ingest writes nothing
+                held.callback(remove_if_empty, out)
+            held.enter_context(stage_lock(out, "ingest"))
+            clean_stale(out.resolve().parent, [f".{glob_escape(out.name)}.ingest-*"])
+        try:
+            report = ingest(raw, out, mapping=mapping or settings.mapping,
+                            key_env=settings.key_env, threads=threads,
+                            engine=engine or loaded.engine.name,
+                            spark_master=spark_master or loaded.engine.spark_master,
+                            created_at_min=settings.created_at_min,
+                            created_at_max=settings.created_at_max,
+                            outlier_gap_days=settings.outlier_gap_days)
+        except EngineError as error:
+            raise PipelineError(str(error)) from None
     echo_summary(
         "ingest",
         f"{report['rows_in']:,} rows in, {report['rows_kept']:,} kept, "
         f"{report['rows_rejected']:,} rejected → {out}",
         time.perf_counter() - started,
     )
+    for line in outlier_warning(report.get("created_at_outliers")):
+        typer.echo(f"ingest: {line}")
 
 
 def thread_command(
@@ -69,9 +107,8 @@ def thread_command(
     try:
         report = thread(folder, threads=threads, engine=engine or settings.name,
                         spark_master=spark_master or settings.spark_master)
-    except (FileNotFoundError, EngineError) as error:
-        typer.echo(f"thread: error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+    except EngineError as error:
+        raise PipelineError(str(error)) from None
     echo_summary(
         "thread",
         f"{report['customer_tweets']:,} customer tweets in {report['conversations']:,} "

@@ -10,7 +10,14 @@ import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
 from complaintpanel.config import DEFAULT_MODEL_PATH
-from complaintpanel.runtime.io import sha256_file, write_json, write_parquet
+from complaintpanel.errors import PipelineError
+from complaintpanel.runtime.io import (
+    sha256_file,
+    stage_outputs,
+    verified_input,
+    write_json,
+    write_parquet,
+)
 
 ClassifierOption = Annotated[
     str | None, typer.Option(help="Classifier name (default from config: rules).")]
@@ -25,8 +32,8 @@ MappingOption = Annotated[
 ]
 
 
-def _bad(error: Exception) -> typer.BadParameter:
-    return typer.BadParameter(str(error))
+def _bad(error: Exception, file: Path | None = None) -> PipelineError:
+    return PipelineError(str(error), file=file)
 
 
 def label(
@@ -42,37 +49,50 @@ def label(
     threshold: ThresholdOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Add voice, sentiment and the classifier to every customer tweet (voiced.parquet)."""
+    """Add voice, sentiment and the classifier to every customer tweet (voiced.parquet).
+
+    Tweet ids, conversation ids and reply links are written as keyed pseudonyms (the key of
+    the customer pseudonyms): nothing outside the interim folder holds a real tweet id.
+    """
     import pandas as pd
 
     from complaintpanel.label.stage import (
         classifier_for,
+        interim_key,
         label_exchanges,
         label_exchanges_with_truth,
         label_summary,
+        pseudonymise_tweet_ids,
+        read_exchanges,
     )
+    from complaintpanel.runtime.inputs import require_rows
 
     source = directory / "exchanges.parquet"
     if not source.exists():
-        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel thread` first")
+        raise PipelineError("does not exist; run `complaintpanel thread` first", file=source)
     out = out or directory
     started = time.perf_counter()
-    exchanges = pd.read_parquet(source)
-    try:
-        if truth is not None:
-            voiced = label_exchanges_with_truth(exchanges, pd.read_parquet(truth),
-                                                version=f"truth-{sha256_file(truth)[:12]}")
-        else:
-            chosen = classifier_for(load(config).label, classifier=classifier,
-                                    model_path=model, threshold=threshold)
-            voiced = label_exchanges(exchanges, chosen)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        raise _bad(error) from error
-    write_parquet(voiced, out / "voiced.parquet")
-    report = label_summary(voiced)
-    report.update({"input": str(source), "input_sha256": sha256_file(source),
-                   "truth_file": str(truth) if truth is not None else None})
-    write_json(report, out / "label_report.json")
+    loaded = load(config)
+    with stage_outputs("label", out) as outputs:
+        exchanges = read_exchanges(verified_input(source))
+        require_rows(source, len(exchanges))
+        # The key first: a missing key stops the stage before the classifier runs.
+        key = interim_key(directory, loaded.ingest.key_env)
+        try:
+            if truth is not None:
+                voiced = label_exchanges_with_truth(exchanges, pd.read_parquet(truth),
+                                                    version=f"truth-{sha256_file(truth)[:12]}")
+            else:
+                chosen = classifier_for(loaded.label, classifier=classifier,
+                                        model_path=model, threshold=threshold)
+                voiced = label_exchanges(exchanges, chosen)
+        except (ValueError, TypeError, FileNotFoundError) as error:
+            raise _bad(error, truth) from None
+        write_parquet(pseudonymise_tweet_ids(voiced, key), outputs.path("voiced.parquet"))
+        report = label_summary(voiced)
+        report.update({"input": str(source), "input_sha256": sha256_file(source),
+                       "truth_file": str(truth) if truth is not None else None})
+        write_json(report, outputs.path("label_report.json"))
     shares = report["voice_shares"]
     echo_summary(
         "label",
@@ -104,7 +124,7 @@ def label_train(
         model, card = train_voice_model(data["text"], data["voice"], folds=folds, seed=seed,
                                         source=labels)
     except ValueError as error:
-        raise _bad(error) from error
+        raise _bad(error, labels) from None
     model_path, card_path = save_model(model, card, out)
     cv = (f", {folds}-fold CV macro-F1 {card['cv']['macro_f1']:.3f}" if folds else "")
     echo_summary("label-train", f"{len(data):,} labelled texts{cv} → {model_path} "
@@ -163,7 +183,7 @@ def evaluate_labels_command(
             who, version = chosen.name, chosen.version
             report = evaluate_labels(data["voice"], predicted)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as error:
-        raise _bad(error) from error
+        raise _bad(error, file) from None
     stem = name or f"{file.stem}_{who}"
     result = {"file": str(file), "file_sha256": sha256_file(file), "text_col": text_col,
               "label_col": label_col, "mapping": parse_mapping(mapping),

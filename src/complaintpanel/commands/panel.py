@@ -16,7 +16,14 @@ from complaintpanel.commands._common import (
     load,
     overridden,
 )
-from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
+from complaintpanel.errors import PipelineError
+from complaintpanel.runtime.io import (
+    atomic_path,
+    stage_outputs,
+    verified_input,
+    write_json,
+    write_parquet,
+)
 
 
 def panel(
@@ -32,30 +39,41 @@ def panel(
     """Build panel.parquet (and panel_report.json) from labelled exchanges."""
     from complaintpanel.panel import build_panel, panel_report
     from complaintpanel.runtime.engines import EngineError, open_engine
+    from complaintpanel.runtime.inputs import require_rows
 
     loaded = load(config)
     settings = overridden(loaded.panel, period=period, min_tweets=min_tweets)
     source = directory / "voiced.parquet"
     if not source.exists():
-        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel label` first")
+        raise PipelineError("does not exist; run `complaintpanel label` first", file=source)
     out = out or directory
     started = time.perf_counter()
-    try:
-        stage = open_engine(engine or loaded.engine.name,
-                            spark_master=spark_master or loaded.engine.spark_master)
-    except EngineError as error:
-        typer.echo(f"panel: error: {error}", err=True)
-        raise typer.Exit(code=2) from None
-    built = build_panel(source, period=settings.period, min_tweets=settings.min_tweets,
-                        window_start=settings.window_start, window_end=settings.window_end,
-                        engine=stage)
-    write_parquet(built, out / "panel.parquet")
-    report = panel_report(source, built, settings.window_start, settings.window_end,
-                          engine=stage)
-    stage.close()
-    report["period"] = settings.period
-    report["min_tweets"] = settings.min_tweets
-    write_json(report, out / "panel_report.json")
+    with stage_outputs("panel", out) as outputs:
+        require_rows(verified_input(source))
+        try:
+            stage = open_engine(engine or loaded.engine.name,
+                                spark_master=spark_master or loaded.engine.spark_master)
+        except EngineError as error:
+            raise PipelineError(str(error)) from None
+        try:
+            built = build_panel(source, period=settings.period, min_tweets=settings.min_tweets,
+                                window_start=settings.window_start,
+                                window_end=settings.window_end, engine=stage)
+            report = panel_report(source, built, settings.window_start, settings.window_end,
+                                  engine=stage)
+        finally:
+            stage.close()
+        report["period"] = settings.period
+        report["min_tweets"] = settings.min_tweets
+        if report["rows"] == 0:
+            lost = {"unknown brand": report["tweets_unknown_brand"],
+                    "outside the window": report["tweets_outside_window"],
+                    "dropped by the activity filter": report["tweets_dropped_by_activity_filter"]}
+            counts = ", ".join(f"{why}: {n:,}" for why, n in lost.items() if n)
+            raise PipelineError(f"none of its {report['customer_tweets_in']:,} customer tweets "
+                                f"is usable for the panel ({counts})", file=source)
+        write_parquet(built, outputs.path("panel.parquet"))
+        write_json(report, outputs.path("panel_report.json"))
     echo_summary("panel", f"{report['rows']:,} rows ({report['customer_brand_pairs']:,} "
                  f"customer–brand pairs × {report['periods']} {settings.period}s) → {out}",
                  time.perf_counter() - started)

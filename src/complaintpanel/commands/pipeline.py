@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from complaintpanel.commands._common import ConfigOption, echo_summary, load
+from complaintpanel.errors import PipelineError
+from complaintpanel.runtime.io import stage_outputs, verified_input
 
 
 def robustness(
@@ -29,17 +31,25 @@ def robustness(
     from complaintpanel.pipeline.robustness import run_robustness
     from complaintpanel.report.estimate_tables import write_robustness_table
     from complaintpanel.results import write_results
+    from complaintpanel.runtime.inputs import require_rows
 
     settings = load(config)
     source = directory / "exchanges.parquet"
     if not source.exists():
-        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel thread` first")
+        raise PipelineError("does not exist; run `complaintpanel thread` first", file=source)
     out = out or Path("results") / directory.name
     started = time.perf_counter()
-    truth_voice = pd.read_parquet(truth) if truth is not None else None
-    records = run_robustness(pd.read_parquet(source), settings, truth_voice)
-    write_results({"specifications": records}, out / "robustness.json")
-    write_robustness_table(records, tables or out / "tables")
+    with stage_outputs("robustness", out) as outputs:
+        require_rows(verified_input(source))
+        truth_voice = pd.read_parquet(truth) if truth is not None else None
+        try:
+            records = run_robustness(pd.read_parquet(source), settings, truth_voice)
+        except ValueError as error:  # e.g. a truth file of another world
+            if truth is None:
+                raise
+            raise PipelineError(str(error), file=truth) from None
+        write_results({"specifications": records}, outputs.path("robustness.json"))
+        write_robustness_table(records, outputs.folder(tables or out / "tables"))
     echo_summary("robustness", f"{len(records)} specifications → {out / 'robustness.json'}",
                  time.perf_counter() - started)
 

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from complaintpanel.commands._common import TIMINGS_ENV, ConfigOption, echo_summary, load
-from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
+from complaintpanel.errors import PipelineError
+from complaintpanel.runtime.io import (
+    atomic_path,
+    output_folder,
+    stage_lock,
+    stage_outputs,
+    verified_input,
+    write_json,
+    write_parquet,
+)
 
 if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` stays fast
     import pandas as pd
@@ -25,22 +34,36 @@ def describe(
 ) -> None:
     """Weekly counts of customer tweets and brand replies, and their headline numbers."""
     from complaintpanel.report.descriptives import activity_summary, weekly_activity
+    from complaintpanel.runtime.inputs import require_rows
 
     source = directory / "tweets.parquet"
     if not source.exists():
-        raise typer.BadParameter(f"{source} does not exist; run `complaintpanel ingest` first")
+        raise PipelineError("does not exist; run `complaintpanel ingest` first", file=source)
     out = out or Path("results") / directory.name
     started = time.perf_counter()
-    weekly = weekly_activity(source)
-    write_parquet(weekly, out / "weekly_activity.parquet")
-    summary = activity_summary(weekly)
-    write_json(summary, out / "activity.json")
+    with stage_outputs("describe", out) as outputs:
+        rows = require_rows(verified_input(source))
+        weekly = weekly_activity(source)
+        if weekly.empty:
+            raise PipelineError(f"has {rows:,} tweets but no customer tweet to describe",
+                                file=source)
+        write_parquet(weekly, outputs.path("weekly_activity.parquet"))
+        summary = activity_summary(weekly)
+        write_json(summary, outputs.path("activity.json"))
     echo_summary("describe", f"{summary['customer_tweets']:,} customer tweets over "
                  f"{summary['weeks']} weeks → {out}", time.perf_counter() - started)
 
 
 def _read(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    return json.loads(verified_input(path).read_text()) if path.exists() else None
+
+
+def _exists(path: Path) -> bool:
+    """Whether an input exists; if it does, it must be a complete output of its stage."""
+    if not path.exists():
+        return False
+    verified_input(path)
+    return True
 
 
 def _panel_period(processed: Path) -> str | None:
@@ -53,7 +76,7 @@ def _hmm_truth(params_json: Path) -> pd.Series:
     """Return the true parameters of a simulated world, named as in ``hmm.json``."""
     from complaintpanel.model import ModelParams
 
-    truth = json.loads(params_json.read_text())
+    truth = json.loads(verified_input(params_json).read_text())
     return ModelParams.from_dict(truth["model"]).reported()
 
 
@@ -67,6 +90,17 @@ def figures(
         help="Simulated world's truth/params.json, for the parameter-recovery figure.")] = None,
 ) -> None:
     """Draw every figure whose inputs exist (PDF + PNG); figures show aggregates only."""
+    out = out or results / "figures"
+    started = time.perf_counter()
+    with stage_outputs("figures", out) as outputs:
+        written = _draw_figures(results, processed, truth, outputs.folder())
+    echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}",
+                 time.perf_counter() - started)
+
+
+def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
+                  out: Path) -> list[Path]:
+    """Draw every figure whose inputs exist into ``out``; return the files written."""
     import numpy as np
     import pandas as pd
 
@@ -74,22 +108,20 @@ def figures(
     from complaintpanel.report import figures as fig
     from complaintpanel.results import read_results
 
-    out = out or results / "figures"
-    started = time.perf_counter()
     written: list[Path] = []
     estimates = (read_results(results / "estimates.json")
-                 if (results / "estimates.json").exists() else None)
+                 if _exists(results / "estimates.json") else None)
     # Axis labels name the panel's period: the estimate stage records it in its settings; the
     # panel figure reads it beside the panel it draws.
     period = estimates["settings"].get("period") if estimates is not None else None
-    if (results / "weekly_activity.parquet").exists():
+    if _exists(results / "weekly_activity.parquet"):
         written += fig.fig_weekly_activity(pd.read_parquet(results / "weekly_activity.parquet"),
                                            out / "weekly_activity")
-    if processed is not None and (processed / "panel.parquet").exists():
+    if processed is not None and _exists(processed / "panel.parquet"):
         written += fig.fig_activity_by_brand(pd.read_parquet(processed / "panel.parquet"),
                                              out / "activity_by_brand",
                                              _panel_period(processed) or period)
-    if processed is not None and (processed / "voiced.parquet").exists():
+    if processed is not None and _exists(processed / "voiced.parquet"):
         voiced = pd.read_parquet(processed / "voiced.parquet",
                                  columns=["brand", "brand_replied", "reply_latency_h"])
         written += fig.fig_reply_latency(voiced, out / "reply_latency")
@@ -101,7 +133,7 @@ def figures(
         design = estimates.get("design")
         if design is not None and design.is_estimated:
             written += fig.fig_design_effects(design, out / "design_effects", period)
-    hmm = read_hmm_results(results / "hmm.json")
+    hmm = read_hmm_results(results / "hmm.json") if _exists(results / "hmm.json") else None
     if isinstance(hmm, RelationshipHMMResults):
         # the period of the panel the model was fitted on, recorded by the hmm stage
         hmm_period = (_read(results / "hmm.json") or {}).get("period")
@@ -109,7 +141,8 @@ def figures(
         written += fig.fig_hmm_transitions(hmm, out / "hmm_transitions")
         written += fig.fig_hmm_effects(hmm, out / "hmm_effects")
         fits: dict[str, RelationshipHMMResults] = {"classifier labels": hmm}
-        truth_fit = read_hmm_results(results / "truth-labels" / "hmm.json")
+        truth_path = results / "truth-labels" / "hmm.json"
+        truth_fit = read_hmm_results(truth_path) if _exists(truth_path) else None
         if isinstance(truth_fit, RelationshipHMMResults):
             fits = {"true labels": truth_fit, **fits}
         if truth is not None and truth.exists():
@@ -125,9 +158,8 @@ def figures(
         report = LabelReport(labels=tuple(validity["labels"]),
                              confusion=np.asarray(validity["confusion"]))
         written += fig.fig_label_validity(report, out / "label_validity",
-                                  title="Default classifier vs the simulated true voice")
-    echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}",
-                 time.perf_counter() - started)
+                                          title="Default classifier vs the simulated true voice")
+    return written
 
 
 def label_validity(
@@ -135,23 +167,48 @@ def label_validity(
     truth: Annotated[Path, typer.Argument(help="The simulator's truth/voice.parquet.")],
     out: Annotated[Path | None, typer.Option(
         help="Results folder (default results/NAME, NAME = the folder of VOICED).")] = None,
+    interim: Annotated[Path | None, typer.Option(
+        help="Interim folder the labels were made from, whose pseudonymisation key hashed "
+             "their tweet ids (default: the input named in VOICED's label_report.json).")
+    ] = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Agreement of the classifier's voice with the simulated true voice (confusion matrix)."""
+    """Agreement of the classifier's voice with the simulated true voice (confusion matrix).
+
+    ``voiced.parquet`` holds keyed pseudonyms of the tweet ids; the truth's raw ids are hashed
+    with the same key to join the two.
+    """
     import pandas as pd
 
     from complaintpanel.label.evaluate import evaluate_labels
+    from complaintpanel.label.stage import interim_key, tweet_pseudonyms
+    from complaintpanel.runtime.inputs import require_rows
 
+    for path in (voiced, truth):
+        if not path.is_file():
+            raise PipelineError("does not exist", file=path)
     out = out or Path("results") / voiced.parent.name
     started = time.perf_counter()
-    labelled = pd.read_parquet(voiced, columns=["tweet_id", "voice"])
-    true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])
-    merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_predicted", "_true"),
-                            validate="one_to_one")
-    if len(merged) != len(labelled):
-        raise typer.BadParameter(f"{len(labelled) - len(merged)} tweets have no true voice")
-    report = evaluate_labels(merged["voice_true"], merged["voice_predicted"])
-    payload = report.to_dict()
-    write_json(payload, out / "label_validity.json")
+    if interim is None:
+        label_report = _read(voiced.parent / "label_report.json") or {}
+        if not label_report.get("input"):
+            raise PipelineError("has no label_report.json naming the interim folder it was "
+                                "labelled from; give it with --interim", file=voiced)
+        interim = Path(label_report["input"]).parent
+    with stage_outputs("label-validity", out) as outputs:
+        require_rows(verified_input(voiced))
+        labelled = pd.read_parquet(voiced, columns=["tweet_id", "voice"])
+        true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])
+        true_voice["tweet_id"] = tweet_pseudonyms(
+            true_voice["tweet_id"], interim_key(interim, load(config).ingest.key_env)).to_numpy()
+        merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_predicted", "_true"),
+                                validate="one_to_one")
+        if len(merged) != len(labelled):
+            raise PipelineError(f"{len(labelled) - len(merged):,} of {len(labelled):,} tweets "
+                                "have no true voice (another world, or another key?)",
+                                file=truth)
+        report = evaluate_labels(merged["voice_true"], merged["voice_predicted"])
+        write_json(report.to_dict(), outputs.path("label_validity.json"))
     echo_summary("label-validity", f"{report.n:,} tweets, accuracy {report.accuracy:.3f} → "
                  f"{out / 'label_validity.json'}", time.perf_counter() - started)
 
@@ -166,9 +223,13 @@ def summary(
 
     started = time.perf_counter()
     out = out or results / "summary.md"
-    text = summary_markdown(results)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    with stage_outputs("summary", out.parent) as outputs:
+        for path in sorted(results.glob("*")):
+            if path.is_file():
+                verified_input(path)
+        text = summary_markdown(results)
+        with atomic_path(outputs.path(out)) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     echo_summary("summary", f"{out}", time.perf_counter() - started)
 
 
@@ -185,9 +246,17 @@ def manifest(
 
     started = time.perf_counter()
     timings = os.environ.get(TIMINGS_ENV)
-    payload = build_manifest(results, list(raw or []), load(config), config,
-                             Path(timings) if timings else None, processed)
-    write_json(payload, results / "manifest.json")
+    output_folder(results)
+    # One file, written atomically, under the stage's lock but without a completion record:
+    # its stage timings differ between runs by design, and a record of its hash would make the
+    # results folder differ too.
+    with stage_lock(results, "manifest"):
+        for path in sorted(results.rglob("*")):
+            if path.is_file() and path.name != "manifest.json":
+                verified_input(path)
+        payload = build_manifest(results, list(raw or []), load(config), config,
+                                 Path(timings) if timings else None, processed)
+        write_json(payload, results / "manifest.json")
     echo_summary("manifest", f"{len(payload['outputs'])} outputs, {len(payload['stages'])} "
                  f"stage timings → {results / 'manifest.json'}", time.perf_counter() - started)
 

@@ -45,6 +45,39 @@ def _estimation_sample(data: pd.DataFrame, outcome: str, treatment: str) -> pd.D
     return sample
 
 
+def _informative(sample: pd.DataFrame, outcome: str, treatment: str,
+                 poisson: bool) -> pd.DataFrame:
+    """Keep the observations that inform the treatment's coefficient; refuse if none vary.
+
+    Observations alone in a fixed-effect group (singletons) and, in a Poisson model, those in
+    a group whose count is zero throughout (its fixed effect is −∞) carry no information on the
+    coefficient; pyfixest drops them too. Dropping them until none is left, the treatment must
+    still vary within some customer–brand pair. Else the effect is not identified — and
+    pyfixest's demeaning of an empty sample would abort the whole process (a panic in its Rust
+    code, not an exception), so the check comes first.
+    """
+    effects = FIXED_EFFECTS.split(" + ")
+    kept = sample
+    while True:
+        drop = np.zeros(len(kept), dtype=bool)
+        for effect in effects:
+            groups = kept.groupby(effect)[outcome]
+            drop |= (groups.transform("size") == 1).to_numpy()
+            if poisson:
+                drop |= (groups.transform("sum") == 0).to_numpy()
+        if not drop.any():
+            break
+        kept = kept[~drop]
+    within = kept.groupby("pair_id")[f"treat_{treatment}"].nunique()
+    if (within > 1).sum() == 0:
+        zero = f" or with zero {outcome} throughout" if poisson else ""
+        raise NotIdentifiedError(
+            f"treatment '{treatment}' never varies within a customer–brand pair once the "
+            f"observations alone in their pair or brand × period{zero} are set aside (they "
+            f"carry no information; {len(kept):,} of {len(sample):,} observations remain)")
+    return kept
+
+
 def _term_table(outcome: str, treatment: str) -> pd.DataFrame:
     """One term: the coefficient on the lagged treatment, described by outcome and treatment."""
     return pd.DataFrame({"outcome": [outcome], "treatment": [treatment]}, index=[treatment])
@@ -99,6 +132,7 @@ def fit_ppml(data: pd.DataFrame, treatment: str = "replied",
         When the treatment has no variation within pairs or is absorbed by the fixed effects.
     """
     sample = _estimation_sample(data, outcome, treatment)
+    _informative(sample, outcome, treatment, poisson=True)
     formula = f"{outcome} ~ treat_{treatment} | {FIXED_EFFECTS}"
     with warnings.catch_warnings():
         # pyfixest warns about observations dropped by separation (pairs that never
@@ -121,6 +155,7 @@ def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
     clusters not counted in K).
     """
     sample = _estimation_sample(data, outcome, treatment)
+    _informative(sample, outcome, treatment, poisson=False)
     formula = f"{outcome} ~ treat_{treatment} | {FIXED_EFFECTS}"
     with warnings.catch_warnings():
         # singleton fixed effects are dropped (and counted in nobs), as fixest does

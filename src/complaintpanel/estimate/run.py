@@ -61,7 +61,8 @@ def panel_descriptives(panel: pd.DataFrame) -> dict[str, Any]:
     return {
         "customers": int(panel["customer_id"].nunique()),
         "brands": int(panel["brand"].nunique()),
-        "periods": int(panel["period"].max()) + 1,
+        # max() of an empty panel is NaN, which int() refuses: an empty panel has 0 periods.
+        "periods": int(panel["period"].max()) + 1 if len(panel) else 0,
         "customer_brand_pairs": int(panel[["customer_id", "brand"]].drop_duplicates().shape[0]),
         "panel_rows": len(panel),
         "customer_tweets": tweets,

@@ -54,8 +54,9 @@ def snowflake_time(tweet_id: str | None) -> str | None:
     if tweet_id is None or not str(tweet_id).isdigit():
         return None
     millis = (int(tweet_id) >> 22) + _TWITTER_EPOCH_MS
-    when = dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=millis // 1000)
+    return (f"{when.year:04d}-{when.month:02d}-{when.day:02d}T"
+            f"{when.hour:02d}:{when.minute:02d}:{when.second:02d}+00:00")
 
 
 def flatten_conversations(conversations: list[Any], mapping: Mapping
@@ -137,11 +138,14 @@ def load_json(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping) -> d
     try:
         with path.open("rb") as handle:
             data = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise IngestError(f"{path}: not valid JSON ({error})") from None
+    except UnicodeDecodeError as error:
+        raise IngestError(f"not valid JSON: not UTF-8 text (byte {error.start}); a JSON file "
+                          "is one document, read whole or not at all", file=path) from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise IngestError(f"not valid JSON ({str(error)[:200]})", file=path) from None
     if not isinstance(data, list):
-        raise IngestError(f"{path}: expected a JSON list of conversations, "
-                          f"found a {type(data).__name__}")
+        raise IngestError(f"expected a JSON list of conversations, found a "
+                          f"{type(data).__name__}", file=path)
     records, rejects = flatten_conversations(data, mapping)
     fields = ["source_row", *REQUIRED_FIELDS, *OPTIONAL_FIELDS]
     table = pa.table({f: pa.array([r[f] for r in records],

@@ -2,14 +2,22 @@
 
 A mapping names, for each target field, the source column that holds it (``[columns]``), or gives
 a constant (``[constants]``, e.g. ``inbound = true`` for customer-only files), lists extra columns
-to carry along verbatim (``[extra] columns``) and the brand handles to keep in text
-(``[brands] handles``). ``format = "json_conversations"`` reads nested conversation JSON instead
-(``[conversation]``, see ``mappings/ibm_docpred.toml``). Built-in mappings live in
+to carry along verbatim (``[extra] columns``), the brand handles to keep in text
+(``[brands] handles``) and the handles that are brand accounts whatever the layout says of their
+tweets (``[brands] authors``, e.g. a brand's main account answering inside a care conversation).
+``format = "json_conversations"`` reads nested conversation JSON instead (``[conversation]``,
+see ``mappings/ibm_docpred.toml``). Built-in mappings live in
 ``complaintpanel/ingest/mappings/*.toml``; a user passes their own file with ``--mapping PATH``.
+
+Source column names match the file's header in any case, surrounding spaces ignored
+(``tweet_id`` reads a column ``TWEET_ID``); a file with two columns that differ only in case
+where the mapping needs one is refused as ambiguous, naming both. A malformed mapping (a TOML
+syntax error, with its line; a key of the wrong type; a missing file) is a :class:`MappingError`.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -61,6 +69,9 @@ class Mapping:
         Source columns copied verbatim into ``tweets.parquet`` (and on into exchanges).
     brand_handles : tuple of str
         Brand handles kept in text and used to find the addressed brand.
+    brand_authors : tuple of str
+        Handles that are brand accounts (any case): their tweets are brand tweets even where
+        the layout marks them as a customer's, and they are kept in text.
     assume_timezone : str or None
         Offset (e.g. ``"+00:00"``) for timestamps written without one; ``None`` rejects them.
     conversation : dict
@@ -78,6 +89,7 @@ class Mapping:
     constants: dict[str, Any] = field(default_factory=dict)
     extra_columns: tuple[str, ...] = ()
     brand_handles: tuple[str, ...] = ()
+    brand_authors: tuple[str, ...] = ()
     assume_timezone: str | None = None
     conversation: dict[str, Any] = field(default_factory=dict)
     parent_columns: dict[str, str] = field(default_factory=dict)
@@ -91,43 +103,77 @@ class Mapping:
                                     *self.extra_columns]))
 
 
+def _table(raw: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise MappingError(f"[{key}] must be a table, not {type(value).__name__}", file=source)
+    return value
+
+
+def _strings(table: dict[str, Any], key: str, where: str, source: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MappingError(f"{where}.{key} must be a list of strings", file=source)
+    return tuple(value)
+
+
+def _column_names(table: dict[str, Any], where: str, source: str) -> dict[str, str]:
+    for target, column in table.items():
+        if not isinstance(column, str):
+            raise MappingError(f"{where}.{target} must be a string (a column name), not "
+                               f"{type(column).__name__}", file=source)
+    return dict(table)
+
+
 def _from_dict(raw: dict[str, Any], source: str) -> Mapping:
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
-        raise MappingError(f"{source}: unknown key(s) {unknown}; known: {sorted(_TOP_KEYS)}")
+        raise MappingError(f"unknown key(s) {unknown}; known: {sorted(_TOP_KEYS)}", file=source)
     fmt = raw.get("format", "table")
     if fmt not in ("table", "json_conversations"):
-        raise MappingError(f"{source}: format must be 'table' or 'json_conversations', not {fmt!r}")
-    columns = dict(raw.get("columns", {}))
-    constants = dict(raw.get("constants", {}))
+        raise MappingError(f"format must be 'table' or 'json_conversations', not {fmt!r}",
+                           file=source)
+    columns = _column_names(_table(raw, "columns", source), "columns", source)
+    constants = _table(raw, "constants", source)
     targets = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
     bad = sorted((set(columns) | set(constants)) - targets)
     if bad:
-        raise MappingError(f"{source}: unknown target field(s) {bad}; known: {sorted(targets)}")
+        raise MappingError(f"unknown target field(s) {bad}; known: {sorted(targets)}",
+                           file=source)
     if fmt == "table":
         missing = [f for f in REQUIRED_FIELDS if f not in columns and f not in constants]
         if missing:
-            raise MappingError(f"{source}: no column or constant for required field(s) {missing}")
-    parent = raw.get("parent", {})
+            raise MappingError(f"no column or constant for required field(s) {missing}",
+                               file=source)
+    parent = _table(raw, "parent", source)
+    parent_columns = _column_names(_table(parent, "columns", source), "parent.columns", source)
+    parent_constants = _table(parent, "constants", source)
     if parent:
-        given = set(parent.get("columns", {})) | set(parent.get("constants", {}))
+        given = set(parent_columns) | set(parent_constants)
         missing = [f for f in REQUIRED_FIELDS if f not in given]
         if missing or not given <= set(REQUIRED_FIELDS):
-            raise MappingError(f"{source}: [parent] needs exactly {list(REQUIRED_FIELDS)}")
-    if fmt == "json_conversations" and not raw.get("conversation", {}).get("turns"):
-        raise MappingError(f"{source}: a json_conversations mapping needs [[conversation.turns]]")
+            raise MappingError(f"[parent] needs exactly {list(REQUIRED_FIELDS)}", file=source)
+    conversation = _table(raw, "conversation", source)
+    if fmt == "json_conversations" and not conversation.get("turns"):
+        raise MappingError("a json_conversations mapping needs [[conversation.turns]]",
+                           file=source)
+    brands = _table(raw, "brands", source)
+    timezone = raw.get("assume_timezone")
+    if timezone is not None and not isinstance(timezone, str):
+        raise MappingError("assume_timezone must be a string such as \"+00:00\"", file=source)
     return Mapping(
         name=str(raw.get("name", Path(source).stem)),
         format=fmt,
         description=str(raw.get("description", "")),
         columns=columns,
         constants=constants,
-        extra_columns=tuple(raw.get("extra", {}).get("columns", ())),
-        brand_handles=tuple(raw.get("brands", {}).get("handles", ())),
-        assume_timezone=raw.get("assume_timezone"),
-        conversation=dict(raw.get("conversation", {})),
-        parent_columns=dict(parent.get("columns", {})),
-        parent_constants=dict(parent.get("constants", {})),
+        extra_columns=_strings(_table(raw, "extra", source), "columns", "extra", source),
+        brand_handles=_strings(brands, "handles", "brands", source),
+        brand_authors=_strings(brands, "authors", "brands", source),
+        assume_timezone=timezone,
+        conversation=dict(conversation),
+        parent_columns=parent_columns,
+        parent_constants=dict(parent_constants),
         source=source,
     )
 
@@ -143,18 +189,45 @@ def builtin_mappings() -> dict[str, Mapping]:
 
 
 def load_mapping(name_or_path: str | Path) -> Mapping:
-    """Load a built-in mapping by name (``twcs``, ``airline``, ``ibm_docpred``) or a TOML file.
+    """Load a built-in mapping by name (see :func:`builtin_mappings`) or a TOML file.
 
     Raises
     ------
     MappingError
-        When the file is malformed or the name is unknown.
+        When the file is missing or malformed (a TOML syntax error names its line) or the name
+        is unknown.
     """
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        with path.open("rb") as handle:
-            return _from_dict(tomllib.load(handle), str(path))
-    known = builtin_mappings()
+    known = sorted(builtin_mappings())
+    if path.suffix == ".toml" or path.exists() or str(name_or_path).endswith(("/", "\\")):
+        if path.is_dir():
+            raise MappingError(f"is a folder, not a mapping file (TOML); built-in mappings: "
+                               f"{', '.join(known)}", file=path)
+        try:
+            with path.open("rb") as handle:
+                raw = tomllib.load(handle)
+        except FileNotFoundError:
+            raise MappingError(f"no such mapping file; built-in mappings: {', '.join(known)}",
+                               file=path) from None
+        except OSError as error:
+            raise MappingError(f"cannot read the mapping file ({error.strerror or error})",
+                               file=path) from None
+        except UnicodeDecodeError:
+            raise MappingError("is not a TOML file (not UTF-8 text)", file=path) from None
+        except tomllib.TOMLDecodeError as error:
+            raise MappingError(_toml_problem(error), file=path) from None
+        return _from_dict(raw, str(path))
     if str(name_or_path) not in known:
-        raise MappingError(f"unknown mapping {name_or_path!r}; built-in: {sorted(known)}")
-    return known[str(name_or_path)]
+        raise MappingError(f"unknown mapping {name_or_path!r}; built-in: {known}, or give the "
+                           "path of a TOML file")
+    return builtin_mappings()[str(name_or_path)]
+
+
+def _toml_problem(error: tomllib.TOMLDecodeError) -> str:
+    """``TOML syntax error at line L, column C: what`` from the parser's message."""
+    message = str(error)
+    where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    what = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
+    if where:
+        return f"TOML syntax error at line {where[1]}, column {where[2]}: {what}"
+    return f"TOML syntax error: {message}"

@@ -11,20 +11,39 @@ The key comes, in this order, from an explicit argument, from the environment va
 is generated once beside the data (``<parent of the output folder>/pseudonymisation.key``, e.g.
 ``data/interim/pseudonymisation.key``; git ignores ``*.key``). The same key always gives the same
 pseudonyms, so runs are reproducible and a simulator's truth can be joined by hashing its raw ids.
+
+Decisions (``docs/privacy.md`` has the user's side: rotation, a lost key):
+
+* A key must have at least :data:`MIN_KEY_BYTES` (16 bytes, 128 bits) once surrounding white
+  space is removed, from whichever source; anything shorter — an empty key file, a variable set
+  but empty, ``COMPLAINTPANEL_KEY=x`` — is refused with :class:`PseudonymisationKeyError`, since
+  HMAC under a guessable key is a hash anyone can recompute from the handles they know. A
+  generated key is 32 random bytes written as 64 hex digits (the digits themselves are the key).
+* The key file appears whole or not at all: the key is written to a temporary file in the same
+  folder (owner-only permissions), flushed to disk, then hard-linked to its final name, which
+  fails if the name exists — so concurrent first runs agree on one key, a reader never sees a
+  partly written file, and an existing key is never overwritten. On file systems without hard
+  links the temporary file is renamed into place only if no key file exists yet.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
+
+from complaintpanel.errors import PipelineError
 
 __all__ = [
     "KEY_FILE_NAME",
+    "MIN_KEY_BYTES",
     "PSEUDONYM_HEX_DIGITS",
+    "PseudonymisationKeyError",
     "is_brand_sql",
     "key_file_for",
     "pseudonym",
@@ -34,6 +53,9 @@ __all__ = [
 ]
 
 KEY_FILE_NAME = "pseudonymisation.key"
+# Shortest key accepted (bytes, after removing surrounding white space): 128 bits.
+MIN_KEY_BYTES = 16
+_GENERATED_KEY_BYTES = 32
 PSEUDONYM_HEX_DIGITS = 16
 _BLOCK = 64  # SHA-256 block size in bytes (RFC 2104)
 
@@ -51,6 +73,10 @@ def key_file_for(out_dir: str | os.PathLike[str]) -> Path:
     return Path(out_dir).resolve().parent / KEY_FILE_NAME
 
 
+class PseudonymisationKeyError(PipelineError):
+    """The pseudonymisation key is too short, or its file cannot be read or created."""
+
+
 def resolve_key(
     out_dir: str | os.PathLike[str],
     key_env: str = "COMPLAINTPANEL_KEY",
@@ -63,7 +89,8 @@ def resolve_key(
     out_dir : path-like
         The ingest output folder; a generated key is stored in its parent folder.
     key_env : str
-        Name of the environment variable that may hold the key (any string; used as UTF-8 bytes).
+        Name of the environment variable that may hold the key (any string; used as UTF-8
+        bytes). A variable that is set, even to an empty string, is used (and checked).
     key : bytes or str, optional
         An explicit key, which wins over the environment and the key file.
 
@@ -72,24 +99,82 @@ def resolve_key(
     key : bytes
     source : str
         ``"argument"``, ``"env:NAME"`` or ``"file:PATH"`` (never the key itself).
+
+    Raises
+    ------
+    PseudonymisationKeyError
+        When the key has fewer than :data:`MIN_KEY_BYTES` bytes (surrounding white space aside),
+        or the key file cannot be read or created.
     """
     if key is not None:
-        return (key.encode() if isinstance(key, str) else bytes(key)), "argument"
+        value = key.encode() if isinstance(key, str) else bytes(key)
+        return _checked(value, "the key given as an argument"), "argument"
     from_env = os.environ.get(key_env)
-    if from_env:
-        return from_env.encode(), f"env:{key_env}"
+    if from_env is not None:
+        return _checked(from_env.encode(), f"${key_env}"), f"env:{key_env}"
     path = key_file_for(out_dir)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Create with owner-only permissions; O_EXCL so two concurrent runs cannot both write.
+    try:
+        if not path.exists():
+            _create_key_file(path)
+        stored = path.read_bytes().strip()
+    except OSError as error:
+        raise PseudonymisationKeyError(
+            f"cannot read or create the pseudonymisation key file ({error.strerror or error})",
+            file=path) from None
+    return _checked(stored, "the key file", file=path), f"file:{path}"
+
+
+def _checked(value: bytes, where: str, file: Path | None = None) -> bytes:
+    """Return ``value`` if it is long enough to be a key, else raise (never echoing it)."""
+    length = len(value.strip())
+    if length >= MIN_KEY_BYTES:
+        return value
+    fix = ("delete the file to have a new random key generated (pseudonyms made with a short "
+           "key are guessable: ingest every dataset again)" if file is not None
+           else "use a random key, e.g. python -c 'import secrets; print(secrets.token_hex(32))'")
+    raise PseudonymisationKeyError(
+        f"{where} is {'empty' if length == 0 else f'{length} bytes'}; a pseudonymisation key "
+        f"needs at least {MIN_KEY_BYTES} bytes ({8 * MIN_KEY_BYTES} bits): {fix}", file=file)
+
+
+def _create_key_file(path: Path) -> None:
+    """Create ``path`` holding a new random key, atomically; keep a key file that exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file with owner-only permissions (0600).
+    handle, temporary = tempfile.mkstemp(prefix=f".{KEY_FILE_NAME}.", dir=path.parent)
+    try:
+        os.write(handle, (secrets.token_hex(_GENERATED_KEY_BYTES) + "\n").encode())
+        os.fsync(handle)
+        os.close(handle)
+        handle = -1
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(temporary, path)  # fails if a key file exists: it is never replaced
         except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode(), f"file:{path}"
+            pass  # another run created it first; everyone uses that one
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            if not path.exists():  # no hard links here (e.g. FAT, some network shares)
+                os.rename(temporary, path)
+        _sync_folder(path.parent)
+    finally:
+        if handle >= 0:
+            os.close(handle)
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk, so a new key file survives a crash (POSIX only)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def pseudonym(handle: str, key: bytes) -> str:

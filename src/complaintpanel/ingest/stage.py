@@ -11,9 +11,19 @@ Decisions:
   (lone CR = text, blank lines are not records), or one turn of a JSON conversation
   (:mod:`complaintpanel.ingest.json_records`).
 * Checks and reasons: :mod:`complaintpanel.ingest.validate`. Ids must be plain integers
-  (``3`` or ``3.0``); spreadsheet scientific notation (``5.70306E+17``) is rejected, never
-  expanded. Timestamps must carry a UTC offset unless the mapping declares one; day-first dates
-  (``24-02-2015 11:35``) are rejected, never guessed.
+  (``3`` or ``3.0``) that fit 64 bits, and stay BIGINT in every output (Twitter ids need all 63
+  bits; a double would move ``994706065450242050`` to ``…048``); spreadsheet scientific notation
+  (``5.70306E+17``) is rejected, never expanded. Timestamps must carry a UTC offset unless the
+  mapping declares one; day-first dates (``24-02-2015 11:35``) are rejected, never guessed; times
+  outside the plausible bounds are rejected and far outliers reported
+  (:mod:`complaintpanel.ingest.dates`).
+* Encoding: one policy for the whole file (:mod:`complaintpanel.ingest.sources`): a record with
+  invalid UTF-8 or a NUL byte is rejected, wherever it is; a file that is not UTF-8 text at all
+  (UTF-16/32, binary) is refused whole with the fix.
+* Unusable inputs (missing, empty, binary, a damaged gzip or Parquet file, a malformed mapping,
+  an output path that is a file) raise :class:`IngestError` or
+  :class:`~complaintpanel.ingest.mapping.MappingError`, both
+  :class:`~complaintpanel.errors.PipelineError`: one line naming the file, nothing written.
 * Duplicate ``tweet_id``: the first record (in file order) is kept; later ones are rejected as
   ``duplicate_tweet_id`` whether or not they are identical.
 * Customer ``author_id`` values and every ``@handle`` in text that is not a brand handle are
@@ -24,24 +34,30 @@ Decisions:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from complaintpanel.config import IngestConfig
+from complaintpanel.ingest.dates import bounds_us, created_at_outliers, utc_text
 from complaintpanel.ingest.mapping import Mapping, builtin_mappings, load_mapping
-from complaintpanel.ingest.pseudonymise import pseudonym_sql, pseudonymise_text_query, resolve_key
+from complaintpanel.ingest.pseudonymise import (
+    key_file_for,
+    pseudonym_sql,
+    pseudonymise_text_query,
+    resolve_key,
+)
 from complaintpanel.ingest.sources import (
     CR_PLACEHOLDER,
     IngestError,
     check_columns,
+    has_columns,
     load_source,
     read_header,
     sniff_kind,
@@ -54,7 +70,13 @@ from complaintpanel.runtime.engines import (
     open_duckdb,
     open_engine,
 )
-from complaintpanel.runtime.io import atomic_path, is_url, join_location, sha256_file, write_json
+from complaintpanel.runtime.io import (
+    is_url,
+    join_location,
+    sha256_file,
+    stage_outputs,
+    write_json,
+)
 
 __all__ = ["REJECT_REASONS", "IngestError", "choose_mapping", "ingest", "open_duckdb"]
 
@@ -64,14 +86,14 @@ REPORT_FILE = "ingest_report.json"
 
 
 def choose_mapping(path: Path, kind: str, con: duckdb.DuckDBPyConnection) -> Mapping:
-    """Pick the first built-in mapping whose columns the file has (``twcs`` first)."""
+    """Pick the first built-in mapping whose columns the file has, in any case (``twcs`` first)."""
     candidates = builtin_mappings()
     if kind == "json":
         jsons = [m for m in candidates.values() if m.format == "json_conversations"]
         return jsons[0]
     header = read_header(path, kind, con)
     for mapping in candidates.values():
-        if mapping.format == "table" and all(c in header for c in mapping.source_columns):
+        if mapping.format == "table" and has_columns(header, mapping):
             return mapping
     check_columns(path, header, candidates["twcs"])  # raises, naming what twcs misses
     raise AssertionError("unreachable")
@@ -83,7 +105,8 @@ def _brand_handles(engine: Engine, mapping: Mapping) -> list[str]:
         "UNION ALL SELECT aid, is_customer FROM parents) WHERE NOT is_customer ORDER BY aid"
     )]
     seen = {a.lower() for a in authors}
-    return authors + [h for h in mapping.brand_handles if h.lower() not in seen]
+    listed = dict.fromkeys([*mapping.brand_handles, *mapping.brand_authors])
+    return authors + [h for h in listed if h.lower() not in seen]
 
 
 def _build_tweets(engine: Engine, mapping: Mapping, key: bytes,
@@ -130,13 +153,6 @@ def _scalar(engine: Engine, sql: str) -> Any:
     return engine.rows(sql)[0][0]
 
 
-def _utc_text(epoch_us: int | None) -> str | None:
-    if epoch_us is None:
-        return None
-    moment = datetime.fromtimestamp(epoch_us // 1_000_000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _report(engine: Engine, rows_in: int) -> dict[str, Any]:
     derived = "derived" if "derived" in engine.columns("tweets") else "false"
     counts = dict(engine.rows(f"""
@@ -159,7 +175,7 @@ def _report(engine: Engine, rows_in: int) -> dict[str, Any]:
     first, last = engine.rows(
         "SELECT epoch_us(min(created_at)), epoch_us(max(created_at)) FROM tweets")[0]
     return {"rows_in": rows_in, **counts, "rejects_by_reason": by_reason,
-            "first_created_at": _utc_text(first), "last_created_at": _utc_text(last)}
+            "first_created_at": utc_text(first), "last_created_at": utc_text(last)}
 
 
 def ingest(
@@ -173,6 +189,9 @@ def ingest(
     memory_limit: str | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    created_at_min: str = IngestConfig.created_at_min,
+    created_at_max: str | None = IngestConfig.created_at_max,
+    outlier_gap_days: float = IngestConfig.outlier_gap_days,
 ) -> dict[str, Any]:
     """Read one raw file and write ``tweets.parquet``, ``rejects.parquet``, ``ingest_report.json``.
 
@@ -198,6 +217,13 @@ def ingest(
     spark_master : str, optional
         Spark master for ``engine="spark"`` (e.g. ``local[2]``); default: the running session's,
         else ``local[*]``.
+    created_at_min, created_at_max : str, optional
+        Plausible creation times (ISO 8601; ``[ingest]`` settings of the same names): records
+        outside are rejected as ``created_at_out_of_range``; ``created_at_max = None`` is the
+        time of the run plus one day.
+    outlier_gap_days : float
+        How far from the bulk of the customer tweets a kept tweet is reported as an outlier
+        (:func:`complaintpanel.ingest.dates.created_at_outliers`).
 
     Returns
     -------
@@ -207,21 +233,28 @@ def ingest(
     Raises
     ------
     IngestError
-        When the input is missing, empty, binary, or lacks the mapping's columns. Nothing is
-        written in that case.
+        When the input is missing, empty, not text, a damaged gzip or Parquet file, or lacks
+        the mapping's columns, or the output path is a file. Nothing is written in that case.
+    MappingError
+        When the mapping is unknown or malformed.
+    PseudonymisationKeyError
+        When the key is too short or its file cannot be read or created.
     """
     started = time.perf_counter()
+    low_us, high_us, bounds = bounds_us(created_at_min, created_at_max)
     if is_url(raw):
-        raise IngestError(f"{raw}: the raw file is read where the pipeline runs (its records are "
-                          "numbered in one pass); copy it to a local or mounted disk first")
+        raise IngestError("the raw file is read where the pipeline runs (its records are "
+                          "numbered in one pass); copy it to a local or mounted disk first",
+                          file=str(raw))
     raw = Path(raw)
     kind = sniff_kind(raw)
     if is_url(out_dir):
         if engine != "spark":
-            raise IngestError(f"{out_dir}: URLs (object storage) need engine='spark'")
+            raise IngestError("URLs (object storage) need engine='spark'", file=str(out_dir))
         if key is None and not os.environ.get(key_env):
-            raise IngestError(f"{out_dir}: writing to object storage needs the pseudonymisation "
-                              f"key in ${key_env} (a key file is made only beside local folders)")
+            raise IngestError(f"writing to object storage needs the pseudonymisation key in "
+                              f"${key_env} (a key file is made only beside local folders)",
+                              file=str(out_dir))
         scratch_parent = Path(tempfile.gettempdir())
         name = str(out_dir).rstrip("/").rsplit("/", 1)[-1]
     else:
@@ -229,8 +262,19 @@ def ingest(
         # Scratch space (normalised copies, DuckDB spill) beside the output, on the same disk;
         # the output folder itself is created only when the outputs are written.
         scratch_parent = out_dir.resolve().parent
-        scratch_parent.mkdir(parents=True, exist_ok=True)
+        for folder in (out_dir, *out_dir.resolve().parents):
+            if folder.exists() and not folder.is_dir():
+                raise IngestError(f"the output folder is not a folder: {folder} is a file",
+                                  file=out_dir)
+        try:
+            scratch_parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise IngestError(f"cannot create the output's parent folder "
+                              f"({error.strerror or error})", file=scratch_parent) from None
         name = out_dir.name
+    if key is not None or key_env in os.environ or (
+            isinstance(out_dir, Path) and key_file_for(out_dir).exists()):
+        resolve_key(out_dir, key_env, key)  # a short key stops the run before any work
     work_dir = Path(tempfile.mkdtemp(prefix=f".{name}.ingest-", dir=scratch_parent))
     try:
         # The raw file is split into numbered string records by DuckDB's CSV reader, whatever
@@ -255,8 +299,8 @@ def ingest(
         rows_in = _scalar(stage, "SELECT (SELECT count(*) FROM records) "
                                  "+ (SELECT count(*) FROM parse_rejects)")
         if rows_in == 0:
-            raise IngestError(f"{raw}: has no records (header only?); nothing to ingest")
-        validate(stage, chosen)
+            raise IngestError("has no records (header only?); nothing to ingest", file=raw)
+        validate(stage, chosen, (low_us, high_us))
         parent_stats = derive_parents(stage, chosen)
         key_bytes, key_source = resolve_key(out_dir, key_env, key)
         brand_handles = _brand_handles(stage, chosen)
@@ -273,6 +317,13 @@ def ingest(
         """)
         report = _report(stage, rows_in)
         _check_accounting(stage, report, raw)
+        report["created_at_bounds"] = bounds
+        report["created_at_outliers"] = created_at_outliers(stage, outlier_gap_days)
+        if chosen.brand_authors:
+            listed = ", ".join("'" + h.lower().replace("'", "''") + "'"
+                               for h in chosen.brand_authors)
+            report["brand_authors_listed"] = _scalar(
+                stage, f"SELECT count(*) FROM tweets WHERE lower(author_key) IN ({listed})")
         digest = sha256_file(raw)
         report.update({
             "input": {"path": str(raw), "sha256": digest, "bytes": raw.stat().st_size,
@@ -311,7 +362,10 @@ def brand_handles_in_data(engine: Engine) -> set[str]:
 
 
 def _check_accounting(engine: Engine, report: dict[str, Any], raw: Path) -> None:
-    """Every record number 1..rows_in appears exactly once in tweets or rejects."""
+    """Check that each record number 1..rows_in is once in tweets or rejects, with a reason.
+
+    A failure is a bug of the reader, never of the input: it raises ``RuntimeError``.
+    """
     derived = "derived" if "derived" in engine.columns("tweets") else "false"
     n, lo, hi = engine.rows(f"""
         SELECT count(DISTINCT source_row), min(source_row), max(source_row)
@@ -319,15 +373,22 @@ def _check_accounting(engine: Engine, report: dict[str, Any], raw: Path) -> None
               UNION ALL SELECT source_row FROM rejects)
     """)[0]
     total = report["rows_kept"] + report["rows_rejected"]
-    if not (total == report["rows_in"] == n and lo == 1 and hi == report["rows_in"]):
+    unknown = sorted(str(r) for r in report["rejects_by_reason"] if r not in REJECT_REASONS)
+    if not (total == report["rows_in"] == n and lo == 1 and hi == report["rows_in"]) or unknown:
         raise RuntimeError(
             f"{raw}: accounting does not reconcile (rows_in {report['rows_in']}, kept + rejected "
-            f"{total}, distinct record numbers {n} in [{lo}, {hi}]); please report this bug")
+            f"{total}, distinct record numbers {n} in [{lo}, {hi}], reasons not known: "
+            f"{unknown}); please report this bug")
 
 
 def _write_outputs(engine: Engine, out_dir: Path | str, report: dict[str, Any],
                    started: float) -> None:
-    """Write the three outputs under temporary names and rename them only when all succeeded."""
+    """Write the three outputs and commit them as one set (``runtime.io.stage_outputs``).
+
+    Locally a reader never sees tweets of one input beside the report of another: the files are
+    written to the stage's scratch folder and renamed into place under a completion record that
+    readers check. On object storage Spark's commit protocol makes each folder appear whole.
+    """
     derived = ", derived" if "derived" in engine.columns("tweets") else ""
     queries = {TWEETS_FILE: f"SELECT * FROM tweets ORDER BY source_row{derived}",
                REJECTS_FILE: "SELECT * FROM rejects ORDER BY source_row"}
@@ -337,9 +398,8 @@ def _write_outputs(engine: Engine, out_dir: Path | str, report: dict[str, Any],
         report["seconds"] = round(time.perf_counter() - started, 3)
         write_json(report, join_location(out_dir, REPORT_FILE))
         return
-    with contextlib.ExitStack() as stack:
+    with stage_outputs("ingest", out_dir) as outputs:
         for name, query in queries.items():
-            engine.write_parquet(query, stack.enter_context(atomic_path(out_dir / name)))
+            engine.write_parquet(query, outputs.path(name))
         report["seconds"] = round(time.perf_counter() - started, 3)
-        report_tmp = stack.enter_context(atomic_path(out_dir / REPORT_FILE))
-        write_json(report, report_tmp)
+        write_json(report, outputs.path(REPORT_FILE))

@@ -9,6 +9,9 @@ Creates ``checked`` from ``records`` (see :mod:`complaintpanel.ingest.sources`):
 * ``inbound`` must spell a boolean (True/False/TRUE/FALSE/true/1/0/yes/no …);
 * ``created_at`` must be Twitter's ``Tue Oct 31 22:10:47 +0000 2017`` or ISO 8601 with a UTC
   offset (a mapping may declare the offset of naive times); day-first dates are never guessed;
+  and it must lie within the hard bounds of ``[ingest]`` (:mod:`complaintpanel.ingest.dates`);
+* an author on the mapping's ``[brands] authors`` list writes brand tweets, whatever the
+  layout says;
 * a tweet may not answer itself; a later record repeating a kept ``tweet_id`` is a duplicate.
 
 Most records are valid, so one cheap test lets them skip the chain of diagnostic checks, and
@@ -30,12 +33,13 @@ __all__ = ["REJECT_REASONS", "derive_parents", "validate"]
 # Every reason a record can be rejected for, roughly in the order the checks run (layouts with
 # parent tweets add "parent_"-prefixed reasons to the report, never to rejects).
 REJECT_REASONS = (
-    "too_few_fields", "too_many_fields", "bad_quoting", "invalid_encoding", "record_too_long",
-    "unparseable_record", "malformed_conversation",
+    "too_few_fields", "too_many_fields", "bad_quoting", "invalid_encoding", "nul_byte",
+    "record_too_long", "unparseable_record", "malformed_conversation",
     "tweet_id_missing", "tweet_id_scientific_notation", "tweet_id_invalid",
     "author_id_missing", "author_id_scientific_notation",
     "inbound_missing", "inbound_invalid",
     "created_at_missing", "created_at_no_timezone", "created_at_unparseable",
+    "created_at_out_of_range",
     "in_reply_to_scientific_notation", "in_reply_to_invalid", "in_reply_to_self",
     "duplicate_tweet_id",
 )
@@ -92,7 +96,7 @@ def _iso_sql(value: str, offset: str) -> str:
     return f"try_cast({date} || ' ' || {clock} || {_offset_sql(offset)} AS TIMESTAMPTZ)"
 
 
-def _typed_sql(prefix: str, assume: str | None) -> str:
+def _typed_sql(prefix: str, assume: str | None, brand_authors: tuple[str, ...] = ()) -> str:
     """Typed values of the fields ``{prefix}tid`` … (``prefix`` is "" or "p_" for parents)."""
     p = prefix
     cat = f"trim({p}cat)"
@@ -102,11 +106,18 @@ def _typed_sql(prefix: str, assume: str | None) -> str:
     naive_ts = _iso_sql(cat, f"'{assume}'") if assume else "NULL"
     truthy = ", ".join(f"'{v}'" for v in _TRUE)
     falsy = ", ".join(f"'{v}'" for v in _FALSE)
+    parsed = (f"CASE WHEN {p}inb = 'True'::VARCHAR THEN true "
+              f"WHEN {p}inb = 'False'::VARCHAR THEN false "
+              f"WHEN lower(trim({p}inb)) IN ({truthy}) THEN true "
+              f"WHEN lower(trim({p}inb)) IN ({falsy}) THEN false END")
+    brands = sorted({h.lower().replace("'", "''") for h in brand_authors})
+    if brands:  # brand accounts on the mapping's list write brand tweets, whatever the layout says
+        listed = ", ".join(f"'{h}'" for h in brands)
+        parsed = (f"CASE WHEN lower({p}aid) IN ({listed}) AND ({parsed}) IS NOT NULL THEN false "
+                  f"ELSE {parsed} END")
     return f"""
         {_int_sql(f"{p}tid")} AS {p}tweet_id_value,
-        CASE WHEN {p}inb = 'True'::VARCHAR THEN true WHEN {p}inb = 'False'::VARCHAR THEN false
-             WHEN lower(trim({p}inb)) IN ({truthy}) THEN true
-             WHEN lower(trim({p}inb)) IN ({falsy}) THEN false END AS {p}is_customer,
+        {parsed} AS {p}is_customer,
         CASE WHEN regexp_full_match({p}cat, '{_TWITTER}')  -- the common case: no trimming
                  THEN try_strptime(substr({p}cat, 5), '%b %d %H:%M:%S %z %Y')
              WHEN regexp_full_match({cat}, '{_TWITTER}')
@@ -117,9 +128,13 @@ def _typed_sql(prefix: str, assume: str | None) -> str:
         END AS {p}created_ts"""
 
 
-def _reason_sql(prefix: str) -> list[tuple[str, str]]:
-    """(condition, reason) pairs in the order the checks run, for fields with ``prefix``."""
+def _reason_sql(prefix: str, bounds: tuple[int, int]) -> list[tuple[str, str]]:
+    """(condition, reason) pairs in the order the checks run, for fields with ``prefix``.
+
+    ``bounds`` are the earliest and latest plausible ``created_at`` in epoch microseconds.
+    """
     p = prefix
+    low, high = bounds
     return [
         (f"{p}tid IS NULL OR trim({p}tid) = ''", "tweet_id_missing"),
         (f"regexp_full_match(trim({p}tid), '{_SCI}')", "tweet_id_scientific_notation"),
@@ -132,18 +147,31 @@ def _reason_sql(prefix: str) -> list[tuple[str, str]]:
         (f"{p}created_ts IS NULL AND regexp_full_match(trim({p}cat), '{_ISO}')",
          "created_at_no_timezone"),
         (f"{p}created_ts IS NULL", "created_at_unparseable"),
+        (f"NOT (epoch_us({p}created_ts) BETWEEN {low} AND {high})", "created_at_out_of_range"),
     ]
 
 
-def validate(engine: Engine, mapping: Mapping) -> None:
-    """Create ``checked``: typed values, the first failing check (``reason``) and all of them."""
+def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
+    """Create ``checked``: typed values, the first failing check (``reason``) and all of them.
+
+    Parameters
+    ----------
+    engine : Engine
+        Holds ``records`` (see :mod:`complaintpanel.ingest.sources`).
+    mapping : Mapping
+        The layout (timezone of naive times, brand authors, parent columns).
+    bounds : tuple of int
+        Earliest and latest plausible ``created_at``, microseconds since 1970-01-01 UTC
+        (:func:`complaintpanel.ingest.dates.bounds_us`).
+    """
     extras = "".join(f', "x_{c}"' for c in mapping.extra_columns)
     has_parent = bool(mapping.parent_columns)
     parent_cols = (f", p_tweet_id AS p_tid, {_tidy('p_author_id')} AS p_aid, "
                    "p_inbound AS p_inb, p_created_at AS p_cat"
                    if has_parent else "")
-    parent_typed = "," + _typed_sql("p_", mapping.assume_timezone) if has_parent else ""
-    checks = [*_reason_sql(""),
+    parent_typed = ("," + _typed_sql("p_", mapping.assume_timezone, mapping.brand_authors)
+                    if has_parent else "")
+    checks = [*_reason_sql("", bounds),
               (f"{_irt_given} AND regexp_full_match(trim(irt), '{_SCI}')",
                "in_reply_to_scientific_notation"),
               (f"{_irt_given} AND irt_value IS NULL", "in_reply_to_invalid"),
@@ -159,14 +187,16 @@ def validate(engine: Engine, mapping: Mapping) -> None:
         for group in groups.values())
     # Most records are valid: one cheap test lets them skip the chain of diagnostic checks.
     valid = (f"tweet_id_value IS NOT NULL AND aid <> '' AND is_customer IS NOT NULL "
-             f"AND created_ts IS NOT NULL AND (NOT ({_irt_given}) OR irt_value IS NOT NULL) "
+             f"AND created_ts IS NOT NULL "
+             f"AND epoch_us(created_ts) BETWEEN {bounds[0]} AND {bounds[1]} "
+             f"AND (NOT ({_irt_given}) OR irt_value IS NOT NULL) "
              f"AND coalesce(irt_value <> tweet_id_value, true) "
              f"AND NOT ((contains(aid, 'e') OR contains(aid, 'E')) "
              f"AND regexp_full_match(aid, '{_SCI}'))")
     parent_reason = ""
     if has_parent:
         p_first = " ".join(f"WHEN {cond} THEN 'parent_{reason}'"
-                           for cond, reason in _reason_sql("p_"))
+                           for cond, reason in _reason_sql("p_", bounds))
         parent_reason = f", CASE {p_first} END AS p_reason"
     parent_out = (", p_tid, p_aid, p_tweet_id_value, p_is_customer, p_created_ts, p_reason"
                   if has_parent else "")
@@ -179,7 +209,7 @@ def validate(engine: Engine, mapping: Mapping) -> None:
             SELECT *, CASE WHEN {valid} THEN NULL ELSE CASE {first} END END AS reason
                    {parent_reason}
             FROM (
-                SELECT *, {_typed_sql("", mapping.assume_timezone)},
+                SELECT *, {_typed_sql("", mapping.assume_timezone, mapping.brand_authors)},
                     {_int_sql("irt")} AS irt_value
                     {parent_typed}
                 FROM (

@@ -4,26 +4,54 @@ Pure functions: they take the exchanges table and a classifier (or the simulator
 return the voiced table — the exchanges without ``text``, plus ``voice``, ``sentiment``,
 ``classifier`` and ``classifier_version`` (docs/CONTRACTS.md). Reading and writing files is the
 command layer's job (:mod:`complaintpanel.commands.label`).
+
+**No tweet id leaves the interim folder.** A real tweet id (or a conversation id, or a reply
+link, which are tweet ids too) is public: one join with the raw file gives back the customer's
+screen name. Before ``voiced.parquet`` is written, :func:`pseudonymise_tweet_ids` replaces them
+by keyed pseudonyms, :func:`tweet_pseudonym` (``"t"`` + 16 hex digits of HMAC-SHA256 under the
+customers' key of :mod:`complaintpanel.ingest.pseudonymise`, of ``"tweet:<id>"`` so that a tweet
+and a customer whose handle is the same digits get unrelated pseudonyms). They stay consistent
+across tables (a conversation id equals the tweet id of its root), and whoever holds the key and
+the interim folder can join back: ``label-validity`` hashes the simulator's true labels, a
+coding sheet of sampled tweets kept in the interim folder joins the same way.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from complaintpanel.config import LabelConfig
+from complaintpanel.errors import PipelineError
+from complaintpanel.ingest.pseudonymise import (
+    key_file_for,
+    pseudonym,
+    pseudonym_sql,
+    resolve_key,
+)
 from complaintpanel.label.base import VOICES, VoiceClassifier, check_prediction, get_classifier
 from complaintpanel.label.truth import truth_labels
 
 __all__ = [
+    "TWEET_ID_COLUMNS",
     "VOICED_COLUMNS",
     "classifier_for",
+    "interim_key",
     "label_exchanges",
     "label_exchanges_with_truth",
     "label_summary",
+    "pseudonymise_tweet_ids",
+    "read_exchanges",
+    "tweet_pseudonym",
+    "tweet_pseudonyms",
 ]
+
+# Columns of the exchanges that hold tweet ids (the tweet, its conversation's root, its parent).
+TWEET_ID_COLUMNS: tuple[str, ...] = ("tweet_id", "conversation_id", "in_reply_to")
 
 # Columns the stage adds to the exchanges (after removing ``text``).
 VOICED_COLUMNS: tuple[str, ...] = ("voice", "sentiment", "classifier", "classifier_version")
@@ -124,3 +152,176 @@ def label_summary(voiced: pd.DataFrame) -> dict[str, Any]:
         "classifier": str(voiced["classifier"].iloc[0]) if n else None,
         "classifier_version": str(voiced["classifier_version"].iloc[0]) if n else None,
     }
+
+
+def read_exchanges(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read ``exchanges.parquet`` with its tweet-id columns exact.
+
+    pandas turns an integer column with missing values (``in_reply_to``) into float64, which
+    cannot hold an 18-digit tweet id; the id columns are read as nullable ``Int64`` instead.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    DataFrame
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    exact = {pa.int64(): pd.Int64Dtype()}.get
+    for column in TWEET_ID_COLUMNS:
+        if column in frame.columns and pa.types.is_integer(table.schema.field(column).type):
+            frame[column] = table.select([column]).to_pandas(types_mapper=exact)[column]
+    return frame
+
+
+def tweet_pseudonym(tweet_id: int, key: bytes) -> str:
+    """Keyed pseudonym of one tweet id (``"t"`` + 16 hex digits).
+
+    Parameters
+    ----------
+    tweet_id : int
+    key : bytes
+        The pseudonymisation key of the customers (:func:`interim_key`).
+
+    Returns
+    -------
+    str
+    """
+    return "t" + pseudonym(f"tweet:{int(tweet_id)}", key)[1:]
+
+
+def _hash_sorted(unique: np.ndarray, key: bytes) -> np.ndarray:
+    """Pseudonyms of sorted distinct ids, hashed in DuckDB (the SQL of the customer keys)."""
+    import duckdb
+    import pyarrow as pa
+
+    if len(unique) == 0:
+        return np.array([], dtype=object)
+    # tweet_pseudonym in SQL: the customers' HMAC (pseudonym_sql, what ingest hashes with) of
+    # "tweet:<id>", with "t" in place of the customers' "c".
+    digest = pseudonym_sql("'tweet:' || CAST(id AS VARCHAR)", key)
+    with duckdb.connect() as con:
+        con.register("ids", pa.table({"id": pa.array(unique, pa.int64())}))
+        rows = con.execute(f"SELECT 't' || substr({digest}, 2) FROM ids ORDER BY id").fetchnumpy()
+    return np.asarray(next(iter(rows.values())), dtype=object)
+
+
+def _exact_ids(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return the missing mask and the int64 values of the present ids of ``series``."""
+    missing = series.isna().to_numpy()
+    present = series[~missing]
+    if pd.api.types.is_float_dtype(present.dtype):
+        values = present.to_numpy(dtype=np.float64)
+        if not (np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**53)):
+            raise ValueError("tweet ids stored as floating point have lost digits; read them "
+                             "as integers (complaintpanel.label.stage.read_exchanges)")
+    return missing, present.to_numpy(dtype=np.int64)
+
+
+def _pseudonymised(columns: list[pd.Series], key: bytes) -> list[pd.Series]:
+    """Pseudonymise several id columns, hashing each distinct id once."""
+    parts = [_exact_ids(series.reset_index(drop=True)) for series in columns]
+    unique = np.unique(np.concatenate([values for _, values in parts]) if parts
+                       else np.array([], dtype=np.int64))
+    hashed = _hash_sorted(unique, key)
+    out = []
+    for series, (missing, values) in zip(columns, parts, strict=True):
+        names = np.full(len(series), None, dtype=object)
+        names[~missing] = hashed[np.searchsorted(unique, values)] if len(values) else []
+        out.append(pd.Series(pd.array(names, dtype="str"), index=series.index,
+                             name=series.name))
+    return out
+
+
+def tweet_pseudonyms(ids: pd.Series | np.ndarray | list[Any], key: bytes) -> pd.Series:
+    """Keyed pseudonyms of many tweet ids (:func:`tweet_pseudonym`); missing ids stay missing.
+
+    Parameters
+    ----------
+    ids : array-like of int
+        Integer or nullable-integer ids. Floating-point ids are refused unless every one is a
+        whole number below 2**53 (beyond that a float has already lost digits).
+    key : bytes
+
+    Returns
+    -------
+    Series
+        Strings (pandas ``str`` dtype), in the order of ``ids``.
+    """
+    return _pseudonymised([pd.Series(ids)], key)[0]
+
+
+def pseudonymise_tweet_ids(voiced: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """Replace the tweet-id columns by their keyed pseudonyms (what ``voiced.parquet`` holds).
+
+    Parameters
+    ----------
+    voiced : DataFrame
+        Output of :func:`label_exchanges` (or any table with :data:`TWEET_ID_COLUMNS`), its ids
+        read exactly (:func:`read_exchanges`).
+    key : bytes
+
+    Returns
+    -------
+    DataFrame
+        A copy; every column of :data:`TWEET_ID_COLUMNS` it has is pseudonymised, in place.
+    """
+    published = voiced.copy()
+    columns = [c for c in TWEET_ID_COLUMNS if c in published.columns]
+    for column, hashed in zip(columns, _pseudonymised([published[c] for c in columns], key),
+                              strict=True):
+        published[column] = hashed
+    return published
+
+
+def interim_key(interim: str | os.PathLike[str], key_env: str = "COMPLAINTPANEL_KEY") -> bytes:
+    """Return the pseudonymisation key that ingest used for the interim folder ``interim``.
+
+    The key comes from ``$key_env`` or from the key file beside the folder, as for ingest
+    (:func:`complaintpanel.ingest.pseudonymise.resolve_key`). When the folder's
+    ``ingest_report.json`` says where ingest's key came from and that source is missing now,
+    this is an error rather than a new key: pseudonyms under another key would no longer join.
+
+    Parameters
+    ----------
+    interim : path-like
+        The interim folder (``data/interim/NAME``).
+    key_env : str
+        Environment variable that may hold the key.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    PipelineError
+        When ingest's key cannot be found.
+    """
+    folder = Path(interim)
+    report = folder / "ingest_report.json"
+    source = None
+    if report.exists():
+        import json
+
+        try:
+            source = (json.loads(report.read_text()).get("pseudonymisation") or {}).get(
+                "key_source")
+        except (OSError, ValueError):
+            source = None
+    if os.environ.get(key_env) is None:
+        if source in ("env", "argument"):
+            where = f"${key_env}" if source == "env" else "an explicit key"
+            raise PipelineError(f"ingest pseudonymised these data with {where}; set ${key_env} "
+                                "to that key (another key would give pseudonyms that do not "
+                                "join)", file=folder)
+        if source == "file" and not key_file_for(folder).exists():
+            raise PipelineError(f"the key file that ingest used ({key_file_for(folder)}) is "
+                                "gone; restore it or set $" + key_env, file=folder)
+    return resolve_key(folder, key_env)[0]

@@ -68,9 +68,13 @@ def build_manifest(results_dir: Path, raw_files: list[Path], config: Config,
     if processed_dir is not None and (processed_dir / "label_report.json").exists():
         report = json.loads((processed_dir / "label_report.json").read_text())
         classifier = {k: report.get(k) for k in ("classifier", "classifier_version")}
+    # Hidden files are the stages' bookkeeping (completion records, locks, scratch folders;
+    # complaintpanel.runtime.io), not results.
     outputs = sorted(p for p in results_dir.rglob("*")
                      if p.is_file() and p.suffix in {".json", ".parquet", ".md", ".tex"}
-                     and p.name != "manifest.json")
+                     and p.name != "manifest.json"
+                     and not any(part.startswith(".")
+                                 for part in p.relative_to(results_dir).parts))
     stages = []
     if timings_dir is not None and timings_dir.exists():
         stages = sorted((json.loads(p.read_text()) for p in timings_dir.glob("*.json")),
