@@ -156,3 +156,29 @@ def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path:
     assert "\\toprule" in latex and "\\bottomrule" in latex
     assert "Answered a complaint" in (tmp_path / "ppml_complaints.md").read_text()
     assert "| Outcome week |" in (tmp_path / "design_answered.md").read_text()
+
+
+def test_tiny_event_study_is_not_identified_instead_of_aborting() -> None:
+    """A panel whose did2s first stage is all singletons: a reason, not a Rust panic.
+
+    Run in a subprocess, since the panic would abort the test process itself.
+    """
+    import subprocess
+    import sys
+
+    code = """
+import pandas as pd
+from complaintpanel.estimate import event_study
+from complaintpanel.results import NotIdentifiedError
+d = pd.DataFrame({"customer_id": ["c0", "c0", "c1", "c1", "c1"], "brand": "b",
+                  "pair_id": ["c0|b", "c0|b", "c1|b", "c1|b", "c1|b"],
+                  "period": [2, 3, 1, 2, 3], "complaints": [2, 2, 0, 2, 1],
+                  "first_reply_period": pd.array([None, None, 3, 3, 3], dtype="Int64")})
+try:
+    event_study(d, "complaints", window=2, estimators=("did2s",))
+except NotIdentifiedError as error:
+    print("not identified:", error)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "not identified: did2s" in result.stdout

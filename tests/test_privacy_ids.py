@@ -150,3 +150,27 @@ def test_pseudonymised_ids_are_consistent_across_columns(pipeline: tuple[Path, P
                        for c in ("tweet_id", "conversation_id", "in_reply_to")]).dropna()
     assert pairs.drop_duplicates().groupby("raw")["hashed"].nunique().max() == 1
     assert pairs.drop_duplicates().groupby("hashed")["raw"].nunique().max() == 1
+
+
+def test_no_quasi_identifier_singles_out_a_tweet(pipeline: tuple[Path, Path]) -> None:
+    """Timestamps and carried raw columns must not re-identify what the ids no longer do.
+
+    In the raw airline file the creation time (to the second) with the brand singles out
+    almost every tweet, and the human-label confidences many more; voiced.parquet keeps the
+    UTC day of each tweet and none of the carried columns.
+    """
+    raw, root = pipeline
+    interim = next((root / "data" / "interim").iterdir())
+    processed = next((root / "data" / "processed").iterdir())
+    voiced = pd.read_parquet(processed / "voiced.parquet")
+    exchanges = pd.read_parquet(interim / "exchanges.parquet")
+    # The control: the interim exchanges' exact times single out most tweets.
+    per_second = exchanges.groupby(["brand", "created_at"]).size()
+    assert (per_second == 1).mean() > 0.5
+    assert (voiced["created_at"] == voiced["created_at"].dt.floor("D")).all()
+    carried = set(exchanges.columns) - set(voiced.columns) - {"text"}
+    from complaintpanel.label.stage import PUBLISHED_EXCHANGE_COLUMNS, VOICED_COLUMNS
+
+    assert set(voiced.columns) <= {*PUBLISHED_EXCHANGE_COLUMNS, *VOICED_COLUMNS}
+    if raw.name == "Tweets.csv":  # the airline mapping carries the human labels through
+        assert carried, "the control: the exchanges carry raw columns voiced.parquet drops"

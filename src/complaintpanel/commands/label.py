@@ -62,7 +62,7 @@ def label(
         label_exchanges,
         label_exchanges_with_truth,
         label_summary,
-        pseudonymise_tweet_ids,
+        publishable_voiced,
         read_exchanges,
     )
     from complaintpanel.runtime.inputs import require_rows
@@ -88,7 +88,7 @@ def label(
                 voiced = label_exchanges(exchanges, chosen)
         except (ValueError, TypeError, FileNotFoundError) as error:
             raise _bad(error, truth) from None
-        write_parquet(pseudonymise_tweet_ids(voiced, key), outputs.path("voiced.parquet"))
+        write_parquet(publishable_voiced(voiced, key), outputs.path("voiced.parquet"))
         report = label_summary(voiced)
         report.update({"input": str(source), "input_sha256": sha256_file(source),
                        "truth_file": str(truth) if truth is not None else None})

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyfixest as pf
 
+from complaintpanel.estimate.samples import informative_rows
 from complaintpanel.results import EffectResults, NotIdentifiedError
 
 __all__ = ["EVENT_STUDY_ESTIMATORS", "event_study"]
@@ -131,6 +132,17 @@ def _did2s(sample: pd.DataFrame, outcome: str, window: int) -> EffectResults:
     usable = sample[~((sample["g"] > 0) & (sample["g"] <= entry)) & (n_untreated >= 2)]
     if usable["is_treated"].nunique() < 2:
         raise NotIdentifiedError("did2s: no pair has both unanswered and answered periods")
+    # The first stage learns pair and period effects from unanswered observations; answered
+    # ones are imputed from them, so some must share a pair and a period with what it keeps.
+    first_stage = informative_rows(usable[usable["is_treated"] == 0], ("pair_id", "t"), outcome)
+    treated = usable[usable["is_treated"] == 1]
+    imputable = (treated["pair_id"].isin(first_stage["pair_id"])
+                 & treated["t"].isin(first_stage["t"]))
+    if first_stage.empty or not imputable.any():
+        raise NotIdentifiedError(
+            "did2s: no answered observation shares a pair and a period with the unanswered "
+            f"observations that inform the first stage ({len(first_stage):,} of "
+            f"{int((usable['is_treated'] == 0).sum()):,} remain once singletons are set aside)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fit = pf.did2s(usable, yname=outcome, first_stage="~ 0 | pair_id + t",
@@ -140,6 +152,10 @@ def _did2s(sample: pd.DataFrame, outcome: str, window: int) -> EffectResults:
 
 
 def _twfe(sample: pd.DataFrame, outcome: str, window: int) -> EffectResults:
+    kept = informative_rows(sample, ("pair_id", "t"), outcome)
+    if kept.empty or kept.groupby("pair_id")["event_bin"].nunique().max() < 2:
+        raise NotIdentifiedError("twfe: no pair moves between event times once the "
+                                 "observations alone in their pair or period are set aside")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fit = pf.feols(f"{outcome} ~ i(event_bin, ref=-1) | pair_id + t", data=sample,

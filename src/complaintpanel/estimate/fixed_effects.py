@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyfixest as pf
 
+from complaintpanel.estimate.samples import informative_rows
 from complaintpanel.estimate.treatments import TREATMENTS
 from complaintpanel.results import EffectResults, NotIdentifiedError
 
@@ -56,18 +57,7 @@ def _informative(sample: pd.DataFrame, outcome: str, treatment: str,
     pyfixest's demeaning of an empty sample would abort the whole process (a panic in its Rust
     code, not an exception), so the check comes first.
     """
-    effects = FIXED_EFFECTS.split(" + ")
-    kept = sample
-    while True:
-        drop = np.zeros(len(kept), dtype=bool)
-        for effect in effects:
-            groups = kept.groupby(effect)[outcome]
-            drop |= (groups.transform("size") == 1).to_numpy()
-            if poisson:
-                drop |= (groups.transform("sum") == 0).to_numpy()
-        if not drop.any():
-            break
-        kept = kept[~drop]
+    kept = informative_rows(sample, FIXED_EFFECTS.split(" + "), outcome, poisson=poisson)
     within = kept.groupby("pair_id")[f"treat_{treatment}"].nunique()
     if (within > 1).sum() == 0:
         zero = f" or with zero {outcome} throughout" if poisson else ""

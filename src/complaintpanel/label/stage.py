@@ -37,6 +37,7 @@ from complaintpanel.label.base import VOICES, VoiceClassifier, check_prediction,
 from complaintpanel.label.truth import truth_labels
 
 __all__ = [
+    "PUBLISHED_EXCHANGE_COLUMNS",
     "TWEET_ID_COLUMNS",
     "VOICED_COLUMNS",
     "classifier_for",
@@ -45,6 +46,7 @@ __all__ = [
     "label_exchanges_with_truth",
     "label_summary",
     "pseudonymise_tweet_ids",
+    "publishable_voiced",
     "read_exchanges",
     "tweet_pseudonym",
     "tweet_pseudonyms",
@@ -55,6 +57,14 @@ TWEET_ID_COLUMNS: tuple[str, ...] = ("tweet_id", "conversation_id", "in_reply_to
 
 # Columns the stage adds to the exchanges (after removing ``text``).
 VOICED_COLUMNS: tuple[str, ...] = ("voice", "sentiment", "classifier", "classifier_version")
+
+# The exchanges' columns that voiced.parquet publishes (beside VOICED_COLUMNS). Anything else a
+# mapping carried through from the raw file (e.g. the airline data's human labels with their
+# confidences) stays in the interim folder: such columns, like exact timestamps, single out
+# tweets and so re-identify customers through a join with the public raw file.
+PUBLISHED_EXCHANGE_COLUMNS: tuple[str, ...] = (
+    "tweet_id", "customer_id", "brand", "brand_source", "created_at", "conversation_id",
+    "in_reply_to", "brand_replied", "reply_latency_h", "replies")
 
 
 def classifier_for(config: LabelConfig, **overrides: Any) -> VoiceClassifier:
@@ -325,3 +335,31 @@ def interim_key(interim: str | os.PathLike[str], key_env: str = "COMPLAINTPANEL_
             raise PipelineError(f"the key file that ingest used ({key_file_for(folder)}) is "
                                 "gone; restore it or set $" + key_env, file=folder)
     return resolve_key(folder, key_env)[0]
+
+
+def publishable_voiced(voiced: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """Return the labelled exchanges as ``voiced.parquet`` publishes them outside interim.
+
+    Three steps, each closing a join back to the public raw file: tweet ids, conversation ids
+    and reply links become keyed pseudonyms (:func:`pseudonymise_tweet_ids`); ``created_at``
+    keeps the UTC day only (the time of day together with the brand singles out almost every
+    tweet of a public file; the panel's days, weeks and months and the reply latencies, which
+    the thread stage measured to the second, need no more); and only
+    :data:`PUBLISHED_EXCHANGE_COLUMNS` and :data:`VOICED_COLUMNS` are kept.
+
+    Parameters
+    ----------
+    voiced : DataFrame
+        Output of :func:`label_exchanges` (ids read exactly, :func:`read_exchanges`).
+    key : bytes
+        The customers' pseudonymisation key (:func:`interim_key`).
+
+    Returns
+    -------
+    DataFrame
+    """
+    keep = [c for c in (*PUBLISHED_EXCHANGE_COLUMNS, *VOICED_COLUMNS) if c in voiced.columns]
+    published = pseudonymise_tweet_ids(voiced.loc[:, keep], key)
+    if "created_at" in published.columns:
+        published["created_at"] = published["created_at"].dt.floor("D")
+    return published
