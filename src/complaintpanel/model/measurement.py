@@ -1,0 +1,145 @@
+"""Voice measured with error: the misclassification matrix and the validation sample behind it.
+
+Every real application labels tweets with a classifier, and every classifier errs
+(DESIGN.md §4.1). With a hand-coded validation sample, the misclassification matrix
+
+    ``M[v, ℓ] = P(label ℓ | true voice v)``
+
+is estimated, and every estimate is corrected through it: true voice counts that are
+independent Poisson with rates ``Λ`` become, tweet by tweet independently mislabelled,
+observed label counts that are independent Poisson with rates ``Mᵀ Λ`` (thinning and
+superposition of Poisson processes, exact); effects on expected counts map the same way.
+
+**Sampling design.** The validation sample is stratified by the predicted label: ``n_ℓ`` tweets
+drawn at random from the ``N_ℓ`` tweets the classifier labelled ``ℓ``, each coded by a person
+(or, on a simulated world, by an oracle from the truth). Within stratum ℓ the codes estimate
+``q[v | ℓ] = P(true v | label ℓ)``; with the census of labels ``P_ℓ = N_ℓ / N`` (known exactly:
+every tweet was labelled) they give the joint ``P(v, ℓ) = q[v | ℓ] P_ℓ``, the true voice shares
+``π_v = Σ_ℓ P(v, ℓ)`` and ``M[v, ℓ] = P(v, ℓ) / π_v``. The stratification weights
+(``N_ℓ / n_ℓ``) are honoured by construction: each stratum is weighted by its census share.
+
+**Parametrisation.** ``q[· | ℓ]`` is a probability vector per stratum; :func:`q_from_logits`
+maps unconstrained logits (against the first voice) to it, so a likelihood can carry them as
+free parameters and add the validation sample's multinomial log-likelihood
+(:meth:`ValidationCounts.loglike`) to its own.
+
+**Assumption.** A tweet's label depends on its true voice only, not on the customer's latent
+state or anything else (errors independent of the state given the true voice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["VOICES", "ValidationCounts", "misclassification", "q_from_logits", "q_logits"]
+
+# Order of the voices in every array of this module (true voice v on rows, label ℓ on columns);
+# the same order as complaintpanel.label.base.VOICES.
+VOICES: tuple[str, ...] = ("complaint", "compliment", "neutral")
+
+
+def q_from_logits(logits: np.ndarray) -> np.ndarray:
+    """``q[v | ℓ]`` from logits against the first voice.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (V-1, L)
+        Column ℓ: log(q[v | ℓ] / q[0 | ℓ]) for v = 1 … V−1.
+
+    Returns
+    -------
+    ndarray, shape (V, L)
+        Columns sum to one.
+    """
+    logits = np.asarray(logits, dtype=float)
+    full = np.vstack([np.zeros((1, logits.shape[1])), logits])
+    full = full - full.max(axis=0, keepdims=True)
+    weights = np.exp(full)
+    return weights / weights.sum(axis=0, keepdims=True)
+
+
+def q_logits(q: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Inverse of :func:`q_from_logits` (probabilities floored to keep logits finite)."""
+    q = np.clip(np.asarray(q, dtype=float), floor, None)
+    q = q / q.sum(axis=0, keepdims=True)
+    return np.log(q[1:] / q[:1])
+
+
+def misclassification(q: np.ndarray, population: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The misclassification matrix and the true voice shares from ``q`` and the label census.
+
+    Parameters
+    ----------
+    q : ndarray, shape (V, L)
+        ``q[v | ℓ] = P(true v | label ℓ)``; columns sum to one.
+    population : ndarray, shape (L,)
+        ``N_ℓ``: how many tweets of the population the classifier labelled ℓ.
+
+    Returns
+    -------
+    M : ndarray, shape (V, L)
+        ``M[v, ℓ] = P(label ℓ | true v)``; rows sum to one.
+    shares : ndarray, shape (V,)
+        ``π_v``, the true voice shares of the population.
+    """
+    census = np.asarray(population, dtype=float)
+    joint = np.asarray(q, dtype=float) * (census / census.sum())[None, :]
+    shares = joint.sum(axis=1)
+    return joint / shares[:, None], shares
+
+
+@dataclass(frozen=True)
+class ValidationCounts:
+    """A coded validation sample, reduced to what estimation needs.
+
+    Attributes
+    ----------
+    counts : ndarray of int, shape (V, L)
+        ``n[v, ℓ]``: sampled tweets labelled ℓ by the classifier and coded v by a person.
+    population : ndarray of int, shape (L,)
+        ``N_ℓ``: tweets of the population (those the estimates use) labelled ℓ.
+    """
+
+    counts: np.ndarray
+    population: np.ndarray
+
+    def __post_init__(self) -> None:
+        counts = np.asarray(self.counts)
+        population = np.asarray(self.population)
+        v = len(VOICES)
+        if counts.shape != (v, v) or population.shape != (v,):
+            raise ValueError(f"counts must be {v} × {v} and the population of length {v}")
+        if np.any(counts < 0) or np.any(population < 0):
+            raise ValueError("counts must not be negative")
+        sampled = counts.sum(axis=0)
+        empty = [VOICES[ell] for ell in range(v) if population[ell] > 0 and sampled[ell] == 0]
+        if empty:
+            raise ValueError(f"no coded tweet in the stratum of label(s) {empty}, which the "
+                             "population has: their misclassification cannot be estimated")
+        if np.any(sampled > population):
+            raise ValueError("a stratum has more coded tweets than the population it came from")
+
+    @property
+    def n(self) -> int:
+        """Number of coded tweets."""
+        return int(np.asarray(self.counts).sum())
+
+    def q_hat(self) -> np.ndarray:
+        """Maximum-likelihood ``q[v | ℓ]``: the proportions of each stratum (uniform if empty)."""
+        counts = np.asarray(self.counts, dtype=float)
+        sizes = counts.sum(axis=0, keepdims=True)
+        return np.divide(counts, sizes, out=np.full_like(counts, 1 / counts.shape[0]),
+                         where=sizes > 0)
+
+    def loglike(self, q: np.ndarray) -> float:
+        """Multinomial log-likelihood of the codes within each stratum at ``q`` (no constant)."""
+        counts = np.asarray(self.counts, dtype=float)
+        with np.errstate(divide="ignore"):
+            logs = np.log(np.asarray(q, dtype=float))
+        return float(np.sum(np.where(counts > 0, counts * logs, 0.0)))
+
+    def misclassification(self) -> tuple[np.ndarray, np.ndarray]:
+        """Estimated ``M`` and true voice shares (:func:`misclassification` at ``q̂``)."""
+        return misclassification(self.q_hat(), np.asarray(self.population))
