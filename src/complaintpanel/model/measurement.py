@@ -68,7 +68,7 @@ def q_logits(q: np.ndarray, floor: float = 1e-6) -> np.ndarray:
 
 
 def misclassification(q: np.ndarray, population: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The misclassification matrix and the true voice shares from ``q`` and the label census.
+    """Return the misclassification matrix and the true voice shares from ``q`` and the census.
 
     Parameters
     ----------
