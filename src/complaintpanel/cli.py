@@ -106,6 +106,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "complaintpanel.commands.pipeline",
     "complaintpanel.commands.hmm",
     "complaintpanel.commands.label",
+    "complaintpanel.commands.validation",
 )
 
 

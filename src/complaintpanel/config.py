@@ -27,6 +27,7 @@ __all__ = [
     "PolicyConfig",
     "RobustnessConfig",
     "SimulateConfig",
+    "ValidationConfig",
     "load_config",
     "parse_utc_instant",
     "section_digest",
@@ -142,6 +143,25 @@ class EstimateConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """The hand-coded validation sample of the classifier's labels (DESIGN.md §4.1)."""
+
+    # Tweets to code.
+    n: int = 1000
+    # Seed of the draw (the same voiced table, n, seed and allocation give the same sample).
+    seed: int = 20150901
+    # "equal" (n/3 per predicted label: rare labels are coded often enough) or "proportional".
+    allocation: Literal["equal", "proportional"] = "equal"
+
+    def __post_init__(self) -> None:
+        if self.allocation not in ("equal", "proportional"):
+            raise ValueError("[validation] allocation must be 'equal' or 'proportional', not "
+                             f"{self.allocation!r}")
+        if self.n < 3:
+            raise ValueError("[validation] n must be at least 3 (one tweet per label)")
+
+
+@dataclass(frozen=True)
 class RobustnessConfig:
     """The variations of the robustness grid (each changes one choice of the main run)."""
 
@@ -218,6 +238,7 @@ class Config:
     label: LabelConfig = field(default_factory=LabelConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     estimate: EstimateConfig = field(default_factory=EstimateConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     hmm: HMMConfig = field(default_factory=HMMConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)

@@ -23,12 +23,18 @@ def estimate(
         help="Folder for Markdown + LaTeX tables (default: OUT/tables).")] = None,
     treatment: Annotated[str | None, typer.Option(help="Main treatment definition.")] = None,
     event_studies: Annotated[bool, typer.Option(help="Also run the event studies.")] = True,
+    validation: Annotated[Path | None, typer.Option(
+        help="Coded validation sheet (validation-sample, coded by hand or by "
+             "validation-code-oracle; its validation_design.json beside it): also report the "
+             "design-based estimate and event studies corrected for misclassified voice. "
+             "Without it the estimates are naive (classifier labels uncorrected).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the PPML, fixed-effects, design-based and event-study estimates."""
     import pandas as pd
 
     from complaintpanel.estimate.run import run_estimates
+    from complaintpanel.label.validation import load_validation_counts
     from complaintpanel.report.estimate_tables import write_estimate_tables
     from complaintpanel.results import NotEstimated, iter_results, write_results
     from complaintpanel.runtime.inputs import require_rows
@@ -46,14 +52,24 @@ def estimate(
         panel_report = directory / "panel_report.json"
         period = (json.loads(verified_input(panel_report).read_text()).get("period")
                   if panel_report.exists() else None)
+        counts = None
+        if validation is not None:
+            voiced = directory / "voiced.parquet"
+            if not voiced.is_file():
+                raise PipelineError("does not exist: --validation joins the coded sheet to the "
+                                    "labels of voiced.parquet beside the panel", file=voiced)
+            counts = load_validation_counts(validation, verified_input(voiced))
         results = run_estimates(pd.read_parquet(source), settings,
-                                with_event_studies=event_studies, period=period)
+                                with_event_studies=event_studies, period=period,
+                                validation=counts)
         write_results(results, outputs.path("estimates.json"))
         write_estimate_tables(results, outputs.folder(tables or out / "tables"))
     not_estimated = [(path, item) for path, item in iter_results(results)
                      if isinstance(item, NotEstimated)]
     summary = (f"{len(not_estimated)} model(s) not identified or not estimated"
                if not_estimated else "all models estimated")
+    summary += ("; corrected for misclassification" if validation is not None
+                else "; naive (no validation sample)")
     echo_summary("estimate", f"{summary} → {out / 'estimates.json'}",
                  time.perf_counter() - started)
     for path, item in not_estimated:

@@ -152,7 +152,7 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
     if policy is not None and "periods" in policy:
         written += fig.fig_policies(policy, out / "policies")
     validity = _read(results / "label_validity.json")
-    if validity is not None:
+    if validity is not None and "confusion" in validity:
         from complaintpanel.label.evaluate import LabelReport
 
         report = LabelReport(labels=tuple(validity["labels"]),
@@ -164,53 +164,85 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
 
 def label_validity(
     voiced: Annotated[Path, typer.Argument(help="voiced.parquet labelled by a classifier.")],
-    truth: Annotated[Path, typer.Argument(help="The simulator's truth/voice.parquet.")],
+    truth: Annotated[Path | None, typer.Argument(
+        help="The simulator's truth/voice.parquet (simulated worlds only).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Results folder (default results/NAME, NAME = the folder of VOICED).")] = None,
     interim: Annotated[Path | None, typer.Option(
         help="Interim folder the labels were made from, whose pseudonymisation key hashed "
              "their tweet ids (default: the input named in VOICED's label_report.json).")
     ] = None,
+    validation: Annotated[Path | None, typer.Option(
+        help="Coded validation sheet (validation-sample, then coded by hand or by "
+             "validation-code-oracle): report the estimated misclassification matrix M with "
+             "its uncertainty.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Agreement of the classifier's voice with the simulated true voice (confusion matrix).
+    """Report the classifier's validity: its confusion with the truth and/or the estimated M.
 
-    ``voiced.parquet`` holds keyed pseudonyms of the tweet ids; the truth's raw ids are hashed
-    with the same key to join the two.
+    With TRUTH (a simulated world), the confusion matrix against the simulated true voice
+    (``voiced.parquet`` holds keyed pseudonyms of the tweet ids; the truth's raw ids are
+    hashed with the same key to join the two) and the true M[v, l] = P(label l | true v).
+    With ``--validation``, M and the true voice shares estimated from the coded validation
+    sample, with delta-method standard errors and 95% intervals (``validation``), beside the
+    true M when TRUTH is given too.
     """
+    import numpy as np
     import pandas as pd
 
     from complaintpanel.label.evaluate import evaluate_labels
     from complaintpanel.label.stage import interim_key, tweet_pseudonyms
+    from complaintpanel.label.validation import load_validation_counts
+    from complaintpanel.model.measurement import VOICES, validation_description
     from complaintpanel.runtime.inputs import require_rows
 
-    for path in (voiced, truth):
-        if not path.is_file():
+    if truth is None and validation is None:
+        raise PipelineError("give the simulator's truth, a coded validation sheet "
+                            "(--validation), or both", file=voiced)
+    for path in (voiced, truth, validation):
+        if path is not None and not path.is_file():
             raise PipelineError("does not exist", file=path)
     out = out or Path("results") / voiced.parent.name
     started = time.perf_counter()
-    if interim is None:
+    if interim is None and truth is not None:
         label_report = _read(voiced.parent / "label_report.json") or {}
         if not label_report.get("input"):
             raise PipelineError("has no label_report.json naming the interim folder it was "
                                 "labelled from; give it with --interim", file=voiced)
         interim = Path(label_report["input"]).parent
+    payload: dict[str, object] = {}
+    summary = []
     with stage_outputs("label-validity", out) as outputs:
         require_rows(verified_input(voiced))
         labelled = pd.read_parquet(voiced, columns=["tweet_id", "voice"])
-        true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])
-        true_voice["tweet_id"] = tweet_pseudonyms(
-            true_voice["tweet_id"], interim_key(interim, load(config).ingest.key_env)).to_numpy()
-        merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_predicted", "_true"),
-                                validate="one_to_one")
-        if len(merged) != len(labelled):
-            raise PipelineError(f"{len(labelled) - len(merged):,} of {len(labelled):,} tweets "
-                                "have no true voice (another world, or another key?)",
-                                file=truth)
-        report = evaluate_labels(merged["voice_true"], merged["voice_predicted"])
-        write_json(report.to_dict(), outputs.path("label_validity.json"))
-    echo_summary("label-validity", f"{report.n:,} tweets, accuracy {report.accuracy:.3f} → "
-                 f"{out / 'label_validity.json'}", time.perf_counter() - started)
+        if truth is not None and interim is not None:
+            true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])
+            true_voice["tweet_id"] = tweet_pseudonyms(
+                true_voice["tweet_id"],
+                interim_key(interim, load(config).ingest.key_env)).to_numpy()
+            merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_predicted", "_true"),
+                                    validate="one_to_one")
+            if len(merged) != len(labelled):
+                raise PipelineError(f"{len(labelled) - len(merged):,} of {len(labelled):,} "
+                                    "tweets have no true voice (another world, or another "
+                                    "key?)", file=truth)
+            report = evaluate_labels(merged["voice_true"], merged["voice_predicted"])
+            payload.update(report.to_dict())
+            order = [list(report.labels).index(v) for v in VOICES]
+            confusion = np.asarray(report.confusion, dtype=float)[np.ix_(order, order)]
+            payload["true_misclassification"] = {
+                "voices": list(VOICES),
+                "misclassification": (confusion / confusion.sum(axis=1, keepdims=True)).tolist(),
+                "true_shares": (confusion.sum(axis=1) / confusion.sum()).tolist(),
+                "note": "M[v, l] = P(label l | true v) over every customer tweet (the truth)"}
+            summary.append(f"{report.n:,} tweets, accuracy {report.accuracy:.3f}")
+        if validation is not None:
+            counts = load_validation_counts(validation, labelled)
+            payload["validation"] = validation_description(counts)
+            summary.append(f"M estimated from {counts.n:,} coded tweets")
+        write_json(payload, outputs.path("label_validity.json"))
+    echo_summary("label-validity", f"{'; '.join(summary)} → {out / 'label_validity.json'}",
+                 time.perf_counter() - started)
 
 
 def summary(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -20,9 +20,12 @@ from complaintpanel.estimate.design import answered_vs_unanswered
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
-from complaintpanel.results import ESTIMATION_FAILURES, NotEstimated
+from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated
 
-__all__ = ["attempt", "panel_descriptives", "run_estimates"]
+if TYPE_CHECKING:
+    from complaintpanel.model.measurement import ValidationCounts
+
+__all__ = ["attempt", "misclassification_estimates", "panel_descriptives", "run_estimates"]
 
 Fitted = TypeVar("Fitted")
 
@@ -83,8 +86,8 @@ def panel_descriptives(panel: pd.DataFrame) -> dict[str, Any]:
 
 
 def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
-                  with_event_studies: bool = True, period: str | None = None
-                  ) -> dict[str, Any]:
+                  with_event_studies: bool = True, period: str | None = None,
+                  validation: ValidationCounts | None = None) -> dict[str, Any]:
     """Every reduced-form model of DESIGN.md §3 on ``panel``.
 
     Parameters
@@ -98,6 +101,10 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     period : {"day", "week", "month"}, optional
         Length of the panel's periods (``panel_report.json``), recorded in ``settings`` so
         that tables and figures name it; ``None`` when unknown.
+    validation : ValidationCounts, optional
+        A coded validation sample of the classifier's labels: the design-based estimate and
+        the event studies are also reported corrected for misclassification
+        (:mod:`complaintpanel.estimate.measurement`).
 
     Returns
     -------
@@ -106,7 +113,9 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         :class:`~complaintpanel.results.NotEstimated` records: ``ppml_complaints`` /
         ``fe_sentiment_mean`` / ``fe_compliment_share`` (one per treatment definition),
         ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered) and
-        ``event_study`` (per outcome: one results object per estimator, or one record).
+        ``event_study`` (per outcome: one results object per estimator, or one record) —
+        all on the classified labels (naive) — and ``misclassification``
+        (:func:`misclassification_estimates`).
     """
     settings = settings or EstimateConfig()
     data = add_model_columns(panel, reply_within_h=settings.reply_within_h)
@@ -126,8 +135,69 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         partial(fit_panelols, data, "sentiment_mean", settings.treatment), "fe_sentiment_mean")
     results["design"] = attempt(partial(answered_vs_unanswered, data, horizon=settings.horizon),
                                 "answered_vs_unanswered")
+    if isinstance(results["design"], EffectResults):
+        results["design"].info["labels"] = "classified (naive: not corrected)"
     if with_event_studies:
         results["event_study"] = {
             outcome: attempt(partial(event_study, data, outcome), f"event_study_{outcome}")
             for outcome in ("complaints", "sentiment_mean")}
+    results["misclassification"] = misclassification_estimates(
+        data, validation, settings, with_event_studies)
     return results
+
+
+NAIVE_ONLY = ("naive: no validation sample was given, so the estimates use the classifier's "
+              "labels uncorrected (biased when the classifier errs)")
+
+
+def misclassification_estimates(data: pd.DataFrame, validation: ValidationCounts | None,
+                                settings: EstimateConfig, with_event_studies: bool = True
+                                ) -> dict[str, Any]:
+    """Naive and misclassification-corrected design-based estimates and event studies.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The panel with model columns.
+    validation : ValidationCounts or None
+        ``None``: only the status is recorded (naive estimates elsewhere in the results).
+    settings : EstimateConfig
+    with_event_studies : bool
+
+    Returns
+    -------
+    dict
+        ``status``; with a validation sample also ``validation`` (its description, M̂ with
+        standard errors), ``design_naive`` (effects on the classified complaint, compliment
+        and neutral counts, jointly), ``design_corrected`` (on the true counts),
+        ``event_study_naive`` and ``event_study_corrected`` (did2s; complaints, compliments).
+    """
+    from complaintpanel.estimate.measurement import corrected_design, corrected_event_study
+    from complaintpanel.model.measurement import validation_description
+
+    if validation is None:
+        return {"status": NAIVE_ONLY}
+    out: dict[str, Any] = {
+        "status": "corrected: effects on the true voice counts = M⁻ᵀ × effects on the "
+                  "classified counts, M estimated from the validation sample",
+        "validation": validation_description(validation),
+        "population": "customer-periods selected by the CLASSIFIED labels (a classified "
+                      "complaint in t−1, answered or not); outcomes are TRUE counts"}
+    naive = attempt(partial(answered_vs_unanswered, data,
+                            outcomes=("complaints", "compliments", "neutral"),
+                            horizon=settings.horizon), "answered_vs_unanswered")
+    out["design_naive"] = naive
+    out["design_corrected"] = (naive if isinstance(naive, NotEstimated) else attempt(
+        partial(corrected_design, naive, validation), "answered_vs_unanswered_corrected"))
+    if with_event_studies:
+        outcomes = ("complaints", "compliments")
+        out["event_study_naive"] = {
+            outcome: attempt(partial(event_study, data, outcome, settings.event_window,
+                                     ("did2s",)), f"event_study_{outcome}")
+            for outcome in outcomes}
+        corrected = attempt(partial(corrected_event_study, data, validation, outcomes,
+                                    settings.event_window), "event_study_corrected")
+        out["event_study_corrected"] = (
+            {outcome: corrected for outcome in outcomes}
+            if isinstance(corrected, NotEstimated) else corrected)
+    return out

@@ -23,6 +23,14 @@ maps unconstrained logits (against the first voice) to it, so a likelihood can c
 free parameters and add the validation sample's multinomial log-likelihood
 (:meth:`ValidationCounts.loglike`) to its own.
 
+**Uncertainty.** Within stratum ℓ the codes are multinomial, so ``q̂[· | ℓ]`` has covariance
+``(diag(q) − q qᵀ) / n_ℓ`` and strata are independent; ``M`` and ``π`` are smooth functions of
+``q̂`` given the census, so their covariance follows by the delta method
+(:func:`misclassification_jacobian`, :meth:`ValidationCounts.misclassification_cov`). The finite
+population correction ``(N_ℓ − n_ℓ)/(N_ℓ − 1)`` is left out: the target is the classifier's
+error process, not the errors of this finite set of tweets, and with ``n_ℓ ≪ N_ℓ`` it is ≈ 1.
+Arrays over ``(v, ℓ)`` are vectorised row by row (NumPy's ``ravel``): index ``v·L + ℓ``.
+
 **Assumption.** A tweet's label depends on its true voice only, not on the customer's latent
 state or anything else (errors independent of the state given the true voice).
 """
@@ -30,10 +38,12 @@ state or anything else (errors independent of the state given the true voice).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["VOICES", "ValidationCounts", "misclassification", "q_from_logits", "q_logits"]
+__all__ = ["VOICES", "ValidationCounts", "misclassification", "misclassification_jacobian",
+           "q_covariance", "q_from_logits", "q_logits", "validation_description"]
 
 # Order of the voices in every array of this module (true voice v on rows, label ℓ on columns);
 # the same order as complaintpanel.label.base.VOICES.
@@ -90,6 +100,70 @@ def misclassification(q: np.ndarray, population: np.ndarray) -> tuple[np.ndarray
     return joint / shares[:, None], shares
 
 
+def misclassification_jacobian(q: np.ndarray, population: np.ndarray
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Differentiate ``vec(M)`` and ``π`` with respect to ``vec(q)`` (census held fixed).
+
+    With ``p_ℓ = N_ℓ / N``, ``M[v, ℓ] = q[v, ℓ] p_ℓ / π_v`` and ``π_v = Σ_ℓ q[v, ℓ] p_ℓ``:
+
+        ∂M[v, ℓ] / ∂q[v', ℓ'] = 1{v = v'} (1{ℓ = ℓ'} p_ℓ / π_v − q[v, ℓ] p_ℓ p_ℓ' / π_v²),
+        ∂π_v / ∂q[v', ℓ'] = 1{v = v'} p_ℓ'.
+
+    Parameters
+    ----------
+    q : ndarray, shape (V, L)
+    population : ndarray, shape (L,)
+
+    Returns
+    -------
+    d_m : ndarray, shape (V·L, V·L)
+        Row ``v·L + ℓ`` (entry of M), column ``v'·L + ℓ'`` (entry of q).
+    d_shares : ndarray, shape (V, V·L)
+    """
+    q = np.asarray(q, dtype=float)
+    n_voices, n_labels = q.shape
+    census = np.asarray(population, dtype=float)
+    share = census / census.sum()
+    pi = (q * share[None, :]).sum(axis=1)
+    d_m = np.zeros((n_voices * n_labels, n_voices * n_labels))
+    d_shares = np.zeros((n_voices, n_voices * n_labels))
+    for v in range(n_voices):
+        block = (np.diag(share / pi[v])
+                 - np.outer(q[v] * share, share) / pi[v] ** 2)
+        rows = slice(v * n_labels, (v + 1) * n_labels)
+        d_m[rows, rows] = block
+        d_shares[v, rows] = share
+    return d_m, d_shares
+
+
+def q_covariance(counts: np.ndarray) -> np.ndarray:
+    """Covariance of ``vec(q̂)`` under stratified multinomial sampling.
+
+    Parameters
+    ----------
+    counts : ndarray, shape (V, L)
+        ``n[v, ℓ]``.
+
+    Returns
+    -------
+    ndarray, shape (V·L, V·L)
+        ``Cov(q̂[v, ℓ], q̂[v', ℓ]) = (1{v = v'} q[v, ℓ] − q[v, ℓ] q[v', ℓ]) / n_ℓ``; zero across
+        strata and for empty strata.
+    """
+    counts = np.asarray(counts, dtype=float)
+    n_voices, n_labels = counts.shape
+    sizes = counts.sum(axis=0)
+    cov = np.zeros((n_voices * n_labels, n_voices * n_labels))
+    for ell in range(n_labels):
+        if sizes[ell] == 0:
+            continue
+        q = counts[:, ell] / sizes[ell]
+        block = (np.diag(q) - np.outer(q, q)) / sizes[ell]
+        at = np.arange(n_voices) * n_labels + ell
+        cov[np.ix_(at, at)] = block
+    return cov
+
+
 @dataclass(frozen=True)
 class ValidationCounts:
     """A coded validation sample, reduced to what estimation needs.
@@ -143,3 +217,55 @@ class ValidationCounts:
     def misclassification(self) -> tuple[np.ndarray, np.ndarray]:
         """Estimated ``M`` and true voice shares (:func:`misclassification` at ``q̂``)."""
         return misclassification(self.q_hat(), np.asarray(self.population))
+
+    def misclassification_cov(self) -> tuple[np.ndarray, np.ndarray]:
+        """Delta-method covariance of ``vec(M̂)`` (row by row) and of the shares ``π̂``.
+
+        Returns
+        -------
+        cov_m : ndarray, shape (V·V, V·V)
+        cov_shares : ndarray, shape (V, V)
+        """
+        d_m, d_shares = misclassification_jacobian(self.q_hat(), np.asarray(self.population))
+        cov_q = q_covariance(np.asarray(self.counts))
+        return d_m @ cov_q @ d_m.T, d_shares @ cov_q @ d_shares.T
+
+
+def validation_description(validation: ValidationCounts, alpha: float = 0.05,
+                           **extra: Any) -> dict[str, Any]:
+    """Plain-JSON description of the validation sample, ``M̂`` and ``π̂`` with uncertainty.
+
+    Standard errors by the delta method (:meth:`ValidationCounts.misclassification_cov`);
+    intervals are normal (estimate ± z·SE) clipped to [0, 1].
+    """
+    from scipy.stats import norm
+
+    m, shares = validation.misclassification()
+    cov_m, cov_shares = validation.misclassification_cov()
+    se_m = np.sqrt(np.clip(np.diag(cov_m), 0, None)).reshape(m.shape)
+    se_shares = np.sqrt(np.clip(np.diag(cov_shares), 0, None))
+    z = float(norm.ppf(1 - alpha / 2))
+    counts = np.asarray(validation.counts)
+    population = np.asarray(validation.population)
+    coded = counts.sum(axis=0)
+    return {
+        "voices": list(VOICES), "n_coded": validation.n,
+        "design": "stratified by predicted label; strata weighted by their census N_l",
+        "population_by_label": population.astype(int).tolist(),
+        "coded_by_label": coded.astype(int).tolist(),
+        "weights_by_label": [float(population[i] / coded[i]) if coded[i] else None
+                             for i in range(len(VOICES))],
+        "counts_true_by_label": counts.astype(int).tolist(),
+        "misclassification": m.tolist(),
+        "misclassification_se": se_m.tolist(),
+        "misclassification_ci_lower": np.clip(m - z * se_m, 0, 1).tolist(),
+        "misclassification_ci_upper": np.clip(m + z * se_m, 0, 1).tolist(),
+        "true_shares": shares.tolist(),
+        "true_shares_se": se_shares.tolist(),
+        "true_shares_ci_lower": np.clip(shares - z * se_shares, 0, 1).tolist(),
+        "true_shares_ci_upper": np.clip(shares + z * se_shares, 0, 1).tolist(),
+        "confidence_level": 1 - alpha,
+        "uncertainty": "delta method over the stratified multinomial validation sample "
+                       "(no finite-population correction)",
+        **extra,
+    }

@@ -22,6 +22,7 @@ much smaller.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from complaintpanel.model import (
     update_redress,
 )
 
-__all__ = ["answer_effects"]
+__all__ = ["answer_effects", "world_answer_effects"]
 
 # What the continuations draw each week, in this order from the seeded generator: the uniforms
 # of the first three purposes come first so that adding a purpose leaves them unchanged.
@@ -52,6 +53,7 @@ def answer_effects(
     draws: int = 20,
     seed: int = 0,
     rows: pd.DataFrame | None = None,
+    require_complaint: bool = True,
 ) -> pd.DataFrame:
     """Compute the true average effect of answering a complaint in ``t−1`` on later voice.
 
@@ -76,6 +78,13 @@ def answer_effects(
     rows : DataFrame, optional
         Restrict the customer-weeks ``t−1`` to these (columns ``customer_id`` and ``period``),
         e.g. the ones an estimator kept after trimming for overlap.
+    require_complaint : bool
+        Keep only customer-weeks with a *true* complaint (default). ``False`` keeps every row
+        of ``rows``: the population an estimator defines by *classified* labels, where some
+        "complaints" are in truth neutral tweets or compliments. Answering a week without a
+        true complaint changes nothing in the simulator (both arms are the same, so its effect
+        is exactly zero), and such weeks dilute the average as they do in the estimate. In a
+        week with a true complaint, arm 1 answers every true complaint of the week.
 
     Returns
     -------
@@ -89,7 +98,9 @@ def answer_effects(
     params = params.replace(neutral=None)
     frame = states.sort_values(["customer_id", "period"]).reset_index(drop=True)
     last_period = int(frame["period"].max())
-    eligible = frame[(frame["complaints"] > 0) & (frame["period"] < last_period)]
+    before_last = frame["period"] < last_period
+    eligible = frame[(frame["complaints"] > 0) & before_last] if require_complaint \
+        else frame[before_last]
     if rows is not None:
         keys = pd.MultiIndex.from_frame(rows[["customer_id", "period"]].astype(
             {"customer_id": str, "period": "int64"}))
@@ -162,3 +173,20 @@ def answer_effects(
         record["n_eligible"] = int(valid.sum() // draws)
         rows_out.append(record)
     return pd.DataFrame(rows_out)
+
+
+def world_answer_effects(world: Any, horizon: int = 4, draws: int = 20,
+                         rows: pd.DataFrame | None = None,
+                         require_complaint: bool = True) -> pd.DataFrame:
+    """:func:`answer_effects` of a simulated world (its states, parameters and answer rule).
+
+    ``World.answer_effects`` with ``require_complaint`` exposed: pass ``False`` with the rows
+    an estimator kept on *classified* labels to get the truth of that same population.
+    """
+    from complaintpanel.simulate.world import answer_rule
+
+    return answer_effects(
+        world.states, world.params,
+        answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states),
+        [b.handle for b in world.brands], horizon=horizon, draws=draws,
+        seed=world.spec.seed + 1, rows=rows, require_complaint=require_complaint)
