@@ -4,6 +4,10 @@
 #                          (simulated) world, draw the figures, write the tables, build paper/paper.pdf
 #   make all DATA=f.csv    the same pipeline on your own raw file (TWCS schema, or MAPPING=name|file)
 #                          into data/{interim,processed}/NAME and results/NAME (NAME = file's folder)
+#   make validation-sheet DATA=f.csv   draw the coding sheet data/interim/NAME/validation_sheet.csv;
+#                          code it by hand, save it beside the sheet, then
+#   make all DATA=f.csv VALIDATION=data/interim/NAME/validation_coded.csv   estimates corrected
+#                          for misclassified voice (without VALIDATION: naive, and labelled so)
 #   make test              create .venv if needed and run the test suite
 #   make bench             run the benchmarks (writes benchmarks/results/*.json)
 #   make clean             remove generated files (keeps .venv); make distclean also removes .venv
@@ -62,7 +66,7 @@ _deps := $(shell $(PYTHON) $(PKG)/runtime/make_deps.py $(DEPS_MK))
 include $(DEPS_MK)
 INGEST_SRC += $(wildcard $(PKG)/ingest/mappings/*.toml)
 
-.PHONY: all test bench lint clean distclean venv
+.PHONY: all test bench lint clean distclean venv validation-sheet
 
 ifeq ($(strip $(DATA)),)
 all: paper/paper.pdf $(RESULTS)/manifest.json
@@ -93,9 +97,26 @@ $(PROCESSED)/voiced.parquet: $(INTERIM)/exchanges.parquet $(STAMPS)/config-label
 $(PROCESSED)/panel.parquet: $(PROCESSED)/voiced.parquet $(STAMPS)/config-panel.stamp $(PANEL_SRC) | $(INSTALLED)
 	$(CP) panel $(PROCESSED) $(C)
 
+# ---- validation sample of the labels (DESIGN.md §4.1) ------------------------------------------
+# The coding sheet (tweet texts: interim only) is drawn from the labelled tweets. On the simulated
+# default an oracle codes it from the truth; with DATA=... a person codes it and passes it back
+# with VALIDATION=coded.csv (kept in the interim folder, beside validation_design.json).
+VALIDATION ?=
+$(INTERIM)/validation_sheet.csv: $(PROCESSED)/voiced.parquet $(STAMPS)/config-validation.stamp $(VALIDATION_SHEET_SRC) | $(INSTALLED)
+	$(CP) validation-sample $(PROCESSED) $(C)
+
+validation-sheet: $(INTERIM)/validation_sheet.csv
+
+ifeq ($(strip $(DATA)),)
+VALIDATION := $(INTERIM)/validation_coded.csv
+$(VALIDATION): $(INTERIM)/validation_sheet.csv $(VALIDATION_ORACLE_SRC) | $(INSTALLED)
+	$(CP) validation-code-oracle $< --truth $(RAW_DIR)/truth/voice.parquet --out $@
+endif
+VALIDATE := $(if $(strip $(VALIDATION)),--validation $(VALIDATION),)
+
 # ---- estimates -----------------------------------------------------------------------------------
-$(RESULTS)/estimates.json: $(PROCESSED)/panel.parquet $(STAMPS)/config-estimate.stamp $(ESTIMATE_SRC) | $(INSTALLED)
-	$(CP) estimate $(PROCESSED) --out $(RESULTS) --tables $(TABLES) $(C)
+$(RESULTS)/estimates.json: $(PROCESSED)/panel.parquet $(VALIDATION) $(STAMPS)/config-estimate.stamp $(ESTIMATE_SRC) | $(INSTALLED)
+	$(CP) estimate $(PROCESSED) --out $(RESULTS) --tables $(TABLES) $(VALIDATE) $(C)
 
 $(RESULTS)/hmm.json: $(PROCESSED)/panel.parquet $(STAMPS)/config-hmm.stamp $(HMM_SRC) | $(INSTALLED)
 	$(CP) hmm $(PROCESSED) --out $(RESULTS) $(C)
@@ -117,14 +138,17 @@ $(TRUTH_PROCESSED)/panel.parquet: $(INTERIM)/exchanges.parquet $(STAMPS)/config-
 $(RESULTS)/truth-labels/hmm.json: $(TRUTH_PROCESSED)/panel.parquet $(STAMPS)/config-hmm.stamp $(HMM_SRC) | $(INSTALLED)
 	$(CP) hmm $(TRUTH_PROCESSED) --out $(RESULTS)/truth-labels $(C)
 
-$(RESULTS)/label_validity.json: $(PROCESSED)/voiced.parquet $(VALIDITY_SRC) | $(INSTALLED)
-	$(CP) label-validity $(PROCESSED)/voiced.parquet $(RAW_DIR)/truth/voice.parquet --out $(RESULTS)
+$(RESULTS)/label_validity.json: $(PROCESSED)/voiced.parquet $(VALIDATION) $(VALIDITY_SRC) | $(INSTALLED)
+	$(CP) label-validity $(PROCESSED)/voiced.parquet $(if $(DATA),,$(RAW_DIR)/truth/voice.parquet) \
+		--out $(RESULTS) $(VALIDATE) $(C)
 
 # ---- figures, tables, paper ---------------------------------------------------------------------------
 RESULT_FILES := $(RESULTS)/estimates.json $(RESULTS)/hmm.json $(RESULTS)/policy.json \
 	$(RESULTS)/robustness.json $(RESULTS)/activity.json
 ifeq ($(strip $(DATA)),)
 RESULT_FILES += $(RESULTS)/truth-labels/hmm.json $(RESULTS)/label_validity.json
+else ifneq ($(strip $(VALIDATION)),)
+RESULT_FILES += $(RESULTS)/label_validity.json
 endif
 
 $(RESULTS)/activity.json: $(INTERIM)/tweets.parquet $(DESCRIBE_SRC) | $(INSTALLED)

@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "POLICY_SRC": ("hmm:policy",),
     "ROBUSTNESS_SRC": ("pipeline:robustness",),
     "VALIDITY_SRC": ("report:label_validity",),
+    "VALIDATION_SHEET_SRC": ("validation:validation_sample",),
+    "VALIDATION_ORACLE_SRC": ("validation:validation_code_oracle",),
     "DESCRIBE_SRC": ("report:describe",),
     "FIGURES_SRC": ("report:figures",),
     "SUMMARY_SRC": ("report:summary",),
