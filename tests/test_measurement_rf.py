@@ -214,3 +214,35 @@ def test_small_world_corrected_is_near_the_truth_and_naive_is_biased(small_world
         assert abs(raw["estimate"] - true_value) > abs(fixed["estimate"] - true_value), outcome
         # the naive estimate is pulled toward zero
         assert abs(raw["estimate"]) < abs(true_value), (outcome, raw["estimate"], true_value)
+
+
+def test_corrected_event_study_is_linear_in_the_naive_ones(small_world) -> None:
+    """did2s is linear in the outcome: corrected = M⁻ᵀ × naive event studies, term by term."""
+    from complaintpanel.estimate.event_study import event_study
+    from complaintpanel.estimate.measurement import corrected_event_study
+
+    data = small_world["data"]
+    validation = ValidationCounts(counts=np.round(M_KNOWN * 400).astype(int),
+                                  population=np.array([5000, 2000, 3000]))
+    m, _ = validation.misclassification()
+    weights = np.linalg.inv(m).T
+    naive = {o: event_study(data, o, estimators=("did2s",))["did2s"]
+             for o in ("complaints", "compliments", "neutral")}
+    corrected = corrected_event_study(data, validation, outcomes=("complaints", "compliments"))
+    for i, outcome in enumerate(("complaints", "compliments")):
+        fit = corrected[outcome]["did2s"]
+        names = fit.params.index
+        expected = sum(weights[i, ell] * naive[o].params.loc[names]
+                       for ell, o in enumerate(("complaints", "compliments", "neutral")))
+        # pyfixest demeans the fixed effects iteratively (to its convergence tolerance), so
+        # linearity holds to ~1e-6 here, against effects of order 0.01–0.6.
+        np.testing.assert_allclose(fit.params.to_numpy(), expected.to_numpy(), atol=1e-5)
+        own = naive[outcome]
+        assert (fit.bse > 0).all() and len(names) == len(own.params)
+    perfect = ValidationCounts(counts=np.diag([300, 300, 300]),
+                               population=np.array([5000, 2000, 3000]))
+    same = corrected_event_study(data, perfect, outcomes=("complaints",))["complaints"]["did2s"]
+    np.testing.assert_allclose(same.params.to_numpy(),
+                               naive["complaints"].params.to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(same.bse.to_numpy(), naive["complaints"].bse.to_numpy(),
+                               rtol=1e-9)
