@@ -324,11 +324,12 @@ def test_full_confusion_corrects_the_rates_and_gamma_but_not_delta(recovery_fits
 
     Measured (seed 11, 2,000 customers): c[poor] naive −2.02 [−2.14, −1.91], corrected −2.93
     [−3.48, −2.37] (truth −3.0); γ naive 0.392, corrected 0.402 [0.348, 0.457] (truth 0.4);
-    δ naive 0.696 [0.56, 0.84], corrected 0.691 [0.55, 0.83] (truth 1.2). The δ bias is not the emission's:
-    ``intervened`` and ``redress`` are functions of the *true* complaints (a reply reveals a
-    complaint, whatever its label), so given the labels they carry information on the latent
-    state that the layer, which treats them as exogenous covariates, leaves out. With
-    complaints read exactly (previous test) δ is recovered. A known limit, not a pass.
+    δ naive 0.696 [0.56, 0.84], corrected 0.691 [0.55, 0.83] (truth 1.2). The δ bias is not
+    the emission's: ``intervened`` and ``redress`` are functions of the *true* complaints (a
+    reply reveals a complaint, whatever its label), so given the labels they carry
+    information on the latent state that the layer, which treats them as exogenous
+    covariates, leaves out. With complaints read exactly (previous test) δ is recovered. A
+    known limit, not a pass.
     """
     naive, corrected, _ = recovery_fits
     _show("full naive", naive)

@@ -18,8 +18,9 @@ of the misclassification layer (:func:`complaintpanel.model.measurement.q_from_l
 follows from them and the label census). The q-logits are not part of
 :class:`~complaintpanel.model.ModelParams`: :meth:`ParamLayout.misclassification` gives ``M``.
 
-Gradients with respect to natural parameters are mapped to ``θ`` by the chain rule (:meth:`ParamLayout.gradient_to_theta`), so the analytic gradient of the
-likelihood carries over exactly.
+Gradients with respect to natural parameters are mapped to ``θ`` by the chain rule
+(:meth:`ParamLayout.gradient_to_theta`), so the analytic gradient of the likelihood carries
+over exactly.
 """
 
 from __future__ import annotations
