@@ -443,3 +443,20 @@ def test_cli_validation_loader_of_the_validation_workflow():
     """The command reads the coded sheet with ``load_validation_counts`` (issue 15 part A)."""
     validation_module = pytest.importorskip("complaintpanel.label.validation")
     assert callable(validation_module.load_validation_counts)
+
+
+def test_policies_and_inference_run_on_a_corrected_fit(small_labelled):
+    """Policies simulate true voice from a corrected fit read back from its JSON."""
+    from complaintpanel.hmm.policy import simulate_policies
+    from complaintpanel.hmm.results import RelationshipHMMResults
+
+    panel, validation = small_labelled
+    model = RelationshipHMM(n_starts=1, random_state=0, validation=validation).fit(panel)
+    stored = RelationshipHMMResults.from_dict(json.loads(json.dumps(model.results_.to_dict())))
+    assert stored.measurement == model.results_.measurement
+    out = simulate_policies(stored, panel, n_draws=1)
+    assert "answer every complaint" in out.to_markdown()
+    proba = model.predict_proba(panel)
+    states = [f"p_{s}" for s in model.state_names_]
+    np.testing.assert_allclose(proba[states].sum(axis=1), 1.0)
+    assert model.score(panel) == pytest.approx(model.results_.loglike, rel=1e-9)
