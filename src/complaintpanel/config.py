@@ -197,6 +197,9 @@ class HMMConfig:
     latency_hours: float | None = None
     # Gaussian emission of the period's mean sentiment.
     sentiment: bool = False
+    # Coded validation sheet (CSV): correct the voice labels for misclassification with M
+    # estimated jointly (DESIGN.md §4.1); None fits the naive model on the labels.
+    validation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` st
     import pandas as pd
 
     from complaintpanel.config import HMMConfig
+    from complaintpanel.model.measurement import ValidationCounts
     from complaintpanel.runtime.io import StageOutputs
 
 PANEL_HELP = ("Folder with panel.parquet (or a simulator folder with truth/states.parquet, "
@@ -78,11 +79,21 @@ def hmm(
         help="Let a reply within this many hours have its own effect.")] = None,
     sentiment: Annotated[bool | None, typer.Option(
         "--sentiment/--no-sentiment", help="Gaussian sentiment emission.")] = None,
+    validation: Annotated[Path | None, typer.Option(
+        help="Coded validation sheet (CSV): correct the voice labels for misclassification, "
+             "M estimated jointly (DESIGN.md §4.1). Without it the fit is naive.",
+        exists=True, dir_okay=False)] = None,
+    voiced: Annotated[Path | None, typer.Option(
+        help="voiced.parquet the validation sample was drawn from (default: beside the "
+             "panel).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Fit the relationship HMM: hmm.json, coefficient and transition tables.
 
-    Every option overrides its key in the config's ``[hmm]`` section.
+    Every option overrides its key in the config's ``[hmm]`` section. With ``--validation``
+    the voice labels are corrected for misclassification (the neutral tweets become a third
+    emission and the observed label counts are Poisson with rates ``Mᵀ Λ``); hmm.json records
+    the correction, the validation sample's size and the sheet's hash.
     """
     import pandas as pd
 
@@ -92,26 +103,54 @@ def hmm(
                           reply_model=reply_model, latency_hours=latency_hours,
                           sentiment=sentiment)
     panel_path = find_panel(directory)
+    validation_path = validation if validation is not None else (
+        Path(settings.validation) if settings.validation else None)
     out = out or _default_out(directory)
     with stage_outputs("hmm", out) as outputs:
-        summary = _fit_hmm(pd.read_parquet(panel_path), panel_path, settings, outputs)
+        summary = _fit_hmm(pd.read_parquet(panel_path), panel_path, settings, outputs,
+                           validation_path, voiced)
     echo_summary("hmm", f"{summary} → {out}", time.perf_counter() - started)
 
 
+def _load_validation(sheet: Path, voiced: Path | None, panel_path: Path) -> ValidationCounts:
+    """Read the validation counts of a coded sheet against the tweets it was drawn from."""
+    import importlib
+
+    # The validation-sample workflow (label/validation.py, issue 15 part A) reads the coded
+    # sheet; imported by name here, inside the command, so this module does not depend on it.
+    load_validation_counts = importlib.import_module(
+        "complaintpanel.label.validation").load_validation_counts
+
+    voiced_path = voiced or panel_path.parent / "voiced.parquet"
+    if not voiced_path.exists():
+        raise PipelineError("the validation sample needs the labelled tweets it was drawn from "
+                            "(voiced.parquet); give --voiced", file=voiced_path)
+    counts: ValidationCounts = load_validation_counts(sheet, verified_input(voiced_path))
+    return counts
+
+
 def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
-             outputs: StageOutputs) -> str:
+             outputs: StageOutputs, validation: Path | None = None,
+             voiced: Path | None = None) -> str:
     """Fit the model and write hmm.json and its tables; return the summary line."""
     from complaintpanel.hmm import IdentificationError, RelationshipHMM
     from complaintpanel.results import NotEstimated
 
     source = {"panel": str(panel_path), "sha256": sha256_file(panel_path)}
+    counts = None
+    measurement: dict[str, object] = {"correction": "none (naive)"}
+    if validation is not None:
+        counts = _load_validation(validation, voiced, panel_path)
+        measurement = {"correction": "misclassification", "validation_n": counts.n,
+                       "validation_sheet": str(validation),
+                       "validation_sha256": sha256_file(validation)}
     try:
         model = RelationshipHMM(
             n_states=settings.n_states, n_starts=settings.n_starts,
             random_state=settings.seed, n_jobs=settings.jobs, cov_type=settings.cov_type,
             n_boot=settings.n_boot, unanswered=settings.unanswered,
             reply_model=settings.reply_model, latency_hours=settings.latency_hours,
-            sentiment=settings.sentiment,
+            sentiment=settings.sentiment, validation=counts,
         ).fit(panel)
     except IdentificationError as error:
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
@@ -125,6 +164,7 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     res = model.results_
     payload = res.to_dict()
     payload["input"] = source
+    payload["measurement_correction"] = measurement
     # The panel's period ("week", …), recorded beside the panel, so reports can name it.
     panel_report = panel_path.parent / "panel_report.json"
     payload["period"] = (read_json(verified_input(panel_report)).get("period")
@@ -143,7 +183,7 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
                         f"{ci.loc[name, 'upper']:+.3f}]"
                         for name in ("gamma", "delta") if name in res.params.index)
     return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
-            f"{res.n_starts_converged}/{res.n_starts} starts at best")
+            f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}")
 
 
 def policy(

@@ -14,6 +14,13 @@ A real panel may start with a period of neutral tweets only; such leading period
 voice, so with conditioning switched on they are dropped (their replies still count in the
 redress history, which is derived before dropping) and the sequence starts at the first
 period with a complaint or a compliment. The number of dropped rows is reported.
+
+Under the misclassification layer (``ModelSpec.misclassified``) the observed labels are not
+the true voice: the simulator's (and the model's) first contact is the first period with a
+*true* complaint or compliment, which is the first period with any tweet (nothing precedes
+it), whatever its labels. There only leading periods without any tweet are dropped, and the
+likelihood conditions the first period on "true complaints + compliments ≥ 1"
+(:mod:`complaintpanel.hmm.emissions`).
 """
 
 from __future__ import annotations
@@ -41,10 +48,13 @@ class PanelArrays:
     ----------
     complaints, compliments : ndarray, shape (T, N)
         Counts (0 in padding).
+    neutral : ndarray, shape (T, N)
+        Neutral tweets (zeros unless the specification models them).
     mask : ndarray of bool, shape (T, N)
         True where the sequence has a period.
     log_factorial : ndarray, shape (T, N)
-        ``log C! + log P!`` (constant of the Poisson densities).
+        ``log C! + log P!`` (``+ log N!`` with the neutral emission): the constant of the
+        Poisson densities.
     x_complaint, x_compliment, x_transition : ndarray, shape (p, T, N)
         Covariates; ``x_transition[:, t]`` drives the move ``t → t+1``.
     x_initial : ndarray, shape (p0, N)
@@ -71,6 +81,7 @@ class PanelArrays:
 
     complaints: np.ndarray
     compliments: np.ndarray
+    neutral: np.ndarray
     mask: np.ndarray
     log_factorial: np.ndarray
     x_complaint: np.ndarray
@@ -114,7 +125,7 @@ class PanelArrays:
 
         return PanelArrays(
             complaints=cut(self.complaints), compliments=cut(self.compliments),
-            mask=cut(self.mask), log_factorial=cut(self.log_factorial),
+            neutral=cut(self.neutral), mask=cut(self.mask), log_factorial=cut(self.log_factorial),
             x_complaint=cut(self.x_complaint), x_compliment=cut(self.x_compliment),
             x_transition=cut(self.x_transition),
             x_initial=np.ascontiguousarray(self.x_initial[:, index]),
@@ -167,6 +178,8 @@ def _check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
         wanted.append(spec.sentiment)
     if spec.reply_model:
         wanted.append("answered_complaints")
+    if spec.neutral:
+        wanted.append("neutral")
     missing = sorted(set(wanted) - set(frame.columns))
     if missing:
         raise KeyError(f"panel lacks column(s) {missing} needed by the relationship HMM")
@@ -199,7 +212,7 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
     """
     frame = _derive_covariates(panel, spec)
     _check_columns(frame, spec)
-    for col in ("complaints", "compliments"):
+    for col in ("complaints", "compliments", *(("neutral",) if spec.neutral else ())):
         values = frame[col].to_numpy(dtype=float)
         if np.any(~np.isfinite(values)) or np.any(values < 0) or np.any(values % 1 != 0):
             raise ValueError(f"`{col}` must hold non-negative integer counts")
@@ -213,6 +226,9 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
     dropped = 0
     if spec.first_contact != "none":
         voiced = (frame["complaints"] + frame["compliments"]) > 0
+        if spec.misclassified:
+            # the labels may hide a true complaint or compliment: any tweet is first contact
+            voiced = voiced | (frame["neutral"] > 0)
         started = voiced.astype(int).groupby([frame[k] for k in KEYS], sort=False).cummax() > 0
         dropped = int((~started).sum())
         frame = frame.loc[started.to_numpy()].reset_index(drop=True)
@@ -239,7 +255,9 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
     mask[position, seq_id] = True
     complaints = padded(frame["complaints"].to_numpy(dtype=float))
     compliments = padded(frame["compliments"].to_numpy(dtype=float))
-    log_factorial = gammaln(complaints + 1) + gammaln(compliments + 1)
+    neutral = (padded(frame["neutral"].to_numpy(dtype=float)) if spec.neutral
+               else np.zeros((t_max, n)))
+    log_factorial = gammaln(complaints + 1) + gammaln(compliments + 1) + gammaln(neutral + 1)
     rows = np.full((t_max, n), -1, dtype=np.int64)
     rows[position, seq_id] = np.arange(len(frame))
 
@@ -288,7 +306,7 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
         answered = log_binom = np.zeros((t_max, n))
 
     return PanelArrays(
-        complaints=complaints, compliments=compliments, mask=mask,
+        complaints=complaints, compliments=compliments, neutral=neutral, mask=mask,
         log_factorial=log_factorial,
         x_complaint=stack(spec.complaint_covariates),
         x_compliment=stack(spec.compliment_covariates),

@@ -45,6 +45,7 @@ from complaintpanel.model import (
     state_names,
     transition_matrices,
 )
+from complaintpanel.model.measurement import ValidationCounts
 from complaintpanel.runtime.progress import track
 
 __all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
@@ -145,6 +146,10 @@ def start_values(layout: ParamLayout, data: PanelArrays,
             rate = (data.answered[cells].sum() + 0.5) / (data.complaints[cells].sum() + 1.0)
             reply_brand[b] = logit(np.clip(rate, 0.01, 0.99))
         reply_state = draw(k - 1, beta_sd)
+    neutral = None
+    if spec.neutral:
+        log_rn = np.log(max(data.neutral[data.mask].sum() / nobs, 1e-3))
+        neutral = np.full(k, log_rn) + draw(k, beta_sd)
     nat = ModelParams(
         spec=spec, a=a, c=c,
         beta_c=draw(len(spec.complaint_covariates), beta_sd),
@@ -153,7 +158,7 @@ def start_values(layout: ParamLayout, data: PanelArrays,
         tau=tau,
         init=draw((k - 1) * (1 + len(spec.initial_covariates)), init_sd).reshape(k - 1, -1),
         sent_mean=sent_mean, sent_log_sd=sent_log_sd,
-        reply_brand=reply_brand, reply_state=reply_state,
+        reply_brand=reply_brand, reply_state=reply_state, neutral=neutral,
     )
     return layout.from_natural(nat)
 
@@ -311,6 +316,19 @@ class RelationshipHMM:
         On panels with more than twice this many sequences, each start first runs on a random
         subsample of this many sequences (looser tolerance), then on the full panel; ``None``
         switches the warm-up off.
+    neutral : bool
+        Model the neutral tweets, ``neutral ~ Poisson(exp(n_k))`` (the panel's ``neutral``).
+        Implied by ``validation`` and ``misclassification``.
+    validation : ValidationCounts, optional
+        A coded validation sample stratified by predicted label. The emissions become the
+        misclassification layer (DESIGN.md §4.1): observed label counts Poisson with rates
+        ``Mᵀ Λ``, ``M`` estimated jointly (q-logits as parameters, the sample's multinomial
+        log-likelihood added), so standard errors include ``M``'s uncertainty. Assumes each
+        tweet is labelled independently given its true voice — errors independent of the
+        latent state, the customer, the period and the other tweets. Needs ``cov_type="oim"``.
+        ``None`` (default): the labels are taken as the true voice ("naive").
+    misclassification : array-like (3, 3), optional
+        A known ``M`` used as fixed (studies; with the identity the fit is the naive one).
     """
 
     def __init__(self, n_states: int = 3, *,
@@ -324,7 +342,9 @@ class RelationshipHMM:
                  n_starts: int = 5, random_state: int | None = None, max_iter: int = 2000,
                  gtol: float = 1e-7, cov_type: str = "oim", n_boot: int = 200,
                  n_jobs: int = 1, chunk_size: int = 4096, optimum_tol: float = 0.05,
-                 warm_start_size: int | None = 3000) -> None:
+                 warm_start_size: int | None = 3000, neutral: bool = False,
+                 validation: ValidationCounts | None = None,
+                 misclassification: np.ndarray | None = None) -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
         self.compliment_covariates = tuple(compliment_covariates)
@@ -345,6 +365,9 @@ class RelationshipHMM:
         self.chunk_size = chunk_size
         self.optimum_tol = optimum_tol
         self.warm_start_size = warm_start_size
+        self.neutral = neutral
+        self.validation = validation
+        self.misclassification = misclassification
 
     # ------------------------------------------------------------------ specification
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -354,7 +377,7 @@ class RelationshipHMM:
             "transition_covariates", "unanswered", "latency_hours", "initial_covariates",
             "sentiment", "reply_model", "first_contact_truncation", "n_starts",
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
-            "optimum_tol", "warm_start_size")}
+            "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification")}
 
     def make_spec(self, brands: tuple[str, ...] = ()) -> ModelSpec:
         """Build the :class:`ModelSpec` these settings describe."""
@@ -367,7 +390,16 @@ class RelationshipHMM:
         first_contact: FirstContact = ("state" if truncation is True else "none"
                                        if truncation is False else truncation)
         sentiment = "sentiment_mean" if self.sentiment is True else (self.sentiment or None)
+        validation = self.validation
+        fixed = self.misclassification
         return ModelSpec(
+            neutral=bool(self.neutral or validation is not None or fixed is not None),
+            validation_counts=(None if validation is None else tuple(
+                tuple(int(x) for x in row) for row in np.asarray(validation.counts))),
+            validation_population=(None if validation is None else tuple(
+                int(x) for x in np.asarray(validation.population))),
+            fixed_misclassification=(None if fixed is None else tuple(
+                tuple(float(x) for x in row) for row in np.asarray(fixed, dtype=float))),
             n_states=self.n_states,
             complaint_covariates=self.complaint_covariates,
             compliment_covariates=self.compliment_covariates,
@@ -406,6 +438,10 @@ class RelationshipHMM:
         started = time.perf_counter()
         if self.cov_type not in ("oim", "robust", "bootstrap"):
             raise ValueError("cov_type must be 'oim', 'robust' or 'bootstrap'")
+        if self.validation is not None and self.cov_type != "oim":
+            raise ValueError("with a validation sample only cov_type='oim' carries the "
+                             "uncertainty of M (the sandwich and the customer bootstrap "
+                             "would hold the validation sample fixed)")
         brands: tuple[str, ...] = ()
         if self.reply_model:
             brands = tuple(sorted(map(str, panel["brand"].unique())))
@@ -440,6 +476,10 @@ class RelationshipHMM:
             reported_cov=reported_cov, optimum_tol=self.optimum_tol,
             fit_seconds=time.perf_counter() - started, dropped_rows=data.dropped_rows,
             hessian_ok=hessian_ok, extra=extra)
+        if spec.validation_counts is not None:
+            self.results_.extra["measurement"] = {
+                "correction": "misclassification",
+                "validation_n": int(np.sum(spec.validation_counts))}
         self._set_fitted(spec, theta)
         return self
 
@@ -497,6 +537,7 @@ class RelationshipHMM:
         self.startprob_ = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
         self.transmat_ = transition_matrices(nat.tau, 0.0)
         self.transmat_intervened_ = transition_matrices(nat.tau, nat.delta)
+        self.misclassification_ = self.layout_.misclassification(self.theta_)
         if hasattr(self, "results_") and self.results_.spec == spec:
             self.params_ = self.results_.params
             self.bse_ = self.results_.bse
@@ -525,7 +566,8 @@ class RelationshipHMM:
             "initial_covariates": spec.initial_covariates,
             "sentiment": spec.sentiment or False, "reply_model": spec.reply_model,
             "first_contact_truncation": spec.first_contact,
-            "latency_hours": spec.latency_hours,
+            "latency_hours": spec.latency_hours, "neutral": spec.neutral,
+            "misclassification": spec.fixed_misclassification,
         }
         model = cls(**{**settings, **kwargs})
         target = model.make_spec(spec.brands)
@@ -564,7 +606,8 @@ class RelationshipHMM:
         return data.sequences.assign(loglike=ev.loglik_seq)
 
     def _posteriors(self, data: PanelArrays) -> tuple[np.ndarray, np.ndarray]:
-        log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data)
+        log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data,
+                                               self.misclassification_)
         fb = core.forward_backward_cumulative(log_initial, cdf, terms.log_density, data.mask)
         return fb.posterior, fb.alpha
 
@@ -631,7 +674,8 @@ class RelationshipHMM:
         for draw, values in enumerate(sets):
             if values.spec != self.spec_:
                 raise ValueError("the parameters belong to another specification")
-            log_initial, cdf, terms = model_arrays(values, self.layout_, data)
+            log_initial, cdf, terms = model_arrays(values, self.layout_, data,
+                                                   self.misclassification_)
             _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
                                                      data.mask)
             block = keys.copy()
@@ -663,7 +707,8 @@ class RelationshipHMM:
             ``customer_id``, ``brand``, ``period``, ``state`` (0 = worst).
         """
         data = self._prepare(panel)
-        log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data)
+        log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data,
+                                               self.misclassification_)
         with np.errstate(divide="ignore"):
             log_transition = np.log(probs_from_cdf(cdf))
         log_prob, states = core.viterbi(log_initial, log_transition, terms.log_density,

@@ -7,6 +7,14 @@ posterior expectations of complete-data scores, which forward–backward deliver
 pass (the "joint" first-contact term has a closed-form derivative of its own). Both are
 computed per sequence, so sums give the total and the per-sequence scores give the outer
 product / clustered sandwich.
+
+Under the misclassification layer with a validation sample (``ModelSpec.validation_counts``)
+the total log-likelihood adds the validation sample's multinomial log-likelihood
+(:meth:`complaintpanel.model.measurement.ValidationCounts.loglike`) — ``M`` is estimated
+jointly, so the observed information carries its uncertainty — and the gradient of the
+q-logits chains the emissions' score of ``M`` through ``∂M / ∂q-logits``
+(:func:`~complaintpanel.model.measurement.misclassification_logit_jacobian`). The per-sequence
+log-likelihoods and scores hold the panel's part only.
 """
 
 from __future__ import annotations
@@ -32,6 +40,11 @@ from complaintpanel.hmm.transitions import (
     threshold_gradient,
 )
 from complaintpanel.model import ModelParams
+from complaintpanel.model.measurement import (
+    misclassification_logit_jacobian,
+    q_from_logits,
+    validation_score,
+)
 
 __all__ = ["Evaluation", "evaluate", "log_joint_contact", "model_arrays"]
 
@@ -64,9 +77,13 @@ class Evaluation:
         return self.grad
 
 
-def model_arrays(nat: ModelParams, layout: ParamLayout, data: PanelArrays
+def model_arrays(nat: ModelParams, layout: ParamLayout, data: PanelArrays,
+                 misclassification: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, EmissionTerms]:
     """Compute initial log-probabilities, cumulative transition probabilities, emissions.
+
+    ``misclassification`` is ``M`` of the misclassification layer
+    (:meth:`ParamLayout.misclassification`), when the specification has one.
 
     Returns
     -------
@@ -76,16 +93,20 @@ def model_arrays(nat: ModelParams, layout: ParamLayout, data: PanelArrays
     terms : EmissionTerms
     """
     spec = layout.spec
-    terms = emission_terms(nat, spec, data)
+    if spec.misclassified and misclassification is None:
+        raise ValueError("this specification needs the misclassification matrix M")
+    terms = emission_terms(nat, spec, data, misclassification)
     cdf = cumulative(nat.tau, shift(nat, data)[:-1])
     log_initial = initial_log_probs(nat, data.x_initial)
     return log_initial, cdf, terms
 
 
 def _evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays,
-                    gradient: bool) -> tuple[np.ndarray, np.ndarray | None]:
+                    gradient: bool, misclassification: np.ndarray | None = None,
+                    m_jacobian: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
     spec = layout.spec
-    log_initial, cdf, terms = model_arrays(nat, layout, data)
+    log_initial, cdf, terms = model_arrays(nat, layout, data, misclassification)
     if not gradient:
         loglik, *_ = core.forward_cumulative(log_initial, cdf, terms.log_density, data.mask)
         if spec.first_contact == "joint":
@@ -116,10 +137,14 @@ def _evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays,
     blocks["init"] = initial_gradient(residual, data.x_initial).reshape(
         -1, residual.shape[1])
     n = data.n_sequences
+    if m_jacobian is not None:
+        # chain rule through M(q-logits): (V, L, N) × (V, L, V−1, L) → (V−1, L, N)
+        blocks["q_logits"] = np.einsum("vln,vlum->umn", blocks.pop("misclassification"),
+                                       m_jacobian)
     grad_nat = np.concatenate([
         np.asarray(blocks.get(name, np.zeros((0, n)))).reshape(-1, n)
         for name in ("a", "c", "beta_c", "beta_p", "beta_tr", "tau", "init", "sent_mean",
-                     "sent_log_sd", "reply_brand", "reply_state")
+                     "sent_log_sd", "reply_brand", "reply_state", "neutral", "q_logits")
     ])
     return loglik, grad_nat
 
@@ -151,18 +176,34 @@ def evaluate(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], 
     Evaluation
     """
     nat = layout.to_natural(theta)
+    m = layout.misclassification(theta)
+    logits = layout.q_logits(theta)
+    spec = layout.spec
+    m_jacobian = None
+    validation_loglik = 0.0
+    validation_grad = np.zeros(layout.n_params)
+    if logits is not None:
+        counts = np.asarray(spec.validation_counts, dtype=float)
+        m_jacobian = misclassification_logit_jacobian(
+            logits, np.asarray(spec.validation_population, dtype=float))
+        q = q_from_logits(logits)
+        validation_loglik = float(np.sum(np.where(counts > 0, counts * np.log(q), 0.0)))
+        validation_grad[layout.slices["q_logits"]] = validation_score(counts, logits).ravel()
     logliks = []
     grads = []
     for chunk in chunks:
-        loglik, grad_nat = _evaluate_chunk(nat, layout, chunk, gradient or scores)
+        loglik, grad_nat = _evaluate_chunk(nat, layout, chunk, gradient or scores, m,
+                                           m_jacobian)
         logliks.append(loglik)
         if grad_nat is not None:
             grads.append(grad_nat)
     loglik_seq = np.concatenate(logliks)
+    total_loglik = float(loglik_seq.sum()) + validation_loglik
     if not (gradient or scores):
-        return Evaluation(float(loglik_seq.sum()), loglik_seq, None, None)
+        return Evaluation(total_loglik, loglik_seq, None, None)
     if scores:
         per_seq = layout.gradient_to_theta(theta, np.concatenate(grads, axis=1))
-        return Evaluation(float(loglik_seq.sum()), loglik_seq, per_seq.sum(axis=1), per_seq)
+        return Evaluation(total_loglik, loglik_seq, per_seq.sum(axis=1) + validation_grad,
+                          per_seq)
     total = layout.gradient_to_theta(theta, sum(g.sum(axis=1) for g in grads))
-    return Evaluation(float(loglik_seq.sum()), loglik_seq, total, None)
+    return Evaluation(total_loglik, loglik_seq, total + validation_grad, None)

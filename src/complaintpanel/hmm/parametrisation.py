@@ -12,9 +12,15 @@ transform:
 * each row of the thresholds ``τ_j·`` is **strictly increasing** (first cut free, then
   log-increments), as an ordered logit requires.
 
-Everything else is identity. Gradients with respect to natural parameters are mapped to ``θ``
-by the chain rule (:meth:`ParamLayout.gradient_to_theta`), so the analytic gradient of the
-likelihood carries over exactly.
+Everything else is identity. Two optional blocks come last: the neutral log-rates ``n_k``
+(``ModelSpec.neutral``) and, when the specification carries a validation sample, the q-logits
+of the misclassification layer (:func:`complaintpanel.model.measurement.q_from_logits`; ``M``
+follows from them and the label census). The q-logits are not part of
+:class:`~complaintpanel.model.ModelParams`: :meth:`ParamLayout.misclassification` gives ``M``.
+
+Gradients with respect to natural parameters are mapped to ``θ`` by the chain rule
+(:meth:`ParamLayout.gradient_to_theta`), so the analytic gradient of the likelihood carries
+over exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from complaintpanel.model import ModelParams, ModelSpec
+from complaintpanel.model.measurement import VOICES, misclassification, q_from_logits, q_logits
 
 __all__ = ["IdentificationError", "ParamLayout"]
 
@@ -31,7 +38,8 @@ class IdentificationError(ValueError):
 
 
 _BLOCKS = ("a", "c", "beta_c", "beta_p", "beta_tr", "tau", "init", "sent_mean", "sent_log_sd",
-           "reply_brand", "reply_state")
+           "reply_brand", "reply_state", "neutral", "q_logits")
+_MODEL_BLOCKS = _BLOCKS[:-1]  # the blocks ModelParams holds
 
 
 class ParamLayout:
@@ -60,6 +68,9 @@ class ParamLayout:
             "sent_log_sd": k if spec.sentiment else 0,
             "reply_brand": len(spec.brands) if spec.reply_model else 0,
             "reply_state": k - 1 if spec.reply_model else 0,
+            "neutral": k if spec.neutral else 0,
+            "q_logits": ((len(VOICES) - 1) * len(VOICES)
+                         if spec.validation_counts is not None else 0),
         }
         if spec.reply_model and not spec.brands:
             raise ValueError("the reply model needs the brand labels (ModelSpec.with_brands)")
@@ -83,10 +94,44 @@ class ParamLayout:
             [np.zeros((k, 1)), np.cumsum(np.exp(raw_tau[:, 1:]), axis=1)], axis=1)
         blocks["tau"] = tau
         blocks["init"] = blocks["init"].reshape(k - 1, 1 + len(self.spec.initial_covariates))
-        return ModelParams(spec=self.spec, **blocks)
+        del blocks["q_logits"]
+        neutral_block = blocks.pop("neutral")
+        neutral = neutral_block if self.spec.neutral else None
+        return ModelParams(spec=self.spec, neutral=neutral, **blocks)
 
-    def from_natural(self, nat: ModelParams) -> np.ndarray:
-        """Unconstrained vector ``θ`` from natural parameters (inverse of :meth:`to_natural`)."""
+    # ---------------------------------------------------------------- misclassification
+    def q_logits(self, theta: np.ndarray) -> np.ndarray | None:
+        """Return the q-logits (V−1, L) of the validation strata, or ``None``."""
+        if self.spec.validation_counts is None:
+            return None
+        return np.asarray(theta, dtype=float)[self.slices["q_logits"]].reshape(
+            len(VOICES) - 1, len(VOICES))
+
+    def misclassification(self, theta: np.ndarray) -> np.ndarray | None:
+        """``M[v, ℓ] = P(label ℓ | true v)`` at ``θ`` (estimated or fixed), or ``None``."""
+        spec = self.spec
+        if spec.fixed_misclassification is not None:
+            return np.asarray(spec.fixed_misclassification, dtype=float)
+        logits = self.q_logits(theta)
+        if logits is None:
+            return None
+        return misclassification(q_from_logits(logits),
+                                 np.asarray(spec.validation_population, dtype=float))[0]
+
+    def start_q_logits(self) -> np.ndarray:
+        """q-logits at the validation sample's own estimate ``q̂`` (a start value)."""
+        counts = np.asarray(self.spec.validation_counts, dtype=float)
+        sizes = counts.sum(axis=0, keepdims=True)
+        q_hat = np.divide(counts, sizes, out=np.full_like(counts, 1 / 3), where=sizes > 0)
+        return q_logits(q_hat)
+
+    def from_natural(self, nat: ModelParams, q_logit_values: np.ndarray | None = None
+                     ) -> np.ndarray:
+        """Unconstrained vector ``θ`` from natural parameters (inverse of :meth:`to_natural`).
+
+        ``q_logit_values`` fill the misclassification block (default: the validation sample's
+        own estimate).
+        """
         if nat.spec != self.spec:
             raise ValueError("the parameters belong to another specification; use "
                              "ModelParams.with_spec first")
@@ -101,15 +146,21 @@ class ParamLayout:
             raise ValueError("thresholds must increase along each row")
         theta[self.slices["a"]] = np.concatenate([[a[0]], np.log(steps)])
         theta[self.slices["tau"]] = np.concatenate([tau[:, :1], np.log(gaps)], axis=1).ravel()
-        for name in _BLOCKS:
+        for name in _MODEL_BLOCKS:
+            if name == "neutral" and not self.spec.neutral:
+                continue
             if name not in ("a", "tau"):
                 theta[self.slices[name]] = np.asarray(getattr(nat, name), dtype=float).ravel()
+        if self.spec.validation_counts is not None:
+            values = self.start_q_logits() if q_logit_values is None else q_logit_values
+            theta[self.slices["q_logits"]] = np.asarray(values, dtype=float).ravel()
         return theta
 
     def natural_vector(self, nat: ModelParams) -> np.ndarray:
         """Natural parameters flattened in block order."""
         return np.concatenate([np.asarray(getattr(nat, name), dtype=float).ravel()
-                               for name in _BLOCKS])
+                               for name in _MODEL_BLOCKS
+                               if name != "neutral" or self.spec.neutral])
 
     def gradient_to_theta(self, theta: np.ndarray, grad_nat: np.ndarray) -> np.ndarray:
         """Chain rule: gradient w.r.t. natural parameters → gradient w.r.t. ``θ``.
@@ -147,7 +198,12 @@ class ParamLayout:
         standard deviations as σ_k.
         """
         listed = self.to_natural(theta).reported()
-        return list(listed.index), listed.to_numpy()
+        names, values = list(listed.index), listed.to_numpy()
+        m = self.misclassification(theta)
+        if m is not None and self.spec.validation_counts is not None:
+            names += [f"M[{v},{ell}]" for v in VOICES for ell in VOICES]
+            values = np.concatenate([values, m.ravel()])
+        return names, values
 
     def reported_jacobian(self, theta: np.ndarray, step: float = 1e-6) -> np.ndarray:
         """Return ∂(reported values)/∂θ by central differences (a smooth, cheap map)."""
@@ -171,7 +227,8 @@ class ParamLayout:
         for j in range(k):
             for m in range(1, k - 1):
                 bounds[st.start + j * (k - 1) + m] = (-12.0, 4.0)  # log gap between cuts
-        for name in ("beta_c", "beta_p", "beta_tr", "init", "reply_brand", "reply_state"):
+        for name in ("beta_c", "beta_p", "beta_tr", "init", "reply_brand", "reply_state",
+                     "q_logits"):
             s = self.slices[name]
             for i in range(s.start, s.stop):
                 bounds[i] = (-20.0, 20.0)

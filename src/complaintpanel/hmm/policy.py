@@ -210,6 +210,9 @@ def _simulate_one(policy: str, params: ModelParams, start: _Start, state_last: n
             "compliments": np.random.default_rng([seed, h, 1]),
             "fast": reply, "answer": reply,
             "sentiment": np.random.default_rng([seed, h, 4]),
+            # drawn only by fits with the neutral emission; a stream of its own, so the
+            # other purposes' numbers do not change
+            "neutral": np.random.default_rng([seed, h, 5]),
         })
         period, customers = step(params, customers, rule, draws)
         move = np.random.default_rng([seed, h, 3])

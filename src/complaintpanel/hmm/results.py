@@ -154,8 +154,33 @@ class RelationshipHMMResults(EstimationResults):
         by state).
         """
         table = self.model_params().reported_terms().drop(columns="value")
+        extra = [name for name in self.params.index if name not in table.index]
+        if extra:  # the misclassification matrix M[true, label] of the correction
+            table = pd.concat([table, pd.DataFrame({"block": "M"}, index=extra)]).reindex(
+                columns=table.columns)
+            table["cut"] = table["cut"].astype("Int64")
         table["fixed"] = False
         return table
+
+    @property
+    def measurement(self) -> str:
+        """How the voice labels were treated: corrected for misclassification, or naive."""
+        spec = self.spec
+        if spec.validation_counts is not None:
+            n = int(np.sum(spec.validation_counts))
+            return f"corrected for misclassification (validation sample n = {n})"
+        if spec.fixed_misclassification is not None:
+            return "corrected for misclassification (fixed M)"
+        return "naive (classifier labels taken as the true voice)"
+
+    @property
+    def misclassification(self) -> pd.DataFrame | None:
+        """Estimated ``M[true voice, label]`` (rows sum to one), or ``None`` (naive)."""
+        m = self.layout.misclassification(self.theta)
+        if m is None:
+            return None
+        from complaintpanel.model.measurement import VOICES
+        return pd.DataFrame(m, index=list(VOICES), columns=list(VOICES))
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the reported parameters."""
@@ -291,6 +316,7 @@ class RelationshipHMMResults(EstimationResults):
             f"{'':>8}Converged: {self.converged!s:>21}",
             f"First contact: {self.spec.first_contact:<12} iterations (best start): "
             f"{best.n_iter}",
+            f"Voice: {self.measurement}",
             "-" * 78,
             frame.to_string(float_format=lambda v: f"{v:.4f}"),
             "-" * 78,
@@ -319,7 +345,7 @@ class RelationshipHMMResults(EstimationResults):
         rows += ["", f"Log-likelihood {self.loglike:.2f}; BIC {self.bic:.2f}; "
                  f"{self.nobs:,} customer-periods; {self.n_sequences:,} customer-brand "
                  f"sequences; {self.n_starts_converged}/{self.n_starts} starts at the best "
-                 f"optimum; standard errors: {self.cov_type}."]
+                 f"optimum; standard errors: {self.cov_type}; voice: {self.measurement}."]
         for key, matrix in self.transition_matrices().items():
             rows += ["", f"Transition matrix, {key.replace('_', ' ')} (row: from, column: to):",
                      "", "| from \\ to | " + " | ".join(matrix.columns) + " |",
@@ -370,6 +396,7 @@ class RelationshipHMMResults(EstimationResults):
             "kind": self.kind,
             "model": self.model,
             "spec": self.spec.to_dict(),
+            "measurement": self.measurement,
             "state_names": list(self.state_names),
             "params": {k: float(v) for k, v in self.params.items()},
             "bse": {k: float(v) for k, v in self.bse.items()},

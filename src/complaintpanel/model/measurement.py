@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["VOICES", "ValidationCounts", "misclassification", "misclassification_jacobian",
-           "q_covariance", "q_from_logits", "q_logits", "validation_description"]
+           "misclassification_logit_jacobian", "q_covariance", "q_from_logits", "q_logits",
+           "validation_description", "validation_score"]
 
 # Order of the voices in every array of this module (true voice v on rows, label ℓ on columns);
 # the same order as complaintpanel.label.base.VOICES.
@@ -269,3 +270,54 @@ def validation_description(validation: ValidationCounts, alpha: float = 0.05,
                        "(no finite-population correction)",
         **extra,
     }
+
+# ------------------------------------------------------------------------------------------
+# Derivatives for likelihoods that estimate M jointly (the relationship HMM's misclassification
+# layer, complaintpanel.hmm.emissions). Kept in a block of their own.
+# ------------------------------------------------------------------------------------------
+def misclassification_logit_jacobian(logits: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """Jacobian of ``M`` (:func:`misclassification`) with respect to the q-logits.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (V-1, L)
+        q-logits against the first voice (:func:`q_from_logits`).
+    population : ndarray, shape (L,)
+        Label census ``N_ℓ``.
+
+    Returns
+    -------
+    ndarray, shape (V, L, V-1, L)
+        ``∂M[v, ℓ] / ∂logits[u, ℓ']``.
+
+    Notes
+    -----
+    With ``J[v, ℓ] = q[v | ℓ] c_ℓ`` and ``π_v = Σ_ℓ J[v, ℓ]``: ``∂M[v, ℓ] = ∂J[v, ℓ] / π_v −
+    M[v, ℓ] Σ_m ∂J[v, m] / π_v``, and the softmax gives ``∂q[v | ℓ] / ∂logits[u, ℓ] =
+    q[v | ℓ] (1{v = u+1} − q[u+1 | ℓ])``.
+    """
+    q = q_from_logits(logits)
+    v_count, l_count = q.shape
+    census = np.asarray(population, dtype=float)
+    census = census / census.sum()
+    m, shares = misclassification(q, population)
+    # dq[v, l, u] = ∂q[v | l] / ∂logits[u, l]
+    dq = q[:, :, None] * (np.eye(v_count)[:, None, 1:] - q[1:].T[None, :, :])
+    d_joint = np.zeros((v_count, l_count, v_count - 1, l_count))
+    for ell in range(l_count):
+        d_joint[:, ell, :, ell] = dq[:, ell, :] * census[ell]
+    d_shares = d_joint.sum(axis=1)  # (V, V-1, L)
+    return (d_joint - m[:, :, None, None] * d_shares[:, None, :, :]) / shares[:, None, None, None]
+
+
+def validation_score(counts: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """Gradient of :meth:`ValidationCounts.loglike` with respect to the q-logits.
+
+    Returns
+    -------
+    ndarray, shape (V-1, L)
+        ``n[u+1, ℓ] − n_ℓ q[u+1 | ℓ]``.
+    """
+    counts = np.asarray(counts, dtype=float)
+    q = q_from_logits(logits)
+    return counts[1:] - counts.sum(axis=0, keepdims=True) * q[1:]

@@ -100,6 +100,8 @@ class ModelParams:
             raise ValueError("initial logits must be (K-1) × (1 + initial covariates)")
         if self.neutral is not None and np.size(self.neutral) != k:
             raise ValueError(f"neutral log-rates must have K = {k} values")
+        if spec.neutral and self.neutral is None:
+            raise ValueError("a specification with the neutral emission needs neutral log-rates")
 
     # ------------------------------------------------------------------ named values
     @property
@@ -349,6 +351,10 @@ class ModelParams:
             add(f"a[{s}]", self.a[k], "a", state=s)
         for k, s in enumerate(names_s):
             add(f"c[{s}]", self.c[k], "c", state=s)
+        if spec.neutral:
+            assert self.neutral is not None  # checked in __post_init__
+            for k, s in enumerate(names_s):
+                add(f"n[{s}]", self.neutral[k], "n", state=s)
         for block, equation, columns in (
                 ("beta_c", "complaints", spec.complaint_covariates),
                 ("beta_p", "compliments", spec.compliment_covariates),

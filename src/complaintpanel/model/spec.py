@@ -72,6 +72,17 @@ class ModelSpec:
         Cut-off of ``fast_reply`` (a complaint answered within this many hours), when used.
     brands : tuple of str
         Brand labels of the reply model (filled in from the data at fit time).
+    neutral : bool
+        Model the period's neutral tweets as a third emission, ``neutral ~ Poisson(exp(n_k))``
+        (needed by the misclassification layer: a neutral tweet may be labelled a complaint).
+    validation_counts, validation_population : tuple or None
+        A coded validation sample (:class:`complaintpanel.model.measurement.ValidationCounts`:
+        ``n[v, ℓ]`` as a 3 × 3 tuple and the label census ``N_ℓ``). When given, the observed
+        label counts are Poisson with rates ``Mᵀ Λ`` (DESIGN.md §4.1) and ``M`` is estimated
+        jointly with the HMM (its q-logits are parameters; the sample's multinomial
+        log-likelihood is added). Needs ``neutral``.
+    fixed_misclassification : tuple or None
+        A known ``M`` (3 × 3 tuple, rows = true voice) used as fixed instead of estimated.
     """
 
     n_states: int = 3
@@ -84,14 +95,33 @@ class ModelSpec:
     first_contact: FirstContact = "state"
     latency_hours: float | None = None
     brands: tuple[str, ...] = field(default_factory=tuple)
+    neutral: bool = False
+    validation_counts: tuple[tuple[int, ...], ...] | None = None
+    validation_population: tuple[int, ...] | None = None
+    fixed_misclassification: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
+        if (self.validation_counts is None) != (self.validation_population is None):
+            raise ValueError("a validation sample needs both its counts and its population")
+        if self.misclassified and not self.neutral:
+            raise ValueError("the misclassification layer needs the neutral emission "
+                             "(neutral=True)")
+        if self.validation_counts is not None and self.fixed_misclassification is not None:
+            raise ValueError("give a validation sample or a fixed misclassification matrix, "
+                             "not both")
+        if self.neutral and self.first_contact == "joint":
+            raise ValueError("the neutral emission supports first_contact 'state' or 'none'")
         if self.n_states < 2:
             raise ValueError("the relationship HMM needs at least 2 states")
         if self.first_contact not in ("state", "joint", "none"):
             raise ValueError("first_contact must be 'state', 'joint' or 'none'")
         if "fast_reply" in self.transition_covariates and self.latency_hours is None:
             raise ValueError("fast_reply needs latency_hours (the cut-off in hours)")
+
+    @property
+    def misclassified(self) -> bool:
+        """Observed labels are modelled as misclassified true voice (``ω = Mᵀ Λ``)."""
+        return self.validation_counts is not None or self.fixed_misclassification is not None
 
     def with_brands(self, brands: tuple[str, ...]) -> ModelSpec:
         """Copy with the reply model's brand labels set."""
@@ -109,7 +139,7 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, object]:
         """Plain-JSON representation."""
-        return {
+        out: dict[str, object] = {
             "n_states": self.n_states,
             "complaint_covariates": list(self.complaint_covariates),
             "compliment_covariates": list(self.compliment_covariates),
@@ -121,6 +151,15 @@ class ModelSpec:
             "latency_hours": self.latency_hours,
             "brands": list(self.brands),
         }
+        # Written only when used, so specifications without them keep their JSON unchanged.
+        if self.neutral:
+            out["neutral"] = True
+        if self.validation_counts is not None:
+            out["validation_counts"] = [list(row) for row in self.validation_counts]
+            out["validation_population"] = list(self.validation_population or ())
+        if self.fixed_misclassification is not None:
+            out["fixed_misclassification"] = [list(r) for r in self.fixed_misclassification]
+        return out
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> ModelSpec:
@@ -129,4 +168,11 @@ class ModelSpec:
                   "initial_covariates", "brands")
         kwargs = {key: tuple(value) if key in tuples else value  # type: ignore[arg-type]
                   for key, value in values.items()}
+        for key in ("validation_counts", "fixed_misclassification"):
+            if kwargs.get(key) is not None:
+                rows: list[list[object]] = kwargs[key]  # type: ignore[assignment]
+                kwargs[key] = tuple(tuple(row) for row in rows)
+        if kwargs.get("validation_population") is not None:
+            kwargs["validation_population"] = tuple(
+                kwargs["validation_population"])  # type: ignore[arg-type]
         return cls(**kwargs)  # type: ignore[arg-type]
