@@ -231,3 +231,15 @@ def test_leave_one_dataset_out_on_a_slice() -> None:
         assert head["value"] > 0.4
         assert head["ci95"][0] <= head["value"] <= head["ci95"][1]
         assert part["brier"] < part["brier_uniform_baseline"]
+
+
+def test_classifier_figure_from_committed_results(tmp_path: Path) -> None:
+    from complaintpanel.report.fig_classifier import fig_classifier_validity
+
+    paths = fig_classifier_validity(REPO / "benchmarks" / "results" / "labels.json", tmp_path)
+    assert [p.name for p in paths] == ["classifier_validity.pdf", "classifier_validity.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+    broken = tmp_path / "labels.json"
+    broken.write_text("{}")
+    with pytest.raises(ValueError, match="no 'head' section"):
+        fig_classifier_validity(broken, tmp_path)
