@@ -149,7 +149,7 @@ def reliability(true: Sequence[str], proba: np.ndarray, voice: str = "complaint"
 
 def leave_one_dataset_out(pooled: pd.DataFrame, rules_voice: np.ndarray, C: float = 1.0,
                           draws: int = 1000, seed: int = 0,
-                          calibration_folds: int = 5) -> dict[str, Any]:
+                          calibration_folds: int = 5, n_features: int = 2**18) -> dict[str, Any]:
     """Train the head on all sets but one, score it and the rules on the held-out set.
 
     Parameters
@@ -158,7 +158,7 @@ def leave_one_dataset_out(pooled: pd.DataFrame, rules_voice: np.ndarray, C: floa
         ``text``, ``voice``, ``set`` (:func:`~complaintpanel.label.corpora.read_labelled_sets`).
     rules_voice : ndarray of str
         The rules classifier's voice for each row of ``pooled``.
-    C, calibration_folds : see :class:`~complaintpanel.label.head.VoiceHead`.
+    C, calibration_folds, n_features : see :class:`~complaintpanel.label.head.VoiceHead`.
     draws, seed : see :func:`bootstrap_scores`.
 
     Returns
@@ -174,7 +174,8 @@ def leave_one_dataset_out(pooled: pd.DataFrame, rules_voice: np.ndarray, C: floa
     for held in pd.unique(sets):
         test = sets == held
         train = pooled[~test]
-        head = VoiceHead(C=C, seed=seed, calibration_folds=calibration_folds).fit(
+        head = VoiceHead(C=C, seed=seed, calibration_folds=calibration_folds,
+                         n_features=n_features).fit(
             train["text"].tolist(), train["voice"].tolist())
         texts = pooled.loc[test, "text"].tolist()
         truth = pooled.loc[test, "voice"].tolist()
