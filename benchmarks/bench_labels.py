@@ -14,12 +14,19 @@ Sections:
 * ``simulated_truth`` — the rules (and the airline-trained model) against the simulator's true
   voice, overall and for the ambiguous texts;
 * ``throughput`` — the rules classifier on ≥ 1M simulated customer tweets (many repeated texts)
-  and on 1M all-distinct texts, with 1 and 2 processes.
+  and on 1M all-distinct texts, with 1 and 2 processes;
+* ``head`` (issue 14) — the shipped voice head (:mod:`complaintpanel.label.head`) beside the
+  rules: leave-one-dataset-out validity over the airline, TweetEval and Sanders sets (3-class
+  macro-F1 and complaint-vs-not F1, paired bootstrap 95% intervals), calibration (Brier score,
+  reliability data), sarcasm (TweetEval irony; the simulator's ambiguous complaints, measured
+  only), a small simulated world, speed and load time, install size, and its targets.
+  ``--only head`` runs this section alone and merges it into the existing labels.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -34,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
 from complaintpanel.config import SimulateConfig
-from complaintpanel.label import RulesClassifier, evaluate_labels
+from complaintpanel.label import VOICES, RulesClassifier, evaluate_labels
 from complaintpanel.label.evaluate import LabelReport, parse_mapping, read_labelled
 from complaintpanel.label.trained import (
     TrainedClassifier,
@@ -282,10 +289,164 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+LABELLED = REAL.parent / "labelled"
+HEAD_SIM_CUSTOMERS = 1_000
+
+
+def _head_sarcasm(head: Any, rules: RulesClassifier) -> dict[str, Any]:
+    from complaintpanel.label.corpora import IRONY_SET, read_irony
+    from complaintpanel.simulate.phrases import AMBIGUOUS_COMPLAINTS
+
+    irony = read_irony(LABELLED)
+    ironic = irony["ironic"].to_numpy()
+    texts = irony["text"].tolist()
+    shares: dict[str, Any] = {}
+    for name, voice in (("rules", rules.predict(texts)[0]), ("head", head.predict(texts))):
+        voice = np.asarray(voice)
+        shares[name] = {
+            "complaint_share_ironic": float(np.mean(voice[ironic] == "complaint")),
+            "complaint_share_not_ironic": float(np.mean(voice[~ironic] == "complaint")),
+            "compliment_share_ironic": float(np.mean(voice[ironic] == "compliment")),
+        }
+    sarcastic = [t.replace("{n}", "3") for t in AMBIGUOUS_COMPLAINTS]
+    sim = {}
+    for name, voice in (("rules", rules.predict(sarcastic)[0]), ("head", head.predict(sarcastic))):
+        sim[name] = {"complaint_recall": float(np.mean(np.asarray(voice) == "complaint")),
+                     "predicted": {v: int(np.sum(np.asarray(voice) == v)) for v in VOICES}}
+    return {
+        "tweeteval_irony": {
+            "source": IRONY_SET["source"], "texts": len(irony), "ironic": int(ironic.sum()),
+            "note": ("no voice labels on this set: the measure is how often each classifier "
+                     "calls ironic (mostly negative-intent) tweets complaints versus non-ironic "
+                     "ones; the head was not trained on it"),
+            **shares},
+        "simulator_ambiguous_complaints": {
+            "texts": len(sarcastic),
+            "note": ("simulate/phrases.AMBIGUOUS_COMPLAINTS ({n} = 3): sarcastic and polite "
+                     "complaints, true voice complaint; measured only, never trained on"),
+            **sim},
+    }
+
+
+def _head_speed(head_path: Path, airline_texts: list[str], n: int) -> dict[str, Any]:
+    import subprocess
+
+    from complaintpanel.label.head import HeadClassifier
+
+    probe = ("import time; t = time.perf_counter(); "
+             "from complaintpanel.label.head import HeadClassifier; "
+             "c = HeadClassifier(); c.predict(['my bag is lost']); "
+             "print(time.perf_counter() - t)")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    load_seconds = [float(subprocess.run([sys.executable, "-c", probe], env=env, check=True,
+                                         capture_output=True, text=True).stdout.strip())
+                    for _ in range(3)]
+    base = np.asarray(airline_texts, dtype=object)
+    unique = np.array([f"{base[k % len(base)]} {k}" for k in range(n)], dtype=object)
+    classifier = HeadClassifier(head_path)
+    runs = []
+    for _ in range(2):
+        cpu = _cpu_seconds()
+        started = time.perf_counter()
+        classifier.predict(unique)
+        seconds = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu
+        runs.append({"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+                     "tweets_per_cpu_second": round(n / cpu),
+                     "load_average_1m_before": round(os.getloadavg()[0], 2)})
+    rules_cpu = _cpu_seconds()
+    RulesClassifier(n_jobs=1).predict(unique)
+    rules_cpu = _cpu_seconds() - rules_cpu
+    return {
+        "all_distinct_texts": n, "single_process": True,
+        "note": ("real airline tweets made distinct by a trailing number; one process (the "
+                 "head includes computing the rule scores)"),
+        "runs": runs,
+        "best_tweets_per_cpu_second": max(r["tweets_per_cpu_second"] for r in runs),
+        "rules_alone_tweets_per_cpu_second": round(n / rules_cpu),
+        "import_and_load_seconds_fresh_process": [round(s, 2) for s in load_seconds],
+    }
+
+
+def bench_head(draws: int = 1000) -> dict[str, Any]:
+    """The head beside the rules: cross-domain validity, calibration, sarcasm, speed, size."""
+    from complaintpanel.label.corpora import read_labelled_sets
+    from complaintpanel.label.head import DEFAULT_HEAD_PATH, HeadClassifier
+    from complaintpanel.label.validity import leave_one_dataset_out
+
+    started = time.perf_counter()
+    pooled = read_labelled_sets(LABELLED, REAL)
+    rules = RulesClassifier(n_jobs=1)
+    rules_voice, _ = rules.predict(pooled["text"].tolist())
+    lodo = leave_one_dataset_out(pooled, np.asarray(rules_voice, dtype=object), draws=draws)
+    print("head: leave-one-dataset-out done", flush=True)
+    classifier = HeadClassifier()
+    card = json.loads(DEFAULT_HEAD_PATH.with_suffix(".json").read_text())
+    sim, _ = _simulated_customer_tweets(HEAD_SIM_CUSTOMERS)
+    simulated = {"customers": HEAD_SIM_CUSTOMERS, "customer_tweets": len(sim),
+                 "note": "small default-calibration world (seed 11); phrase banks never trained on"}
+    for name, voice in (("rules", rules.predict(sim["text"].tolist())[0]),
+                        ("head", classifier.predict(sim["text"].tolist())[0])):
+        report = evaluate_labels(sim["voice"], voice)
+        simulated[name] = {"macro_f1": report.macro_f1, "complaint_f1": report.binary()["f1"]}
+    airline_texts = pd.read_csv(AIRLINE)["text"].fillna("").astype(str).tolist()
+    files = [DEFAULT_HEAD_PATH, DEFAULT_HEAD_PATH.with_suffix(".json"),
+             DEFAULT_HEAD_PATH.with_suffix(".md")]
+    out: dict[str, Any] = {
+        "model": card["model"], "head_file_sha256": card["file_sha256"],
+        "training_command": card["command"],
+        "validity_leave_one_dataset_out": lodo,
+        "validity_note": ("each held-out set is scored by a head trained on the other two sets "
+                          f"only (same recipe as the shipped head); {draws} paired bootstrap "
+                          "resamples of the held-out tweets; complaint_f1 is the F1 of "
+                          "complaint vs not"),
+        "sarcasm": _head_sarcasm(classifier.head, rules),
+        "simulated_world": simulated,
+        "speed": _head_speed(DEFAULT_HEAD_PATH, airline_texts, 100_000),
+        "install_size_bytes": {p.name: p.stat().st_size for p in files},
+    }
+    out["install_size_bytes"]["total"] = sum(p.stat().st_size for p in files)
+    out["targets"] = _head_targets(out)
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def _head_targets(head: dict[str, Any]) -> dict[str, Any]:
+    targets: dict[str, Any] = {}
+    for held, result in head["validity_leave_one_dataset_out"].items():
+        scores = result["scores"]
+        rules_f1 = scores["rules"]["complaint_f1"]["value"]
+        value = scores["head"]["complaint_f1"]["value"]
+        targets[f"head_complaint_f1_{held}_held_out_vs_rules_plus_0.05"] = {
+            "target": round(rules_f1 + 0.05, 4), "value": value,
+            "met": bool(value >= rules_f1 + 0.05)}
+    airline = head["validity_leave_one_dataset_out"]["airline"]["scores"]["head"]
+    targets["head_airline_held_out_3class_macro_f1"] = {
+        "target": 0.72, "value": airline["macro_f1"]["value"],
+        "met": bool(airline["macro_f1"]["value"] >= 0.72)}
+    speed = head["speed"]["best_tweets_per_cpu_second"]
+    targets["head_distinct_tweets_per_cpu_second"] = {
+        "target": 10_000, "value": speed, "met": bool(speed >= 10_000)}
+    return targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip CV; 200,000 tweets")
+    parser.add_argument("--only", choices=["head"], default=None,
+                        help="run only this section and merge it into the existing labels.json")
+    parser.add_argument("--draws", type=int, default=1000, help="bootstrap resamples (head)")
     args = parser.parse_args()
+    if args.only == "head":
+        previous = json.loads((RESULTS_DIR / "labels.json").read_text())
+        for key in ("benchmark", "machine", "finished_at_unix"):
+            previous.pop(key, None)
+        previous["head"] = bench_head(args.draws)
+        path = write_result("labels", previous)
+        print(f"wrote {path}")
+        for name, target in previous["head"]["targets"].items():
+            print(f"  {name}: {target['value']} (target {target['target']}, met {target['met']})")
+        return
     FIGURES.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     result: dict[str, Any] = {"quick": args.quick,
@@ -304,6 +465,7 @@ def main() -> None:
         raise SystemExit(f"simulated world too small: {len(sim):,} customer tweets < {n:,}")
     airline_texts = pd.read_csv(AIRLINE)["text"].fillna("").astype(str).tolist()
     result["throughput"] = bench_throughput(sim, airline_texts, n)
+    result["head"] = bench_head(1000)
     result["targets"] = _targets(result)
     result["load_average_at_end"] = list(os.getloadavg())
     result["seconds_total"] = round(time.perf_counter() - started, 1)

@@ -47,8 +47,11 @@ def test_voiced_follows_the_contract() -> None:
     exchanges = _exchanges()
     voiced = label_exchanges(exchanges, RulesClassifier(n_jobs=1))
     expected_columns = [c for c in exchanges.columns if c != "text"] + [
-        "voice", "sentiment", "classifier", "classifier_version"]
+        "voice", "sentiment", "p_complaint", "p_compliment", "p_neutral", "classifier",
+        "classifier_version"]
     assert list(voiced.columns) == expected_columns
+    # The rules give no probabilities: NaN, documented in stage.PROBABILITY_COLUMNS.
+    assert voiced[["p_complaint", "p_compliment", "p_neutral"]].isna().all().all()
     assert voiced["voice"].tolist() == ["complaint", "compliment", "neutral", "complaint"]
     assert voiced["sentiment"].between(-1, 1).all()
     assert voiced["sentiment"].iloc[0] == voiced["sentiment"].iloc[3]  # same text, same label
@@ -70,6 +73,8 @@ def test_truth_replaces_the_classifier() -> None:
     voiced = label_exchanges_with_truth(_exchanges(), truth, version="truth-abc")
     assert voiced["voice"].tolist() == ["complaint", "compliment", "neutral", "neutral"]
     assert voiced["sentiment"].tolist() == [-1.0, 1.0, 0.0, 0.0]
+    assert voiced[["p_complaint", "p_compliment", "p_neutral"]].to_numpy().tolist() == [
+        [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
     assert set(voiced["classifier"]) == {"truth"}
     assert set(voiced["classifier_version"]) == {"truth-abc"}
     assert "text" not in voiced.columns

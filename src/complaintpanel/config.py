@@ -100,7 +100,14 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class LabelConfig:
-    """Which voice classifier labels customer tweets."""
+    """Which voice classifier labels customer tweets.
+
+    ``classifier``: ``"rules"`` (default: the lexicon and customer-care cues), ``"head"`` (the
+    packaged calibrated model over rule scores and n-grams, docs/classifier.md; it stays an
+    option because it did not beat the rules on every held-out domain by the issue-14 margin)
+    or ``"trained"`` (a model of your own from ``label-train``). ``model_path``: the trained
+    model, or another head than the packaged one.
+    """
 
     classifier: str = "rules"
     model_path: str | None = None

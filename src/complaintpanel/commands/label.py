@@ -1,4 +1,4 @@
-"""``complaintpanel label``, ``label-train`` and ``evaluate-labels``: voice and its validity."""
+"""``complaintpanel label``, ``label-train``, ``label-train-head`` and ``evaluate-labels``."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from complaintpanel.runtime.io import (
 )
 
 ClassifierOption = Annotated[
-    str | None, typer.Option(help="Classifier name (default from config: rules).")]
+    str | None, typer.Option(help="Classifier name: rules, head, trained (default from "
+                                  "config).")]
 ModelOption = Annotated[
-    Path | None, typer.Option("--model", help="Trained model file (classifier 'trained').")]
+    Path | None, typer.Option("--model", help="Model file (classifier 'trained', or 'head' "
+                                              "instead of the packaged head).")]
 ThresholdOption = Annotated[
     float | None, typer.Option(help="Rules classifier threshold (default from config: 1.0).")]
 MappingOption = Annotated[
@@ -131,6 +133,36 @@ def label_train(
                  f"(card {card_path.name})", time.perf_counter() - started)
 
 
+def label_train_head(
+    labelled: Annotated[Path, typer.Option(help="Shared folder of labelled sets (TweetEval, "
+                                                "Sanders).", exists=True, file_okay=False)] = Path(
+        "../shared/data/labelled"),
+    real: Annotated[Path, typer.Option(help="Shared folder of real data (the airline "
+                                            "tweets).", exists=True, file_okay=False)] = Path(
+        "../shared/data/real"),
+    out: Annotated[Path, typer.Option(help="Folder for voice_head.npz and its cards "
+                                           "(.json, .md).")] = Path(
+        "src/complaintpanel/label/models"),
+    C: Annotated[float, typer.Option("--C", help="Inverse L2 penalty.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the calibration folds.")] = 0,
+) -> None:
+    """Train the shipped voice head on all human-labelled sets pooled (classifier 'head')."""
+    from complaintpanel.label.head import train_head
+
+    started = time.perf_counter()
+    command = (f"complaintpanel label-train-head --labelled {labelled} --real {real} "
+               f"--out {out} --C {C:g} --seed {seed}")
+    try:
+        head, card = train_head(labelled, real, C=C, seed=seed, command=command)
+    except (ValueError, FileNotFoundError) as error:
+        raise _bad(error, labelled) from None
+    npz, card_path, _ = head.save(out / "voice_head.npz", card)
+    echo_summary("label-train-head",
+                 f"{card['n_train']:,} labelled texts, temperature {card['temperature']:.3f} → "
+                 f"{npz} ({npz.stat().st_size / 1e6:.1f} MB; card {card_path.name})",
+                 time.perf_counter() - started)
+
+
 def evaluate_labels_command(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet of human-labelled texts.",
                                          exists=True, dir_okay=False)],
@@ -200,7 +232,8 @@ def evaluate_labels_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``label``, ``label-train`` and ``evaluate-labels`` to ``app``."""
+    """Add ``label``, ``label-train``, ``label-train-head`` and ``evaluate-labels`` to ``app``."""
     app.command()(label)
     app.command("label-train")(label_train)
+    app.command("label-train-head")(label_train_head)
     app.command("evaluate-labels")(evaluate_labels_command)

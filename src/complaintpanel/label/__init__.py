@@ -3,6 +3,9 @@
 * :mod:`~complaintpanel.label.base` — the :class:`VoiceClassifier` interface and the registry
   (:func:`get_classifier`);
 * :mod:`~complaintpanel.label.rules` — the default: VADER's lexicon plus customer-care cues;
+* :mod:`~complaintpanel.label.head` — the shipped head: a calibrated linear model over rule
+  scores and hashed n-grams, trained on public human-labelled tweets
+  (:mod:`~complaintpanel.label.corpora`);
 * :mod:`~complaintpanel.label.trained` — a scikit-learn model fitted on the user's own labels;
 * :mod:`~complaintpanel.label.truth` — the simulator's true voice, for validation;
 * :mod:`~complaintpanel.label.evaluate` — validity against human labels;
@@ -54,3 +57,11 @@ def _make_trained(model_path: str | Path | None = None) -> VoiceClassifier:
     from complaintpanel.label.trained import TrainedClassifier
 
     return TrainedClassifier(model_path if model_path is not None else DEFAULT_MODEL_PATH)
+
+
+@register_classifier("head")
+def _make_head(model_path: str | Path | None = None) -> VoiceClassifier:
+    # Imported on use, like "trained".
+    from complaintpanel.label.head import HeadClassifier
+
+    return HeadClassifier(model_path)

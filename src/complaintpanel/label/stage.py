@@ -1,9 +1,10 @@
 """The ``label`` stage (DESIGN.md §2.2): exchanges → voiced.
 
 Pure functions: they take the exchanges table and a classifier (or the simulator's truth) and
-return the voiced table — the exchanges without ``text``, plus ``voice``, ``sentiment``,
-``classifier`` and ``classifier_version`` (docs/CONTRACTS.md). Reading and writing files is the
-command layer's job (:mod:`complaintpanel.commands.label`).
+return the voiced table — the exchanges without ``text``, plus ``voice``, ``sentiment``, the
+voice probabilities ``p_complaint``, ``p_compliment``, ``p_neutral`` (NaN for classifiers that
+give none), ``classifier`` and ``classifier_version`` (docs/CONTRACTS.md). Reading and writing
+files is the command layer's job (:mod:`complaintpanel.commands.label`).
 
 **No tweet id leaves the interim folder.** A real tweet id (or a conversation id, or a reply
 link, which are tweet ids too) is public: one join with the raw file gives back the customer's
@@ -37,6 +38,7 @@ from complaintpanel.label.base import VOICES, VoiceClassifier, check_prediction,
 from complaintpanel.label.truth import truth_labels
 
 __all__ = [
+    "PROBABILITY_COLUMNS",
     "PUBLISHED_EXCHANGE_COLUMNS",
     "TWEET_ID_COLUMNS",
     "VOICED_COLUMNS",
@@ -56,7 +58,14 @@ __all__ = [
 TWEET_ID_COLUMNS: tuple[str, ...] = ("tweet_id", "conversation_id", "in_reply_to")
 
 # Columns the stage adds to the exchanges (after removing ``text``).
-VOICED_COLUMNS: tuple[str, ...] = ("voice", "sentiment", "classifier", "classifier_version")
+VOICED_COLUMNS: tuple[str, ...] = ("voice", "sentiment", "p_complaint", "p_compliment",
+                                   "p_neutral", "classifier", "classifier_version")
+
+# Per-tweet probability of each voice, in VOICES order. The head classifier ("head") writes its
+# calibrated probabilities; the simulator's truth writes 1 for the true voice and 0 otherwise;
+# classifiers without probabilities (the rules, whose score is a lexicon sum and not a
+# probability, and "trained", an uncalibrated SVM) write NaN.
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{voice}" for voice in VOICES)
 
 # The exchanges' columns that voiced.parquet publishes (beside VOICED_COLUMNS). Anything else a
 # mapping carried through from the raw file (e.g. the airline data's human labels with their
@@ -92,17 +101,25 @@ def classifier_for(config: LabelConfig, **overrides: Any) -> VoiceClassifier:
     # threshold and a model path at once.
     if name == "rules":
         return get_classifier(name, threshold=settings["threshold"])
-    if name == "trained":
+    if name in ("trained", "head"):
         return get_classifier(name, model_path=settings["model_path"])
     return get_classifier(name)
 
 
 def _voiced(exchanges: pd.DataFrame, voice: np.ndarray, sentiment: np.ndarray, name: str,
-            version: str) -> pd.DataFrame:
+            version: str, proba: np.ndarray | None = None) -> pd.DataFrame:
     check_prediction(voice, sentiment, len(exchanges))
+    if proba is None:
+        proba = np.full((len(exchanges), len(VOICES)), np.nan)
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.shape != (len(exchanges), len(VOICES)):
+        raise ValueError(f"classifier returned probabilities of shape {proba.shape}; want "
+                         f"({len(exchanges)}, {len(VOICES)})")
     voiced = exchanges.drop(columns=["text"], errors="ignore").reset_index(drop=True)
     voiced["voice"] = pd.array(np.asarray(voice, dtype=object), dtype="str")
     voiced["sentiment"] = np.asarray(sentiment, dtype=np.float64)
+    for k, column in enumerate(PROBABILITY_COLUMNS):
+        voiced[column] = proba[:, k]
     voiced["classifier"] = pd.array([name] * len(voiced), dtype="str")
     voiced["classifier_version"] = pd.array([version] * len(voiced), dtype="str")
     return voiced
@@ -124,8 +141,14 @@ def label_exchanges(exchanges: pd.DataFrame, classifier: VoiceClassifier) -> pd.
     """
     if "text" not in exchanges.columns:
         raise ValueError("exchanges have no 'text' column (labelling needs the interim table)")
-    voice, sentiment = classifier.predict(exchanges["text"].to_numpy(dtype=object))
-    return _voiced(exchanges, voice, sentiment, classifier.name, classifier.version)
+    texts = exchanges["text"].to_numpy(dtype=object)
+    with_proba = getattr(classifier, "predict_with_proba", None)
+    if with_proba is not None:
+        voice, sentiment, proba = with_proba(texts)
+    else:
+        voice, sentiment = classifier.predict(texts)
+        proba = None
+    return _voiced(exchanges, voice, sentiment, classifier.name, classifier.version, proba)
 
 
 def label_exchanges_with_truth(exchanges: pd.DataFrame, truth: pd.DataFrame,
@@ -147,7 +170,9 @@ def label_exchanges_with_truth(exchanges: pd.DataFrame, truth: pd.DataFrame,
         As :func:`label_exchanges`. A tweet without truth is an error, never dropped.
     """
     voice, sentiment = truth_labels(exchanges["tweet_id"], truth)
-    return _voiced(exchanges, voice, sentiment, "truth", version)
+    one_hot = (np.asarray(voice, dtype=object)[:, None]
+               == np.asarray(VOICES, dtype=object)[None, :]).astype(np.float64)
+    return _voiced(exchanges, voice, sentiment, "truth", version, one_hot)
 
 
 def label_summary(voiced: pd.DataFrame) -> dict[str, Any]:
