@@ -37,7 +37,8 @@ seed = 3
 EXPECTED_FIGURES = (
     "weekly_activity", "activity_by_brand", "reply_latency", "event_study_complaints",
     "event_study_sentiment_mean", "design_effects", "hmm_states", "hmm_transitions",
-    "hmm_effects", "parameter_recovery", "policies", "label_validity",
+    "hmm_effects", "parameter_recovery", "policies", "label_validity", "misclassification",
+    "classifier_validity",
 )
 EXPECTED_TABLES = ("descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
                    "robustness")

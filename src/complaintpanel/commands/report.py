@@ -88,12 +88,20 @@ def figures(
         help="Folder for PDF and PNG figures (default RESULTS/figures).")] = None,
     truth: Annotated[Path | None, typer.Option(
         help="Simulated world's truth/params.json, for the parameter-recovery figure.")] = None,
+    classifier_benchmark: Annotated[Path | None, typer.Option(
+        help="benchmarks/results/labels.json, for the classifiers' cross-domain validity "
+             "figure (measured on the shared labelled data by benchmarks/bench_labels.py).")
+    ] = None,
 ) -> None:
     """Draw every figure whose inputs exist (PDF + PNG); figures show aggregates only."""
     out = out or results / "figures"
     started = time.perf_counter()
     with stage_outputs("figures", out) as outputs:
         written = _draw_figures(results, processed, truth, outputs.folder())
+        if classifier_benchmark is not None and _exists(classifier_benchmark):
+            from complaintpanel.report.fig_classifier import fig_classifier_validity
+
+            written += fig_classifier_validity(classifier_benchmark, outputs.folder())
     echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}",
                  time.perf_counter() - started)
 
@@ -159,6 +167,10 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
                              confusion=np.asarray(validity["confusion"]))
         written += fig.fig_label_validity(report, out / "label_validity",
                                           title="Default classifier vs the simulated true voice")
+    if validity is not None and "validation" in validity:
+        from complaintpanel.report.fig_measurement import fig_misclassification
+
+        written += fig_misclassification(validity, out)
     return written
 
 

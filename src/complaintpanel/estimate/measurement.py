@@ -154,7 +154,8 @@ def corrected_design(naive: EffectResults, validation: ValidationCounts,
     order = [name for name in naive.params.index if name in set(flat)]
     at = [flat.index(name) for name in order]
     true_values, cov_true, flat = true.ravel()[at], cov_true[np.ix_(at, at)], order
-    terms = naive.terms.loc[flat].copy()
+    # The naive terms' regression-adjustment column is an uncorrected estimate: not carried over.
+    terms = naive.terms.loc[flat].drop(columns=["regression_adjustment"], errors="ignore")
     terms["labels"] = "true voice (corrected)"
     info = dict(naive.info)
     info.update({
