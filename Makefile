@@ -66,7 +66,7 @@ _deps := $(shell $(PYTHON) $(PKG)/runtime/make_deps.py $(DEPS_MK))
 include $(DEPS_MK)
 INGEST_SRC += $(wildcard $(PKG)/ingest/mappings/*.toml)
 
-.PHONY: all test bench lint clean distclean venv validation-sheet
+.PHONY: all test bench lint clean distclean venv head validation-sheet
 
 ifeq ($(strip $(DATA)),)
 all: paper/paper.pdf $(RESULTS)/manifest.json
@@ -180,6 +180,12 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	@set -e; for script in benchmarks/bench_*.py; do \
 		echo "== $$script"; $(BIN)/python $$script; done
+
+# The optional voice head ([label] classifier = "head"), trained on the shared labelled data
+# (docs/classifier.md); not needed by the default rules classifier.
+SHARED_DATA ?= ../shared/data
+head: $(INSTALLED)
+	$(CP) label-train-head --labelled $(SHARED_DATA)/labelled --real $(SHARED_DATA)/real
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks analysis

@@ -1,9 +1,12 @@
-"""The shipped voice head: a calibrated linear model over rule scores and hashed n-grams.
+"""The voice head: a calibrated linear model over rule scores and hashed n-grams.
 
-``complaintpanel label-train-head`` fits :class:`VoiceHead` on every human-labelled tweet set
-in ``../shared/data`` pooled (:mod:`complaintpanel.label.corpora`) and writes it into the
-package (``label/models/voice_head.npz`` with a JSON and a Markdown model card beside it);
-``[label] classifier = "head"`` labels with it.
+``complaintpanel label-train-head`` (``make head``) fits :class:`VoiceHead` on every
+human-labelled tweet set in ``../shared/data`` pooled (:mod:`complaintpanel.label.corpora`) and
+writes it into the package (``label/models/voice_head.npz`` with a JSON and a Markdown model
+card beside it); ``[label] classifier = "head"`` labels with it. The 2 MB of coefficients are
+generated, not committed: training is deterministic (same data and seed, same file; its
+SHA-256 is recorded in ``benchmarks/results/labels.json``), and the default classifier (rules)
+does not need it.
 
 The model
 ---------
@@ -340,12 +343,12 @@ def model_card_markdown(card: dict[str, Any]) -> str:
 
 
 def load_head(path: str | Path | None = None) -> VoiceHead:
-    """Load the head at ``path`` (default: the one shipped in the package)."""
+    """Load the head at ``path`` (default: ``label/models/voice_head.npz``, made by ``make head``)."""
     return VoiceHead.load(DEFAULT_HEAD_PATH if path is None else path)
 
 
 class HeadClassifier:
-    """The shipped head as a :class:`~complaintpanel.label.base.VoiceClassifier`.
+    """The voice head as a :class:`~complaintpanel.label.base.VoiceClassifier`.
 
     Parameters
     ----------
@@ -388,7 +391,8 @@ def versions() -> dict[str, str]:
 
 
 def train_head(labelled: Path, real: Path, C: float = 1.0, seed: int = 0,
-               command: str = "") -> tuple[VoiceHead, dict[str, Any]]:
+               command: str = "", n_features: int = 2**18, per_set: int | None = None,
+               ) -> tuple[VoiceHead, dict[str, Any]]:
     """Fit the head on every voice-labelled set pooled and describe it (the model card).
 
     Parameters
@@ -401,6 +405,11 @@ def train_head(labelled: Path, real: Path, C: float = 1.0, seed: int = 0,
         Seed of the calibration folds.
     command : str
         The command line that trained it (recorded on the card).
+    n_features : int
+        Hashed word n-gram columns (see :class:`VoiceHead`).
+    per_set : int, optional
+        Train on a random sample of this many texts per labelled set (quick heads for tests
+        and trials); all texts by default.
 
     Returns
     -------
@@ -412,7 +421,9 @@ def train_head(labelled: Path, real: Path, C: float = 1.0, seed: int = 0,
 
     started = time.perf_counter()
     pooled = read_labelled_sets(Path(labelled), Path(real))
-    head = VoiceHead(C=C, seed=seed).fit(pooled["text"].tolist(), pooled["voice"].tolist())
+    if per_set is not None:
+        pooled = pooled.groupby("set").sample(per_set, random_state=seed).reset_index(drop=True)
+    head = VoiceHead(C=C, n_features=n_features, seed=seed).fit(pooled["text"].tolist(), pooled["voice"].tolist())
     training_data = {}
     for name, info in LABELLED_SETS.items():
         part = pooled[pooled["set"] == name]
