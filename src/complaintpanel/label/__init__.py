@@ -3,8 +3,8 @@
 * :mod:`~complaintpanel.label.base` — the :class:`VoiceClassifier` interface and the registry
   (:func:`get_classifier`);
 * :mod:`~complaintpanel.label.rules` — the default: VADER's lexicon plus customer-care cues;
-* :mod:`~complaintpanel.label.head` — the voice head (trained by ``make head``): a calibrated linear model over rule
-  scores and hashed n-grams, trained on public human-labelled tweets
+* :mod:`~complaintpanel.label.head` — the voice head (``make head``): a calibrated linear
+  model over rule scores and hashed n-grams, trained on public human-labelled tweets
   (:mod:`~complaintpanel.label.corpora`);
 * :mod:`~complaintpanel.label.trained` — a scikit-learn model fitted on the user's own labels;
 * :mod:`~complaintpanel.label.truth` — the simulator's true voice, for validation;

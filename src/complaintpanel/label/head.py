@@ -343,7 +343,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
 
 
 def load_head(path: str | Path | None = None) -> VoiceHead:
-    """Load the head at ``path`` (default: ``label/models/voice_head.npz``, made by ``make head``)."""
+    """Load the head at ``path`` (default ``label/models/voice_head.npz``, from ``make head``)."""
     return VoiceHead.load(DEFAULT_HEAD_PATH if path is None else path)
 
 
@@ -423,7 +423,8 @@ def train_head(labelled: Path, real: Path, C: float = 1.0, seed: int = 0,
     pooled = read_labelled_sets(Path(labelled), Path(real))
     if per_set is not None:
         pooled = pooled.groupby("set").sample(per_set, random_state=seed).reset_index(drop=True)
-    head = VoiceHead(C=C, n_features=n_features, seed=seed).fit(pooled["text"].tolist(), pooled["voice"].tolist())
+    head = VoiceHead(C=C, n_features=n_features, seed=seed)
+    head.fit(pooled["text"].tolist(), pooled["voice"].tolist())
     training_data = {}
     for name, info in LABELLED_SETS.items():
         part = pooled[pooled["set"] == name]
