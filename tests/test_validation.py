@@ -233,3 +233,29 @@ def test_label_validity_reports_m_beside_the_truth(pipeline: Path) -> None:
     diagonal = np.diag(np.abs(estimated - true_m)) <= 4 * np.diag(se) + 1e-9
     assert diagonal.all(), (estimated, true_m, se)
     assert report["confusion"]  # the truth's confusion matrix is still there
+
+
+def test_estimate_with_validation_reports_the_corrected_design(pipeline: Path) -> None:
+    """`estimate --validation` writes both designs, the corrected one M̂⁻ᵀ × the naive one."""
+    _run("panel", pipeline / "processed")
+    _run("estimate", pipeline / "processed", "--out", pipeline / "results_est",
+         "--no-event-studies", "--validation", pipeline / "interim" / "validation_coded.csv")
+    from complaintpanel.results import read_results
+
+    section = read_results(pipeline / "results_est" / "estimates.json")["misclassification"]
+    assert section["status"].startswith("corrected")
+    m = np.asarray(section["validation"]["misclassification"])
+    naive, corrected = section["design_naive"], section["design_corrected"]
+    voices = ("complaints", "compliments", "neutral")
+    for lead in (0, 1):
+        observed = np.array([naive.term(outcome=o, lead=lead)["estimate"] for o in voices])
+        expected = np.linalg.solve(m.T, observed)  # M⁻ᵀ θ_obs
+        for outcome, value in zip(voices, expected, strict=True):
+            assert corrected.term(outcome=outcome, lead=lead)["estimate"] == pytest.approx(
+                value, rel=1e-9, abs=1e-12)
+    # and its variance adds M̂'s sampling uncertainty to the propagated panel variance
+    names = [f"{o}[t+0]" for o in voices]
+    weights = np.linalg.inv(m).T
+    panel_only = weights @ naive.cov_params().loc[names, names].to_numpy() @ weights.T
+    variances = corrected.bse.loc[names].to_numpy() ** 2
+    assert (variances > np.diag(panel_only) * (1 + 1e-6)).all()
