@@ -114,19 +114,14 @@ def hmm(
 
 def _load_validation(sheet: Path, voiced: Path | None, panel_path: Path) -> ValidationCounts:
     """Read the validation counts of a coded sheet against the tweets it was drawn from."""
-    import importlib
-
-    # The validation-sample workflow (label/validation.py, issue 15 part A) reads the coded
-    # sheet; imported by name here, inside the command, so this module does not depend on it.
-    load_validation_counts = importlib.import_module(
-        "complaintpanel.label.validation").load_validation_counts
+    # imported on use, like every stage's libraries (keeps `complaintpanel --help` fast)
+    from complaintpanel.label.validation import load_validation_counts
 
     voiced_path = voiced or panel_path.parent / "voiced.parquet"
     if not voiced_path.exists():
         raise PipelineError("the validation sample needs the labelled tweets it was drawn from "
                             "(voiced.parquet); give --voiced", file=voiced_path)
-    counts: ValidationCounts = load_validation_counts(sheet, verified_input(voiced_path))
-    return counts
+    return load_validation_counts(sheet, verified_input(voiced_path))
 
 
 def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
