@@ -96,11 +96,8 @@ def correct_effects(observed: np.ndarray, cov_observed: np.ndarray, m: np.ndarra
     a = np.kron(np.eye(n_terms), weights)
     cov_true = a @ np.asarray(cov_observed, dtype=float) @ a.T
     if cov_m is not None:
-        jac = np.zeros((n_terms * n_voices, n_voices * n_voices))
-        for k in range(n_terms):
-            for i in range(n_voices):
-                # ∂θ_true[k, i] / ∂M[v, ℓ] = −W[i, ℓ] θ_true[k, v], column v·V + ℓ
-                jac[k * n_voices + i] = -np.outer(true[k], weights[i]).ravel()
+        jac = np.vstack([_m_jacobian(true, weights, i)[k]
+                         for k in range(n_terms) for i in range(n_voices)])
         cov_true = cov_true + jac @ np.asarray(cov_m, dtype=float) @ jac.T
     return true, cov_true
 
@@ -178,6 +175,15 @@ def corrected_design(naive: EffectResults, validation: ValidationCounts,
         if with_m_uncertainty else naive.cov_type, info=info)
 
 
+def _m_jacobian(true: np.ndarray, weights: np.ndarray, voice: int) -> np.ndarray:
+    """Rows ``∂θ_true[k, voice] / ∂vec(M)`` for every term k, shape (K, V·V).
+
+    With ``θ_true = W θ_obs`` and ``W = M⁻ᵀ``: ``∂θ_true[k, i] / ∂M[v, ℓ] = −W[i, ℓ]
+    θ_true[k, v]`` (column ``v·V + ℓ``, ``vec(M)`` row by row).
+    """
+    return np.stack([-np.outer(row, weights[voice]).ravel() for row in true])
+
+
 def corrected_outcomes(data: pd.DataFrame, m: np.ndarray) -> pd.DataFrame:
     """Add ``true_complaints``, ``true_compliments``, ``true_neutral``: ``W y`` per row.
 
@@ -236,9 +242,7 @@ def corrected_event_study(data: pd.DataFrame, validation: ValidationCounts,
             fit = fits[outcome][estimator]
             cov = fit.cov_params().loc[common, common].to_numpy()
             if cov_m is not None:
-                # ∂θ_true[k, i] / ∂M[v, ℓ] = −W[i, ℓ] θ_true[k, v]
-                jac = np.stack([-np.outer(true[k], weights[i]).ravel()
-                                for k in range(len(common))])
+                jac = _m_jacobian(true, weights, i)
                 cov = cov + jac @ cov_m @ jac.T
             terms = fit.terms
             terms = terms[terms.index.isin(common) | terms["fixed"]]
