@@ -25,7 +25,8 @@ from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstima
 if TYPE_CHECKING:
     from complaintpanel.model.measurement import ValidationCounts
 
-__all__ = ["attempt", "misclassification_estimates", "panel_descriptives", "run_estimates"]
+__all__ = ["attempt", "misclassification_estimates", "panel_descriptives", "run_estimates",
+           "subset_outcomes"]
 
 Fitted = TypeVar("Fitted")
 
@@ -133,26 +134,76 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
             for t in TREATMENTS}
     results["panelols_sentiment_mean"] = attempt(
         partial(fit_panelols, data, "sentiment_mean", settings.treatment), "fe_sentiment_mean")
-    results["design"] = attempt(partial(answered_vs_unanswered, data, horizon=settings.horizon),
-                                "answered_vs_unanswered")
+    # With a validation sample the correction needs the design's effects on all three
+    # classified counts jointly: fit them once and report the complaint and compliment terms
+    # here (the AIPW terms of one outcome do not depend on the others: the subset is exact).
+    design_outcomes = DESIGN_OUTCOMES if validation is not None else DESIGN_OUTCOMES[:2]
+    design = attempt(partial(answered_vs_unanswered, data, outcomes=design_outcomes,
+                             horizon=settings.horizon), "answered_vs_unanswered")
+    results["design"] = (subset_outcomes(design, DESIGN_OUTCOMES[:2])
+                         if isinstance(design, EffectResults) else design)
     if isinstance(results["design"], EffectResults):
         results["design"].info["labels"] = "classified (naive: not corrected)"
     if with_event_studies:
         results["event_study"] = {
             outcome: attempt(partial(event_study, data, outcome), f"event_study_{outcome}")
             for outcome in ("complaints", "sentiment_mean")}
+    naive_event_studies = None
+    if with_event_studies and settings.event_window == MAIN_EVENT_WINDOW:
+        naive_event_studies = {"complaints": results["event_study"]["complaints"]}
     results["misclassification"] = misclassification_estimates(
-        data, validation, settings, with_event_studies)
+        data, validation, settings, with_event_studies, naive_design=design,
+        naive_event_studies=naive_event_studies)
     return results
+
+
+# Outcomes of the design-based estimate: the main results report the first two; the
+# misclassification correction needs all three (VOICES order of complaintpanel.model.measurement).
+DESIGN_OUTCOMES: tuple[str, ...] = ("complaints", "compliments", "neutral")
+# Window of the main event studies (event_study's default), so that the naive event study of
+# the correction can reuse their did2s fit when the configured window is the same.
+MAIN_EVENT_WINDOW = 4
+
+
+def subset_outcomes(results: EffectResults, outcomes: tuple[str, ...]) -> EffectResults:
+    """Keep the terms of ``results`` whose ``outcome`` is in ``outcomes``, with their covariance.
+
+    Parameters
+    ----------
+    results : EffectResults
+        A results object whose term table has an ``outcome`` column (e.g. the design-based
+        estimate).
+    outcomes : tuple of str
+
+    Returns
+    -------
+    EffectResults
+        Same model, estimates, standard errors and covariance block for the kept terms; the
+        ``kept`` attribute (the customer-periods used), if any, is carried over.
+    """
+    table = results.terms
+    keep = table.index[table["outcome"].isin(outcomes)]
+    names = [name for name in results.params.index if name in set(keep)]
+    out = EffectResults(
+        model=results.model, estimator=results.estimator, params=results.params.loc[names],
+        bse=results.bse.loc[names], cov=results.cov_params().loc[names, names],
+        nobs=results.nobs, terms=table.loc[keep], n_clusters=results.n_clusters,
+        dof=results.dof, cov_type=results.cov_type, info=results.info)
+    if hasattr(results, "kept"):
+        out.kept = results.kept  # type: ignore[attr-defined]
+    return out
 
 
 NAIVE_ONLY = ("naive: no validation sample was given, so the estimates use the classifier's "
               "labels uncorrected (biased when the classifier errs)")
 
 
-def misclassification_estimates(data: pd.DataFrame, validation: ValidationCounts | None,
-                                settings: EstimateConfig, with_event_studies: bool = True
-                                ) -> dict[str, Any]:
+def misclassification_estimates(
+    data: pd.DataFrame, validation: ValidationCounts | None, settings: EstimateConfig,
+    with_event_studies: bool = True, *,
+    naive_design: EffectResults | NotEstimated | None = None,
+    naive_event_studies: dict[str, dict[str, EffectResults] | NotEstimated] | None = None,
+) -> dict[str, Any]:
     """Naive and misclassification-corrected design-based estimates and event studies.
 
     Parameters
@@ -163,6 +214,13 @@ def misclassification_estimates(data: pd.DataFrame, validation: ValidationCounts
         ``None``: only the status is recorded (naive estimates elsewhere in the results).
     settings : EstimateConfig
     with_event_studies : bool
+    naive_design : EffectResults or NotEstimated, optional
+        The design-based estimate on ``data`` with outcomes complaints, compliments and
+        neutral and ``settings.horizon`` (as :func:`run_estimates` fits it), reused instead of
+        fitted again.
+    naive_event_studies : dict, optional
+        ``{outcome: event_study(data, outcome, settings.event_window, …)}`` already fitted
+        (with ``did2s`` among the estimators); their did2s fits are reused.
 
     Returns
     -------
@@ -183,17 +241,19 @@ def misclassification_estimates(data: pd.DataFrame, validation: ValidationCounts
         "validation": validation_description(validation),
         "population": "customer-periods selected by the CLASSIFIED labels (a classified "
                       "complaint in t−1, answered or not); outcomes are TRUE counts"}
-    naive = attempt(partial(answered_vs_unanswered, data,
-                            outcomes=("complaints", "compliments", "neutral"),
-                            horizon=settings.horizon), "answered_vs_unanswered")
+    naive = naive_design if naive_design is not None else attempt(
+        partial(answered_vs_unanswered, data, outcomes=DESIGN_OUTCOMES,
+                horizon=settings.horizon), "answered_vs_unanswered")
     out["design_naive"] = naive
     out["design_corrected"] = (naive if isinstance(naive, NotEstimated) else attempt(
         partial(corrected_design, naive, validation), "answered_vs_unanswered_corrected"))
     if with_event_studies:
         outcomes = ("complaints", "compliments")
+        fitted = naive_event_studies or {}
         out["event_study_naive"] = {
-            outcome: attempt(partial(event_study, data, outcome, settings.event_window,
-                                     ("did2s",)), f"event_study_{outcome}")
+            outcome: _did2s_only(fitted[outcome]) if outcome in fitted else attempt(
+                partial(event_study, data, outcome, settings.event_window, ("did2s",)),
+                f"event_study_{outcome}")
             for outcome in outcomes}
         corrected = attempt(partial(corrected_event_study, data, validation, outcomes,
                                     settings.event_window), "event_study_corrected")
@@ -201,3 +261,9 @@ def misclassification_estimates(data: pd.DataFrame, validation: ValidationCounts
             {outcome: corrected for outcome in outcomes}
             if isinstance(corrected, NotEstimated) else corrected)
     return out
+
+
+def _did2s_only(fits: dict[str, EffectResults] | NotEstimated
+                ) -> dict[str, EffectResults] | NotEstimated:
+    """Keep the did2s fit of an event study (a record of failure stays as it is)."""
+    return fits if isinstance(fits, NotEstimated) else {"did2s": fits["did2s"]}
