@@ -10,12 +10,17 @@ compliment counts among the customer-periods the estimate kept on CLASSIFIED lab
 (complaintpanel.simulate.truth_effects.world_answer_effects, require_complaint=False).
 Target: corrected coverage ≥ 0.90 for complaints and compliments at t+0 … t+2.
 
-What M⁻ᵀ cannot fix: the TREATMENT is measured with error too. Among customer-weeks with a
-classified complaint in t−1, the "unanswered" ones include weeks whose true complaint was
-classified neutral or compliment and answered (about 3.5% on seed 3001), and the answered ones
-have more true complaints (97.6% vs 94.9% of weeks), since brands answer complaints more than
-neutral tweets. Both pull the estimate toward zero; M⁻ᵀ corrects the outcomes only, so about
-half of the naive bias remains (see NOTES).
+What M⁻ᵀ cannot fix: the POPULATION and the TREATMENT are classified too. Among the
+customer-weeks with a classified complaint in t−1, some had no true complaint (a neutral tweet or
+a compliment read as one); answering them changes nothing, and their customers complain less the
+next week. Brands answer true complaints more than other tweets, so the answered arm holds more
+weeks with a true complaint than the unanswered one (``true_complaint_share_t_minus_1``), and
+the comparison is confounded by the true voice of t−1 — a bias no correction of the OUTCOME
+counts removes. The method ``true_outcomes`` measures that bound: the same estimate with the
+outcomes counted from the truth (classified population and treatment). Any outcome-side
+correction — one M, or one M per arm, estimated from any validation sample — has the
+expectation of ``true_outcomes`` at best (with each arm's true M, W_d y has the expectation of
+the true counts of arm d), so its bias is the floor of the corrected estimate's.
 
 Writes benchmarks/results/measurement.json. Usage:
     python benchmarks/bench_measurement.py [--worlds N] [--customers C] [--minutes T]
@@ -50,11 +55,15 @@ from complaintpanel.simulate.truth_effects import world_answer_effects
 HORIZON = 2
 VALIDATION_N = 1000
 OUTCOMES = ("complaints", "compliments", "neutral")
-NOTES = ("M⁻ᵀ corrects the misclassified OUTCOME counts. The treatment (a classified "
-         "complaint answered) is misclassified too: some 'unanswered' weeks had a true "
-         "complaint, labelled otherwise, that was answered, and answered weeks hold more true "
-         "complaints than unanswered ones; this residual bias (toward zero, about half the "
-         "naive bias at t+0) is not corrected here.")
+TRUE_OUTCOMES = tuple(f"true_{outcome}" for outcome in OUTCOMES)
+NOTES = ("M⁻ᵀ corrects the misclassified OUTCOME counts. The population and the treatment "
+         "(a classified complaint in t−1, answered or not) are classified too: answered weeks "
+         "hold more true complaints than unanswered ones (true_complaint_share_t_minus_1), "
+         "and weeks without a true complaint have fewer complaints and more compliments "
+         "next week, so the comparison is confounded by the true voice of t−1. "
+         "'true_outcomes' (the same estimate on the true outcome counts) is the floor of any "
+         "outcome-side correction, including one M per treatment arm; its bias is the part "
+         "no such correction removes.")
 
 
 def classifier_labels(world) -> pd.Series:
@@ -74,17 +83,22 @@ def one_world(seed: int, customers: int, weeks: int) -> tuple[list[dict[str, obj
     sample = design.sample.assign(tweet_id=design.sample["tweet_key"])
     coded = oracle_code(sample[["tweet_id"]].assign(voice=""), world.voice)
     counts = validation_counts(coded, design)
-    data = add_model_columns(build_panel(voiced))
+    data = with_true_counts(add_model_columns(build_panel(voiced)), world)
     naive = answered_vs_unanswered(data, outcomes=OUTCOMES, horizon=HORIZON)
     fits = {"naive": naive, "corrected": corrected_design(naive, counts),
-            "corrected_known_m": corrected_design(naive, counts, with_m_uncertainty=False)}
+            "corrected_known_m": corrected_design(naive, counts, with_m_uncertainty=False),
+            # Bound for ANY correction of the outcomes (one M, or one M per arm): the same
+            # population and treatment (classified), the outcomes counted from the truth.
+            "true_outcomes": answered_vs_unanswered(data, outcomes=TRUE_OUTCOMES,
+                                                    horizon=HORIZON)}
     truth = world_answer_effects(world, horizon=HORIZON, draws=10, rows=naive.kept,
                                  require_complaint=False).set_index("lead")
     rows = []
     for method, fit in fits.items():
         for outcome in ("complaints", "compliments"):
             for lead in range(HORIZON + 1):
-                term = fit.term(outcome=outcome, lead=lead)
+                term = fit.term(outcome=f"true_{outcome}" if method == "true_outcomes"
+                                else outcome, lead=lead)
                 true_value = float(truth.loc[lead, f"effect_{outcome}"])
                 rows.append({"seed": seed, "method": method, "term": str(term.name),
                              "estimate": float(term["estimate"]), "se": float(term["se"]),
@@ -93,8 +107,36 @@ def one_world(seed: int, customers: int, weeks: int) -> tuple[list[dict[str, obj
     true_labels = world.voice.set_index("tweet_id").loc[labels.index, "voice"]
     accuracy = float((true_labels.to_numpy() == labels.to_numpy()).mean())
     m_hat, _ = counts.misclassification()
-    return rows, {"seed": seed, "accuracy": accuracy, "m_hat": m_hat.tolist(),
-                  "customer_tweets": len(voiced), "kept": int(naive.nobs)}
+    # Composition of the arms in t−1: share of kept customer-periods with a TRUE complaint.
+    kept = naive.kept.merge(data, on=["customer_id", "brand", "period"], how="left")
+    treated = (kept["answered_complaints"] > 0).to_numpy()
+    has_true = (kept["true_complaints"] > 0).to_numpy()
+    # ... and what those weeks' customers tweet in t+0 (unanswered arm): the confounder's pull
+    following = kept[["customer_id", "brand", "period"]].assign(period=kept["period"] + 1).merge(
+        data[["customer_id", "brand", "period", "true_complaints", "true_compliments"]],
+        on=["customer_id", "brand", "period"], how="left")
+    info: dict[str, object] = {
+        "seed": seed, "accuracy": accuracy, "m_hat": m_hat.tolist(),
+        "customer_tweets": len(voiced), "kept": int(naive.nobs),
+        "true_complaint_share_answered": float(has_true[treated].mean()),
+        "true_complaint_share_unanswered": float(has_true[~treated].mean())}
+    for outcome in ("complaints", "compliments"):
+        values = following[f"true_{outcome}"].to_numpy(dtype=float)
+        for label, rows_of in (("with", ~treated & has_true), ("without", ~treated & ~has_true)):
+            info[f"unanswered_{label}_true_complaint_{outcome}_t0"] = float(
+                np.nanmean(values[rows_of]))
+    return rows, info
+
+
+def with_true_counts(data: pd.DataFrame, world) -> pd.DataFrame:
+    """Add ``true_<outcome>``: the panel's counts from the true voice (0 where no tweet)."""
+    true_panel = build_panel(voiced_from_truth(world))[["customer_id", "brand", "period",
+                                                        *OUTCOMES]]
+    out = data.merge(true_panel.rename(columns={o: f"true_{o}" for o in OUTCOMES}),
+                     on=["customer_id", "brand", "period"], how="left")
+    for outcome in TRUE_OUTCOMES:
+        out[outcome] = out[outcome].fillna(0.0)
+    return out
 
 
 def summarise(frame: pd.DataFrame) -> dict[str, object]:
@@ -152,6 +194,13 @@ def _write(rows, worlds, args, started, final: bool) -> Path:
                  "labels (require_complaint=False)",
         "mean_classifier_accuracy": round(float(np.mean([w["accuracy"] for w in worlds])), 4),
         "mean_m_hat": np.round(np.mean([w["m_hat"] for w in worlds], axis=0), 4).tolist(),
+        "true_complaint_share_t_minus_1": {
+            arm: round(float(np.mean([w[f"true_complaint_share_{arm}"] for w in worlds])), 4)
+            for arm in ("answered", "unanswered")},
+        "unanswered_true_counts_t0_by_true_complaint_in_t_minus_1": {
+            f"{outcome}_{label}": round(float(np.mean(
+                [w[f"unanswered_{label}_true_complaint_{outcome}_t0"] for w in worlds])), 4)
+            for outcome in ("complaints", "compliments") for label in ("with", "without")},
         "seconds": round(time.perf_counter() - started, 1),
         "notes": NOTES,
         "by_term": summarise(frame),
