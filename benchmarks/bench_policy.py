@@ -123,15 +123,15 @@ def one_world(task: tuple[int, float, dict]) -> dict:
                                  n_paths=opts["truth_paths"], parameter_uncertainty=False,
                                  random_state=seed + 10**6, **common)
     keys = ["population", "contrast", "metric"]
-    merged = estimate.contrasts.merge(true_out.contrasts[keys + ["estimate"]], on=keys,
+    merged = estimate.contrasts.merge(true_out.contrasts[[*keys, "estimate"]], on=keys,
                                       suffixes=("", "_true"))
     return {"seed": seed, "delta_fast_true": delta_fast,
             "delta_fast": float(res.params["delta_fast"]),
             "delta_fast_se": float(res.bse["delta_fast"]),
             "gamma": float(res.params["gamma"]), "delta": float(res.params["delta"]),
             "converged": bool(res.converged),
-            "contrasts": merged[keys + ["estimate", "se", "lower", "upper",
-                                        "estimate_true"]].to_dict(orient="records"),
+            "contrasts": merged[[*keys, "estimate", "se", "lower", "upper",
+                                       "estimate_true"]].to_dict(orient="records"),
             "seconds_fit": fitted - started, "seconds_policy": simulated - fitted,
             "seconds": time.perf_counter() - started}
 
@@ -156,7 +156,7 @@ def summarise(records: list[dict]) -> dict:
         1.959964 * fast["delta_fast_se"])
     delta_fast = {
         f"delta_fast_true={value:g}": {
-            "worlds": int(len(group)), "coverage_95": float(group["covered"].mean()),
+            "worlds": len(group), "coverage_95": float(group["covered"].mean()),
             "mean_estimate": float(group["delta_fast"].mean()),
             "sd_estimate": float(group["delta_fast"].std(ddof=1)),
             "mean_se": float(group["delta_fast_se"].mean()),
@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=5000)
     parser.add_argument("--resume", action="store_true",
                         help="reuse worlds already in the run log (same settings), run the rest")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="write the result from the worlds already in the run log")
     args = parser.parse_args()
     opts = {k: getattr(args, k) for k in ("customers", "weeks", "starts", "draws", "paths",
                                           "truth_paths", "horizon", "cohort_horizon",
@@ -210,15 +212,17 @@ def main() -> None:
     tasks = [(args.first_seed + i, args.fast_effect if i % 2 else 0.0, opts)
              for i in range(args.worlds)]
     records: list[dict] = []
-    if args.resume and log.exists():
+    if (args.resume or args.summarise_only) and log.exists():
         wanted = {task[0] for task in tasks}
         records = [r for r in map(json.loads, log.read_text().splitlines())
                    if r["seed"] in wanted]
         done = {r["seed"] for r in records}
         tasks = [task for task in tasks if task[0] not in done]
     reused = len(records)
+    if args.summarise_only:
+        tasks = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open(
-            "a" if args.resume else "w") as handle:
+            "a" if args.resume or args.summarise_only else "w") as handle:
         for record in pool.map(one_world, tasks):
             records.append(record)
             handle.write(json.dumps(record) + "\n")
@@ -226,7 +230,7 @@ def main() -> None:
     records.sort(key=lambda r: r["seed"])
     summary = summarise(records)
     result = {
-        "settings": {**opts, "worlds": args.worlds, "first_seed": args.first_seed,
+        "settings": {**opts, "worlds_asked": args.worlds, "first_seed": args.first_seed,
                      "latency_hours": LATENCY_HOURS, "fast_share": FAST_SHARE.tolist(),
                      "reply_probs": REPLY_PROBS.tolist(),
                      "delta_fast_of_worlds": [0.0, args.fast_effect],

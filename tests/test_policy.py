@@ -193,3 +193,21 @@ def test_policy_rejects_unavailable_arms_and_settings(fitted, world):
         simulate_policies(fitted.results_, world, objective="profit", n_draws=1)
     with pytest.raises(ValueError, match="budget"):
         simulate_policies(fitted.results_, world, budget=0.0, n_draws=1)
+
+
+def test_net_voice_gain_charges_the_squeaky_wheel_to_customers_not_yet_redressed(truth):
+    # Without a relationship effect (δ = 0) answering only costs: the later complaints a
+    # first redress adds, (e^γ − 1) × the expected complaint rate × the periods left.
+    params = truth.replace(delta=0.0)
+    rule = TargetedRule(params=params, budget=1.0, objective="net_voice",
+                        path=np.zeros(2, dtype=int))
+    rule.prior = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]])
+    rule.redress = np.array([0.0, 1.0])
+    rule.periods_left = 5
+    complaints = np.array([1, 1])
+    gain = rule.gain(complaints, np.zeros(2, dtype=int))
+    rate = np.exp(params.a)
+    posterior = rule.prior[0] * rate * np.exp(-rate)
+    posterior /= posterior.sum()
+    expected = -5 * np.expm1(params.gamma) * posterior @ rate
+    np.testing.assert_allclose(gain, [expected, 0.0], rtol=1e-12, atol=1e-15)

@@ -187,7 +187,7 @@ class PolicyResult:
 
 def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults
                  ) -> tuple[Population, tuple[str, ...], np.ndarray, np.ndarray]:
-    """The observed population, brand names, answer rates and fast-reply shares by brand."""
+    """Return the observed population, brand names, answer rates and fast-reply shares."""
     spec = results.spec
     last = frame.groupby(["customer_id", "brand"], sort=False).tail(1)
     # Brand indices as the fitted model numbers them (its reply model's ρ_brand), else sorted.

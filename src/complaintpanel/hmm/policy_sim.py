@@ -135,7 +135,7 @@ class TargetedRule:
     periods_left: int = 1
 
     def gain(self, complaints: np.ndarray, brand: np.ndarray) -> np.ndarray:
-        """Expected gain in the objective from answering each customer's complaints."""
+        """Return the expected gain in the objective from answering each customer's complaints."""
         params = self.params
         assert self.prior is not None and self.redress is not None
         rate_c = np.exp(params.a[None, :] + params.gamma * self.redress[:, None]
