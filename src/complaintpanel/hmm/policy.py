@@ -226,7 +226,7 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                       horizon: int = 12, cohort_horizon: int = 26,
                       policies: tuple[str, ...] | None = None,
                       populations: tuple[str, ...] = ("observed", "cohort"),
-                      learning_off: bool = True, n_draws: int = 20, n_paths: int = 4,
+                      learning_off: bool = True, n_draws: int = 20, n_paths: int = 2,
                       budget: float = 0.1, objective: str = "good_share",
                       parameter_uncertainty: bool = True, prediction: bool = False,
                       level: float = 0.95, random_state: int | None = None) -> PolicyResult:
