@@ -171,6 +171,9 @@ def summarise(records: list[dict]) -> dict:
             f"{r.population}/{r.contrast}/{r.metric}": round(float(r.coverage_95), 3)
             for r in headline.itertuples()},
         "share_headline_in_target_band": float(headline["in_target_band"].mean()),
+        "headline_coverage_min": float(headline["coverage_95"].min()),
+        "headline_coverage_median": float(headline["coverage_95"].median()),
+        "headline_coverage_max": float(headline["coverage_95"].max()),
         "contrasts": [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                       for row in table.reset_index().to_dict(orient="records")],
         "delta_fast": delta_fast,
