@@ -211,3 +211,30 @@ def test_net_voice_gain_charges_the_squeaky_wheel_to_customers_not_yet_redressed
     posterior /= posterior.sum()
     expected = -5 * np.expm1(params.gamma) * posterior @ rate
     np.testing.assert_allclose(gain, [expected, 0.0], rtol=1e-12, atol=1e-15)
+
+
+def test_cli_policy_options_reach_the_simulation(tmp_path, truth, world):
+    from typer.testing import CliRunner
+
+    from complaintpanel.cli import app
+
+    folder = tmp_path / "world"
+    (folder / "truth").mkdir(parents=True)
+    world.to_parquet(folder / "truth" / "states.parquet")
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "hmm.json").write_text(json.dumps(_results_at(truth).to_dict()))
+    result = CliRunner().invoke(app, [
+        "policy", str(folder), "--out", str(out), "--horizon", "2", "--cohort-horizon", "3",
+        "--draws", "3", "--paths", "1", "--budget", "0.25", "--objective", "net_voice",
+        "--prediction"])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((out / "policy.json").read_text())
+    settings = stored["settings"]
+    assert (settings["horizon"], settings["cohort_horizon"], settings["n_draws"],
+            settings["n_paths"], settings["budget"], settings["objective"]) == (
+        2, 3, 3, 1, 0.25, "net_voice")
+    assert "pred_lower" in stored["totals"][0]
+    assert {r["contrast"] for r in stored["contrasts"]} >= {
+        "all_minus_none", "targeted_minus_random", "all_learning_on_minus_off"}
+    assert "contrast" in (out / "policy_table.md").read_text()
