@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--weeks", type=int, default=26)
     parser.add_argument("--starts", type=int, default=1)
-    parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--paths", type=int, default=2)
     parser.add_argument("--truth-paths", type=int, default=12)
     parser.add_argument("--horizon", type=int, default=12)

@@ -35,8 +35,9 @@ new customers, with the same brands, entering at first contact with a state draw
 paths (and over customers). It is computed at the estimate θ̂ (the point estimate) and at
 ``n_draws`` parameter draws from the estimate's sampling distribution
 (:meth:`RelationshipHMMResults.draw_model_params`), each with its own paths; the standard error
-is the standard deviation across draws, and the interval is estimate ± z·se (it includes the
-simulation error of ``n_paths`` paths). Contrasts between arms (same draws, common random
+is the standard deviation across draws, and the interval is estimate ± t·se, with Student's t
+quantile for ``n_draws − 1`` degrees of freedom since the spread is estimated from few draws (it
+includes the simulation error of ``n_paths`` paths). Contrasts between arms (same draws, common random
 numbers) get their interval the same way. Prediction intervals — where this sample's realised
 outcome would fall, path noise included — are added only when asked (``prediction=True``).
 """
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from complaintpanel.hmm.estimator import RelationshipHMM
 from complaintpanel.hmm.policy_sim import OBJECTIVES, PATH_METRICS, Population, run_arm
@@ -332,7 +333,9 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                 for metric in PATH_METRICS:
                     values[name][(arm, learning)][metric][d] = out[metric]
 
-    z = float(norm.ppf(0.5 + level / 2))
+    # est − truth and the draws' deviations share one spread, estimated from n_draws draws:
+    # Student's t with n_draws − 1 degrees of freedom (few draws: wider than the normal's z)
+    z = float(student_t.ppf(0.5 + level / 2, df=max(n_draws - 1, 1)))
 
     def summary(per_path: np.ndarray) -> dict[str, float]:
         # per_path: (draws, paths); the estimate is draw 0 (θ̂), the se the spread of draws
