@@ -100,7 +100,7 @@ def test_targeting_beats_random_answering_at_the_same_budget(truth, world):
     for objective, metric in (("good_share", "share_best"), ("net_voice", "net_voice")):
         out = simulate_policies(_results_at(truth), world, horizon=8, cohort_horizon=12,
                                 policies=("random", "targeted"), learning_off=False,
-                                n_draws=3, n_paths=6, budget=budget, objective=objective,
+                                n_draws=6, n_paths=6, budget=budget, objective=objective,
                                 parameter_uncertainty=False, random_state=1)
         for population in ("observed", "cohort"):
             gain = out.contrast(population, "targeted_minus_random", metric)

@@ -36,10 +36,11 @@ paths (and over customers). It is computed at the estimate θ̂ (the point estim
 ``n_draws`` parameter draws from the estimate's sampling distribution
 (:meth:`RelationshipHMMResults.draw_model_params`), each with its own paths; the standard error
 is the standard deviation across draws, and the interval is estimate ± t·se, with Student's t
-quantile for ``n_draws − 1`` degrees of freedom since the spread is estimated from few draws (it
-includes the simulation error of ``n_paths`` paths). Contrasts between arms (same draws, common random
-numbers) get their interval the same way. Prediction intervals — where this sample's realised
-outcome would fall, path noise included — are added only when asked (``prediction=True``).
+quantile for ``n_draws − 1`` degrees of freedom since the spread is estimated from few draws
+(it includes the simulation error of ``n_paths`` paths). Contrasts between arms (same draws,
+common random numbers) get their interval the same way. Prediction intervals — where this
+sample's realised outcome would fall, path noise included — are added only when asked
+(``prediction=True``).
 """
 
 from __future__ import annotations
