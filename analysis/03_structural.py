@@ -177,20 +177,26 @@ pd.crosstab(states["state_true"].map(dict(enumerate(state_names))),
 # %% [markdown]
 # ## Counterfactual reply policies
 #
-# From each customer's filtered state at the end of the data, the fitted model is run forward
-# eight weeks under different reply policies:
+# The fitted model is run forward under reply policies (arms), for two populations: the
+# customers of the data, from their filtered states at the end of the data (eight weeks here),
+# and a cohort of new customers from the initial distribution (26 weeks):
 #
 # * **none** — the brand answers no complaint;
 # * **observed** — each complaint is answered at the brand's observed rate;
 # * **all** — every complaint is answered;
-# * **all, squeaky wheel off (γ = 0)** — not a policy but a decomposition: what answering
-#   everyone would do through the relationship channel alone. The gap between it and **all** is
-#   the squeaky wheel.
+# * **random** / **targeted** — a budget of 10% of complaints, answered at random or by a
+#   targeting rule that ranks customers by their filtered state and redress history.
 #
-# Parameter uncertainty enters by drawing the parameters from their estimated sampling
-# distribution; intervals are 2.5–97.5 percentiles across draws (20 draws here; `make all` uses
-# 200). The simulation is run by the `complaintpanel policy` command, exactly as `make all` runs
-# it, from the fit saved as `hmm.json`.
+# Each answering arm also runs with **learning off for the redress the policy creates**:
+# customers already redressed in the data keep their squeaky-wheel term, only the policy's new
+# answers raise no later complaints. The two agree until the policy first answers; their
+# difference is the squeaky wheel the policy itself creates.
+#
+# Outcomes are expected values (averages over simulated paths) at the estimate, with 95%
+# confidence intervals from 20 parameter draws; contrasts between arms (all − none, learning
+# on − off, targeted − random) get intervals the same way. The simulation is run by the
+# `complaintpanel policy` command, exactly as `make all` runs it, from the fit saved as
+# `hmm.json`.
 
 # %%
 write_parquet(panel, processed_dir / "panel.parquet")
@@ -206,11 +212,13 @@ policies_png = fig_policies(read_json(results_dir / "policy.json"), figures_dir 
 Image(filename=str(policies_png))
 
 # %% [markdown]
-# Answering every complaint lowers complaints relative to answering none — the relationship
-# effect wins in total, as the design-based estimate of notebook 2 found — but by much less
-# than the relationship channel alone would: the squeaky wheel gives back part of the gain.
-# This is the paper's point: judging a care policy by complaint counts alone understates what
-# replies do for the relationship (see the share of customers in the best state).
+# For the customers of the data, answering every complaint lowers complaints relative to
+# answering none — the relationship effect wins in total, as the design-based estimate of
+# notebook 2 found — and the squeaky wheel the policy itself creates is small, since most of
+# them were redressed already. For a new cohort it is in full view: answering at the observed
+# rates barely moves complaint counts while the share in the best state rises. This is the
+# paper's point: judging a care policy by complaint counts alone understates what replies do
+# for the relationship.
 #
 # On the command line:
 #

@@ -1,4 +1,4 @@
-"""RelationshipHMM API, identification errors, options, policies and the CLI."""
+"""RelationshipHMM API, identification errors, options and the CLI (policies: test_policy.py)."""
 
 from __future__ import annotations
 
@@ -203,8 +203,9 @@ def test_options_fit_sentiment_unanswered_and_latency(small_panel):
     assert {"kappa", "delta_fast", "m[poor]", "sigma[good]"} <= set(params.index)
     assert params["m[poor]"] < params["m[fair]"] < params["m[good]"]
     assert abs(params["kappa"]) < 4 * fit.results_.bse["kappa"]  # truth 0
-    policies = simulate_policies(fit.results_, panel, horizon=2, n_draws=3, random_state=0)
-    assert "fast" in set(policies.totals["policy"])
+    policies = simulate_policies(fit.results_, panel, horizon=2, cohort_horizon=2, n_draws=3,
+                                 n_paths=1, random_state=0)
+    assert "fast" in set(policies.totals["arm"])
 
 
 def test_select_n_states_prefers_the_true_k(small_panel):
@@ -214,29 +215,7 @@ def test_select_n_states_prefers_the_true_k(small_panel):
     assert table.loc[table["best"], "n_states"].item() == 3
 
 
-# ------------------------------------------------------------------ policies
-def test_policies_show_both_effects(small_fit, small_panel):
-    out = simulate_policies(small_fit.results_, small_panel, horizon=6, n_draws=20,
-                            random_state=0)
-    level = out.totals[out.totals["contrast"] == "level"].set_index(["policy", "metric"])["mean"]
-    # answering raises the relationship ...
-    assert level["all", "share_best"] > level["observed", "share_best"] > level[
-        "none", "share_best"]
-    # ... while complaints fall by less than the relationship channel alone suggests
-    assert level["all", "complaints"] > level["all_relationship_only", "complaints"]
-    periods = out.periods
-    assert set(periods["period"]) == set(range(1, 7))
-    assert (periods["lower"] <= periods["mean"] + 1e-12).all()
-    assert (periods["mean"] <= periods["upper"] + 1e-12).all()
-    replied = periods[(periods["metric"] == "replied") & (periods["policy"] == "none")]
-    assert (replied["mean"] == 0).all()
-    assert "answer every complaint" in out.to_markdown()
-    json.dumps(out.to_dict())
-
-
-def test_policy_rejects_unavailable_policy(small_fit, small_panel):
-    with pytest.raises(ValueError, match="not available"):
-        simulate_policies(small_fit.results_, small_panel, policies=("fast",), n_draws=1)
+# Policies: tests/test_policy.py.
 
 
 # ------------------------------------------------------------------ CLI

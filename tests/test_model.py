@@ -195,51 +195,54 @@ def test_policy_arm_observed_is_a_step_loop_from_the_policy_streams() -> None:
     params = default_params().replace(neutral=None)
     panel = sample_panel(params, 200, 8, random_state=2)
     results = _results_at(params)
-    horizon, n_draws = 4, 3
+    horizon, n_draws, n_paths = 4, 3, 2
     out = simulate_policies(results, panel, horizon=horizon, policies=("none", "observed"),
-                            n_draws=n_draws, random_state=7)
+                            populations=("observed",), learning_off=False, n_draws=n_draws,
+                            n_paths=n_paths, random_state=7)
 
-    # The observed arm written out with the public pieces: a parameter draw and a seed per
-    # draw, the filtered last state, the brands' observed answer rates, then step() with one
-    # stream per period and purpose (answers fast first, used or not).
+    # The observed arm's estimate written out with the public pieces: the estimate and a seed
+    # per draw, the filtered last state, the brands' observed answer rates, then step() on the
+    # paths stacked (path p's brands numbered b + p·B, so peers stay within a path), with one
+    # uniform per unit, period and purpose.
     last = panel.groupby(["customer_id", "brand"], sort=False).tail(1)
     brands = sorted(panel["brand"].unique())
     totals = panel.groupby("brand")[["answered_complaints", "complaints"]].sum()
     rate = (totals["answered_complaints"] / totals["complaints"]).reindex(brands).to_numpy()
     brand = last["brand"].map({b: i for i, b in enumerate(brands)}).to_numpy()
+    n = brand.size
     model = RelationshipHMM.from_results(results)
     rng = np.random.default_rng(7)
-    metrics = {name: np.empty((n_draws, horizon)) for name in ("complaints", "share_best")}
-    for d in range(n_draws):
-        drawn = results.draw_model_params(rng)
-        seed = int(rng.integers(2**62))
-        filtered = model.filtered_last_proba(panel, params=[drawn])
-        probs = filtered[["p_poor", "p_fair", "p_good"]].to_numpy()
-        state = categorical(np.random.default_rng([seed, 2**31]).random(len(last)), probs)
-        customers = Customers(
-            brand=brand, state=state,
-            shift=drawn.transition_shift({"intervened": last["intervened"].to_numpy(float),
-                                          "peer_voice": last["peer_voice"].to_numpy()}),
-            redress=update_redress(last["redress"].to_numpy(float),
-                                   last["answered_complaints"].to_numpy()))
-        rule = AnswerAtRate(rate=rate, fast_share=np.zeros(len(brands)))
-        move = np.random.default_rng([seed, 2**31 + 1])
-        for h in range(horizon):
-            reply = np.random.default_rng([seed, h, 2])
-            draws = GeneratorDraws({"transition": move,
-                                    "complaints": np.random.default_rng([seed, h, 0]),
-                                    "compliments": np.random.default_rng([seed, h, 1]),
-                                    "fast": reply, "answer": reply})
-            period, customers = step(drawn, customers, rule, draws)
-            move = np.random.default_rng([seed, h, 3])
-            metrics["complaints"][d, h] = period.complaints.mean()
-            metrics["share_best"][d, h] = np.mean(period.state == 2)
-    periods = out.periods[out.periods["policy"] == "observed"]
+    for _ in range(n_draws):
+        results.draw_model_params(rng)
+    seed = int(rng.integers(2**62))  # the estimate's seed comes first
+    estimate = results.model_params()
+    probs = model.filtered_last_proba(panel)[["p_poor", "p_fair", "p_good"]].to_numpy()
+    state = categorical(np.random.default_rng([seed, 2**31]).random(n * n_paths),
+                        np.tile(probs, (n_paths, 1)))
+    customers = Customers(
+        brand=(brand[None, :] + len(brands) * np.arange(n_paths)[:, None]).ravel(),
+        state=state,
+        shift=np.tile(estimate.transition_shift(
+            {"intervened": last["intervened"].to_numpy(float),
+             "peer_voice": last["peer_voice"].to_numpy()}), n_paths),
+        redress=np.tile(update_redress(last["redress"].to_numpy(float),
+                                       last["answered_complaints"].to_numpy()), n_paths))
+    rule = AnswerAtRate(rate=np.tile(rate, n_paths))
+    purposes = ("transition", "complaints", "compliments", "neutral", "fast", "answer",
+                "sentiment")
+    metrics = {name: np.empty(horizon) for name in ("complaints", "share_best")}
+    for h in range(horizon):
+        u = np.random.default_rng([seed, h]).random((len(purposes), n * n_paths))
+        period, customers = step(estimate, customers, rule,
+                                 UniformDraws(dict(zip(purposes, u, strict=True))))
+        metrics["complaints"][h] = period.complaints.mean()
+        metrics["share_best"][h] = np.mean(period.state == 2)
+    periods = out.periods[out.periods["arm"] == "observed"]
     for name, values in metrics.items():
-        reported = periods[periods["metric"] == name].sort_values("period")["mean"]
-        np.testing.assert_allclose(reported.to_numpy(), values.mean(axis=0), rtol=0, atol=1e-12)
-    none = out.periods[(out.periods["policy"] == "none") & (out.periods["metric"] == "replied")]
-    assert (none["mean"] == 0).all()
+        reported = periods[periods["metric"] == name].sort_values("period")["estimate"]
+        np.testing.assert_allclose(reported.to_numpy(), values, rtol=0, atol=1e-12)
+    none = out.periods[(out.periods["arm"] == "none") & (out.periods["metric"] == "replied")]
+    assert (none["estimate"] == 0).all()
 
 
 # --------------------------------------------------------------------------------------------

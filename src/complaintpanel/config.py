@@ -211,17 +211,39 @@ class HMMConfig:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Counterfactual reply policies simulated from the fitted structural model."""
+    """Counterfactual reply policies simulated from the fitted structural model (issue 17)."""
 
-    # Periods simulated after the end of the data.
+    # Periods simulated after the end of the data (observed customers).
     horizon: int = 12
-    # Parameter and path draws.
-    draws: int = 200
+    # Periods simulated for a cohort of new customers (from the initial distribution).
+    cohort_horizon: int = 26
+    # Parameter draws for the confidence intervals (besides the estimate itself).
+    draws: int = 20
+    # Simulated paths per draw, averaged into each expected outcome.
+    paths: int = 2
     seed: int = 7
     # Draw parameters from their estimated sampling distribution (else fix them).
     parameter_uncertainty: bool = True
-    # Policies to simulate (empty: every policy the fitted model supports).
+    # Arms to simulate (empty: every arm the fitted model supports): none, observed, all,
+    # fast (needs latency), random, targeted.
     policies: tuple[str, ...] = ()
+    # Populations: "observed" (customers of the data), "cohort" (new customers).
+    populations: tuple[str, ...] = ("observed", "cohort")
+    # Also run each answering arm with learning off for the redress the policy creates.
+    learning_off: bool = True
+    # Share of complaints the budget arms (random, targeted) answer.
+    budget: float = 0.1
+    # What the targeting rule maximises: "good_share" or "net_voice".
+    objective: str = "good_share"
+    # Add prediction intervals (this sample's realised outcome, path noise included).
+    prediction: bool = False
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("good_share", "net_voice"):
+            raise ValueError("[policy] objective must be 'good_share' or 'net_voice', "
+                             f"not {self.objective!r}")
+        if not 0 < self.budget <= 1:
+            raise ValueError(f"[policy] budget must be in (0, 1], not {self.budget}")
 
 
 @dataclass(frozen=True)

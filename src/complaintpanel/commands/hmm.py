@@ -186,17 +186,30 @@ def policy(
     out: Annotated[Path | None, typer.Option(help="Output folder (default results/NAME).")] = None,
     estimates: Annotated[Path | None, typer.Option(
         help="hmm.json from `complaintpanel hmm` (default OUT/hmm.json).")] = None,
-    horizon: Annotated[int | None, typer.Option(help="Periods simulated after the data.")] = None,
-    draws: Annotated[int | None, typer.Option(help="Parameter and path draws.")] = None,
+    horizon: Annotated[int | None, typer.Option(
+        help="Periods simulated after the data (observed customers).")] = None,
+    cohort_horizon: Annotated[int | None, typer.Option(
+        help="Periods simulated for a cohort of new customers.")] = None,
+    draws: Annotated[int | None, typer.Option(
+        help="Parameter draws for the confidence intervals.")] = None,
+    paths: Annotated[int | None, typer.Option(help="Simulated paths per draw.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Share of complaints answered by the budget arms (random, targeted).")] = None,
+    objective: Annotated[str | None, typer.Option(
+        help="What the targeting rule maximises: good_share or net_voice.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     parameter_uncertainty: Annotated[bool | None, typer.Option(
         "--parameter-uncertainty/--no-parameter-uncertainty",
         help="Draw parameters from their sampling distribution (else fix them at the "
              "estimate: simulation noise only).")] = None,
+    prediction: Annotated[bool | None, typer.Option(
+        "--prediction/--no-prediction",
+        help="Add prediction intervals (where this sample's outcome would fall).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Simulate reply policies from each customer's filtered state: policy.json and tables.
+    """Simulate reply policies (arms × learning on/off, observed customers and a new cohort).
 
+    Writes policy.json (expected outcomes, contrasts with confidence intervals) and tables.
     Every option overrides its key in the config's ``[policy]`` section.
     """
     import pandas as pd
@@ -204,8 +217,10 @@ def policy(
     from complaintpanel.hmm.policy import simulate_policies
 
     started = time.perf_counter()
-    settings = overridden(load(config).policy, horizon=horizon, draws=draws, seed=seed,
-                          parameter_uncertainty=parameter_uncertainty)
+    settings = overridden(load(config).policy, horizon=horizon, cohort_horizon=cohort_horizon,
+                          draws=draws, paths=paths, budget=budget, objective=objective,
+                          seed=seed, parameter_uncertainty=parameter_uncertainty,
+                          prediction=prediction)
     panel_path = find_panel(directory)
     out = out or _default_out(directory)
     estimates = estimates or out / "hmm.json"
@@ -226,20 +241,24 @@ def policy(
                         outputs.path("policy_table.tex"))
             summary = f"not simulated ({reason})"
         else:
-            outcome = simulate_policies(results, pd.read_parquet(panel_path),
-                                        horizon=settings.horizon, n_draws=settings.draws,
-                                        policies=settings.policies or None,
-                                        parameter_uncertainty=settings.parameter_uncertainty,
-                                        random_state=settings.seed)
+            outcome = simulate_policies(
+                results, pd.read_parquet(panel_path), horizon=settings.horizon,
+                cohort_horizon=settings.cohort_horizon, n_draws=settings.draws,
+                n_paths=settings.paths, policies=settings.policies or None,
+                populations=settings.populations, learning_off=settings.learning_off,
+                budget=settings.budget, objective=settings.objective,
+                parameter_uncertainty=settings.parameter_uncertainty,
+                prediction=settings.prediction, random_state=settings.seed)
             payload = outcome.to_dict()
             payload["input"] = {"panel": str(panel_path), "estimates": str(estimates)}
             write_json(payload, outputs.path("policy.json"))
             _write_text(outcome.to_markdown(), outputs.path("policy_table.md"))
             _write_text(outcome.to_latex(), outputs.path("policy_table.tex"))
-            level = outcome.totals[(outcome.totals["contrast"] == "level")
-                                   & (outcome.totals["metric"] == "complaints")]
-            text = ", ".join(f"{row.policy} {row.mean:.2f}" for row in level.itertuples())
-            summary = f"complaints per customer over {settings.horizon} periods: {text}"
+            contrasts = outcome.contrasts[outcome.contrasts["metric"] == "complaints"]
+            text = ", ".join(f"{row.population} {row.contrast} {row.estimate:+.2f}"
+                             for row in contrasts.itertuples()
+                             if row.contrast in ("all_minus_none", "all_learning_on_minus_off"))
+            summary = f"complaints per customer: {text}"
     echo_summary("policy", f"{summary} → {out}", time.perf_counter() - started)
 
 

@@ -1,34 +1,46 @@
 """Counterfactual reply policies simulated from the fitted relationship HMM (DESIGN.md §4).
 
-From each customer's *filtered* state at the end of the data (``P(s_T | y_{≤T})``), the model is
-run forward ``H`` periods under a reply policy:
+**Arms.** Each arm is a reply policy run forward with the structural model's own step
+(:func:`complaintpanel.model.step`; engine in :mod:`.policy_sim`):
 
 ``none``
     the brand answers no complaint;
 ``observed``
-    each complaint is answered with the brand's observed answer rate (with the reply model:
-    with the fitted state-dependent probability ``logistic(ρ_brand + ψ_state)``), and, when
-    latency enters the model, fast with the brand's observed share of fast replies;
+    each complaint answered at the brand's observed rate (with the reply model: with the
+    fitted state-dependent probability), fast with the brand's observed share of fast replies;
 ``all``
-    every complaint is answered (at the observed speed);
+    every complaint answered (at the observed speed);
 ``fast``
-    every complaint is answered within the latency cut-off (only when the model was fitted
-    with ``latency_hours``);
-``all_relationship_only``
-    a decomposition, not a policy: ``all`` with the squeaky-wheel term switched off (γ = 0),
-    i.e. what answering everyone would do to complaints through the relationship channel
-    alone — the "naive reading". The gap to ``all`` is the squeaky wheel.
+    every complaint answered within the latency cut-off H (only for a model fitted with
+    ``latency_hours``);
+``random``
+    a budget: each complaint answered with probability ``budget``;
+``targeted``
+    the same budget, spent by a targeting rule on the customers with the largest expected gain
+    in a stated objective, ranked from each customer's filtered state and redress history
+    (:class:`.policy_sim.TargetedRule`).
 
-Each period is one step of the structural model (:func:`complaintpanel.model.step`): the
-ordered-logit transition, complaints (with the redress term) and compliments, the replies the
-policy gives (an answer rule), and the peer voice of the brand's simulated customers (so a
-policy also moves the voice friends hear, as in the model's definition of peer voice).
-Parameter uncertainty enters by drawing ``θ`` from its estimated sampling distribution
-(:meth:`RelationshipHMMResults.draw_model_params`; normal on the unconstrained scale, which
-keeps the state ordering) for each draw, and each draw starts from the states filtered under
-its own parameters (:meth:`RelationshipHMM.filtered_last_proba`); every policy uses the same
-random numbers within a draw (common random numbers), so policy differences are sharp.
-Intervals are 2.5–97.5 percentiles across draws.
+Each answering arm runs twice: with **learning on** (the model as fitted) and with **learning
+off for the redress the policy creates**: customers keep the redress history they start with
+(those already redressed in the data keep their γ-term), and only the policy's new answers
+raise no later complaints. The two agree in every period before the policy has answered
+anyone; their difference is the squeaky wheel the policy itself creates.
+
+**Populations.** ``observed``: the customers of the data, from their filtered end states
+(``P(s_T | y_{≤T})`` under each parameter draw), over ``horizon`` periods. ``cohort``: as many
+new customers, with the same brands, entering at first contact with a state drawn from π, over
+``cohort_horizon`` periods.
+
+**Uncertainty.** An outcome is an *expected* outcome: the average over ``n_paths`` simulated
+paths (and over customers). It is computed at the estimate θ̂ (the point estimate) and at
+``n_draws`` parameter draws from the estimate's sampling distribution
+(:meth:`RelationshipHMMResults.draw_model_params`), each with its own paths; the standard error
+is the standard deviation across draws, and the interval is estimate ± t·se, with Student's t
+quantile for ``n_draws − 1`` degrees of freedom since the spread is estimated from few draws
+(it includes the simulation error of ``n_paths`` paths). Contrasts between arms (same draws,
+common random numbers) get their interval the same way. Prediction intervals — where this
+sample's realised outcome would fall, path noise included — are added only when asked
+(``prediction=True``).
 """
 
 from __future__ import annotations
@@ -38,112 +50,146 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from complaintpanel.hmm.estimator import RelationshipHMM
+from complaintpanel.hmm.policy_sim import OBJECTIVES, PATH_METRICS, Population, run_arm
 from complaintpanel.hmm.results import RelationshipHMMResults
-from complaintpanel.model import (
-    AnswerAll,
-    AnswerAtRate,
-    AnswerByLogit,
-    AnswerNone,
-    AnswerRule,
-    Customers,
-    GeneratorDraws,
-    ModelParams,
-    categorical,
-    step,
-    update_redress,
-)
+from complaintpanel.model import ModelParams, update_redress
 
-__all__ = ["POLICIES", "PolicyResult", "simulate_policies"]
+__all__ = ["ARMS", "CONTRASTS", "OBJECTIVES", "POLICIES", "POPULATIONS", "PolicyResult",
+           "simulate_policies"]
 
-POLICIES: dict[str, str] = {
+ARMS: dict[str, str] = {
     "none": "answer no complaint",
     "observed": "answer as observed",
     "all": "answer every complaint",
     "fast": "answer every complaint within the latency cut-off",
-    "all_relationship_only": "answer every complaint, squeaky wheel switched off (γ = 0)",
+    "random": "answer a random share of complaints (budget)",
+    "targeted": "answer the budget's complaints by the targeting rule",
 }
-METRICS: dict[str, str] = {
-    "complaints": "complaints per customer",
-    "compliments": "compliments per customer",
-    "share_best": "share in the best state",
-    "share_worst": "share in the worst state",
-    "replied": "share of customers answered",
+POLICIES = ARMS  # the name used before arms were crossed with learning
+POPULATIONS: dict[str, str] = {
+    "observed": "observed customers, from their filtered end states",
+    "cohort": "a cohort of new customers, from the initial distribution",
+}
+TOTALS: dict[str, str] = {
+    "complaints": "complaints per customer over the horizon",
+    "compliments": "compliments per customer over the horizon",
+    "net_voice": "compliments minus complaints per customer over the horizon",
+    "share_best": "share in the best state, averaged over the horizon",
+    "share_best_end": "share in the best state in the last period",
+    "answered": "answered complaints per customer over the horizon",
+}
+# name → (arm, learning) minus (arm, learning); "learning on − off" is added per answering arm
+CONTRASTS: dict[str, tuple[tuple[str, bool], tuple[str, bool]]] = {
+    "all_minus_none": (("all", True), ("none", True)),
+    "observed_minus_none": (("observed", True), ("none", True)),
+    "all_minus_observed": (("all", True), ("observed", True)),
+    "fast_minus_all": (("fast", True), ("all", True)),
+    "targeted_minus_random": (("targeted", True), ("random", True)),
 }
 _SUPPORTED_TRANSITION = {"intervened", "peer_voice", "unanswered_complaints", "fast_reply"}
 
 
+def _learning_label(learning: bool) -> str:
+    return "on" if learning else "off"
+
+
 @dataclass
 class PolicyResult:
-    """Simulated outcomes of reply policies.
+    """Expected outcomes of reply policies, with intervals from parameter draws.
 
     Attributes
     ----------
     periods : DataFrame
-        ``policy``, ``period`` (1..H after the data), ``metric``, ``mean``, ``lower``,
-        ``upper`` (per customer, averaged over customers).
+        ``population``, ``arm``, ``learning`` (``on``/``off``), ``period``, ``metric``,
+        ``estimate``, ``lower``, ``upper`` (per customer), plus ``pred_lower``/``pred_upper``
+        when prediction intervals were asked for.
     totals : DataFrame
-        Per policy over the horizon: ``complaints`` and ``compliments`` (sums per customer),
-        ``share_best`` at the end, with differences to ``none`` and to ``observed``
-        (``contrast`` column).
+        Per population, arm and learning, the outcomes of :data:`TOTALS` with ``se``.
+    contrasts : DataFrame
+        ``population``, ``contrast``, ``metric``, ``estimate``, ``se``, ``lower``, ``upper``.
     settings : dict
     """
 
     periods: pd.DataFrame
     totals: pd.DataFrame
+    contrasts: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation."""
         return {"status": "estimated", "settings": self.settings,
                 "periods": self.periods.to_dict(orient="records"),
-                "totals": self.totals.to_dict(orient="records")}
+                "totals": self.totals.to_dict(orient="records"),
+                "contrasts": self.contrasts.to_dict(orient="records")}
+
+    def total(self, population: str, arm: str, metric: str, learning: str = "on") -> pd.Series:
+        """One row of :attr:`totals`."""
+        t = self.totals
+        rows = t[(t["population"] == population) & (t["arm"] == arm)
+                 & (t["learning"] == learning) & (t["metric"] == metric)]
+        return rows.iloc[0]
+
+    def contrast(self, population: str, name: str, metric: str) -> pd.Series:
+        """One row of :attr:`contrasts`."""
+        c = self.contrasts
+        return c[(c["population"] == population) & (c["contrast"] == name)
+                 & (c["metric"] == metric)].iloc[0]
+
+    def _cells(self, metrics: tuple[str, ...]) -> list[tuple[str, str, list[str]]]:
+        rows = []
+        for (population, arm, learning), group in self.totals.groupby(
+                ["population", "arm", "learning"], sort=False):
+            values = group.set_index("metric")
+            label = ARMS.get(str(arm), str(arm)) + (
+                "" if learning == "on" else ", no squeaky wheel from its own replies")
+            rows.append((str(population), label,
+                         [f"{values.loc[m, 'estimate']:.3f} [{values.loc[m, 'lower']:.3f}, "
+                          f"{values.loc[m, 'upper']:.3f}]" for m in metrics]))
+        return rows
+
+    def _note(self) -> str:
+        s = self.settings
+        return (f"Expected outcomes per customer over {s.get('horizon')} periods (observed "
+                f"customers) and {s.get('cohort_horizon')} periods (new cohort); estimate at "
+                f"the fitted parameters with a {100 * s.get('level', 0.95):.0f}% confidence "
+                f"interval from {s.get('n_draws')} parameter draws × {s.get('n_paths')} paths "
+                f"({'with' if s.get('parameter_uncertainty') else 'without'} parameter "
+                f"uncertainty); budget {s.get('budget')} of complaints.")
 
     def to_markdown(self) -> str:
-        """Policy comparison over the horizon as a Markdown table."""
-        level = self.totals[self.totals["contrast"] == "level"]
-        rows = ["| policy | complaints | compliments | share in best state (end) |",
-                "|---|---:|---:|---:|"]
-        for policy, group in level.groupby("policy", sort=False):
-            cells = {r["metric"]: f"{r['mean']:.3f} [{r['lower']:.3f}, {r['upper']:.3f}]"
-                     for _, r in group.iterrows()}
-            rows.append(f"| {POLICIES.get(str(policy), policy)} | {cells['complaints']} | "
-                        f"{cells['compliments']} | {cells['share_best']} |")
-        horizon = self.settings.get("horizon")
-        rows += ["", f"Per customer over {horizon} periods after the data; mean and 95% "
-                 f"interval over {self.settings.get('n_draws')} draws "
-                 f"({'with' if self.settings.get('parameter_uncertainty') else 'without'} "
-                 "parameter uncertainty)."]
+        """Policies and their contrasts as Markdown tables."""
+        metrics = ("complaints", "compliments", "share_best", "answered")
+        rows = ["| population | policy | complaints | compliments | share in best state | "
+                "answered complaints |", "|---|---|---:|---:|---:|---:|"]
+        rows += [f"| {pop} | {label} | " + " | ".join(cells) + " |"
+                 for pop, label, cells in self._cells(metrics)]
+        rows += ["", "| population | contrast | complaints | compliments | share in best state |",
+                 "|---|---|---:|---:|---:|"]
+        for (pop, name), group in self.contrasts.groupby(["population", "contrast"], sort=False):
+            values = group.set_index("metric")
+            rows.append(f"| {pop} | {name} | " + " | ".join(
+                f"{values.loc[m, 'estimate']:+.3f} [{values.loc[m, 'lower']:+.3f}, "
+                f"{values.loc[m, 'upper']:+.3f}]" for m in metrics[:3]) + " |")
+        rows += ["", self._note()]
         return "\n".join(rows) + "\n"
 
     def to_latex(self) -> str:
-        """Policy comparison over the horizon as a LaTeX (booktabs) table."""
-        level = self.totals[self.totals["contrast"] == "level"]
-        lines = [r"\begin{tabular}{lrrr}", r"\toprule",
-                 r"Policy & Complaints & Compliments & Share best (end) \\", r"\midrule"]
-        for policy, group in level.groupby("policy", sort=False):
-            cells = {r["metric"]: f"{r['mean']:.3f} [{r['lower']:.3f}, {r['upper']:.3f}]"
-                     for _, r in group.iterrows()}
-            lines.append(f"{POLICIES.get(str(policy), policy)} & {cells['complaints']} & "
-                         f"{cells['compliments']} & {cells['share_best']} \\\\")
+        """Policies (learning on and off) as a LaTeX (booktabs) table."""
+        metrics = ("complaints", "compliments", "share_best")
+        lines = [r"\begin{tabular}{llrrr}", r"\toprule",
+                 r"Population & Policy & Complaints & Compliments & Share best \\", r"\midrule"]
+        lines += [f"{pop} & {label} & " + " & ".join(cells) + r" \\"
+                  for pop, label, cells in self._cells(metrics)]
         lines += [r"\bottomrule", r"\end{tabular}", ""]
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _Start:
-    """What the simulation needs from the data, per sequence (in the model's order)."""
-
-    brand_code: np.ndarray
-    brands: tuple[str, ...]
-    redress: np.ndarray  # R at the first simulated period
-    last_shift_cols: dict[str, np.ndarray]  # transition covariates in the last period
-    answer_rate: np.ndarray  # per brand
-    fast_share: np.ndarray  # per brand
-
-
-def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults) -> _Start:
+def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults
+                 ) -> tuple[Population, tuple[str, ...], np.ndarray, np.ndarray]:
+    """Return the observed population, brand names, answer rates and fast-reply shares."""
     spec = results.spec
     last = frame.groupby(["customer_id", "brand"], sort=False).tail(1)
     # Brand indices as the fitted model numbers them (its reply model's ρ_brand), else sorted.
@@ -151,17 +197,15 @@ def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults) -> _Start
     index = {b: i for i, b in enumerate(brands)}
     row_brand = np.array([index.get(str(b), -1) for b in frame["brand"]], dtype=np.int64)
     codes = np.array([index.get(str(b), -1) for b in last["brand"]], dtype=np.int64)
-    n_brands = int(codes.max()) + 1
-    intervened = (last["answered_complaints"].to_numpy() > 0 if "answered_complaints" in last
-                  else last["intervened"].to_numpy() > 0)
-    redress = last["redress"].to_numpy() if "redress" in last else np.zeros(len(last))
-    cols = {col: last[col].to_numpy(dtype=float) for col in spec.transition_covariates}
+    n_brands = max(int(codes.max()) + 1, len(brands))
+    answered_last = last["answered_complaints"].to_numpy()
+    redress = last["redress"].to_numpy(float) if "redress" in last else np.zeros(len(last))
+    columns = {col: last[col].to_numpy(dtype=float) for col in spec.transition_covariates}
     complaints = np.bincount(row_brand, weights=frame["complaints"].to_numpy(float),
                              minlength=n_brands)
     answered = np.bincount(row_brand, weights=frame["answered_complaints"].to_numpy(float),
                            minlength=n_brands)
-    answer_rate = np.divide(answered, complaints, out=np.zeros(n_brands),
-                            where=complaints > 0)
+    answer_rate = np.divide(answered, complaints, out=np.zeros(n_brands), where=complaints > 0)
     fast_share = np.zeros(n_brands)
     if "fast_reply" in frame:
         n_int = np.bincount(row_brand, weights=frame["intervened"].to_numpy(float),
@@ -169,66 +213,26 @@ def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults) -> _Start
         n_fast = np.bincount(row_brand, weights=frame["fast_reply"].to_numpy(float),
                              minlength=n_brands)
         fast_share = np.divide(n_fast, n_int, out=np.zeros(n_brands), where=n_int > 0)
-    return _Start(brand_code=codes, brands=brands,
-                  redress=update_redress(redress.astype(float), intervened),
-                  last_shift_cols=cols, answer_rate=answer_rate, fast_share=fast_share)
+    population = Population(name="observed", brand=codes,
+                            redress=update_redress(redress, answered_last),
+                            shift_columns=columns, horizon=0)
+    return population, brands, answer_rate, fast_share
 
 
-def _answer_rule(policy: str, params: ModelParams, start: _Start) -> AnswerRule:
-    if policy == "none":
-        return AnswerNone()
-    if policy == "fast":
-        return AnswerAll(all_fast=True)
-    if policy in ("all", "all_relationship_only"):
-        return AnswerAll(fast_share=start.fast_share)
-    # "observed": the fitted reply model when there is one, else the brand's observed rate
-    if params.spec.reply_model:
-        return AnswerByLogit.from_params(params, fast_share=start.fast_share)
-    return AnswerAtRate(rate=start.answer_rate, fast_share=start.fast_share)
-
-
-def _simulate_one(policy: str, params: ModelParams, start: _Start, state_last: np.ndarray,
-                  horizon: int, seed: int) -> dict[str, np.ndarray]:
-    if policy == "all_relationship_only":
-        params = params.replace(gamma=0.0)
-    rule = _answer_rule(policy, params, start)
-    k = params.n_states
-    customers = Customers(brand=start.brand_code, state=state_last,
-                          shift=params.transition_shift(start.last_shift_cols,
-                                                        (state_last.size,)),
-                          redress=start.redress)
-    out = {name: np.empty(horizon) for name in METRICS}
-    # One generator per period and purpose: every policy sees the same random numbers for the
-    # same purpose (common random numbers), however many each draw consumes. The move into
-    # period h uses the stream of period h − 1 (a stream of its own into the first period).
-    move = np.random.default_rng([seed, 2**31 + 1])
-    for h in range(horizon):
-        reply = np.random.default_rng([seed, h, 2])
-        draws = GeneratorDraws({
-            "transition": move,
-            "complaints": np.random.default_rng([seed, h, 0]),
-            "compliments": np.random.default_rng([seed, h, 1]),
-            "fast": reply, "answer": reply,
-            "sentiment": np.random.default_rng([seed, h, 4]),
-            # drawn only by fits with the neutral emission; a stream of its own, so the
-            # other purposes' numbers do not change
-            "neutral": np.random.default_rng([seed, h, 5]),
-        })
-        period, customers = step(params, customers, rule, draws)
-        move = np.random.default_rng([seed, h, 3])
-        out["complaints"][h] = period.complaints.mean()
-        out["compliments"][h] = period.compliments.mean()
-        out["share_best"][h] = np.mean(period.state == k - 1)
-        out["share_worst"][h] = np.mean(period.state == 0)
-        out["replied"][h] = period.intervened.mean()
-    return out
+def available_arms(results: RelationshipHMMResults) -> list[str]:
+    """Arms the fitted model supports (``fast`` needs a model with latency)."""
+    return [a for a in ARMS if a != "fast" or "fast_reply" in results.spec.transition_covariates]
 
 
 def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
-                      horizon: int = 12, policies: tuple[str, ...] | None = None,
-                      n_draws: int = 200, parameter_uncertainty: bool = True,
-                      random_state: int | None = None) -> PolicyResult:
-    """Simulate reply policies forward from each customer's filtered state.
+                      horizon: int = 12, cohort_horizon: int = 26,
+                      policies: tuple[str, ...] | None = None,
+                      populations: tuple[str, ...] = ("observed", "cohort"),
+                      learning_off: bool = True, n_draws: int = 20, n_paths: int = 2,
+                      budget: float = 0.1, objective: str = "good_share",
+                      parameter_uncertainty: bool = True, prediction: bool = False,
+                      level: float = 0.95, random_state: int | None = None) -> PolicyResult:
+    """Simulate reply policies: expected outcomes per arm, contrasts, intervals.
 
     Parameters
     ----------
@@ -236,16 +240,32 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         A fit of the core specification (complaint covariate ``redress``; transition
         covariates among intervention, peer voice, unanswered complaints, fast reply).
     panel : DataFrame
-        The panel the model was fitted on (or another panel of the same brands).
+        The panel the model was fitted on.
     horizon : int
-        Periods simulated after the end of the data.
+        Periods simulated after the data for the observed customers.
+    cohort_horizon : int
+        Periods simulated for the cohort of new customers.
     policies : tuple of str, optional
-        Subset of :data:`POLICIES`; default all that the model supports.
+        Arms (:data:`ARMS`); default all that the model supports.
+    populations : tuple of str
+        Among :data:`POPULATIONS`.
+    learning_off : bool
+        Also run every answering arm with learning off for the redress it creates.
     n_draws : int
-        Draws (each: one parameter draw and one simulated path per customer).
+        Parameter draws for the intervals (besides the estimate itself).
+    n_paths : int
+        Simulated paths per parameter draw, averaged into the expected outcome.
+    budget : float
+        Share of complaints answered by the ``random`` and ``targeted`` arms.
+    objective : {"good_share", "net_voice"}
+        What the targeting rule maximises.
     parameter_uncertainty : bool
-        Draw parameters from their estimated sampling distribution (else fix them at the
-        estimate, leaving simulation noise only).
+        Draw parameters from their estimated sampling distribution (else every draw is the
+        estimate: the interval is simulation error only).
+    prediction : bool
+        Add prediction intervals (quantiles of single paths over draws and paths).
+    level : float
+        Confidence level of the intervals.
     random_state : int, optional
 
     Returns
@@ -257,77 +277,121 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         set(spec.complaint_covariates) - {"redress"}) | set(spec.compliment_covariates)
     if unsupported:
         raise ValueError(f"policy simulation cannot project covariate(s) {sorted(unsupported)}")
-    available = [p for p in POLICIES
-                 if (p != "fast" or "fast_reply" in spec.transition_covariates)
-                 and (p != "all_relationship_only" or "redress" in spec.complaint_covariates)]
-    policies = tuple(policies or available)
-    for policy in policies:
-        if policy not in available:
-            raise ValueError(f"policy {policy!r} is not available for this model "
+    available = available_arms(results)
+    arms = tuple(policies or available)
+    for arm in arms:
+        if arm not in available:
+            raise ValueError(f"policy {arm!r} is not available for this model "
                              f"(available: {available}; 'fast' needs latency_hours)")
-    if horizon < 1 or n_draws < 1:
-        raise ValueError("horizon and n_draws must be positive")
+    for name in populations:
+        if name not in POPULATIONS:
+            raise ValueError(f"unknown population {name!r} (known: {list(POPULATIONS)})")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r} (known: {list(OBJECTIVES)})")
+    if horizon < 1 or cohort_horizon < 1 or n_draws < 1 or n_paths < 1:
+        raise ValueError("horizons, n_draws and n_paths must be positive")
+    if not 0 < budget <= 1:
+        raise ValueError("budget must be a share of complaints in (0, 1]")
     model = RelationshipHMM.from_results(results)
     frame = model.model_frame(panel)
     if "answered_complaints" not in frame:
         raise KeyError("policy simulation needs `answered_complaints` for observed reply rates")
-    start = _start_facts(frame, results)
+    observed, brands, answer_rate, fast_share = _start_facts(frame, results)
+    has_fast = "fast_reply" in spec.transition_covariates
+    squeaky = "redress" in spec.complaint_covariates
+    runs = [(arm, True) for arm in arms] + [
+        (arm, False) for arm in arms if learning_off and squeaky and arm != "none"]
+
     rng = np.random.default_rng(random_state)
-    drawn: list[ModelParams] = []
-    seeds: list[int] = []
+    drawn: list[ModelParams] = [results.model_params()]
     for _ in range(n_draws):
         drawn.append(results.draw_model_params(rng) if parameter_uncertainty
                      else results.model_params())
-        seeds.append(int(rng.integers(2**62)))
+    seeds = [int(rng.integers(2**62)) for _ in drawn]
     # Each draw starts from the states filtered under its own parameters.
     filtered = model.filtered_last_proba(panel, params=drawn)
-    columns = [f"p_{s}" for s in model.state_names_]
-    n_sequences = start.brand_code.size
-    filtered_by_draw = filtered[columns].to_numpy().reshape(n_draws, n_sequences, -1)
+    state_columns = [f"p_{s}" for s in model.state_names_]
+    start_probs = filtered[state_columns].to_numpy().reshape(len(drawn), observed.size, -1)
 
-    records = {p: {m: np.empty((n_draws, horizon)) for m in METRICS} for p in policies}
-    for d, (params, seed) in enumerate(zip(drawn, seeds, strict=True)):
-        u = np.random.default_rng([seed, 2**31]).random(n_sequences)
-        state_last = categorical(u, filtered_by_draw[d])
-        for policy in policies:
-            out = _simulate_one(policy, params, start, state_last, horizon, seed)
-            for metric in METRICS:
-                records[policy][metric][d] = out[metric]
+    pops = {"observed": Population("observed", observed.brand, observed.redress,
+                                   observed.shift_columns, horizon),
+            "cohort": Population("cohort", observed.brand, np.zeros(observed.size), None,
+                                 cohort_horizon)}
+    # values[pop][(arm, learning)][metric]: (draws, paths, periods)
+    values: dict[str, dict[tuple[str, bool], dict[str, np.ndarray]]] = {}
+    for name in populations:
+        pop = pops[name]
+        values[name] = {run: {m: np.empty((len(drawn), n_paths, pop.horizon))
+                              for m in PATH_METRICS} for run in runs}
+        for d, (params, seed) in enumerate(zip(drawn, seeds, strict=True)):
+            probs = (start_probs[d] if name == "observed"
+                     else np.broadcast_to(params.initial_probs, (pop.size, params.n_states)))
+            for arm, learning in runs:
+                out = run_arm(arm, learning, params, pop, probs, n_paths=n_paths,
+                              seed=seed, answer_rate=answer_rate,
+                              fast_share=fast_share if has_fast else None, budget=budget,
+                              objective=objective)
+                for metric in PATH_METRICS:
+                    values[name][(arm, learning)][metric][d] = out[metric]
 
-    def summarise(values: np.ndarray) -> tuple[float, float, float]:
-        return (float(values.mean()), float(np.quantile(values, 0.025)),
-                float(np.quantile(values, 0.975)))
+    # est − truth and the draws' deviations share one spread, estimated from n_draws draws:
+    # Student's t with n_draws − 1 degrees of freedom (few draws: wider than the normal's z)
+    z = float(student_t.ppf(0.5 + level / 2, df=max(n_draws - 1, 1)))
 
-    period_rows = []
-    for policy in policies:
-        for metric in METRICS:
-            for h in range(horizon):
-                mean, lower, upper = summarise(records[policy][metric][:, h])
-                period_rows.append({"policy": policy, "period": h + 1, "metric": metric,
-                                    "mean": mean, "lower": lower, "upper": upper})
-    totals_of = {p: {"complaints": records[p]["complaints"].sum(axis=1),
-                     "compliments": records[p]["compliments"].sum(axis=1),
-                     "share_best": records[p]["share_best"][:, -1]} for p in policies}
-    total_rows = []
-    for policy in policies:
-        for metric, values in totals_of[policy].items():
-            mean, lower, upper = summarise(values)
-            total_rows.append({"policy": policy, "contrast": "level", "metric": metric,
-                               "mean": mean, "lower": lower, "upper": upper})
-            for base in ("none", "observed"):
-                if base in totals_of and base != policy:
-                    mean, lower, upper = summarise(values - totals_of[base][metric])
-                    total_rows.append({"policy": policy, "contrast": f"minus_{base}",
-                                       "metric": metric, "mean": mean, "lower": lower,
-                                       "upper": upper})
+    def summary(per_path: np.ndarray) -> dict[str, float]:
+        # per_path: (draws, paths); the estimate is draw 0 (θ̂), the se the spread of draws
+        expected = per_path.mean(axis=1)
+        se = float(expected[1:].std(ddof=1)) if expected.size > 2 else float("nan")
+        row = {"estimate": float(expected[0]), "se": se,
+               "lower": float(expected[0] - z * se), "upper": float(expected[0] + z * se)}
+        if prediction:
+            row["pred_lower"] = float(np.quantile(per_path, (1 - level) / 2))
+            row["pred_upper"] = float(np.quantile(per_path, (1 + level) / 2))
+        return row
+
+    def totals_of(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"complaints": v["complaints"].sum(axis=2),
+                "compliments": v["compliments"].sum(axis=2),
+                "net_voice": (v["compliments"] - v["complaints"]).sum(axis=2),
+                "share_best": v["share_best"].mean(axis=2),
+                "share_best_end": v["share_best"][:, :, -1],
+                "answered": v["answered"].sum(axis=2)}
+
+    period_rows, total_rows, contrast_rows = [], [], []
+    for name in populations:
+        totals = {run: totals_of(values[name][run]) for run in runs}
+        for arm, learning in runs:
+            keys = {"population": name, "arm": arm, "learning": _learning_label(learning)}
+            for metric in PATH_METRICS:
+                series = values[name][(arm, learning)][metric]
+                for h in range(series.shape[2]):
+                    row = summary(series[:, :, h])
+                    row.pop("se")
+                    period_rows.append({**keys, "period": h + 1, "metric": metric, **row})
+            for metric, per_path in totals[(arm, learning)].items():
+                total_rows.append({**keys, "metric": metric, **summary(per_path)})
+        pairs = dict(CONTRASTS)
+        for arm in arms:
+            if (arm, False) in totals:
+                pairs[f"{arm}_learning_on_minus_off"] = ((arm, True), (arm, False))
+        for contrast, (a, b) in pairs.items():
+            if a not in totals or b not in totals:
+                continue
+            for metric in TOTALS:
+                row = summary(totals[a][metric] - totals[b][metric])
+                contrast_rows.append({"population": name, "contrast": contrast,
+                                      "metric": metric, **row})
     settings = {
-        "horizon": horizon, "n_draws": n_draws, "policies": list(policies),
-        "parameter_uncertainty": parameter_uncertainty, "random_state": random_state,
-        "n_sequences": n_sequences,
-        "observed_answer_rate_by_brand": dict(zip(start.brands, start.answer_rate.tolist(),
-                                                  strict=False)),
-        "initial_probs_estimate": results.model_params().initial_probs.tolist(),
-        "metrics": METRICS, "policy_labels": {p: POLICIES[p] for p in policies},
+        "horizon": horizon, "cohort_horizon": cohort_horizon, "n_draws": n_draws,
+        "n_paths": n_paths, "arms": list(arms), "populations": list(populations),
+        "learning_off": learning_off and squeaky, "budget": budget, "objective": objective,
+        "parameter_uncertainty": parameter_uncertainty, "prediction": prediction,
+        "level": level, "random_state": random_state, "n_sequences": observed.size,
+        "share_redressed_at_start": float(np.mean(observed.redress > 0)),
+        "observed_answer_rate_by_brand": dict(zip(brands, answer_rate.tolist(), strict=False)),
+        "metrics": TOTALS, "arm_labels": {a: ARMS[a] for a in arms},
+        "population_labels": {p: POPULATIONS[p] for p in populations},
+        "objective_label": OBJECTIVES[objective],
     }
     return PolicyResult(periods=pd.DataFrame(period_rows), totals=pd.DataFrame(total_rows),
-                        settings=settings)
+                        contrasts=pd.DataFrame(contrast_rows), settings=settings)

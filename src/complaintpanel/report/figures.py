@@ -320,26 +320,75 @@ def fig_hmm_effects(hmm: RelationshipHMMResults, stem: str | Path) -> list[Path]
     return save_figure(fig, stem)
 
 
+_ARM_NAMES = {"none": "Answer none", "observed": "As observed", "all": "Answer all",
+              "fast": "Answer within H hours", "random": "Random, budget",
+              "targeted": "Targeted, budget"}
+_CONTRAST_NAMES = {"all_minus_none": "All − none", "observed_minus_none": "Observed − none",
+                   "all_minus_observed": "All − observed", "fast_minus_all": "Fast − all",
+                   "targeted_minus_random": "Targeted − random",
+                   "all_learning_on_minus_off": "All, own squeaky wheel",
+                   "observed_learning_on_minus_off": "Observed, own squeaky wheel"}
+
+
 def fig_policies(policy: dict, stem: str | Path) -> list[Path]:
-    """Counterfactual reply policies over the horizon: complaints, compliments, best state."""
+    """Counterfactual reply policies: paths by arm for each population, and the contrasts.
+
+    Left: expected complaints and share in the best state per period, by arm (learning on;
+    "answer all" with learning off for its own redress dashed), with 95% confidence bands,
+    for the observed customers (top) and a new cohort (bottom). Right: contrasts in
+    complaints per customer over the horizon with 95% confidence intervals.
+    """
     _theme()
     periods = pd.DataFrame(policy["periods"])
-    metrics = [("complaints", "Complaints per customer"),
-               ("compliments", "Compliments per customer"),
-               ("share_best", "Share in the best state")]
-    metrics = [(m, label) for m, label in metrics if m in set(periods["metric"])]
-    names = {"none": "Answer none", "observed": "As observed", "all": "Answer all complaints",
-             "all_relationship_only": "Answer all, no squeaky wheel (γ = 0)",
-             "fast": "Answer within H hours"}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.3))
-    for ax, (metric, label) in zip(axes, metrics, strict=True):
-        part = periods[periods["metric"] == metric]
-        for name, rows in part.groupby("policy", sort=False):
-            ax.plot(rows["period"], rows["mean"], label=names.get(name, name))
-            ax.fill_between(rows["period"], rows["lower"], rows["upper"], alpha=0.15)
-        ax.set(xlabel="Periods ahead", ylabel=label)
-    axes[0].legend(frameon=False, fontsize="x-small")
-    fig.tight_layout()
+    contrasts = pd.DataFrame(policy.get("contrasts", []))
+    populations = [p for p in ("observed", "cohort") if p in set(periods["population"])]
+    titles = {"observed": "Observed customers", "cohort": "New cohort"}
+    handles: list = []
+    names: list = []
+    fig = plt.figure(figsize=(11.0, 3.0 * len(populations) + 0.6))
+    grid = fig.add_gridspec(len(populations), 3, width_ratios=(1, 1, 1.1))
+    for row, population in enumerate(populations):
+        part = periods[periods["population"] == population]
+        for col, (metric, label) in enumerate((("complaints", "Complaints per customer"),
+                                               ("share_best", "Share in the best state"))):
+            ax = fig.add_subplot(grid[row, col])
+            rows = part[part["metric"] == metric]
+            for i, (arm, group) in enumerate(rows.groupby("arm", sort=False)):
+                for learning, style in (("on", "-"), ("off", "--")):
+                    line = group[group["learning"] == learning]
+                    if line.empty or (learning == "off" and arm != "all"):
+                        continue
+                    name = _ARM_NAMES.get(str(arm), str(arm)) + (
+                        ", no own squeaky wheel" if learning == "off" else "")
+                    ax.plot(line["period"], line["estimate"], style, color=f"C{i}", label=name)
+                    ax.fill_between(line["period"], line["lower"], line["upper"],
+                                    color=f"C{i}", alpha=0.12)
+            ax.set(xlabel="Periods ahead", ylabel=label, title=titles[population])
+            if row == 0 and col == 0:
+                handles, names = ax.get_legend_handles_labels()
+    if not contrasts.empty:
+        ax = fig.add_subplot(grid[:, 2])
+        shown = contrasts[(contrasts["metric"] == "complaints")
+                          & contrasts["contrast"].isin(list(_CONTRAST_NAMES))]
+        names_shown = [c for c in _CONTRAST_NAMES if c in set(shown["contrast"])]
+        for j, population in enumerate(populations):
+            part = shown[shown["population"] == population].set_index("contrast")
+            y = np.array([names_shown.index(c) for c in part.index]) + (j - 0.5) * 0.25
+            ax.errorbar(part["estimate"], y, xerr=[part["estimate"] - part["lower"],
+                                                   part["upper"] - part["estimate"]],
+                        fmt="o", capsize=3, color=f"C{j + 7}", markersize=4,
+                        label=titles[population])
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set(yticks=range(len(names_shown)),
+               yticklabels=[_CONTRAST_NAMES[c] for c in names_shown],
+               xlabel="Complaints per customer over the horizon",
+               title="Contrasts, 95% CI")
+        ax.invert_yaxis()
+        ax.legend(frameon=False, fontsize="x-small")
+    if populations:
+        fig.legend(handles, names, loc="lower center", ncol=4, frameon=False,
+                   fontsize="small")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return save_figure(fig, stem)
 
 

@@ -99,10 +99,14 @@ def summary_markdown(results: Path) -> str:
                          "optimum — too little data for the structural model to be reliable; "
                          "treat these estimates as illustrative only.")
     policy = _read(results / "policy.json")
-    if policy is not None and "totals" in policy:
-        lines += ["", "## Counterfactual policies (complaints per customer over the horizon)", ""]
-        for row in policy["totals"]:
-            if row["metric"] == "complaints" and row["contrast"] == "level":
-                lines.append(f"- {row['policy']}: {row['mean']:.2f} "
-                             f"({row['lower']:.2f} to {row['upper']:.2f})")
+    if policy is not None and "contrasts" in policy:
+        lines += ["", "## Counterfactual policies (expected complaints per customer over the "
+                  "horizon, 95% CI from parameter draws)", ""]
+        for row in policy["contrasts"]:
+            if row["metric"] == "complaints" and row["contrast"] in (
+                    "all_minus_none", "observed_minus_none", "targeted_minus_random",
+                    "all_learning_on_minus_off"):
+                lines.append(f"- {row['population']}, {row['contrast']}: "
+                             f"{row['estimate']:+.2f} ({row['lower']:+.2f} to "
+                             f"{row['upper']:+.2f})")
     return "\n".join(lines) + "\n"

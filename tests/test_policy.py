@@ -1,0 +1,240 @@
+"""Counterfactual reply policies (issue 17): arms, learning off, targeting, intervals, CLI.
+
+* learning off for the redress a policy creates equals learning on, path by path, in every
+  period before the policy has answered anyone (and customers redressed in the data keep
+  their γ-term);
+* the targeting rule beats random answering at the same budget on a simulated world;
+* contrasts are differences of the arms' outcomes under the same draws; intervals come from
+  parameter draws, prediction intervals only when asked;
+* on a fitted model, answering raises the share in the best state and the policy's own
+  squeaky wheel is a small part of the complaint effect.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from complaintpanel.hmm import ParamLayout, RelationshipHMM, RelationshipHMMResults
+from complaintpanel.hmm.policy import simulate_policies
+from complaintpanel.hmm.policy_sim import Population, TargetedRule, run_arm
+from complaintpanel.hmm.results import StartReport
+from complaintpanel.hmm.sampling import sample_panel
+from complaintpanel.model import ModelParams, default_params
+
+
+def _results_at(params: ModelParams, scale: float = 1e-3) -> RelationshipHMMResults:
+    """Results whose estimate is ``params`` (no fit), covariance ``scale``·I on θ."""
+    theta = ParamLayout(params.spec).from_natural(params)
+    return RelationshipHMMResults(
+        spec=params.spec, theta=theta, cov_theta=np.eye(theta.size) * scale, loglike=0.0,
+        nobs=1, n_sequences=1, n_customers=1,
+        starts=[StartReport(loglike=0.0, converged=True, n_iter=0, n_eval=0, message="",
+                            seconds=0.0)])
+
+
+@pytest.fixture(scope="module")
+def truth() -> ModelParams:
+    return default_params().replace(neutral=None)
+
+
+@pytest.fixture(scope="module")
+def world(truth) -> pd.DataFrame:
+    return sample_panel(truth, 600, 12, random_state=5)
+
+
+# ------------------------------------------------------------------ learning off
+@pytest.mark.parametrize("arm", ["observed", "all", "targeted"])
+@pytest.mark.parametrize("entering", [False, True])
+def test_learning_off_equals_learning_on_until_the_policy_first_answers(arm, entering):
+    # Rare complaints and few customers per path, so the first answer comes late in many
+    # paths; half the customers start redressed (they keep their γ-term when learning is off).
+    params = default_params().replace(neutral=None, gamma=0.8)
+    params = params.replace(a=params.a - 2.5)
+    n, n_paths, horizon = 4, 100, 10
+    rng = np.random.default_rng(3)
+    brand = np.array([0, 0, 1, 1])
+    population = Population(
+        name="cohort" if entering else "observed", brand=brand,
+        redress=np.array([1.0, 0.0, 1.0, 0.0]) * (not entering),
+        shift_columns=None if entering else {"intervened": np.zeros(n),
+                                             "peer_voice": rng.normal(0, 0.3, n)},
+        horizon=horizon)
+    probs = rng.dirichlet(np.ones(3), size=n)
+    kwargs = dict(n_paths=n_paths, seed=11, answer_rate=np.array([0.5, 0.9]),
+                  fast_share=None, budget=1.0)
+    on = run_arm(arm, True, params, population, probs, **kwargs)
+    off = run_arm(arm, False, params, population, probs, **kwargs)
+    answered = on["answered"] > 0
+    first = np.where(answered.any(axis=1), answered.argmax(axis=1), horizon)  # 0-based period
+    # the check covers several periods in many paths, and most paths get answers
+    assert (first >= 2).sum() >= 10 and (first < horizon).sum() >= n_paths // 2
+    for metric in on:
+        for p in range(n_paths):
+            # identical through the first period with an answer (its effect comes later)
+            np.testing.assert_array_equal(on[metric][p, :first[p] + 1],
+                                          off[metric][p, :first[p] + 1], err_msg=metric)
+    # ... and the squeaky wheel the policy creates shows up afterwards
+    assert on["complaints"].sum() > off["complaints"].sum()
+
+
+def test_learning_off_keeps_the_redress_of_the_data(truth, world):
+    # The "γ = 0 for everyone" decomposition moved complaints in period 1, before any policy
+    # could act; learning off must not.
+    out = simulate_policies(_results_at(truth), world, horizon=3, policies=("none", "all"),
+                            populations=("observed",), n_draws=2, n_paths=2,
+                            random_state=0)
+    p = out.periods
+    first = p[(p["period"] == 1) & (p["arm"] == "all")].pivot(
+        index="metric", columns="learning", values="estimate")
+    np.testing.assert_array_equal(first["on"].to_numpy(), first["off"].to_numpy())
+    assert out.contrast("observed", "all_learning_on_minus_off", "complaints")["estimate"] > 0
+
+
+# ------------------------------------------------------------------ targeting
+def test_targeting_beats_random_answering_at_the_same_budget(truth, world):
+    budget = 0.1
+    for objective, metric in (("good_share", "share_best"), ("net_voice", "net_voice")):
+        out = simulate_policies(_results_at(truth), world, horizon=8, cohort_horizon=12,
+                                policies=("random", "targeted"), learning_off=False,
+                                n_draws=6, n_paths=6, budget=budget, objective=objective,
+                                parameter_uncertainty=False, random_state=1)
+        for population in ("observed", "cohort"):
+            gain = out.contrast(population, "targeted_minus_random", metric)
+            assert gain["estimate"] > 0 and gain["lower"] > 0, (objective, population, gain)
+            # within the budget: no more complaints answered than the random arm's share
+            answered = out.total(population, "targeted", "answered")["estimate"]
+            complaints = out.total(population, "targeted", "complaints")["estimate"]
+            assert answered <= budget * complaints + 1e-9
+
+
+def test_targeted_rule_spends_the_budget_within_each_path_on_the_best_gains(truth):
+    rule = TargetedRule(params=truth, budget=0.5, objective="good_share",
+                        path=np.array([0, 0, 0, 1, 1, 1]))
+    rule.prior = np.tile([0.2, 0.6, 0.2], (6, 1))
+    rule.redress = np.zeros(6)
+
+    class _Draws:
+        def uniform(self, purpose, size):
+            return np.full(size, 0.5)
+
+    complaints = np.array([1, 1, 2, 4, 0, 1])
+    gain = rule.gain(complaints, np.zeros(6, dtype=int))
+    answers = rule(complaints, np.zeros(6, dtype=int), np.zeros(6, dtype=int), _Draws())
+    # path 0: 4 complaints → 2 may be answered; path 1: 5 → 2
+    assert answers.answered[:3].sum() <= 2 and answers.answered[3:].sum() <= 2
+    per = gain / np.maximum(complaints, 1)
+    assert answers.answered[:2].tolist() == [1, 1]  # the two single complaints rank first
+    assert answers.answered[3] == 0 and answers.answered[5] == 1  # 4 complaints do not fit
+    assert per[0] > per[2]
+
+
+# ------------------------------------------------------------------ outputs and intervals
+def test_contrasts_are_differences_of_arms_and_intervals_come_from_draws(truth, world):
+    kwargs = dict(horizon=4, cohort_horizon=5, policies=("none", "observed", "all"),
+                  n_draws=6, n_paths=2, random_state=2)
+    out = simulate_policies(_results_at(truth, 2e-2), world, **kwargs)
+    for population in ("observed", "cohort"):
+        for metric in ("complaints", "share_best", "net_voice"):
+            diff = (out.total(population, "all", metric)["estimate"]
+                    - out.total(population, "none", metric)["estimate"])
+            assert out.contrast(population, "all_minus_none", metric)["estimate"] == (
+                pytest.approx(diff, abs=1e-12))
+        assert out.total(population, "none", "answered")["estimate"] == 0
+        assert out.total(population, "all", "answered")["estimate"] == pytest.approx(
+            out.total(population, "all", "complaints")["estimate"])
+    periods = out.periods
+    assert set(periods["period"]) == set(range(1, 6))
+    assert (periods["lower"] <= periods["estimate"] + 1e-12).all()
+    assert "pred_lower" not in out.totals
+    # without parameter uncertainty the interval is simulation error only: narrower
+    fixed = simulate_policies(_results_at(truth, 2e-2), world, parameter_uncertainty=False,
+                              prediction=True, **(kwargs | {"n_draws": 10, "n_paths": 4}))
+    assert (fixed.contrast("cohort", "all_minus_none", "share_best")["se"]
+            < out.contrast("cohort", "all_minus_none", "share_best")["se"])
+    # a prediction interval (one realised path) is wider than the confidence interval of the
+    # expected outcome (a mean of 4 paths): about twice as wide without parameter uncertainty
+    for population in ("observed", "cohort"):
+        row = fixed.total(population, "all", "complaints")
+        ratio = (row["pred_upper"] - row["pred_lower"]) / (row["upper"] - row["lower"])
+        assert 1.3 < ratio < 3.0, (population, ratio)
+    text = out.to_markdown()
+    assert "answer every complaint" in text and "all_minus_none" in text
+    assert r"\toprule" in out.to_latex()
+    json.dumps(out.to_dict())
+
+
+# ------------------------------------------------------------------ on a fitted model
+@pytest.fixture(scope="module")
+def fitted(world) -> RelationshipHMM:
+    return RelationshipHMM(n_starts=1, random_state=1).fit(world)
+
+
+def test_policies_on_a_fitted_model(fitted, world):
+    out = simulate_policies(fitted.results_, world, horizon=6, cohort_horizon=8, n_draws=8,
+                            n_paths=2, random_state=0)
+    best = {arm: out.total("observed", arm, "share_best")["estimate"]
+            for arm in ("none", "observed", "all")}
+    assert best["all"] > best["observed"] > best["none"]
+    # the squeaky wheel the policy creates is a small part of what answering does to
+    # complaints among customers most of whom are already redressed
+    own = out.contrast("observed", "all_learning_on_minus_off", "complaints")["estimate"]
+    total = out.contrast("observed", "all_minus_none", "complaints")["estimate"]
+    assert 0 < own < 0.2 * abs(total)
+
+
+def test_policy_rejects_unavailable_arms_and_settings(fitted, world):
+    with pytest.raises(ValueError, match="not available"):
+        simulate_policies(fitted.results_, world, policies=("fast",), n_draws=1)
+    with pytest.raises(ValueError, match="objective"):
+        simulate_policies(fitted.results_, world, objective="profit", n_draws=1)
+    with pytest.raises(ValueError, match="budget"):
+        simulate_policies(fitted.results_, world, budget=0.0, n_draws=1)
+
+
+def test_net_voice_gain_charges_the_squeaky_wheel_to_customers_not_yet_redressed(truth):
+    # Without a relationship effect (δ = 0) answering only costs: the later complaints a
+    # first redress adds, (e^γ − 1) × the expected complaint rate × the periods left.
+    params = truth.replace(delta=0.0)
+    rule = TargetedRule(params=params, budget=1.0, objective="net_voice",
+                        path=np.zeros(2, dtype=int))
+    rule.prior = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]])
+    rule.redress = np.array([0.0, 1.0])
+    rule.periods_left = 5
+    complaints = np.array([1, 1])
+    gain = rule.gain(complaints, np.zeros(2, dtype=int))
+    rate = np.exp(params.a)
+    posterior = rule.prior[0] * rate * np.exp(-rate)
+    posterior /= posterior.sum()
+    expected = -5 * np.expm1(params.gamma) * posterior @ rate
+    np.testing.assert_allclose(gain, [expected, 0.0], rtol=1e-12, atol=1e-15)
+
+
+def test_cli_policy_options_reach_the_simulation(tmp_path, truth, world):
+    from typer.testing import CliRunner
+
+    from complaintpanel.cli import app
+
+    folder = tmp_path / "world"
+    (folder / "truth").mkdir(parents=True)
+    world.to_parquet(folder / "truth" / "states.parquet")
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "hmm.json").write_text(json.dumps(_results_at(truth).to_dict()))
+    result = CliRunner().invoke(app, [
+        "policy", str(folder), "--out", str(out), "--horizon", "2", "--cohort-horizon", "3",
+        "--draws", "3", "--paths", "1", "--budget", "0.25", "--objective", "net_voice",
+        "--prediction"])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((out / "policy.json").read_text())
+    settings = stored["settings"]
+    assert (settings["horizon"], settings["cohort_horizon"], settings["n_draws"],
+            settings["n_paths"], settings["budget"], settings["objective"]) == (
+        2, 3, 3, 1, 0.25, "net_voice")
+    assert "pred_lower" in stored["totals"][0]
+    assert {r["contrast"] for r in stored["contrasts"]} >= {
+        "all_minus_none", "targeted_minus_random", "all_learning_on_minus_off"}
+    assert "contrast" in (out / "policy_table.md").read_text()
