@@ -189,10 +189,13 @@ def _pretrend_on_sample(sample: pd.DataFrame, outcome: str, window: int,
             leads.append(k)
     description = ("BJS (2024) Test 1: leads −K … −1 regressed with the fixed effects on "
                    "unanswered rows only; joint Wald χ²(K), CRV1 by customer")
+    # rows alone in their pair or brand × period say nothing (and an empty sample would abort
+    # pyfixest's demeaning)
+    kept = informative_rows(untreated, FIXED_EFFECTS, outcome)
+    leads = [k for k in leads if kept[f"lead_{k}"].any()]
     if not leads:
         return {"description": description, "leads": [], "wald": None, "df": 0,
-                "pvalue": None, "nobs": len(untreated)}
-    kept = informative_rows(untreated, FIXED_EFFECTS, outcome)
+                "pvalue": None, "nobs": len(kept), "note": "no lead is identified"}
     names = [f"lead_{k}" for k in leads]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -217,17 +220,24 @@ def _pretrend_on_sample(sample: pd.DataFrame, outcome: str, window: int,
 def _term_rows(outcome: str, estimator: str, event_times: list[int], reference: bool
                ) -> pd.DataFrame:
     times = sorted([*event_times, REFERENCE]) if reference else event_times
-    rows = {f"event_time={k}": {"outcome": outcome, "estimator": estimator, "event_time": k,
-                                "fixed": k == REFERENCE and reference,
-                                "fixed_value": 0.0 if (k == REFERENCE and reference) else np.nan}
+    rows = {f"event_time={k}": {"outcome": outcome, "estimator": estimator, "event_time": k}
             for k in times}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["fixed"] = False
+    if reference:  # the normalisation: a fixed term at 0, not a parameter
+        table["fixed"] = table["event_time"] == REFERENCE
+        table["fixed_value"] = np.where(table["fixed"], 0.0, np.nan)
+    return table
 
 
 def _effect_results(estimator: str, outcome: str, window: int, sample: pd.DataFrame,
                     event_times: list[int], params: np.ndarray, cov: np.ndarray,
                     dof: float | None, info: dict[str, Any]) -> EffectResults:
     names = [f"event_time={k}" for k in event_times]
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None)) if len(event_times) else np.array([])
+    if not len(event_times) or not (np.isfinite(params).all() and (se > 0).all()):
+        raise NotIdentifiedError(f"{estimator}: too few observations for an event-time "
+                                 "coefficient with a standard error")
     return EffectResults(
         model=f"event_study_{outcome}", estimator=EVENT_STUDY_ESTIMATORS[estimator],
         params=pd.Series(params, index=names, dtype=float),
@@ -253,6 +263,8 @@ def _with_joint_inference(result: EffectResults) -> EffectResults:
     terms["pvalue_holm"] = holm(rows["pvalue"].where(estimated))
     terms["band_lower"] = (rows["estimate"] - critical * rows["se"]).where(estimated)
     terms["band_upper"] = (rows["estimate"] + critical * rows["se"]).where(estimated)
+    last = [c for c in ("fixed", "fixed_value") if c in terms]  # as results files order them
+    terms = terms[[c for c in terms if c not in last] + last]
     info = dict(result.info)
     info["sup_t_critical_95"] = critical
     info["joint_inference"] = ("sup-t 95% simultaneous band over the path's estimated event "
