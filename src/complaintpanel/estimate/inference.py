@@ -22,7 +22,7 @@ from statsmodels.stats.multitest import multipletests
 
 __all__ = ["holm", "sup_t_critical", "wild_cluster_bootstrap"]
 
-BOOTSTRAP_DRAWS = 9999
+BOOTSTRAP_DRAWS = 1999  # p-values to ±0.01 at 0.05; ~1.5 s on a 3,000-customer panel
 SUP_T_DRAWS = 100_000
 
 
