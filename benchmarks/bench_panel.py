@@ -156,7 +156,8 @@ def summarise(frame: pd.DataFrame) -> dict[str, object]:
                     "bias": round(float((rows["estimate"] - rows["truth"]).mean()), 4),
                     "mean_se": round(float(rows["se"].mean()), 4),
                     "sd_estimate_minus_truth": round(float(
-                        (rows["estimate"] - rows["truth"]).std(ddof=1)), 4)}
+                        (rows["estimate"] - rows["truth"]).std(ddof=1)), 4)
+                    if len(rows) > 1 else None}  # JSON has no NaN
         if "covered_sup_t" in rows and rows["covered_sup_t"].notna().any():
             out[key]["coverage_sup_t_band"] = round(float(
                 rows["covered_sup_t"].dropna().astype(bool).mean()), 3)

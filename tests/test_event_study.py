@@ -220,9 +220,9 @@ def test_sup_t_and_holm_closed_forms() -> None:
 
 
 def test_wild_cluster_bootstrap_equals_refitting_each_sample() -> None:
-    """Full enumeration of 2^8 Rademacher weight vectors, each sample refitted by pyfixest."""
+    """Full enumeration of 2^6 Rademacher weight vectors, each sample refitted by pyfixest."""
     rng = np.random.default_rng(5)
-    n_clusters, per = 8, 6
+    n_clusters, per = 6, 8
     cluster = np.repeat(np.arange(n_clusters), per)
     fe = rng.integers(0, 3, cluster.size)
     x = rng.normal(size=cluster.size) + 0.3 * fe
@@ -241,3 +241,68 @@ def test_wild_cluster_bootstrap_equals_refitting_each_sample() -> None:
     expected = float(np.mean(np.abs(t_star) >= abs(t_obs) * (1 - 1e-9)))  # ties count
     assert mine["pvalue"] == pytest.approx(expected, abs=1e-12)
     assert 0.0 < expected < 1.0
+
+
+# ------------------------------------------------------------------ FE bootstrap, design, grid
+def test_fe_wild_bootstrap_partials_out_the_main_fixed_effects(data: pd.DataFrame) -> None:
+    """The bootstrap's observed t equals pyfixest's CRV0 t with pair + brand × period effects."""
+    from complaintpanel.estimate import fit_linear_fe
+    from complaintpanel.estimate.fixed_effects import (
+        _estimation_sample,
+        _informative,
+        _wild_bootstrap,
+    )
+
+    kept = _informative(_estimation_sample(data, "sentiment_mean", "replied"),
+                        "sentiment_mean", "replied", poisson=False)
+    boot = _wild_bootstrap(kept, "sentiment_mean", "treat_replied")
+    crv0 = fit_linear_fe(data, "sentiment_mean", "replied",
+                         ssc=pf.ssc(k_adj=False, G_adj=False), wild_bootstrap=False)
+    assert boot["t"] == pytest.approx(float(crv0.tvalues["replied"]), rel=1e-6)
+    main = fit_linear_fe(data, "sentiment_mean", "replied")
+    p_wild = main.term(treatment="replied")["pvalue_wild_bootstrap"]
+    assert 0.0 <= p_wild <= 1.0 and main.info["wild_bootstrap"]["draws"] == 1999
+
+
+def test_design_by_brand_equals_the_design_on_that_brand(tiny: pd.DataFrame) -> None:
+    from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
+
+    data = tiny
+    groups = design_heterogeneity(data)
+    brand = sorted(data["brand"].unique())[0]
+    alone = answered_vs_unanswered(data[data["brand"] == brand], horizon=0)
+    np.testing.assert_allclose(groups["by_brand"][brand].params, alone.params, rtol=1e-10)
+    assert len(groups["by_latency"]) == 3
+    # Holm across the leads of each outcome, beside the pointwise p-values
+    design = answered_vs_unanswered(data, horizon=2)
+    rows = design.term_estimates()
+    for _, block in rows.groupby("outcome"):
+        np.testing.assert_allclose(block["pvalue_holm"], holm(block["pvalue"]), rtol=1e-9)
+
+
+def test_activity_filters_bite_or_fall_back_to_quartiles() -> None:
+    from complaintpanel.pipeline.robustness import activity_thresholds
+
+    panel = pd.DataFrame({"customer_id": list("abcdefgh"), "brand": "b",
+                          "tweets": [6, 7, 8, 9, 10, 12, 20, 30]})
+    chosen = activity_thresholds(panel, (3, 5))  # both drop nothing: quartiles instead
+    assert [n for n, _ in chosen] == [7, 9]  # int() of the quartiles 7.75 and 9.5
+    assert "drop none" in chosen[0][1]
+    assert [n for n, _ in activity_thresholds(panel.assign(tweets=panel["tweets"] - 4),
+                                              (3, 5))] == [3, 5]
+
+
+def test_robustness_grid_uses_the_configured_main_treatment() -> None:
+    from complaintpanel.config import EstimateConfig, PanelConfig
+    from complaintpanel.estimate import fit_ppml
+    from complaintpanel.pipeline.robustness import Variant, robustness_checks
+
+    world = simulate_world(SimulateConfig(customers=300, weeks=8, seed=23))
+    voiced = voiced_from_truth(world)
+    records = robustness_checks({"main": voiced}, PanelConfig(),
+                                EstimateConfig(treatment="replied"),
+                                variants=[Variant("main", "Main specification")])
+    assert records[0]["treatment"] == "replied"
+    headline = fit_ppml(add_model_columns(build_panel(voiced)), "replied")
+    assert records[0]["ppml_complaints"].params["replied"] == pytest.approx(
+        headline.params["replied"], rel=1e-10)

@@ -25,6 +25,8 @@ clustering together are not covered by statsmodels' treatment-effect classes.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -32,9 +34,12 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
 from complaintpanel.estimate.inference import holm
-
-from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated, \
-    NotIdentifiedError
+from complaintpanel.results import (
+    ESTIMATION_FAILURES,
+    EffectResults,
+    NotEstimated,
+    NotIdentifiedError,
+)
 
 __all__ = ["LATENCY_BINS", "answered_vs_unanswered", "design_heterogeneity"]
 
@@ -226,7 +231,7 @@ def answered_vs_unanswered(
 def design_heterogeneity(data: pd.DataFrame,
                          outcomes: tuple[str, ...] = ("complaints", "compliments"),
                          horizon: int = 0) -> dict[str, dict[str, EffectResults | NotEstimated]]:
-    """The design-based estimate by brand and by reply latency (a dose–response).
+    """Estimate the design-based effect by brand and by reply latency (a dose–response).
 
     Parameters
     ----------
@@ -260,7 +265,7 @@ def design_heterogeneity(data: pd.DataFrame,
     latency = data["fastest_reply_h"].where(answered)
     if latency.notna().sum() >= LATENCY_BINS:
         edges = np.unique(np.quantile(latency.dropna(), np.linspace(0, 1, LATENCY_BINS + 1)))
-        for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        for i, (low, high) in enumerate(itertools.pairwise(edges)):
             first = i == 0
             inside = (latency >= low if first else latency > low) & (latency <= high)
             label = f"bin {i + 1}: {low:.2g}–{high:.2g} h"

@@ -81,7 +81,7 @@ SAMPLE_RULE = ("rows with the outcome of pairs with ≥ 1 unanswered period, les
 
 
 def event_study_sample(data: pd.DataFrame, outcome: str, window: int) -> pd.DataFrame:
-    """The one estimation sample of every event-study estimator (see the module docstring).
+    """Return the one estimation sample of every event-study estimator (see the module).
 
     Returns
     -------

@@ -159,9 +159,9 @@ def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
         fit = pf.feols(formula, data=sample, vcov={"CRV1": "customer_id"}, ssc=ssc,
                        demeaner=pf.MapDemeaner(fixef_tol=1e-12))
     boot = _wild_bootstrap(kept, outcome, f"treat_{treatment}") if wild_bootstrap else None
+    extra = None if boot is None else {"pvalue_wild_bootstrap": float(boot["pvalue"])}
     result = _from_pyfixest(fit, f"fe_{outcome}", "pyfixest.feols", outcome, treatment,
-                            sample, formula,
-                            None if boot is None else {"pvalue_wild_bootstrap": boot["pvalue"]})
+                            sample, formula, extra)
     if boot is not None:
         result.info["wild_bootstrap"] = {
             "draws": boot["draws"], "weights": boot["weights"], "null": "coefficient = 0",
@@ -170,7 +170,7 @@ def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
     return result
 
 
-def _wild_bootstrap(kept: pd.DataFrame, outcome: str, column: str) -> dict[str, float]:
+def _wild_bootstrap(kept: pd.DataFrame, outcome: str, column: str) -> dict[str, float | str]:
     """WCR p-value: pair effects (nested in customers) partialled out, brand × period refitted."""
     by_pair = kept.groupby("pair_id", sort=False)
     y = (kept[outcome] - by_pair[outcome].transform("mean")).to_numpy(dtype=float)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.multitest import multipletests  # type: ignore[import-untyped]
 
 __all__ = ["holm", "sup_t_critical", "wild_cluster_bootstrap"]
 
@@ -79,7 +79,7 @@ def sup_t_critical(cov: np.ndarray, level: float = 0.95, draws: int = SUP_T_DRAW
 def wild_cluster_bootstrap(x: np.ndarray, y: np.ndarray, clusters: np.ndarray,
                            controls: np.ndarray | None = None, draws: int = BOOTSTRAP_DRAWS,
                            seed: int = 20240101, weights: np.ndarray | None = None
-                           ) -> dict[str, float]:
+                           ) -> dict[str, float | str]:
     """WCR bootstrap p-value of H0: β = 0 in y = β·x + controls·λ + u.
 
     Parameters

@@ -141,7 +141,7 @@ def activity_thresholds(panel: pd.DataFrame, configured: tuple[int, ...]
     if biting:
         return [(n, f"Pairs with ≥ {n} tweets ({(per_pair < n).mean():.0%} of pairs "
                     "dropped)") for n in biting]
-    out = []
+    out: list[tuple[int, str]] = []
     for q in (0.25, 0.5):
         n = int(per_pair.quantile(q))
         if (per_pair < n).any() and n not in [m for m, _ in out]:
