@@ -172,6 +172,12 @@ def main() -> None:
                         help="keep the speed study already in the results file")
     parser.add_argument("--skip-coverage", action="store_true",
                         help="keep the coverage study already in the results file")
+    parser.add_argument("--first-world", type=int, default=0,
+                        help="index of the first world (to split the study into shards)")
+    parser.add_argument("--rows-out", type=Path,
+                        help="write this shard's per-world rows here (CSV) and stop")
+    parser.add_argument("--merge", type=Path, nargs="+",
+                        help="summarise the rows of these shards instead of running worlds")
     args = parser.parse_args()
     result: dict[str, object] = {}
     previous = RESULTS_DIR / "panel.json"
@@ -190,12 +196,21 @@ def main() -> None:
         print(f"panel benchmark → {write_result('panel', result)}")
         return
     started = time.perf_counter()
-    rows = []
-    for i in range(args.worlds):
-        rows += one_world(1000 + i, endogenous=False, with_classifier=True)
-    for i in range(args.endogenous_worlds):
-        rows += one_world(5000 + i, endogenous=True, with_classifier=False)
-    frame = pd.DataFrame(rows)
+    if args.merge:
+        frame = pd.concat([pd.read_csv(path) for path in args.merge], ignore_index=True)
+        args.worlds = int(frame.loc[~frame["endogenous"], "seed"].nunique())
+        args.endogenous_worlds = int(frame.loc[frame["endogenous"], "seed"].nunique())
+    else:
+        rows = []
+        for i in range(args.first_world, args.first_world + args.worlds):
+            rows += one_world(1000 + i, endogenous=False, with_classifier=True)
+        for i in range(args.first_world, args.first_world + args.endogenous_worlds):
+            rows += one_world(5000 + i, endogenous=True, with_classifier=False)
+        frame = pd.DataFrame(rows)
+        if args.rows_out:
+            frame.to_csv(args.rows_out, index=False)
+            print(f"rows → {args.rows_out}")
+            return
     result["coverage_study"] = {
         "worlds_exogenous": args.worlds, "worlds_endogenous": args.endogenous_worlds,
         "world": "3,000 customers x 20 weeks, default calibration", "horizon": HORIZON,
@@ -204,7 +219,9 @@ def main() -> None:
                              "outcome period in the panel; classifier labels: classified "
                              "complaints (true effect 0 where no true complaint); Poisson event "
                              "study: first-reply customer-periods, that reply withheld",
-        "target_coverage": [0.93, 0.97], "seconds": round(time.perf_counter() - started, 1),
+        "target_coverage": [0.93, 0.97],
+        "seconds": None if args.merge else round(time.perf_counter() - started, 1),
+        "shards": [path.name for path in args.merge] if args.merge else None,
         "by_term": summarise(frame)}
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     path = write_result("panel", result)
