@@ -231,7 +231,8 @@ def test_wild_cluster_bootstrap_equals_refitting_each_sample() -> None:
     fit = pf.feols("y ~ x | fe", data=frame, vcov={"CRV1": "cl"})
     weights = np.array(list(itertools.product([-1.0, 1.0], repeat=n_clusters)))
     dummies = pd.get_dummies(frame["fe"], dtype=float).to_numpy()  # not nested in clusters
-    mine = wild_cluster_bootstrap(x, y, cluster, controls=dummies, weights=weights)
+    mine = wild_cluster_bootstrap(x, y, cluster, controls=dummies, weights=weights,
+                                  return_draws=True)
     restricted = frame["y"] - fit._Y.ravel()  # fitted values of y on the fixed effects alone
     t_obs = float(fit.tstat()["x"])
     t_star = []
@@ -240,6 +241,10 @@ def test_wild_cluster_bootstrap_equals_refitting_each_sample() -> None:
         t_star.append(float(pf.feols("y ~ x | fe", data=star, vcov={"CRV1": "cl"}).tstat()["x"]))
     expected = float(np.mean(np.abs(t_star) >= abs(t_obs) * (1 - 1e-9)))  # ties count
     assert mine["pvalue"] == pytest.approx(expected, abs=1e-12)
+    # every bootstrap t, not only the p-value: CRV0 here, CRV1 there — a constant factor
+    ratio = np.asarray(t_star) / mine["t_star"]
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-8)
+    assert float(fit.tstat()["x"]) / mine["t"] == pytest.approx(ratio[0], rel=1e-8)
     assert 0.0 < expected < 1.0
 
 

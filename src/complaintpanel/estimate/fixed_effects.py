@@ -16,6 +16,7 @@ controls, and :mod:`complaintpanel.hmm` for the structural model.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -170,7 +171,7 @@ def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
     return result
 
 
-def _wild_bootstrap(kept: pd.DataFrame, outcome: str, column: str) -> dict[str, float | str]:
+def _wild_bootstrap(kept: pd.DataFrame, outcome: str, column: str) -> dict[str, Any]:
     """WCR p-value: pair effects (nested in customers) partialled out, brand × period refitted."""
     by_pair = kept.groupby("pair_id", sort=False)
     y = (kept[outcome] - by_pair[outcome].transform("mean")).to_numpy(dtype=float)

@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests  # type: ignore[import-untyped]
@@ -78,8 +80,8 @@ def sup_t_critical(cov: np.ndarray, level: float = 0.95, draws: int = SUP_T_DRAW
 
 def wild_cluster_bootstrap(x: np.ndarray, y: np.ndarray, clusters: np.ndarray,
                            controls: np.ndarray | None = None, draws: int = BOOTSTRAP_DRAWS,
-                           seed: int = 20240101, weights: np.ndarray | None = None
-                           ) -> dict[str, float | str]:
+                           seed: int = 20240101, weights: np.ndarray | None = None,
+                           return_draws: bool = False) -> dict[str, Any]:
     """WCR bootstrap p-value of H0: β = 0 in y = β·x + controls·λ + u.
 
     Parameters
@@ -100,6 +102,8 @@ def wild_cluster_bootstrap(x: np.ndarray, y: np.ndarray, clusters: np.ndarray,
     weights : ndarray, optional
         A (draws × clusters) matrix of weights to use instead (e.g. a full enumeration), the
         columns in the order of ``np.unique(clusters)``.
+    return_draws : bool
+        Also return the bootstrap t-statistics (``t_star``).
 
     Returns
     -------
@@ -148,5 +152,8 @@ def wild_cluster_bootstrap(x: np.ndarray, y: np.ndarray, clusters: np.ndarray,
     # ties (e.g. w = ±1 everywhere reproduces t) count as "at least as extreme": a relative
     # tolerance keeps rounding from deciding them
     extreme = np.abs(t_star) >= abs(t_obs) * (1 - 1e-9)
-    return {"t": float(t_obs * sxx), "pvalue": float(np.mean(extreme)),
-            "draws": int(weights.shape[0]), "weights": "rademacher"}
+    out: dict[str, Any] = {"t": float(t_obs * sxx), "pvalue": float(np.mean(extreme)),
+                           "draws": int(weights.shape[0]), "weights": "rademacher"}
+    if return_draws:
+        out["t_star"] = t_star * sxx
+    return out
