@@ -2,9 +2,15 @@
 
 * :mod:`.fixed_effects` — the paper-style panel regressions: PPML for complaints and linear
   fixed effects for sentiment and the compliment share (pyfixest, linearmodels beside it);
-* :mod:`.design` — the design-based "answered vs unanswered complaints" comparison (AIPW);
-* :mod:`.event_study` — event studies around a customer's first reply (Gardner's two-stage
-  DiD and naive TWFE);
+* :mod:`.design` — the design-based "answered vs unanswered complaints" comparison (AIPW),
+  also by brand and by reply-latency bin;
+* :mod:`.event_study` — event studies around a customer's first reply, treated as an absorbing
+  treatment: the imputation estimator (Borusyak–Jaravel–Spiess; numerically Gardner's
+  two-stage DiD), the naive TWFE event study and, for counts, Wooldridge's extended TWFE
+  Poisson — all on one sample with pair and brand × period fixed effects — with the
+  imputation-based pre-trend test on unanswered rows;
+* :mod:`.inference` — wild cluster bootstrap p-values, sup-t simultaneous bands and Holm's
+  adjustment, reported beside the conventional numbers;
 * :mod:`.treatments` — the treatment definitions the robustness checks switch between.
 
 Every estimator returns a results object in the statsmodels shape with a term table

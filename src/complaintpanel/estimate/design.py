@@ -25,14 +25,25 @@ clustering together are not covered by statsmodels' treatment-effect classes.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
-from complaintpanel.results import EffectResults, NotIdentifiedError
+from complaintpanel.estimate.inference import holm
+from complaintpanel.results import (
+    ESTIMATION_FAILURES,
+    EffectResults,
+    NotEstimated,
+    NotIdentifiedError,
+)
 
-__all__ = ["answered_vs_unanswered"]
+__all__ = ["LATENCY_BINS", "answered_vs_unanswered", "design_heterogeneity"]
+
+LATENCY_BINS = 3  # answered complaints split at the terciles of the fastest reply's latency
 
 # Overlap: customer-periods whose estimated chance of being answered lies outside this range
 # are left out (Crump, Hotz, Imbens & Mitnik 2009). Where a brand answers (almost) every
@@ -107,6 +118,7 @@ def answered_vs_unanswered(
     outcomes: tuple[str, ...] = ("complaints", "compliments"),
     horizon: int = 4,
     overlap: tuple[float, float] = OVERLAP,
+    rows: pd.Series | None = None,
 ) -> EffectResults:
     """Doubly robust effect of answering a complaint in ``t−1`` on voice in ``t … t+horizon``.
 
@@ -120,6 +132,10 @@ def answered_vs_unanswered(
         Last lead: outcomes are measured in ``t+0 … t+horizon``.
     overlap : tuple of float
         Keep customer-periods whose estimated propensity lies in this closed range.
+    rows : Series of bool, optional
+        Restrict the customer-periods ``t−1`` to these rows of ``data`` (e.g. one brand, or
+        the unanswered complaints and those answered within a latency bin); outcomes are still
+        read from all of ``data``.
 
     Returns
     -------
@@ -138,7 +154,10 @@ def answered_vs_unanswered(
     NotIdentifiedError
         When no complaint was answered, or none was left unanswered.
     """
-    base = data[data["complaints"] > 0].reset_index(drop=True)
+    chosen = data["complaints"] > 0
+    if rows is not None:
+        chosen &= rows.reindex(data.index, fill_value=False).astype(bool)
+    base = data[chosen].reset_index(drop=True)
     treated = (base["answered_complaints"] > 0).to_numpy()
     if treated.all() or not treated.any():
         raise NotIdentifiedError(
@@ -158,7 +177,7 @@ def answered_vs_unanswered(
 
     lookup = data.set_index(["pair_id", "period"])
     customers = base["customer_id"].to_numpy()
-    names, records, estimates, errors, influence, rows = [], [], [], [], [], []
+    names, records, estimates, errors, influence, rows_at = [], [], [], [], [], []
     for outcome in outcomes:
         for lead in range(horizon + 1):
             key = pd.MultiIndex.from_arrays([base["pair_id"], base["period"] + 1 + lead])
@@ -175,13 +194,22 @@ def answered_vs_unanswered(
             estimates.append(float(psi.mean()))
             errors.append(_cluster_se(psi - psi.mean(), customers[ok]))
             influence.append(psi)
-            rows.append(np.flatnonzero(ok))
+            rows_at.append(np.flatnonzero(ok))
             records.append({"outcome": outcome, "lead": lead, "nobs": int(ok.sum()),
                             "n_clusters": int(pd.unique(customers[ok]).size),
                             "regression_adjustment": float((mu1 - mu0).mean())})
     if not names:
         raise NotIdentifiedError("no lead has outcomes observed after a complaint")
-    cov = _clustered_covariance(influence, rows, customers)
+    cov = _clustered_covariance(influence, rows_at, customers)
+    # Holm across the leads of each outcome, beside the pointwise p-values (normal inference)
+    pvalues = pd.Series(2 * stats.norm.sf(np.abs(np.array(estimates) / np.array(errors))),
+                        index=names)
+    outcome_of = pd.Series([r["outcome"] for r in records], index=names)
+    for outcome in outcome_of.unique():
+        members = outcome_of.index[outcome_of == outcome]
+        adjusted = holm(pvalues[members])
+        for name in members:
+            records[names.index(name)]["pvalue_holm"] = float(adjusted[name])
     result = EffectResults(
         model="answered_vs_unanswered", estimator="AIPW (logit propensity, linear outcomes)",
         params=pd.Series(estimates, index=names), bse=pd.Series(errors, index=names),
@@ -198,3 +226,49 @@ def answered_vs_unanswered(
     )
     result.kept = base[["customer_id", "brand", "period"]]  # type: ignore[attr-defined]
     return result
+
+
+def design_heterogeneity(data: pd.DataFrame,
+                         outcomes: tuple[str, ...] = ("complaints", "compliments"),
+                         horizon: int = 0) -> dict[str, dict[str, EffectResults | NotEstimated]]:
+    """Estimate the design-based effect by brand and by reply latency (a dose–response).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Panel with model columns.
+    outcomes : tuple of str
+    horizon : int
+        Last lead (default: the next period only).
+
+    Returns
+    -------
+    dict
+        ``by_brand``: brand → the estimate on that brand's complaints (brands answer at
+        different rates, so their propensity and overlap differ). ``by_latency``: bin label →
+        the estimate comparing the complaints answered with the period's fastest reply in that
+        latency bin (terciles of the answered complaints' latency, in hours) with the
+        unanswered ones. Each entry a results object or a
+        :class:`~complaintpanel.results.NotEstimated` record.
+    """
+    def attempt(rows: pd.Series, name: str) -> EffectResults | NotEstimated:
+        try:
+            return answered_vs_unanswered(data, outcomes, horizon=horizon, rows=rows)
+        except ESTIMATION_FAILURES as error:
+            return NotEstimated.from_error(error, name)
+
+    out: dict[str, dict[str, EffectResults | NotEstimated]] = {"by_brand": {}, "by_latency": {}}
+    for brand in sorted(data["brand"].astype(str).unique()):
+        out["by_brand"][brand] = attempt(data["brand"].astype(str) == brand,
+                                         f"answered_vs_unanswered[{brand}]")
+    answered = (data["complaints"] > 0) & (data["answered_complaints"] > 0)
+    latency = data["fastest_reply_h"].where(answered)
+    if latency.notna().sum() >= LATENCY_BINS:
+        edges = np.unique(np.quantile(latency.dropna(), np.linspace(0, 1, LATENCY_BINS + 1)))
+        for i, (low, high) in enumerate(itertools.pairwise(edges)):
+            first = i == 0
+            inside = (latency >= low if first else latency > low) & (latency <= high)
+            label = f"bin {i + 1}: {low:.2g}–{high:.2g} h"
+            out["by_latency"][label] = attempt(inside | (data["answered_complaints"] == 0),
+                                               f"answered_vs_unanswered[latency {label}]")
+    return out

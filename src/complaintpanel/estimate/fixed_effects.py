@@ -16,11 +16,13 @@ controls, and :mod:`complaintpanel.hmm` for the structural model.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyfixest as pf
 
+from complaintpanel.estimate.inference import wild_cluster_bootstrap
 from complaintpanel.estimate.samples import informative_rows
 from complaintpanel.estimate.treatments import TREATMENTS
 from complaintpanel.results import EffectResults, NotIdentifiedError
@@ -74,7 +76,8 @@ def _term_table(outcome: str, treatment: str) -> pd.DataFrame:
 
 
 def _from_pyfixest(fit: object, model: str, estimator: str, outcome: str, treatment: str,
-                   sample: pd.DataFrame, formula: str) -> EffectResults:
+                   sample: pd.DataFrame, formula: str,
+                   extra: dict[str, float] | None = None) -> EffectResults:
     term = f"treat_{treatment}"
     coefs = fit.coef()  # type: ignore[attr-defined]
     if term not in coefs.index:
@@ -89,7 +92,8 @@ def _from_pyfixest(fit: object, model: str, estimator: str, outcome: str, treatm
         bse=pd.Series({treatment: float(fit.se()[term])}),  # type: ignore[attr-defined]
         cov=pd.DataFrame(vcov, index=[treatment], columns=[treatment]),
         nobs=int(fit._N),  # type: ignore[attr-defined]
-        terms=_term_table(outcome, treatment), n_clusters=n_clusters, dof=n_clusters - 1,
+        terms=_term_table(outcome, treatment).assign(**(extra or {})), n_clusters=n_clusters,
+        dof=n_clusters - 1,
         cov_type="CRV1 clustered by customer",
         info={"formula": formula, "fixed_effects": "customer–brand pair; brand × period",
               "vcov": "CRV1 clustered by customer", "treatment": treatment,
@@ -135,25 +139,48 @@ def fit_ppml(data: pd.DataFrame, treatment: str = "replied",
 
 
 def fit_linear_fe(data: pd.DataFrame, outcome: str = "sentiment_mean",
-                  treatment: str = "replied", ssc: dict[str, object] | None = None
-                  ) -> EffectResults:
+                  treatment: str = "replied", ssc: dict[str, object] | None = None,
+                  wild_bootstrap: bool = True) -> EffectResults:
     """Linear fixed-effects regression of ``outcome`` on the lagged treatment (pyfixest).
 
     Silent periods have no sentiment and no compliment share, so they drop out; the effect
     is on the voice of customers who speak. ``ssc`` overrides pyfixest's small-sample
     correction (default: fixest's, (N−1)/(N−K)·G/(G−1) with fixed effects nested in the
-    clusters not counted in K).
+    clusters not counted in K). With ``wild_bootstrap``, the term table also has
+    ``pvalue_wild_bootstrap``: the restricted wild cluster bootstrap p-value (Rademacher
+    weights by customer, :func:`~complaintpanel.estimate.inference.wild_cluster_bootstrap`),
+    beside the conventional CRV1 p-value.
     """
     sample = _estimation_sample(data, outcome, treatment)
-    _informative(sample, outcome, treatment, poisson=False)
+    kept = _informative(sample, outcome, treatment, poisson=False)
     formula = f"{outcome} ~ treat_{treatment} | {FIXED_EFFECTS}"
     with warnings.catch_warnings():
         # singleton fixed effects are dropped (and counted in nobs), as fixest does
         warnings.simplefilter("ignore", UserWarning)
         fit = pf.feols(formula, data=sample, vcov={"CRV1": "customer_id"}, ssc=ssc,
                        demeaner=pf.MapDemeaner(fixef_tol=1e-12))
-    return _from_pyfixest(fit, f"fe_{outcome}", "pyfixest.feols", outcome, treatment, sample,
-                          formula)
+    boot = _wild_bootstrap(kept, outcome, f"treat_{treatment}") if wild_bootstrap else None
+    extra = None if boot is None else {"pvalue_wild_bootstrap": float(boot["pvalue"])}
+    result = _from_pyfixest(fit, f"fe_{outcome}", "pyfixest.feols", outcome, treatment,
+                            sample, formula, extra)
+    if boot is not None:
+        result.info["wild_bootstrap"] = {
+            "draws": boot["draws"], "weights": boot["weights"], "null": "coefficient = 0",
+            "method": "restricted wild cluster bootstrap (WCR) by customer; pair effects "
+                      "partialled out, brand × period refitted in every sample"}
+    return result
+
+
+def _wild_bootstrap(kept: pd.DataFrame, outcome: str, column: str) -> dict[str, Any]:
+    """WCR p-value: pair effects (nested in customers) partialled out, brand × period refitted."""
+    by_pair = kept.groupby("pair_id", sort=False)
+    y = (kept[outcome] - by_pair[outcome].transform("mean")).to_numpy(dtype=float)
+    x = (kept[column] - by_pair[column].transform("mean")).to_numpy(dtype=float)
+    dummies = pd.get_dummies(kept["brand_period"], dtype=float)
+    controls = (dummies - dummies.groupby(kept["pair_id"].to_numpy(), sort=False)
+                .transform("mean")).to_numpy()
+    return wild_cluster_bootstrap(x, y, kept["customer_id"].astype(str).to_numpy(),
+                                  controls=controls)
 
 
 def fit_panelols(data: pd.DataFrame, outcome: str = "sentiment_mean",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from complaintpanel.config import EstimateConfig
-from complaintpanel.estimate.design import answered_vs_unanswered
+from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
@@ -113,7 +113,8 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         ``settings`` and ``descriptives`` (plain values); results objects or
         :class:`~complaintpanel.results.NotEstimated` records: ``ppml_complaints`` /
         ``fe_sentiment_mean`` / ``fe_compliment_share`` (one per treatment definition),
-        ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered) and
+        ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered),
+        ``design_heterogeneity`` (by brand and reply-latency bin, next period) and
         ``event_study`` (per outcome: one results object per estimator, or one record) —
         all on the classified labels (naive) — and ``misclassification``
         (:func:`misclassification_estimates`).
@@ -144,9 +145,14 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
                          if isinstance(design, EffectResults) else design)
     if isinstance(results["design"], EffectResults):
         results["design"].info["labels"] = "classified (naive: not corrected)"
+    results["design_heterogeneity"] = design_heterogeneity(data)
     if with_event_studies:
+        # counts also get the Poisson event study; every estimator shares one sample
+        estimators = {"complaints": ("did2s", "twfe", "poisson"),
+                      "sentiment_mean": ("did2s", "twfe")}
         results["event_study"] = {
-            outcome: attempt(partial(event_study, data, outcome), f"event_study_{outcome}")
+            outcome: attempt(partial(event_study, data, outcome, settings.event_window,
+                                     estimators[outcome]), f"event_study_{outcome}")
             for outcome in ("complaints", "sentiment_mean")}
     naive_event_studies = None
     if with_event_studies and settings.event_window == MAIN_EVENT_WINDOW:

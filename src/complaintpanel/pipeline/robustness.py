@@ -27,7 +27,8 @@ from complaintpanel.label import classifier_for, label_exchanges, label_exchange
 from complaintpanel.panel import build_panel
 from complaintpanel.runtime.progress import track
 
-__all__ = ["Variant", "labelled_variants", "robustness_checks", "run_robustness"]
+__all__ = ["Variant", "activity_thresholds", "labelled_variants", "robustness_checks",
+           "run_robustness"]
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,14 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
     panel_settings, estimate_settings : config sections
         The main specification.
     variants : list of Variant, optional
-        Defaults to: the main specification; the periods and activity filters of ``grid``;
-        every alternative labelling; every treatment definition.
+        Defaults to: the main specification; the periods of ``grid``; activity filters that
+        bite (:func:`activity_thresholds`); every alternative labelling; every treatment
+        definition other than the main one.
     grid : RobustnessConfig, optional
         The ``[robustness]`` settings (default: days and months; ≥ 3 and ≥ 5 tweets).
+
+    Every variant changes one choice of the *configured* main specification
+    (``estimate_settings.treatment`` is the main treatment, as in the headline estimates).
 
     Returns
     -------
@@ -70,19 +75,25 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
         ``fe_sentiment`` and — when the variant keeps the main treatment — ``answered`` (the
         AIPW effect on complaints and compliments at lead 0, i.e. in the next period).
     """
-    main_treatment = "answered_complaint"
+    main_treatment = estimate_settings.treatment
     grid = grid or RobustnessConfig()
+    panels: dict[tuple[str, str, int], pd.DataFrame] = {}
     if variants is None:
         variants = [Variant("main", "Main specification")]
         variants += [Variant("period", f"Periods: {p}s", period=p) for p in grid.periods
                      if p != panel_settings.period]
-        variants += [Variant("activity", f"Pairs with ≥ {n} tweets", min_tweets=n)
-                     for n in grid.min_tweets]
+        main_panel = build_panel(voiced_by_labels["main"], period=panel_settings.period,
+                                 min_tweets=panel_settings.min_tweets,
+                                 window_start=panel_settings.window_start,
+                                 window_end=panel_settings.window_end)
+        panels[("main", panel_settings.period, panel_settings.min_tweets)] = add_model_columns(
+            main_panel, estimate_settings.reply_within_h)
+        variants += [Variant("activity", label, min_tweets=n)
+                     for n, label in activity_thresholds(main_panel, grid.min_tweets)]
         variants += [Variant("classifier", f"Labels: {name}", labels=name)
                      for name in voiced_by_labels if name != "main"]
         variants += [Variant("treatment", f"Treatment: {t}", treatment=t) for t in TREATMENTS
                      if t != main_treatment]
-    panels: dict[tuple[str, str, int], pd.DataFrame] = {}
     records = []
     for variant in track(variants, "robustness specifications"):
         period = variant.period or panel_settings.period
@@ -102,7 +113,8 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
         record["ppml_complaints"] = attempt(partial(fit_ppml, data, treatment),
                                             "ppml_complaints")
         record["fe_sentiment"] = attempt(
-            partial(fit_linear_fe, data, "sentiment_mean", treatment), "fe_sentiment_mean")
+            partial(fit_linear_fe, data, "sentiment_mean", treatment, wild_bootstrap=False),
+            "fe_sentiment_mean")
         if variant.treatment is None:
             # One fit for both outcomes: the propensity score is the same, each term is
             # computed on its own, and the covariance between the two comes with it.
@@ -111,6 +123,32 @@ def robustness_checks(voiced_by_labels: dict[str, pd.DataFrame], panel_settings:
                 "answered_vs_unanswered")
         records.append(record)
     return records
+
+
+def activity_thresholds(panel: pd.DataFrame, configured: tuple[int, ...]
+                        ) -> list[tuple[int, str]]:
+    """Activity filters (≥ n tweets per pair) that drop something, with their labels.
+
+    The configured thresholds are kept where they bite (some pair of the main panel has fewer
+    tweets). When none does — on the simulated worlds the smallest pair has more tweets than
+    the defaults — the quartiles of tweets per pair are used instead (the filter then drops
+    about a quarter and a half of the pairs), and the label says so.
+    """
+    per_pair = panel.groupby(["customer_id", "brand"])["tweets"].sum()
+    if per_pair.empty:
+        return []
+    biting = [n for n in configured if (per_pair < n).any()]
+    if biting:
+        return [(n, f"Pairs with ≥ {n} tweets ({(per_pair < n).mean():.0%} of pairs "
+                    "dropped)") for n in biting]
+    out: list[tuple[int, str]] = []
+    for q in (0.25, 0.5):
+        n = int(per_pair.quantile(q))
+        if (per_pair < n).any() and n not in [m for m, _ in out]:
+            out.append((n, f"Pairs with ≥ {n} tweets (the {q:.0%} quantile; "
+                           f"{(per_pair < n).mean():.0%} of pairs dropped; the configured "
+                           f"{', '.join(map(str, configured))} drop none)"))
+    return out
 
 
 def labelled_variants(exchanges: pd.DataFrame, settings: Config,

@@ -20,8 +20,8 @@ from complaintpanel.report.periods import period_words
 from complaintpanel.report.tables import fmt, write_table
 from complaintpanel.results import Comparison, compare
 
-__all__ = ["Coef", "TermValue", "coefficient_table", "write_estimate_tables",
-           "write_robustness_table"]
+__all__ = ["Coef", "TermValue", "coefficient_table", "event_study_table",
+           "write_estimate_tables", "write_robustness_table"]
 
 _TREATMENT_LABELS = {
     "replied": "Replied in t−1",
@@ -186,6 +186,73 @@ def _design(results: dict[str, Any], outcome_label: str) -> pd.DataFrame:
     return coefficient_table(comparison, rows, index_name=outcome_label, se="beside")
 
 
+_ESTIMATOR_LABELS = {"did2s": "Imputation (did2s)", "twfe": "Naive TWFE",
+                     "poisson": "Poisson ETWFE"}
+
+
+def event_study_table(studies: Mapping[str, Any]) -> pd.DataFrame:
+    """One column pair per estimator: estimate (SE), and [sup-t band] with the Holm p-value.
+
+    Rows: event times, then the shared N and the imputation-based pre-trend test (its leads
+    and the joint p-value), which every estimator of one outcome shares.
+    """
+    columns: dict[str, dict[str, str]] = {}
+    test: dict[str, Any] = {}
+    nobs: dict[str, str] = {}
+    for estimator, result in studies.items():
+        label = _ESTIMATOR_LABELS.get(estimator, estimator)
+        if not result.is_estimated:
+            columns[label] = {"N": result.status}
+            continue
+        rows = result.term_estimates().sort_values("event_time")
+        cells, bands = {}, {}
+        for _, row in rows.iterrows():
+            key = f"event time {int(row['event_time'])}"
+            if bool(row["fixed"]):
+                cells[key], bands[key] = "0 (reference)", ""
+                continue
+            cells[key] = f"{fmt(row['estimate'])} ({fmt(row['se'])})"
+            bands[key] = (f"[{fmt(row['band_lower'])}, {fmt(row['band_upper'])}] "
+                          f"p_Holm={fmt(row['pvalue_holm'])}")
+        columns[label] = cells
+        columns[f"{label}: sup-t band, Holm"] = bands
+        nobs[label] = fmt(result.nobs)
+        test = result.info.get("pretrend_test", test)
+    frame = pd.DataFrame(columns)
+    order = sorted(frame.index, key=lambda k: int(k.split()[-1]) if k.startswith("event")
+                   else 10**6)
+    frame = frame.reindex(order).fillna("")
+    extra = {"N (one sample)": nobs}
+    for lead in test.get("leads", []):
+        extra[f"pre-trend lead {lead['event_time']} (untreated rows)"] = {
+            next(iter(nobs), ""): f"{fmt(lead['estimate'])} ({fmt(lead['se'])})"}
+    if test.get("pvalue") is not None:
+        extra["pre-trend test: joint p (BJS)"] = {
+            next(iter(nobs), ""): f"{fmt(test['pvalue'])} (χ²={fmt(test['wald'], 2)}, "
+                                  f"df={test['df']})"}
+    tail = pd.DataFrame.from_dict(extra, orient="index").reindex(columns=frame.columns)
+    return pd.concat([frame, tail.fillna("")]).rename_axis("Event time")
+
+
+def _heterogeneity(results: dict[str, Any]) -> pd.DataFrame | None:
+    entry = results.get("design_heterogeneity")
+    if not entry:
+        return None
+    models = {f"{group}/{key}": result for group in ("by_brand", "by_latency")
+              for key, result in entry.get(group, {}).items()}
+    comparison = compare(models)
+    rows: dict[str, dict[str, Cell]] = {}
+    for name in models:
+        group, key = name.split("/", 1)
+        label = f"Brand {key}" if group == "by_brand" else f"Reply latency {key}"
+        rows[label] = {
+            "Complaints t": Coef(name, {"outcome": "complaints", "lead": 0}),
+            "Compliments t": Coef(name, {"outcome": "compliments", "lead": 0}),
+            "N": TermValue(name, "nobs", {"outcome": "complaints", "lead": 0}),
+        }
+    return coefficient_table(comparison, rows, index_name="Subgroup", se="beside")
+
+
 def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write every reduced-form table as Markdown and LaTeX into ``out_dir``.
 
@@ -217,15 +284,77 @@ def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[
         out_dir / "fe_sentiment", "Sentiment and compliments after a brand's reply: linear FE",
         f"Linear regressions with customer–brand and brand × {words.noun} fixed effects on "
         f"pair-{words.plural} with at least one tweet; standard errors clustered by customer. "
-        "*** p<0.01, ** p<0.05, * p<0.1.")
+        "*** p<0.01, ** p<0.05, * p<0.1. Wild cluster bootstrap p-values (restricted, "
+        "Rademacher weights by customer) of the main treatment: "
+        + _wild_note(results) + ".")
     written += write_table(
         _design(results, f"Outcome {words.noun}"), out_dir / "design_answered",
         "Effect of answering a complaint: answered vs unanswered complaints (AIPW)",
         f"Among customer-{words.plural} with a complaint in t−1: doubly robust estimate of the "
         "effect of the brand answering on the number of complaints and compliments in later "
         f"{words.plural}; controls: brand × number of complaints in t−1, redress history, "
-        f"brand × {words.noun}; standard errors clustered by customer.")
+        f"brand × {words.noun}; standard errors clustered by customer. p_Holm: Holm-adjusted "
+        "across the leads of each outcome: " + _holm_note(results) + ".")
+    heterogeneity = _heterogeneity(results)
+    if heterogeneity is not None:
+        written += write_table(
+            heterogeneity, out_dir / "design_heterogeneity",
+            "Effect of answering a complaint by brand and by reply latency (AIPW)",
+            f"As the design-based table, next {words.noun} only, on one brand's complaints, or "
+            "comparing the complaints answered with the fastest reply of the period in one "
+            "latency bin (terciles) with the unanswered ones (a dose–response in latency).")
+    for outcome, studies in results.get("event_study", {}).items():
+        if not isinstance(studies, dict):
+            continue
+        written += write_table(
+            event_study_table(studies), out_dir / f"event_study_{outcome}",
+            f"Event study of {outcome.replace('_', ' ')} around the first reply",
+            "All estimators on one sample (pairs with at least one unanswered "
+            f"{words.noun}) with customer–brand and brand × {words.noun} fixed effects; the "
+            "first reply is treated as absorbing. Imputation: Borusyak–Jaravel–Spiess / "
+            "Gardner; Poisson ETWFE: cohort × event-time effects averaged, a log rate ratio. "
+            "Sup-t: 95% simultaneous band over the event times; p_Holm: Holm-adjusted across "
+            "them. The pre-trend test regresses the outcome on the leads −K … −1 with the "
+            "fixed effects on unanswered rows only (BJS Test 1). SEs clustered by customer.")
     return written
+
+
+def _wild_note(results: dict[str, Any]) -> str:
+    main = results["settings"]["main_treatment"]
+    parts = []
+    for key, label in (("fe_sentiment_mean", "sentiment"),
+                       ("fe_compliment_share", "compliment share")):
+        entry = results.get(key, {}).get(main)
+        if entry is not None and entry.is_estimated and \
+                "pvalue_wild_bootstrap" in entry.terms:
+            row = entry.term_estimates().iloc[0]
+            parts.append(f"{label} p={fmt(row['pvalue_wild_bootstrap'])} (CRV1 "
+                         f"p={fmt(row['pvalue'])})")
+    return "; ".join(parts) or "not computed"
+
+
+def _holm_note(results: dict[str, Any]) -> str:
+    design = results["design"]
+    if not design.is_estimated or "pvalue_holm" not in design.terms:
+        return "not computed"
+    rows = design.term_estimates()
+    return "; ".join(f"{r['outcome']} t+{int(r['lead'])} {fmt(r['pvalue_holm'])}"
+                     for _, r in rows.iterrows())
+
+
+# Why the estimates in the robustness table may differ in sign: they measure different things.
+SIGN_NOTE = (
+    "Signs may differ across rows because the estimands differ. The PPML and FE coefficients "
+    "compare a pair's periods after a reply with its other periods: brands reply when a "
+    "customer complains, i.e. when the relationship is bad, so a reply marks a bad spell and "
+    "the association is positive for complaints even when answering lowers them. The "
+    "cumulative-replies treatment compares pairs at different totals of past replies, a "
+    "slower-moving dose that the pair effect partly absorbs, so its sign follows the long-run "
+    "drift of a relationship rather than the spell. With daily periods, t−1 and t are hours "
+    "apart and the next period often still holds the same conversation (the effect of the "
+    "answer has not arrived yet), while monthly periods average the spell and the recovery "
+    "in one period. The design-based 'Answered' columns compare answered with unanswered "
+    "complaints of the same kind and are the causal estimate under its assumption.")
 
 
 def write_robustness_table(records: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
@@ -255,10 +384,12 @@ def write_robustness_table(records: list[dict[str, Any]], out_dir: str | Path) -
                               stars=False, not_estimated="n.i.")
     main = next((r for r in records if r["dimension"] == "main"), records[0] if records else {})
     words = period_words(main.get("period"))
+    treatment = _TREATMENT_LABELS.get(main.get("treatment", ""), main.get("treatment", ""))
     return write_table(
         frame, Path(out_dir) / "robustness", "Robustness of the main estimates",
         f"Each row changes one choice of the main specification ({words.adjective} periods, "
-        "all pairs, the configured classifier, treatment = the brand answered a complaint in "
-        "t−1). PPML and FE: coefficient on the treatment with pair and brand × period fixed "
-        "effects; Answered: AIPW effect of answering a complaint in t−1 on the next period's "
-        "counts. Standard errors clustered by customer in parentheses; n.i. = not identified.")
+        f"all pairs, the configured classifier, treatment: {treatment.lower()}), the same as "
+        "the headline tables. PPML and FE: coefficient on the treatment with pair and brand × "
+        "period fixed effects; Answered: AIPW effect of answering a complaint in t−1 on the "
+        "next period's counts. Standard errors clustered by customer in parentheses; n.i. = "
+        "not identified. " + SIGN_NOTE)

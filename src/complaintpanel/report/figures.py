@@ -148,14 +148,17 @@ def outcome_label(outcome: str, period: str | None = None) -> str:
 
 def fig_event_study(studies: Mapping[str, EstimationResults], stem: str | Path, ylabel: str,
                     period: str | None = None) -> list[Path]:
-    """Event-study coefficients around the first reply: robust estimator beside naive TWFE.
+    """Event-study coefficients around the first reply, every estimator on one sample.
 
     Parameters
     ----------
     studies : dict of str to results
         Output of :func:`complaintpanel.estimate.event_study`: one results object per
-        estimator, whose term table has ``event_time`` (the reference period is a fixed term,
-        drawn at its value 0 without an interval).
+        estimator, whose term table has ``event_time`` (a fixed reference period is drawn at
+        its value 0 without an interval) and, when computed, the sup-t band (``band_lower``,
+        ``band_upper``, drawn as a thin line beyond the pointwise 95% interval). The
+        imputation-based pre-trend test in ``info`` is drawn as hollow leads, its joint
+        p-value in the legend.
     stem : str or Path
     ylabel : str
         Outcome label for the y axis (see :func:`outcome_label`).
@@ -163,23 +166,35 @@ def fig_event_study(studies: Mapping[str, EstimationResults], stem: str | Path, 
         The panel's period, named on the x axis.
     """
     _theme()
-    labels = {"did2s": "Two-stage DiD (Gardner)", "twfe": "Naive TWFE"}
+    labels = {"did2s": "Imputation (BJS / Gardner)", "twfe": "Naive TWFE",
+              "poisson": "Poisson ETWFE (log scale)"}
+    markers = {"did2s": "o", "twfe": "s", "poisson": "D"}
     fig, ax = plt.subplots(figsize=(6.0, 3.4))
-    offsets = {"did2s": -0.12, "twfe": 0.12}
+    offsets = {"did2s": -0.15, "twfe": 0.0, "poisson": 0.15}
+    test = None
     for estimator, result in studies.items():
         rows = result.term_estimates().sort_values("event_time")
         # a fixed (reference) term has no interval: a bar of length 0
         lower = (rows["estimate"] - rows["ci_lower"]).fillna(0.0)
         upper = (rows["ci_upper"] - rows["estimate"]).fillna(0.0)
         x = rows["event_time"].astype(int) + offsets.get(estimator, 0)
-        ax.errorbar(x, rows["estimate"], yerr=[lower, upper],
-                    fmt="o" if estimator == "did2s" else "s", capsize=2,
-                    label=labels.get(estimator, estimator))
+        bars = ax.errorbar(x, rows["estimate"], yerr=[lower, upper],
+                           fmt=markers.get(estimator, "o"), capsize=2,
+                           label=labels.get(estimator, estimator))
+        if "band_lower" in rows:
+            ax.vlines(x, rows["band_lower"], rows["band_upper"], linewidth=0.6,
+                      color=bars[0].get_color())
+        test = getattr(result, "info", {}).get("pretrend_test", test)
+    if test and test.get("leads"):
+        leads = pd.DataFrame(test["leads"])
+        ax.errorbar(leads["event_time"] - 0.15, leads["estimate"], yerr=1.96 * leads["se"],
+                    fmt="o", mfc="white", capsize=2, color="grey",
+                    label=f"Pre-trend test, untreated rows (joint p = {test['pvalue']:.3f})")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.axvline(-0.5, color="grey", linewidth=0.8, linestyle="--")
     ax.set(xlabel=f"{period_words(period).title_plural} since the brand's first reply "
-                  "(−1 = reference)", ylabel=ylabel)
-    ax.legend(frameon=False, loc="upper left", fontsize="small")
+                  "(thin lines: sup-t 95% bands)", ylabel=ylabel)
+    ax.legend(frameon=False, loc="upper left", fontsize="x-small")
     return save_figure(fig, stem)
 
 
