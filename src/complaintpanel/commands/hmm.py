@@ -160,6 +160,8 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     payload = res.to_dict()
     payload["input"] = source
     payload["measurement_correction"] = measurement
+    if counts is not None:
+        payload["naive"] = _naive_block(model, panel)
     # The panel's period ("week", …), recorded beside the panel, so reports can name it.
     panel_report = panel_path.parent / "panel_report.json"
     payload["period"] = (read_json(verified_input(panel_report)).get("period")
@@ -179,6 +181,23 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
                         for name in ("gamma", "delta") if name in res.params.index)
     return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
             f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}")
+
+
+def _naive_block(corrected: object, panel: pd.DataFrame) -> dict[str, object]:
+    """Fit the naive model (labels taken as the true voice) to sit beside a corrected one."""
+    from complaintpanel.hmm import RelationshipHMM
+
+    assert isinstance(corrected, RelationshipHMM)
+    settings = {**corrected.get_params(), "validation": None, "misclassification": None}
+    res = RelationshipHMM(**settings).fit(panel).results_
+    ci = res.conf_int()
+    return {"measurement": res.measurement,
+            "params": {k: float(v) for k, v in res.params.items()},
+            "bse": {k: float(v) for k, v in res.bse.items()},
+            "conf_int_95": {k: [float(ci.loc[k, "lower"]), float(ci.loc[k, "upper"])]
+                            for k in res.params.index},
+            "loglike": res.loglike, "n_starts": res.n_starts,
+            "n_starts_converged": res.n_starts_converged, "converged": res.converged}
 
 
 def policy(
