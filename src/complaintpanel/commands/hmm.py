@@ -138,7 +138,15 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
         counts = _load_validation(validation, voiced, panel_path)
         measurement = {"correction": "misclassification", "validation_n": counts.n,
                        "validation_sheet": str(validation),
-                       "validation_sha256": sha256_file(validation)}
+                       "validation_sha256": sha256_file(validation),
+                       "assumes": "each tweet labelled independently given its true voice "
+                                  "(errors independent of the state, customer, period)",
+                       "covariates": "intervened/redress count brand replies to tweets "
+                                     "labelled complaint: replies are observed without "
+                                     "error, their targets' voice is not corrected (a "
+                                     "known source of bias in gamma and delta, "
+                                     "docs/measurement.md)",
+                       "naive_fit": "block `naive`"}
     try:
         model = RelationshipHMM(
             n_states=settings.n_states, n_starts=settings.n_starts,
