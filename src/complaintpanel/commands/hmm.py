@@ -138,7 +138,15 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
         counts = _load_validation(validation, voiced, panel_path)
         measurement = {"correction": "misclassification", "validation_n": counts.n,
                        "validation_sheet": str(validation),
-                       "validation_sha256": sha256_file(validation)}
+                       "validation_sha256": sha256_file(validation),
+                       "assumes": "each tweet labelled independently given its true voice "
+                                  "(errors independent of the state, customer, period)",
+                       "covariates": "intervened/redress count brand replies to tweets "
+                                     "labelled complaint: replies are observed without "
+                                     "error, their targets' voice is not corrected (a "
+                                     "known source of bias in gamma and delta, "
+                                     "docs/measurement.md)",
+                       "naive_fit": "block `naive`"}
     try:
         model = RelationshipHMM(
             n_states=settings.n_states, n_starts=settings.n_starts,
@@ -160,6 +168,8 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     payload = res.to_dict()
     payload["input"] = source
     payload["measurement_correction"] = measurement
+    if counts is not None:
+        payload["naive"] = _naive_block(model, panel)
     # The panel's period ("week", …), recorded beside the panel, so reports can name it.
     panel_report = panel_path.parent / "panel_report.json"
     payload["period"] = (read_json(verified_input(panel_report)).get("period")
@@ -179,6 +189,23 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
                         for name in ("gamma", "delta") if name in res.params.index)
     return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
             f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}")
+
+
+def _naive_block(corrected: object, panel: pd.DataFrame) -> dict[str, object]:
+    """Fit the naive model (labels taken as the true voice) to sit beside a corrected one."""
+    from complaintpanel.hmm import RelationshipHMM
+
+    assert isinstance(corrected, RelationshipHMM)
+    settings = {**corrected.get_params(), "validation": None, "misclassification": None}
+    res = RelationshipHMM(**settings).fit(panel).results_
+    ci = res.conf_int()
+    return {"measurement": res.measurement,
+            "params": {k: float(v) for k, v in res.params.items()},
+            "bse": {k: float(v) for k, v in res.bse.items()},
+            "conf_int_95": {k: [float(ci.loc[k, "lower"]), float(ci.loc[k, "upper"])]
+                            for k in res.params.index},
+            "loglike": res.loglike, "n_starts": res.n_starts,
+            "n_starts_converged": res.n_starts_converged, "converged": res.converged}
 
 
 def policy(
