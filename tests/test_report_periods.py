@@ -64,7 +64,9 @@ def test_monthly_tables_say_month(monthly_run: dict[str, object]) -> None:
     # (hidden files are the stage's completion record, not tables)
     texts = {p.name: p.read_text() for p in sorted(tables.iterdir())
              if not p.name.startswith(".")}
-    assert len(texts) == 8
+    stems = {"descriptives", "design_answered", "design_heterogeneity", "event_study_complaints",
+             "event_study_sentiment_mean", "fe_sentiment", "ppml_complaints"}
+    assert set(texts) == {f"{stem}.{ext}" for stem in stems for ext in ("md", "tex")}
     for name, text in texts.items():
         assert "week" not in text.lower(), name
     design = texts["design_answered.md"]
@@ -85,7 +87,7 @@ def test_monthly_figures_say_month(monthly_run: dict[str, object]) -> None:
         for text in texts:
             assert "week" not in text.lower(), (stem, text)
     assert "Months after the answered month (t+lead)" in labels["design_effects"]
-    assert "Months since the brand's first reply (−1 = reference)" in labels[
+    assert "Months since the brand's first reply (thin lines: sup-t 95% bands)" in labels[
         "event_study_complaints"]
     assert "Complaints per customer-month" in labels["event_study_complaints"]
     assert "Mean sentiment of the month's tweets" in labels["event_study_sentiment_mean"]
