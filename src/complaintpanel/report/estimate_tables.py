@@ -231,7 +231,7 @@ def event_study_table(studies: Mapping[str, Any]) -> pd.DataFrame:
             next(iter(nobs), ""): f"{fmt(test['pvalue'])} (χ²={fmt(test['wald'], 2)}, "
                                   f"df={test['df']})"}
     tail = pd.DataFrame.from_dict(extra, orient="index").reindex(columns=frame.columns)
-    return pd.concat([frame, tail.fillna("")]).rename_axis("Event time")
+    return pd.concat([frame, tail.astype(object).fillna("")]).rename_axis("Event time")
 
 
 def _heterogeneity(results: dict[str, Any]) -> pd.DataFrame | None:
