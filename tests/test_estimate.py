@@ -111,6 +111,7 @@ def test_design_covers_the_true_answering_effects() -> None:
 
 def test_models_without_variation_are_reported_not_crashed(small_panel: pd.DataFrame) -> None:
     silent_brand = small_panel.assign(replied=0, replies=0, answered_complaints=0,
+                                      answered_neutral=0, answered_compliments=0,
                                       unanswered_complaints=small_panel["complaints"],
                                       replies_before=0, fastest_reply_h=np.nan,
                                       reply_latency_h=np.nan, first_reply_period=pd.NA,

@@ -68,6 +68,10 @@ def test_hand_computed_panel(hand_voiced: pd.DataFrame) -> None:
     assert c1["peer_complaints"].tolist() == [0, 1, 0]
     c2a = panel[(panel["customer_id"] == "c2") & (panel["brand"] == "BrandA")].set_index("period")
     assert c2a.loc[1, "reply_latency_h"] == pytest.approx(5.0)  # median of 4 h and 6 h
+    # Answered tweets by label: c2's answered neutral, c1's answered compliment in week 2.
+    assert c2a["answered_neutral"].tolist() == [1, 0]
+    assert c1["answered_compliments"].tolist() == [0, 0, 1]
+    assert c1["answered_neutral"].tolist() == [0, 0, 0]
     assert c2a.loc[1, "fastest_reply_h"] == pytest.approx(4.0)
     assert c2a.loc[1, "replies"] == 2
     assert c2a.loc[2, "peer_compliments"] == 1

@@ -68,6 +68,10 @@ PANEL_COLUMNS: tuple[PanelColumn, ...] = (
                 "Complaints in the period that the brand answered directly (intervention)."),
     PanelColumn("unanswered_complaints", "int64", "tweets",
                 "Complaints in the period that no brand tweet answered directly."),
+    PanelColumn("answered_neutral", "int64", "tweets",
+                "Tweets labelled neutral in the period that the brand answered directly."),
+    PanelColumn("answered_compliments", "int64", "tweets",
+                "Tweets labelled compliment in the period that the brand answered directly."),
     PanelColumn("reply_latency_h", "float64", "hours",
                 "Median latency of the first direct reply, over the answered tweets of the "
                 "period; missing when none was answered.", nullable=True),
@@ -98,7 +102,8 @@ def panel_schema() -> pa.DataFrameSchema:
         "period": [pa.Check.ge(0)],
     }
     counts = {"tweets", "complaints", "compliments", "neutral", "replies", "answered_complaints",
-              "unanswered_complaints", "replies_before", "peer_complaints", "peer_compliments"}
+              "unanswered_complaints", "answered_neutral", "answered_compliments",
+              "replies_before", "peer_complaints", "peer_compliments"}
     columns = {}
     for column in PANEL_COLUMNS:
         column_checks = list(checks.get(column.name, []))
@@ -116,6 +121,12 @@ def panel_schema() -> pa.DataFrameSchema:
             pa.Check(lambda df: df["answered_complaints"] + df["unanswered_complaints"]
                      == df["complaints"], error="answered + unanswered must equal complaints"),
             pa.Check(lambda df: df["replies"] <= df["tweets"], error="replies exceed tweets"),
+            pa.Check(lambda df: df["answered_complaints"] + df["answered_neutral"]
+                     + df["answered_compliments"] == df["replies"],
+                     error="answered tweets by label must add up to replies"),
+            pa.Check(lambda df: (df["answered_neutral"] <= df["neutral"])
+                     & (df["answered_compliments"] <= df["compliments"]),
+                     error="more answered tweets of a label than tweets with it"),
         ],
         unique=["customer_id", "brand", "period"],
         strict=True,
@@ -167,6 +178,8 @@ WITH cells AS (
            round(avg(sentiment), 12) AS sentiment_mean,
            count(*) FILTER (WHERE brand_replied) AS replies,
            count(*) FILTER (WHERE brand_replied AND voice = 'complaint') AS answered_complaints,
+           count(*) FILTER (WHERE brand_replied AND voice = 'neutral') AS answered_neutral,
+           count(*) FILTER (WHERE brand_replied AND voice = 'compliment') AS answered_compliments,
            median(reply_latency_h) FILTER (WHERE brand_replied) AS reply_latency_h,
            min(reply_latency_h) FILTER (WHERE brand_replied) AS fastest_reply_h
     FROM panel_tweets
@@ -188,6 +201,8 @@ filled AS (
            c.sentiment_mean,
            coalesce(c.replies, 0) AS replies,
            coalesce(c.answered_complaints, 0) AS answered_complaints,
+           coalesce(c.answered_neutral, 0) AS answered_neutral,
+           coalesce(c.answered_compliments, 0) AS answered_compliments,
            c.reply_latency_h,
            c.fastest_reply_h
     FROM pairs g
@@ -210,7 +225,8 @@ with_history AS (
 )
 SELECT customer_id, brand, period, period_start, tweets, complaints, compliments, neutral,
        sentiment_mean, replied, replies, answered_complaints, unanswered_complaints,
-       reply_latency_h, fastest_reply_h, replies_before, first_reply_period,
+       answered_neutral, answered_compliments, reply_latency_h, fastest_reply_h, replies_before,
+       first_reply_period,
        period - first_reply_period AS event_time, peer_complaints, peer_compliments
 FROM with_history
 WHERE pair_tweets >= {min_tweets}
