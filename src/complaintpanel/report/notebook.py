@@ -118,9 +118,11 @@ def _publish(frame: pd.DataFrame, numbers: list[ShownNumber]) -> None:
     from IPython.display import display
 
     # numbers in object columns (a mix of counts and rates) shown as written, not as floats
-    frame = frame.apply(lambda values: values.map(
-        lambda v: str(_plain(v)) if isinstance(_plain(v), int | float)
-        and not isinstance(_plain(v), bool) else v) if values.dtype == object else values)
+    frame = frame.copy()
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            frame[name] = _object_map(frame[name], lambda v: str(_plain(v)) if isinstance(
+                _plain(v), int | float) and not isinstance(_plain(v), bool) else v)
     if get_ipython() is None:  # run as a plain script: print the table
         print(frame.to_string())
         return
@@ -128,6 +130,12 @@ def _publish(frame: pd.DataFrame, numbers: list[ShownNumber]) -> None:
     bundle = {"text/plain": repr(frame), "text/html": frame._repr_html_(),
               SHOWN_MIMETYPE: {"numbers": [n.to_dict() for n in numbers]}}
     display(bundle, raw=True)
+
+
+def _object_map(values: pd.Series, function: Any) -> pd.Series:
+    """``values.map(function)`` kept as objects (``map`` would turn counts into floats)."""
+    return pd.Series([function(v) for v in values], index=values.index, name=values.name,
+                     dtype=object)
 
 
 def _rounded(frame: pd.DataFrame, digits: int | None) -> pd.DataFrame:
@@ -139,10 +147,14 @@ def _rounded(frame: pd.DataFrame, digits: int | None) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(values):
             return values.round(digits)
         if values.dtype == object:
-            return values.map(lambda v: round(v, digits) if isinstance(_plain(v), float) else v)
+            return _object_map(values, lambda v: round(v, digits)
+                               if isinstance(_plain(v), float) else v)
         return values
 
-    return frame.apply(column)
+    out = frame.copy()
+    for name in out.columns:  # column by column: apply() would turn counts into floats
+        out[name] = column(out[name])
+    return out
 
 
 def show_terms(frame: pd.DataFrame, *, source: str | os.PathLike[str],
