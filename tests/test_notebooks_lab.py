@@ -10,6 +10,10 @@ venv), then talks to the server over its REST API and a kernel websocket, as Jup
 * ``04_your_own_data`` executes cell by cell in a session on that kernel, started by the
   server in the notebook's folder.
 
+A second test drives jupytext's contents manager (the one the server uses) on a copy of a
+pair: an edit of the ``.py`` shows in the ``.ipynb`` when it is opened, and saving the notebook
+writes both files.
+
 JupyterLab comes with the ``lab`` extra, which ``make`` installs with ``dev``; where it is
 missing the test skips with the reason, except under ``CI=true``, where it fails.
 """
@@ -20,6 +24,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,8 +46,8 @@ KERNEL, KERNEL_DISPLAY = "complaintpanel", "complaintpanel (.venv)"
 STARTUP_SECONDS = 120
 
 
-def _require_lab() -> None:
-    if Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
+def _require_lab(venv: bool = True) -> None:
+    if venv and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
         pytest.skip(f"`make lab` runs the project's .venv; these tests run in {sys.prefix}")
     missing = [m for m in ("jupyterlab", "jupytext", "ipykernel")
                if importlib.util.find_spec(m) is None]
@@ -198,3 +203,30 @@ def test_make_lab_serves_the_notebooks_and_runs_one_on_its_kernel(tmp_path: Path
             except (OSError, subprocess.TimeoutExpired):
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
+
+
+@pytest.mark.lab
+def test_editing_either_twin_edits_the_pair(tmp_path: Path) -> None:
+    _require_lab(venv=False)
+    from jupytext import TextFileContentsManager
+
+    for path in (REPO / "analysis").glob(f"{EXECUTED}.*"):
+        shutil.copy(path, tmp_path)
+    shutil.copy(REPO / "analysis" / "jupytext.toml", tmp_path)
+    manager = TextFileContentsManager(root_dir=str(tmp_path))
+    twin, notebook = tmp_path / f"{EXECUTED}.py", tmp_path / f"{EXECUTED}.ipynb"
+    setting = "RESULTS_DIR = None"
+
+    # an edit of the text twin, newer than the .ipynb, is what the notebook opens with
+    os.utime(notebook, (time.time() - 60, time.time() - 60))
+    twin.write_text(twin.read_text().replace(setting, f"{setting}  # edited as text"))
+    model = manager.get(notebook.name)
+    cell = next(c for c in model["content"]["cells"] if c["cell_type"] == "code")
+    assert cell["source"].endswith(f"{setting}  # edited as text")
+
+    # saving the notebook (as JupyterLab does) writes both files
+    cell["source"] = cell["source"].replace("edited as text", "edited in the notebook")
+    manager.save(model, notebook.name)
+    assert "edited in the notebook" in twin.read_text()
+    assert "edited in the notebook" in notebook.read_text()
+    assert manager.get(twin.name)["type"] == "notebook"
