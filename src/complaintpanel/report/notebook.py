@@ -12,6 +12,9 @@ compares each displayed number with the file it names, at the precision it was d
 a notebook that shows a stale or wrong number, or a results file changed after the notebook
 ran, is reported.
 
+Showing needs IPython (installed with ``ipykernel``, the ``dev`` and ``lab`` extras); outside a
+kernel the table is printed as text and nothing is recorded.
+
 A place in a file is a ``path`` of keys (list positions as integers) from the top of the JSON
 and, for a results entry with a term list (``EffectResults.to_dict``: ``estimates.json``,
 ``robustness.json``), the term's describing columns (``where``, e.g. ``outcome`` and ``lead``;
