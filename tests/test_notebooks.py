@@ -11,7 +11,7 @@ Every number table a notebook shows carries a record of where each number comes 
 notebook showing a stale or wrong number fails, and so does a results file changed after the
 notebook showed it. Each notebook runs twice: on its small simulated world (``RESULTS_DIR =
 None``, its one setting) and then, with ``RESULTS_DIR`` set, on the results folder the first run
-wrote, as it would on a user's ``results/NAME``.
+wrote, as it would on a user's ``results/NAME`` (the four of them in one kernel).
 """
 
 from __future__ import annotations
@@ -274,25 +274,45 @@ def test_a_number_changed_in_its_file_fails_the_check(name: str, default_run: Ru
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_reads_a_results_folder(name: str, default_run: Runner, kernel: str,
+def test_notebooks_read_a_results_folder(default_run: Runner, kernel: str,
                                          tmp_path: Path) -> None:
-    """With its one setting pointing at a run's results folder, a notebook only reads it."""
-    # 04 reads the ingest reports of data/interim/NAME beside results/NAME, which 01 writes.
-    source_run = default_run("01_data" if name == "04_your_own_data" else name)
-    results_dir = source_run.results_dir
-    root = source_run.out_dir
-    before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
-    run = _execute(name, kernel, tmp_path, results_dir=results_dir)
+    """With its one setting pointing at a run's results folder, a notebook only reads it.
 
-    assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before, "wrote into the run"
-    assert [p.name for p in run.run_dir.iterdir()] == ["config.toml"], "wrote outside its folder"
-    numbers = shown_numbers(run.notebook)
-    assert all(Path(n.source).is_relative_to(root) for n in numbers), "read another folder"
-    missing = REQUIRED_FROM_RESULTS[name] - _sources(numbers)
-    assert not missing, f"{name} does not show (file, key): {sorted(missing)}"
-    assert mismatches(numbers) == []
-    _assert_private_data_not_shown(run.notebook, root)
+    The four notebooks run one after the other in one kernel (its namespace reset between
+    them: ``%reset -f``), to start the kernel and import the libraries once.
+    """
+    # 04 reads the ingest reports of data/interim/NAME beside results/NAME, which 01 writes.
+    sources = {name: default_run("01_data" if name == "04_your_own_data" else name)
+               for name in NOTEBOOKS}
+    before = {p: p.stat().st_mtime_ns for run in sources.values() for p in run.out_dir.rglob("*")}
+    combined, spans = nbformat.v4.new_notebook(), {}
+    for name, source in sources.items():
+        notebook = nbformat.read(ANALYSIS / f"{name}.ipynb", as_version=4)
+        _with_setting(notebook, source.results_dir)
+        out = tmp_path / "out" / name
+        combined.cells.append(nbformat.v4.new_code_cell(
+            f"%reset -f\nimport os\nos.environ['COMPLAINTPANEL_NOTEBOOK_DIR'] = {str(out)!r}"))
+        spans[name] = (len(combined.cells), len(combined.cells) + len(notebook.cells))
+        combined.cells += notebook.cells
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(ANALYSIS / "config.toml", run_dir / "config.toml")
+    NotebookClient(combined, timeout=600, kernel_name=kernel,
+                   resources={"metadata": {"path": str(run_dir)}}).execute()
+
+    after = {p: p.stat().st_mtime_ns for run in sources.values() for p in run.out_dir.rglob("*")}
+    assert after == before, "wrote into the run it read"
+    assert [p.name for p in run_dir.iterdir()] == ["config.toml"], "wrote outside its folder"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(NOTEBOOKS)
+    for name, (first, last) in spans.items():
+        notebook = nbformat.v4.new_notebook(cells=combined.cells[first:last])
+        numbers = shown_numbers(notebook)
+        root = sources[name].out_dir
+        assert numbers and all(Path(n.source).is_relative_to(root) for n in numbers), name
+        missing = REQUIRED_FROM_RESULTS[name] - _sources(numbers)
+        assert not missing, f"{name} does not show (file, key): {sorted(missing)}"
+        assert mismatches(numbers) == [], name
+        _assert_private_data_not_shown(notebook, root)
 
 
 def test_the_one_setting_is_the_first_code_cell() -> None:
