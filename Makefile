@@ -9,6 +9,8 @@
 #   make all DATA=f.csv VALIDATION=data/interim/NAME/validation_coded.csv   estimates corrected
 #                          for misclassified voice (without VALIDATION: naive, and labelled so)
 #   make test              create .venv if needed and run the test suite
+#   make lab               JupyterLab on analysis/ with the project's kernel, "complaintpanel (.venv)"
+#                          (each notebook and its .py twin edited as one; analysis/README.md)
 #   make bench             run the benchmarks (writes benchmarks/results/*.json)
 #   make clean             remove generated files (keeps .venv); make distclean also removes .venv
 #
@@ -66,7 +68,7 @@ _deps := $(shell $(PYTHON) $(PKG)/runtime/make_deps.py $(DEPS_MK))
 include $(DEPS_MK)
 INGEST_SRC += $(wildcard $(PKG)/ingest/mappings/*.toml)
 
-.PHONY: all test bench lint clean distclean venv head validation-sheet
+.PHONY: all test bench lint clean distclean venv head validation-sheet lab
 
 ifeq ($(strip $(DATA)),)
 all: paper/paper.pdf $(RESULTS)/manifest.json
@@ -78,7 +80,7 @@ venv: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[spark,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[spark,dev,lab]"
 	@touch $@
 
 # ---- data stages -------------------------------------------------------------------------------
@@ -189,6 +191,20 @@ bench: $(INSTALLED)
 SHARED_DATA ?= ../shared/data
 head: $(INSTALLED)
 	$(CP) label-train-head --labelled $(SHARED_DATA)/labelled --real $(SHARED_DATA)/real
+
+# JupyterLab on analysis/ (the notebooks read analysis/config.toml from there). Installs the
+# `lab` extra if .venv lacks it, registers this venv's Python as the kernel the notebooks name
+# ("complaintpanel", under KERNEL_PREFIX: the venv itself by default), and starts the server;
+# LAB_ARGS go to `jupyter lab` (e.g. LAB_ARGS="--no-browser --port=8899"). Order-only on the
+# venv: an existing .venv is used as it is.
+KERNEL_PREFIX ?= $(abspath $(VENV))
+LAB_ARGS ?=
+lab: | $(INSTALLED)
+	@$(BIN)/python -c "import jupyterlab, jupytext, ipykernel" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[lab]"
+	$(BIN)/python -m ipykernel install --prefix "$(KERNEL_PREFIX)" --name complaintpanel \
+		--display-name "complaintpanel (.venv)"
+	$(BIN)/jupyter lab --ServerApp.root_dir=analysis $(LAB_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks analysis

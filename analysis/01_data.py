@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: complaintpanel (.venv)
 #     language: python
-#     name: python3
+#     name: complaintpanel
 # ---
 
 # %% [markdown]
@@ -32,9 +32,20 @@
 # simulator knows the truth — above all the *true voice* of every tweet — so we can check the
 # measurement (the voice classifier) against it.
 #
+# Every count shown is read from the report file the stage wrote (`ingest_report.json`,
+# `thread_report.json`, `label_report.json`, `panel_report.json`, `label_validity.json`). Set
+# `RESULTS_DIR` below to the results folder of your own run (`results/NAME` after `make all`)
+# to see the reports of that run instead (read from `data/interim/NAME` and
+# `data/processed/NAME` beside it); nothing is recomputed then.
+#
 # **Privacy.** Only aggregates and pseudonymised identifiers are shown. Tweet text and customer
 # handles stay inside the temporary working folder; they never appear in an output of this
 # notebook (a test checks that).
+
+# %%
+# The one setting: None = run the stages on a small simulated world (in a temporary folder);
+# or the results folder of a run, e.g. "../results/simulated" after `make all`.
+RESULTS_DIR = None
 
 # %%
 import dataclasses
@@ -42,6 +53,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
@@ -54,31 +66,40 @@ from complaintpanel.label import (
     label_exchanges_with_truth,
     label_summary,
 )
+from complaintpanel.label.evaluate import LabelReport
 from complaintpanel.panel import PANEL_COLUMNS, build_panel, codebook_markdown, panel_report
 from complaintpanel.report.figures import fig_activity_by_brand, fig_label_validity
+from complaintpanel.report.notebook import ROW, show_matrix, show_table, show_values
+from complaintpanel.runtime.io import read_json, write_json, write_parquet
 from complaintpanel.simulate import simulate_world, write_world
 from complaintpanel.thread import thread
 
 # %% [markdown]
-# ## Settings and working folder
+# ## Settings and folders
 #
 # The settings of every stage live in `analysis/config.toml` (typed by
 # `complaintpanel.config`). We keep them, but draw a much **smaller world** than the default
 # (4,000 customers × 26 weeks) so that the notebook runs in seconds.
 #
-# Everything this notebook writes goes to a temporary folder (or to the folder named by the
-# environment variable `COMPLAINTPANEL_NOTEBOOK_DIR`), never into the repository's `data/` or
-# `results/`.
+# The stages write where `make all` writes, `data/raw|interim|processed/NAME` and
+# `results/NAME`, but under a temporary folder (or the folder named by the environment variable
+# `COMPLAINTPANEL_NOTEBOOK_DIR`), never into the repository's `data/` or `results/`. With
+# `RESULTS_DIR` set, the notebook only reads that run's folders.
 
 # %%
 config = load_config("config.toml")
 world_settings = dataclasses.replace(config.simulate, customers=1000, weeks=14)
 
 base = os.environ.get("COMPLAINTPANEL_NOTEBOOK_DIR") or tempfile.mkdtemp(prefix="complaintpanel-")
-work = Path(base) / "01_data"
-raw_dir, interim_dir, figures_dir = work / "raw", work / "interim", work / "figures"
-print(f"world: {world_settings}")
-print(f"working folder: {work}")
+work = Path(base) / "01_data"  # everything the notebook writes goes here
+results_dir = work / "results" / "simulated" if RESULTS_DIR is None else Path(RESULTS_DIR)
+root, name = results_dir.resolve().parent.parent, results_dir.name
+raw_dir = work / "data" / "raw" / "simulated"
+interim_dir, processed_dir = root / "data" / "interim" / name, root / "data" / "processed" / name
+figures_dir = work / "figures"
+if RESULTS_DIR is None:
+    print(f"world: {world_settings}")
+print(f"reports read from {interim_dir}, {processed_dir} and {results_dir}")
 
 # %% [markdown]
 # ## Step 0 — simulate a world and write it as raw text
@@ -86,12 +107,15 @@ print(f"working folder: {work}")
 # `simulate_world` draws each customer's weekly latent relationship state, her complaints and
 # compliments, and the brands' replies; `write_world` writes the tweets as a TWCS-format CSV
 # (`twcs.csv`) plus the truth (`truth/params.json`, `truth/states.parquet`,
-# `truth/voice.parquet`).
+# `truth/voice.parquet`). The counts below are the world's, from `truth/params.json`.
 
 # %%
-world = simulate_world(world_settings)
-write_world(world, raw_dir, truth_effects=False)
-pd.Series(world.truth_dict()["counts"], name="simulated").to_frame()
+if RESULTS_DIR is None:
+    world = simulate_world(world_settings)
+    write_world(world, raw_dir, truth_effects=False)
+    truth_file = raw_dir / "truth" / "params.json"
+    show_values(read_json(truth_file)["counts"], source=truth_file, path=["counts"],
+                name="simulated")
 
 # %% [markdown]
 # ## Step 1 — ingest: validate, type and pseudonymise every record
@@ -108,10 +132,14 @@ pd.Series(world.truth_dict()["counts"], name="simulated").to_frame()
 # rejected here; notebook 4 shows a file with bad rows.
 
 # %%
-ingest_report = ingest(raw_dir / "twcs.csv", interim_dir)
+if RESULTS_DIR is None:
+    ingest(raw_dir / "twcs.csv", interim_dir)
+ingest_file = interim_dir / "ingest_report.json"
+ingest_report = read_json(ingest_file)
 accounting = ["rows_in", "rows_kept", "rows_rejected", "tweets_customer", "tweets_brand",
               "customers", "brand_authors", "replies", "replies_to_missing_parent"]
-display(pd.Series({k: ingest_report[k] for k in accounting}, name="ingest").to_frame())
+show_values({k: ingest_report[k] for k in accounting if k in ingest_report}, source=ingest_file,
+            name="ingest")
 print("rows in = kept + rejected:",
       ingest_report["rows_in"] == ingest_report["rows_kept"] + ingest_report["rows_rejected"])
 print("rejects by reason:", ingest_report["rejects_by_reason"] or "none")
@@ -126,11 +154,16 @@ print("mapping:", ingest_report["mapping"], "| record:", ingest_report["record_d
 # a brand answered it directly.
 
 # %%
-thread_report = thread(interim_dir)
+if RESULTS_DIR is None:
+    thread(interim_dir)
+thread_file = interim_dir / "thread_report.json"
+thread_report = read_json(thread_file)
 shown = ("tweets", "customer_tweets", "brand_tweets", "conversations", "customer_tweets_replied",
          "median_reply_latency_h", "brands", "unknown_brand")
-display(pd.Series({k: thread_report[k] for k in shown}, name="thread", dtype=object).to_frame())
-pd.Series(thread_report["brand_source"], name="customer tweets").rename_axis("brand_source")
+show_values({k: thread_report[k] for k in shown if k in thread_report}, source=thread_file,
+            name="thread", digits=2)
+show_values(thread_report["brand_source"], source=thread_file, path=["brand_source"],
+            name="customer tweets")
 
 # %% [markdown]
 # ## Step 3 — label: complaint, compliment or neutral
@@ -138,37 +171,56 @@ pd.Series(thread_report["brand_source"], name="customer tweets").rename_axis("br
 # The default classifier (`[label] classifier = "rules"` in the config) scores each customer
 # tweet with VADER's sentiment lexicon plus customer-care cues ("still waiting", "quick
 # reply", "thanks for nothing", …) and labels it a **complaint**, a **compliment** or
-# **neutral**. The labelled table (`voiced.parquet`) no longer contains any text.
+# **neutral**. The labelled table (`voiced.parquet`) no longer contains any text; the stage's
+# summary is `label_report.json`.
 #
 # The exchanges table read below holds tweet text; it is passed to the classifier and never
 # displayed.
 
 # %%
-exchanges = pd.read_parquet(interim_dir / "exchanges.parquet")
-voiced = label_exchanges(exchanges, classifier_for(config.label))
-summary = label_summary(voiced)
-pd.DataFrame({"tweets": summary["voice_counts"], "share": summary["voice_shares"]}).round(3)
+if RESULTS_DIR is None:
+    exchanges = pd.read_parquet(interim_dir / "exchanges.parquet")
+    voiced = label_exchanges(exchanges, classifier_for(config.label))
+    write_json(label_summary(voiced), processed_dir / "label_report.json")
+label_file = processed_dir / "label_report.json"
+label_report = read_json(label_file)
+show_table(pd.DataFrame({"tweets": label_report["voice_counts"],
+                         "share": label_report["voice_shares"]}),
+           source=label_file, digits=3,
+           paths={"tweets": ["voice_counts", ROW], "share": ["voice_shares", ROW]})
 
 # %% [markdown]
 # ### How good is the measurement?
 #
 # The classifier is a measurement instrument, so we report its error. The simulator knows the
 # true voice of each tweet (`truth/voice.parquet`); `label_exchanges_with_truth` labels the
-# same tweets with it, and `evaluate_labels` compares the two. Rows are the true voice, columns
-# the classifier's. A share of the simulated texts (`[simulate] ambiguous_share`, 10% by
-# default) is deliberately ambiguous, as real tweets are, so perfect agreement is not expected.
+# same tweets with it, and `evaluate_labels` compares the two (`make all` writes the comparison
+# as `results/simulated/label_validity.json`; on your own data, with a hand-coded validation
+# sample). Rows are the true voice, columns the classifier's. A share of the simulated texts
+# (`[simulate] ambiguous_share`, 10% by default) is deliberately ambiguous, as real tweets are,
+# so perfect agreement is not expected.
 
 # %%
-truth_voiced = label_exchanges_with_truth(exchanges, world.voice)
-validity = evaluate_labels(truth_voiced["voice"], voiced["voice"])
-display(validity.confusion_frame())
-print(f"accuracy {validity.accuracy:.3f}, macro-F1 {validity.macro_f1:.3f}")
-pd.DataFrame(validity.per_class).T.round(3)
-
-# %%
-confusion_png = fig_label_validity(validity, figures_dir / "label_validity",
-                               title="Rules classifier vs the simulated true voice")[1]
-Image(filename=str(confusion_png))
+if RESULTS_DIR is None:
+    truth_voiced = label_exchanges_with_truth(exchanges, world.voice)
+    write_json(evaluate_labels(truth_voiced["voice"], voiced["voice"]).to_dict(),
+               results_dir / "label_validity.json")
+validity_file = results_dir / "label_validity.json"
+if validity_file.exists():
+    stored = read_json(validity_file)
+    validity = LabelReport(tuple(stored["labels"]), np.asarray(stored["confusion"]))
+    show_matrix(validity.confusion_frame(), source=validity_file, path=["confusion"])
+    show_values({"accuracy": stored["accuracy"], "macro_f1": stored["macro_f1"]},
+                source=validity_file, digits=3)
+    show_table(pd.DataFrame(stored["per_class"]).T.astype({"support": int}),
+               source=validity_file, digits=3,
+               paths={column: ["per_class", ROW, column]
+                      for column in ("precision", "recall", "f1", "support")})
+    confusion_png = fig_label_validity(validity, figures_dir / "label_validity",
+                                       title="Classifier vs the reference voice")[1]
+    display(Image(filename=str(confusion_png)))
+else:
+    print(f"no {validity_file.name}: the run had no reference labels (validation sample)")
 
 # %% [markdown]
 # ## Step 4 — the customer × brand × week panel
@@ -176,12 +228,20 @@ Image(filename=str(confusion_png))
 # `build_panel` aggregates the labelled tweets into one row per customer × brand × week, from
 # the pair's first contact to the end of the observation window. Silent weeks are rows with zero
 # counts (and a missing sentiment), so "complains less" can be told apart from "left the data".
-# `panel_report` accounts for every customer tweet on its way into the panel.
+# `panel_report` accounts for every customer tweet on its way into the panel
+# (`panel_report.json`).
 
 # %%
-panel = build_panel(voiced, period=config.panel.period, min_tweets=config.panel.min_tweets,
-                    window_start=config.panel.window_start, window_end=config.panel.window_end)
-pd.Series(panel_report(voiced, panel), name="panel", dtype=object).to_frame()
+if RESULTS_DIR is None:
+    panel = build_panel(voiced, period=config.panel.period, min_tweets=config.panel.min_tweets,
+                        window_start=config.panel.window_start,
+                        window_end=config.panel.window_end)
+    write_parquet(panel, processed_dir / "panel.parquet")
+    write_json({**panel_report(voiced, panel), "period": config.panel.period},
+               processed_dir / "panel_report.json")
+panel = pd.read_parquet(processed_dir / "panel.parquet")
+panel_file = processed_dir / "panel_report.json"
+show_values(read_json(panel_file), source=panel_file, name="panel", digits=3)
 
 # %% [markdown]
 # A few rows of the panel (the customer id is the pseudonym written by `ingest`):
@@ -196,7 +256,6 @@ panel.head(6)
 # %%
 activity_png = fig_activity_by_brand(panel, figures_dir / "activity_by_brand")[1]
 Image(filename=str(activity_png))
-
 # %% [markdown]
 # ## The codebook
 #

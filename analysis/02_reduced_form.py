@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: complaintpanel (.venv)
 #     language: python
-#     name: python3
+#     name: complaintpanel
 # ---
 
 # %% [markdown]
@@ -27,7 +27,17 @@
 # 2. the design-based comparison of **answered vs unanswered complaints** (AIPW);
 # 3. an event study around a customer's first reply.
 #
+# Every estimate shown is read from a results file, `estimates.json`, in the layout `make all`
+# writes (docs/CONTRACTS.md). By default the notebook first estimates the models on a small
+# simulated world and writes that file to a temporary folder; set `RESULTS_DIR` below to the
+# results folder of your own run (`results/NAME`) to see its estimates instead.
+#
 # Only estimates (aggregates) are shown; no customer identifier or tweet text.
+
+# %%
+# The one setting: None = estimate on a small simulated world (in a temporary folder);
+# or the results folder of a run, e.g. "../results/simulated" after `make all`.
+RESULTS_DIR = None
 
 # %%
 import dataclasses
@@ -47,16 +57,18 @@ from complaintpanel.estimate import (
     fit_linear_fe,
     fit_ppml,
 )
+from complaintpanel.estimate.run import panel_descriptives
 from complaintpanel.panel import build_panel
 from complaintpanel.report.figures import fig_design_effects, fig_event_study, outcome_label
-from complaintpanel.results import compare
+from complaintpanel.report.notebook import show_terms, show_values
+from complaintpanel.results import EstimationResults, compare, read_results, write_results
 from complaintpanel.simulate import simulate_world
 from complaintpanel.simulate.oracle import voiced_from_truth
 
 pd.set_option("display.max_colwidth", None)
 
 # %% [markdown]
-# ## A simulated world and its panel
+# ## A simulated world and its estimates
 #
 # Settings come from `analysis/config.toml`; only the world is smaller (1,500 customers ×
 # 16 weeks). The panel is built from the simulator's *true* voice
@@ -67,25 +79,59 @@ pd.set_option("display.max_colwidth", None)
 #
 # In this world brands answer each complaint with their own fixed probability
 # (`endogenous_replies = false`), whatever the customer's relationship state.
+#
+# The cell fits the models the sections below explain — each estimator returns a results
+# object — and writes them with `write_results` under the keys `complaintpanel estimate` uses
+# (which fits a few more: every treatment definition, the Poisson event study, the
+# heterogeneity of the design estimate). With `RESULTS_DIR` set it fits nothing.
 
 # %%
 config = load_config("config.toml")
-world = simulate_world(dataclasses.replace(config.simulate, customers=1500, weeks=16))
-panel = build_panel(voiced_from_truth(world), period=config.panel.period)
-data = add_model_columns(panel, reply_within_h=config.estimate.reply_within_h)
-
 base = os.environ.get("COMPLAINTPANEL_NOTEBOOK_DIR") or tempfile.mkdtemp(prefix="complaintpanel-")
-figures_dir = Path(base) / "02_reduced_form" / "figures"
-print(f"{len(panel):,} customer-brand-weeks, {panel['customer_id'].nunique():,} customers, "
-      f"{panel['brand'].nunique()} brands; {int(panel['complaints'].sum()):,} complaints, "
-      f"{int(panel['answered_complaints'].sum()):,} of them answered")
+work = Path(base) / "02_reduced_form"  # everything the notebook writes goes here
+horizon = config.estimate.horizon  # outcome weeks t+0 … t+horizon
+world = design_fit = None
+if RESULTS_DIR is None:
+    world = simulate_world(dataclasses.replace(config.simulate, customers=1500, weeks=16))
+    panel = build_panel(voiced_from_truth(world), period=config.panel.period)
+    data = add_model_columns(panel, reply_within_h=config.estimate.reply_within_h)
+    design_fit = answered_vs_unanswered(data, horizon=horizon)
+    estimated = {
+        "settings": {"main_treatment": config.estimate.treatment, "horizon": horizon,
+                     "reply_within_h": config.estimate.reply_within_h,
+                     "period": config.panel.period, "treatments": TREATMENTS},
+        "descriptives": panel_descriptives(panel),
+        "ppml_complaints": {t: fit_ppml(data, t) for t in ("replied", "answered_complaint")},
+        "fe_sentiment_mean": {"replied": fit_linear_fe(data, "sentiment_mean", "replied")},
+        "fe_compliment_share": {"replied": fit_linear_fe(data, "compliment_share", "replied")},
+        "design": design_fit,
+        "event_study": {"complaints": event_study(data, "complaints")},
+    }
+    results_dir = work / "results" / "simulated"
+    write_results(estimated, results_dir / "estimates.json")
+else:
+    results_dir = Path(RESULTS_DIR)
+figures_dir = work / "figures"
+source = results_dir / "estimates.json"
+estimates = read_results(source)  # every table below comes from here
+period = estimates["settings"].get("period") or "week"
+print(f"results read from {source}; figures written to {figures_dir}")
 
 # %% [markdown]
-# `add_model_columns` adds the lagged treatments the regressions use. Each is one definition of
-# "the brand replied":
+# The panel (Table 1 of the paper, from `descriptives`):
 
 # %%
-pd.Series(TREATMENTS, name="definition").rename_axis("treatment").to_frame()
+show_values({key: value for key, value in estimates["descriptives"].items()
+             if key in ("customers", "brands", "periods", "panel_rows", "customer_tweets",
+                        "complaint_share", "complaint_reply_rate", "share_periods_replied")},
+            source=source, path=["descriptives"], name="panel", digits=4)
+
+# %% [markdown]
+# Each regressor is one definition of "the brand replied":
+
+# %%
+pd.Series(estimates["settings"]["treatments"], name="definition").rename_axis(
+    "treatment").to_frame()
 
 # %% [markdown]
 # ## 1. Panel regressions with fixed effects (the paper's approach)
@@ -102,26 +148,28 @@ pd.Series(TREATMENTS, name="definition").rename_axis("treatment").to_frame()
 # `compare()` lays several results side by side, like linearmodels' `compare`.
 
 # %%
-fits = {
-    "complaints (PPML), replied in t−1": fit_ppml(data, "replied"),
-    "complaints (PPML), answered a complaint in t−1": fit_ppml(data, "answered_complaint"),
-    "mean sentiment (FE), replied in t−1": fit_linear_fe(data, "sentiment_mean", "replied"),
-    "compliment share (FE), replied in t−1": fit_linear_fe(data, "compliment_share", "replied"),
-}
-comparison = compare(fits)
-(comparison.terms.set_index("model")[["outcome", "treatment", "estimate", "se", "ci_lower",
-                                      "ci_upper", "pvalue"]]
- .join(comparison.nobs.rename("observations")).round(4))
+paths = {"complaints (PPML), replied in t−1": ["ppml_complaints", "replied"],
+         "complaints (PPML), answered a complaint in t−1": ["ppml_complaints",
+                                                            "answered_complaint"],
+         "mean sentiment (FE), replied in t−1": ["fe_sentiment_mean", "replied"],
+         "compliment share (FE), replied in t−1": ["fe_compliment_share", "replied"]}
+fits = {name: estimates[key][treatment] for name, (key, treatment) in paths.items()}
+comparison = compare(fits)  # a model the data could not identify is listed with its reason
+show_terms(comparison.terms.set_index("model")[["outcome", "treatment", "estimate", "se",
+                                                "ci_lower", "ci_upper", "pvalue"]],
+           source=source, path=paths, path_by="model", by=["outcome", "treatment"],
+           columns=["estimate", "se", "ci_lower", "ci_upper"])
 
 # %%
-print(fits["complaints (PPML), answered a complaint in t−1"].summary())
+ppml = fits["complaints (PPML), answered a complaint in t−1"]
+print(ppml.summary() if isinstance(ppml, EstimationResults) else ppml)
 
 # %% [markdown]
 # ### Why these fixed-effects estimates are not causal
 #
 # Read naively, the positive PPML coefficient says "answering a complaint makes customers
-# complain more". In this world we know that the total effect of answering on next week's
-# complaints is *negative* (see below). What goes wrong:
+# complain more". In the simulated world we know that the total effect of answering on next
+# week's complaints is *negative* (see below). What goes wrong:
 #
 # * **Replies follow complaints, and complaints follow a bad relationship.** A customer is
 #   answered in week t−1 because she complained in t−1, i.e. because her relationship was going
@@ -159,9 +207,8 @@ print(fits["complaints (PPML), answered a complaint in t−1"].summary())
 # (overlap).
 
 # %%
-horizon = config.estimate.horizon  # outcome weeks t+0 … t+horizon
-design = answered_vs_unanswered(data, horizon=horizon)
-print(design.summary())
+design = estimates["design"]
+print(design.summary() if isinstance(design, EstimationResults) else design)
 
 # %% [markdown]
 # The terms differ in their samples (later leads are observed for fewer customer-weeks), yet
@@ -169,37 +216,41 @@ print(design.summary())
 # (clustered by customer) is computed across all terms, e.g. for joint tests or bands:
 
 # %%
-(design.cov_params() / (design.bse.to_numpy()[:, None] * design.bse.to_numpy()[None, :])).round(2)
+if isinstance(design, EstimationResults):
+    bse = design.bse.to_numpy()
+    display((design.cov_params() / (bse[:, None] * bse[None, :])).round(2))
 
 # %% [markdown]
 # ### Comparison with the true effect of answering
 #
 # The simulator computes the true effect on the same customer-weeks the estimator kept: each
 # history with a complaint in t−1 is continued twice, once with the complaint answered and once
-# without, with common random numbers (`World.answer_effects`).
+# without, with common random numbers (`World.answer_effects`). Your own data has no known
+# truth: with `RESULTS_DIR` set, the table shows the estimates alone.
 
 # %%
-truth = world.answer_effects(horizon=horizon, rows=design.kept)
-truth = pd.concat([truth[["lead"]].assign(outcome=outcome, truth=truth[f"effect_{outcome}"])
-                   for outcome in ("complaints", "compliments")], ignore_index=True)
-# terms are picked by their outcome and lead columns, never by their names
-against_truth = design.select()[["outcome", "lead", "estimate", "ci_lower", "ci_upper"]].merge(
-    truth, on=["outcome", "lead"])
-against_truth["truth inside 95% CI"] = against_truth["truth"].between(
-    against_truth["ci_lower"], against_truth["ci_upper"])
-against_truth.round(4)
+terms = design.select()[["outcome", "lead", "estimate", "ci_lower", "ci_upper"]]
+truth = None
+if world is not None:
+    truth = world.answer_effects(horizon=horizon, rows=design_fit.kept)
+    truth = pd.concat([truth[["lead"]].assign(outcome=outcome, truth=truth[f"effect_{outcome}"])
+                       for outcome in ("complaints", "compliments")], ignore_index=True)
+    # terms are picked by their outcome and lead columns, never by their names
+    terms = terms.merge(truth, on=["outcome", "lead"])
+    terms["truth inside 95% CI"] = terms["truth"].between(terms["ci_lower"], terms["ci_upper"])
+show_terms(terms, source=source, path=["design"], by=["outcome", "lead"],
+           columns=["estimate", "ci_lower", "ci_upper"])
 
 # %%
-design_png = fig_design_effects(design, figures_dir / "design_effects", config.panel.period,
-                                truth=truth)[1]
+design_png = fig_design_effects(design, figures_dir / "design_effects", period, truth=truth)[1]
 Image(filename=str(design_png))
 
 # %% [markdown]
-# Answering a complaint **lowers** complaints and **raises** compliments in the following
-# weeks: the relationship effect outweighs the squeaky wheel in total. The fixed-effects PPML
-# above had the opposite sign. Note what the design-based estimate does *not* do: it gives the
-# total effect, not its two channels. Separating the relationship effect from the squeaky wheel
-# needs the structural model of notebook 3.
+# In the simulated world, answering a complaint **lowers** complaints and **raises**
+# compliments in the following weeks: the relationship effect outweighs the squeaky wheel in
+# total. The fixed-effects PPML above had the opposite sign. Note what the design-based estimate
+# does *not* do: it gives the total effect, not its two channels. Separating the relationship
+# effect from the squeaky wheel needs the structural model of notebook 3.
 
 # %% [markdown]
 # ## 3. Event study around the first reply
@@ -215,13 +266,18 @@ Image(filename=str(design_png))
 # The event study describes dynamics; the design-based comparison above is the causal estimate.
 
 # %%
-events = event_study(data, "complaints")  # one results object per estimator
-display(pd.DataFrame({name: result.term_estimates().set_index("event_time")["estimate"]
-                      for name, result in events.items()}).round(3))
-event_png = fig_event_study(events, figures_dir / "event_study_complaints",
-                            outcome_label("complaints", config.panel.period),
-                            config.panel.period)[1]
-Image(filename=str(event_png))
+events = estimates["event_study"]["complaints"]  # one results object per estimator
+if isinstance(events, dict):
+    table = pd.concat([result.term_estimates() for result in events.values()])
+    show_terms(table.set_index(["estimator", "event_time"])[["estimate", "ci_lower", "ci_upper"]],
+               source=source, path={name: ["event_study", "complaints", name] for name in events},
+               path_by="estimator", by=["event_time"], columns=["estimate", "ci_lower", "ci_upper"],
+               digits=3)
+    event_png = fig_event_study(events, figures_dir / "event_study_complaints",
+                                outcome_label("complaints", period), period)[1]
+    display(Image(filename=str(event_png)))
+else:
+    print(events)  # not identified on these data, with the reason
 
 # %% [markdown]
 # ## On the command line

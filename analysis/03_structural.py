@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: complaintpanel (.venv)
 #     language: python
-#     name: python3
+#     name: complaintpanel
 # ---
 
 # %% [markdown]
@@ -33,7 +33,15 @@
 # answered a complaint of hers in t and `peer_t` is the net voice of the brand's other customers.
 #
 # We fit it on a simulated world, compare the estimates with the parameters the world was drawn
-# from, and simulate counterfactual reply policies. Only estimates and aggregates are shown.
+# from, and simulate counterfactual reply policies. Every estimate shown is read from the
+# results files `hmm.json` and `policy.json`, which the notebook first writes to a temporary
+# folder; set `RESULTS_DIR` below to the results folder of your own run (`results/NAME`, after
+# `make all`) to see its fit and policies instead. Only estimates and aggregates are shown.
+
+# %%
+# The one setting: None = fit on a small simulated world (in a temporary folder); or the
+# results folder of a run, e.g. "../results/simulated" after `make all`.
+RESULTS_DIR = None
 
 # %%
 import dataclasses
@@ -48,6 +56,7 @@ from IPython.display import Image, Markdown, display
 
 from complaintpanel.config import load_config
 from complaintpanel.hmm import RelationshipHMM
+from complaintpanel.hmm.results import read_hmm_results
 from complaintpanel.panel import build_panel
 from complaintpanel.report.figures import (
     fig_hmm_effects,
@@ -55,12 +64,13 @@ from complaintpanel.report.figures import (
     fig_parameter_recovery,
     fig_policies,
 )
+from complaintpanel.report.notebook import ROW, show_matrix, show_table, show_values
 from complaintpanel.runtime.io import read_json, write_json, write_parquet
 from complaintpanel.simulate import simulate_world
 from complaintpanel.simulate.oracle import voiced_from_truth
 
 # %% [markdown]
-# ## The panel
+# ## The panel and the fit
 #
 # A world of 1,200 customers × 16 weeks (settings otherwise from `analysis/config.toml`). The
 # panel is built from the simulator's **true voice**
@@ -68,29 +78,35 @@ from complaintpanel.simulate.oracle import voiced_from_truth
 # parameters measures the estimator, not the voice classifier. `make all` fits the model twice
 # on the default world — on the classifier's labels and on the true labels — and draws both
 # against the truth.
-
-# %%
-config = load_config("config.toml")
-world = simulate_world(dataclasses.replace(config.simulate, customers=1200, weeks=16))
-panel = build_panel(voiced_from_truth(world), period=config.panel.period)
-
-base = os.environ.get("COMPLAINTPANEL_NOTEBOOK_DIR") or tempfile.mkdtemp(prefix="complaintpanel-")
-work = Path(base) / "03_structural"
-processed_dir, results_dir, figures_dir = work / "processed", work / "results", work / "figures"
-print(f"{len(panel):,} customer-brand-weeks of {panel['customer_id'].nunique():,} customers")
-
-# %% [markdown]
-# ## Fitting the model
 #
 # Maximum likelihood by the forward algorithm, with the exact gradient, from several optimiser
 # starts (the first from data moments, the others random): a hidden Markov likelihood can have
 # local optima, and the results report how many starts reached the best one. We use two starts
-# here to keep the notebook fast; `make all` uses `[hmm] n_starts` from the config.
+# here to keep the notebook fast; `make all` uses `[hmm] n_starts` from the config. The fit is
+# written as `hmm.json`, exactly as `complaintpanel hmm` writes it. With `RESULTS_DIR` set the
+# cell fits nothing.
 
 # %%
-model = RelationshipHMM(n_states=config.hmm.n_states, n_starts=2, random_state=config.hmm.seed)
-model.fit(panel)
-results = model.results_
+config = load_config("config.toml")
+base = os.environ.get("COMPLAINTPANEL_NOTEBOOK_DIR") or tempfile.mkdtemp(prefix="complaintpanel-")
+work = Path(base) / "03_structural"  # everything the notebook writes goes here
+world = model = panel = None
+if RESULTS_DIR is None:
+    world = simulate_world(dataclasses.replace(config.simulate, customers=1200, weeks=16))
+    panel = build_panel(voiced_from_truth(world), period=config.panel.period)
+    print(f"{len(panel):,} customer-brand-weeks of {panel['customer_id'].nunique():,} customers")
+    model = RelationshipHMM(n_states=config.hmm.n_states, n_starts=2,
+                            random_state=config.hmm.seed)
+    model.fit(panel)
+    processed_dir, results_dir = work / "processed", work / "results" / "simulated"
+    write_parquet(panel, processed_dir / "panel.parquet")
+    write_json(model.results_.to_dict(), results_dir / "hmm.json")
+else:
+    results_dir = Path(RESULTS_DIR)
+figures_dir = work / "figures"
+source = results_dir / "hmm.json"
+results = read_hmm_results(source)  # every estimate below comes from here
+print(f"results read from {source}; figures written to {figures_dir}")
 print(results.summary())
 
 # %% [markdown]
@@ -98,11 +114,15 @@ print(results.summary())
 # `summary_frame()` — so it can be printed, compared and exported like any regression:
 
 # %%
-display(pd.concat([results.params, results.bse, results.conf_int()], axis=1).round(4))
-print(f"log-likelihood {results.llf:.1f}, BIC {results.bic:.1f}, "
-      f"{results.n_starts_converged}/{results.n_starts} starts at the best optimum, "
-      f"converged: {results.converged}")
-
+estimates = pd.concat([results.params.rename("estimate"), results.bse.rename("se"),
+                       results.conf_int()], axis=1)
+show_table(estimates, source=source, digits=4,
+           paths={"estimate": ["params", ROW], "se": ["bse", ROW],
+                  "lower": ["conf_int_95", ROW, 0], "upper": ["conf_int_95", ROW, 1]})
+show_values({"loglike": results.llf, "bic": results.bic, "nobs": results.nobs,
+             "n_starts": results.n_starts, "n_starts_converged": results.n_starts_converged},
+            source=source, name="fit", digits=1)
+print("converged:", results.converged)
 # %% [markdown]
 # ## Transition matrices with and without intervention
 #
@@ -112,7 +132,7 @@ print(f"log-likelihood {results.llf:.1f}, BIC {results.bic:.1f}, "
 # %%
 for name, matrix in results.transition_matrices().items():
     print(f"Estimated, {name.replace('_', ' ')}:")
-    display(matrix.round(3))
+    show_matrix(matrix, source=source, path=["transition_matrices", name], digits=3)
 
 # %%
 transitions_png = fig_hmm_transitions(results, figures_dir / "hmm_transitions")[1]
@@ -125,32 +145,34 @@ Image(filename=str(transitions_png))
 # (`complaintpanel.model.ModelParams`, the type the estimates come in too:
 # `results.model_params()`). `reported()` lists it under the names the estimator reports, so
 # estimates and truth line up row by row. `z` is the estimate's distance from the truth in
-# standard errors.
+# standard errors. (Your own data has no known truth: with `RESULTS_DIR` set, this section and
+# the next show nothing; `make all` on the simulated default draws the recovery figure from the
+# simulator's `truth/params.json`.)
 
 # %%
-truth = world.params.reported()
-recovery = pd.DataFrame({"truth": truth, "estimate": results.params,
-                         "std. error": results.bse})
-recovery["z"] = (recovery["estimate"] - recovery["truth"]) / recovery["std. error"]
-recovery.round(3)
+if world is not None:
+    truth = world.params.reported()
+    recovery = pd.DataFrame({"truth": truth, "estimate": results.params, "se": results.bse})
+    recovery["z"] = (recovery["estimate"] - recovery["truth"]) / recovery["se"]
+    show_table(recovery, source=source, paths={"estimate": ["params", ROW], "se": ["bse", ROW]},
+               digits=3)
 
 # %% [markdown]
 # `RelationshipHMM.from_params` builds the model at given parameters (no fit): here, the true
 # transition matrices.
 
 # %%
-true_model = RelationshipHMM.from_params(world.params)
 state_names = list(results.state_names)
-for name, matrix in (("no intervention", true_model.transmat_),
-                     ("intervention", true_model.transmat_intervened_)):
-    print(f"True, {name}:")
-    display(pd.DataFrame(matrix, index=pd.Index(state_names, name="from"),
-                         columns=pd.Index(state_names, name="to")).round(3))
-
-# %%
-recovery_png = fig_parameter_recovery(truth, {"true labels": results},
-                                      figures_dir / "parameter_recovery")[1]
-Image(filename=str(recovery_png))
+if world is not None:
+    true_model = RelationshipHMM.from_params(world.params)
+    for name, matrix in (("no intervention", true_model.transmat_),
+                         ("intervention", true_model.transmat_intervened_)):
+        print(f"True, {name}:")
+        display(pd.DataFrame(matrix, index=pd.Index(state_names, name="from"),
+                             columns=pd.Index(state_names, name="to")).round(3))
+    recovery_png = fig_parameter_recovery(truth, {"true labels": results},
+                                          figures_dir / "parameter_recovery")[1]
+    display(Image(filename=str(recovery_png)))
 
 # %% [markdown]
 # The two effects of a reply, with 95% confidence intervals. Both are positive: a reply improves
@@ -167,12 +189,15 @@ Image(filename=str(effects_png))
 # as shares of each true state (rows).
 
 # %%
-_, decoded = model.decode(panel)
-states = decoded.merge(world.states[["customer_id", "brand", "period", "state"]],
-                       on=["customer_id", "brand", "period"], suffixes=("_decoded", "_true"))
-pd.crosstab(states["state_true"].map(dict(enumerate(state_names))),
-            states["state_decoded"].map(dict(enumerate(state_names))),
-            normalize="index").reindex(index=state_names, columns=state_names).round(3)
+if world is not None:
+    _, decoded = model.decode(panel)
+    states = decoded.merge(world.states[["customer_id", "brand", "period", "state"]],
+                           on=["customer_id", "brand", "period"],
+                           suffixes=("_decoded", "_true"))
+    display(pd.crosstab(states["state_true"].map(dict(enumerate(state_names))),
+                        states["state_decoded"].map(dict(enumerate(state_names))),
+                        normalize="index").reindex(index=state_names, columns=state_names)
+            .round(3))
 
 # %% [markdown]
 # ## Counterfactual reply policies
@@ -196,19 +221,31 @@ pd.crosstab(states["state_true"].map(dict(enumerate(state_names))),
 # confidence intervals from 20 parameter draws; contrasts between arms (all − none, learning
 # on − off, targeted − random) get intervals the same way. The simulation is run by the
 # `complaintpanel policy` command, exactly as `make all` runs it, from the fit saved as
-# `hmm.json`.
+# `hmm.json`; with `RESULTS_DIR` set, the notebook reads the `policy.json` of that run.
 
 # %%
-write_parquet(panel, processed_dir / "panel.parquet")
-write_json(results.to_dict(), results_dir / "hmm.json")
-command = [sys.executable, "-m", "complaintpanel.cli", "policy", str(processed_dir),
-           "--out", str(results_dir), "--horizon", "8", "--draws", "20",
-           "--seed", str(config.hmm.seed), "--config", str(Path("config.toml").resolve())]
-print(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+if RESULTS_DIR is None:
+    command = [sys.executable, "-m", "complaintpanel.cli", "policy", str(processed_dir),
+               "--out", str(results_dir), "--horizon", "8", "--draws", "20",
+               "--seed", str(config.hmm.seed), "--config", str(Path("config.toml").resolve())]
+    print(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+policy_source = results_dir / "policy.json"
+policy = read_json(policy_source)
 Markdown((results_dir / "policy_table.md").read_text())
 
+# %% [markdown]
+# The contrasts between arms, as stored in `policy.json` (expected difference per customer over
+# the horizon, with its 95% interval):
+
 # %%
-policies_png = fig_policies(read_json(results_dir / "policy.json"), figures_dir / "policies")[1]
+contrasts = pd.DataFrame(policy["contrasts"])
+show_table(contrasts.loc[contrasts["metric"].isin(["complaints", "compliments", "share_best"]),
+                         ["population", "contrast", "metric", "estimate", "lower", "upper"]],
+           source=policy_source, digits=3,
+           paths={column: ["contrasts", ROW, column] for column in ("estimate", "lower", "upper")})
+
+# %%
+policies_png = fig_policies(policy, figures_dir / "policies")[1]
 Image(filename=str(policies_png))
 
 # %% [markdown]

@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: complaintpanel (.venv)
 #     language: python
-#     name: python3
+#     name: complaintpanel
 # ---
 
 # %% [markdown]
@@ -24,7 +24,15 @@
 #
 # This notebook writes a tiny hand-made export in a different layout, writes a mapping for it,
 # ingests it, and shows how the ingest stage accounts for every row — including the ones it
-# rejects, and why. All messages below are invented for this example.
+# rejects, and why. All messages below are invented for this example. Set `RESULTS_DIR` below
+# to the results folder of your own run (`results/NAME`, after `make all DATA=...`) to see how
+# the ingest stage accounted for the rows of your file instead (its `ingest_report.json` and
+# `rejects.parquet` in `data/interim/NAME`).
+
+# %%
+# The one setting: None = the hand-made example below; or the results folder of your run,
+# e.g. "../results/NAME" after `make all DATA=path/to/NAME/file.csv`.
+RESULTS_DIR = None
 
 # %%
 import os
@@ -44,14 +52,21 @@ from complaintpanel.ingest.mapping import (
 )
 from complaintpanel.label import classifier_for, label_exchanges, label_summary
 from complaintpanel.panel import build_panel, panel_report
+from complaintpanel.report.notebook import show_values
+from complaintpanel.runtime.io import read_json
 from complaintpanel.thread import thread
 
 pd.set_option("display.max_colwidth", None)
 
 config = load_config("config.toml")
 base = os.environ.get("COMPLAINTPANEL_NOTEBOOK_DIR") or tempfile.mkdtemp(prefix="complaintpanel-")
-work = Path(base) / "04_your_own_data"
+work = Path(base) / "04_your_own_data"  # everything the notebook writes goes here
 work.mkdir(parents=True, exist_ok=True)
+if RESULTS_DIR is None:
+    interim_dir = work / "interim"
+else:  # the layout of `make all`: results/NAME beside data/interim/NAME
+    results_dir = Path(RESULTS_DIR).resolve()
+    interim_dir = results_dir.parent.parent / "data" / "interim" / results_dir.name
 
 # %% [markdown]
 # ## The fields the pipeline needs
@@ -99,10 +114,13 @@ print(f"{airline.name}: brand from column {airline.columns['brand']!r}; "
 # * row 15 has its id in spreadsheet scientific notation (`1.015E+3`), the classic damage
 #   done by opening a CSV in a spreadsheet. The digits are lost, so the row is rejected, never
 #   "repaired".
+#
+# (This cell and the next two only write and read the example; with `RESULTS_DIR` set they do
+# nothing.)
 
 # %%
 export_csv = work / "helpdesk_export.csv"
-export_csv.write_text("""\
+example = """\
 msg_id,user,is_customer,timestamp,body,reply_to
 1001,dana_k,yes,2018-03-05 09:12:00,"@BrightBankCare my card was declined twice today",
 1002,BrightBankCare,no,2018-03-05 09:40:00,"@dana_k sorry about that! Please DM us",1001
@@ -120,8 +138,10 @@ msg_id,user,is_customer,timestamp,body,reply_to
 1014,tom_b,yes,14-03-2018 20:10,"@BrightBankCare done, thanks",1012
 1.015E+3,priya_n,yes,2018-03-15 08:00:00,"@BrightBankCare is the branch open on Saturdays?",
 1016,dana_k,yes,2018-03-19 09:00:00,"@BrightBankCare you charged me a fee I never agreed to",
-""")
-print(f"wrote {export_csv.name} ({export_csv.stat().st_size:,} bytes)")
+"""
+if RESULTS_DIR is None:
+    export_csv.write_text(example)
+    print(f"wrote {export_csv.name} ({export_csv.stat().st_size:,} bytes)")
 
 # %% [markdown]
 # ## A mapping for it
@@ -133,7 +153,7 @@ print(f"wrote {export_csv.name} ({export_csv.stat().st_size:,} bytes)")
 
 # %%
 mapping_toml = work / "helpdesk_export.toml"
-mapping_toml.write_text("""\
+example_mapping = """\
 name = "helpdesk_export"
 description = "Invented bank help-desk export: one row per message"
 format = "table"
@@ -149,9 +169,11 @@ in_reply_to = "reply_to"
 
 [brands]
 handles = ["BrightBankCare"]
-""")
-mapping = load_mapping(mapping_toml)
-pd.Series(mapping.columns, name="your column").rename_axis("field").to_frame()
+"""
+if RESULTS_DIR is None:
+    mapping_toml.write_text(example_mapping)
+    mapping = load_mapping(mapping_toml)
+    display(pd.Series(mapping.columns, name="your column").rename_axis("field").to_frame())
 
 # %% [markdown]
 # ## Ingest with the mapping
@@ -160,14 +182,16 @@ pd.Series(mapping.columns, name="your column").rename_axis("field").to_frame()
 # @mentions inside text) with a keyed hash, and writes `tweets.parquet`, `rejects.parquet` and
 # `ingest_report.json`. The key is generated once and kept beside the data — here in the
 # temporary folder; in a project, set `COMPLAINTPANEL_KEY` or keep the key file outside the
-# repository.
+# repository. The accounting below is read from `ingest_report.json`.
 
 # %%
-interim_dir = work / "interim"
-report = ingest(export_csv, interim_dir, mapping=mapping_toml)
+if RESULTS_DIR is None:
+    ingest(export_csv, interim_dir, mapping=mapping_toml)
+report_file = interim_dir / "ingest_report.json"
+report = read_json(report_file)
 accounting = ["rows_in", "rows_kept", "rows_rejected", "tweets_customer", "tweets_brand",
               "customers", "replies", "first_created_at", "last_created_at"]
-display(pd.Series({k: report[k] for k in accounting}, name="ingest", dtype=object).to_frame())
+show_values({k: report[k] for k in accounting if k in report}, source=report_file, name="ingest")
 print("rows in = kept + rejected:",
       report["rows_in"] == report["rows_kept"] + report["rows_rejected"])
 print("mapping used:", report["mapping"])
@@ -182,7 +206,8 @@ print("rejects by reason:", report["rejects_by_reason"])
 # asking a data provider to fix an export.
 
 # %%
-pd.read_parquet(interim_dir / "rejects.parquet")
+rejects = pd.read_parquet(interim_dir / "rejects.parquet")
+rejects.head(20)
 
 # %% [markdown]
 # Every reason a row can be rejected for:
@@ -193,18 +218,22 @@ print(", ".join(REJECT_REASONS))
 # %% [markdown]
 # ## The rest of the pipeline
 #
-# From here on the export is like any other input: thread, label, panel.
+# From here on the export is like any other input: thread, label, panel. (With `RESULTS_DIR`
+# set, notebook 1 shows these stages' reports of your run.)
 
 # %%
-thread_report = thread(interim_dir)
-print("brand of each customer message found by:", thread_report["brand_source"])
-voiced = label_exchanges(pd.read_parquet(interim_dir / "exchanges.parquet"),
-                         classifier_for(config.label))
-print("voice:", label_summary(voiced)["voice_counts"])
-panel = build_panel(voiced, period=config.panel.period)
-display(pd.Series(panel_report(voiced, panel), name="panel", dtype=object).to_frame())
-panel[["customer_id", "brand", "period", "tweets", "complaints", "compliments", "neutral",
-       "replied", "answered_complaints", "reply_latency_h"]]
+if RESULTS_DIR is None:
+    thread(interim_dir)
+    thread_file = interim_dir / "thread_report.json"
+    show_values(read_json(thread_file)["brand_source"], source=thread_file,
+                path=["brand_source"], name="customer messages: brand found by")
+    voiced = label_exchanges(pd.read_parquet(interim_dir / "exchanges.parquet"),
+                             classifier_for(config.label))
+    print("voice:", label_summary(voiced)["voice_counts"])
+    panel = build_panel(voiced, period=config.panel.period)
+    display(pd.Series(panel_report(voiced, panel), name="panel", dtype=object).to_frame())
+    display(panel[["customer_id", "brand", "period", "tweets", "complaints", "compliments",
+                   "neutral", "replied", "answered_complaints", "reply_latency_h"]])
 
 # %% [markdown]
 # ## Running the whole pipeline on your file

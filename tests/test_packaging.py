@@ -29,7 +29,7 @@ def _split(requirement: str) -> tuple[str, str]:
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    requirements = project["dependencies"] + extras["spark"] + extras["dev"]
+    requirements = project["dependencies"] + [r for extra in extras.values() for r in extra]
     return dict(_split(r) for r in requirements)
 
 
