@@ -41,8 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import peak_rss_mb, write_result
 from complaintpanel.config import SimulateConfig
 from complaintpanel.estimate import add_model_columns, answered_vs_unanswered
-from complaintpanel.estimate.measurement import corrected_design
+from complaintpanel.estimate.measurement import corrected_design, corrected_design_voice_control
 from complaintpanel.label.validation import (
+    coded_tweets,
     draw_validation_sample,
     oracle_code,
     validation_counts,
@@ -54,6 +55,7 @@ from complaintpanel.simulate.truth_effects import world_answer_effects
 
 HORIZON = 2
 VALIDATION_N = 1000
+REPLICATES = 30  # bootstrap replicates of the validation sample (true-voice control)
 OUTCOMES = ("complaints", "compliments", "neutral")
 TRUE_OUTCOMES = tuple(f"true_{outcome}" for outcome in OUTCOMES)
 NOTES = ("M⁻ᵀ corrects the misclassified OUTCOME counts. The population and the treatment "
@@ -63,7 +65,15 @@ NOTES = ("M⁻ᵀ corrects the misclassified OUTCOME counts. The population and 
          "next week, so the comparison is confounded by the true voice of t−1. "
          "'true_outcomes' (the same estimate on the true outcome counts) is the floor of any "
          "outcome-side correction, including one M per treatment arm; its bias is the part "
-         "no such correction removes.")
+         "no such correction removes. 'corrected_voice_adjusted' removes the confounding by "
+         "TC = 1{true complaint in t−1}: the AIPW of y − b̂·ĉ, with ĉ = E[TC | counts by label "
+         "× answered] (ŵ from the validation sample) and b̂ the effect of TC on y estimated "
+         "from the coded tweets' codes (c̃ − ĉ innovations); validation uncertainty (ŵ, b̂, M̂) "
+         "by a bootstrap over the validation sample's strata. 'corrected_voice_control' puts ĉ "
+         "in the outcome models instead (as first proposed; its coefficient is identified only "
+         "by the other labels' counts within an arm). 'corrected_true_tc_control' and "
+         "'corrected_true_count_control' (oracle diagnostics) control for the TRUE indicator / "
+         "number of true complaints in t−1: the best any estimate of those controls can do.")
 
 
 def classifier_labels(world) -> pd.Series:
@@ -83,6 +93,7 @@ def one_world(seed: int, customers: int, weeks: int) -> tuple[list[dict[str, obj
     sample = design.sample.assign(tweet_id=design.sample["tweet_key"])
     coded = oracle_code(sample[["tweet_id"]].assign(voice=""), world.voice)
     counts = validation_counts(coded, design)
+    coded_sample = coded_tweets(coded, design, voiced)
     data = with_true_counts(add_model_columns(build_panel(voiced)), world)
     naive = answered_vs_unanswered(data, outcomes=OUTCOMES, horizon=HORIZON)
     fits = {"naive": naive, "corrected": corrected_design(naive, counts),
@@ -90,7 +101,23 @@ def one_world(seed: int, customers: int, weeks: int) -> tuple[list[dict[str, obj
             # Bound for ANY correction of the outcomes (one M, or one M per arm): the same
             # population and treatment (classified), the outcomes counted from the truth.
             "true_outcomes": answered_vs_unanswered(data, outcomes=TRUE_OUTCOMES,
-                                                    horizon=HORIZON)}
+                                                    horizon=HORIZON),
+            # Issue 15's true-voice adjustment (default): the AIPW of y − b̂·ĉ, ĉ = E[true
+            # complaint in t−1 | counts by label × answered], ŵ and b̂ from the coded tweets.
+            "corrected_voice_adjusted": corrected_design_voice_control(
+                data, coded_sample, horizon=HORIZON, replicates=REPLICATES, seed=seed),
+            # ... as first proposed: ĉ as a control of the outcome models (kept for the record).
+            "corrected_voice_control": corrected_design_voice_control(
+                data, coded_sample, horizon=HORIZON, replicates=10, seed=seed,
+                method="outcome_control"),
+            # Diagnostics (oracle): the control with the TRUE indicator / TRUE number of
+            # complaints in t−1, the best any estimate of them can do.
+            "corrected_true_count_control": corrected_design(answered_vs_unanswered(
+                data, outcomes=OUTCOMES, horizon=HORIZON,
+                outcome_controls=data[["true_complaints"]].astype(float)), counts),
+            "corrected_true_tc_control": corrected_design(answered_vs_unanswered(
+                data, outcomes=OUTCOMES, horizon=HORIZON,
+                outcome_controls=(data[["true_complaints"]] > 0).astype(float)), counts)}
     truth = world_answer_effects(world, horizon=HORIZON, draws=10, rows=naive.kept,
                                  require_complaint=False).set_index("lead")
     rows = []
