@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from complaintpanel.config import EstimateConfig
 from complaintpanel.estimate import add_model_columns
 from complaintpanel.estimate.measurement import (
     corrected_design_voice_control,
     link_coded_tweets,
     true_complaint_probability,
 )
+from complaintpanel.estimate.run import misclassification_estimates
 from complaintpanel.label.validation import (
     CodedTweets,
     allocate,
@@ -191,6 +193,12 @@ def synthetic():
     return data, coded
 
 
+@pytest.fixture(scope="module")
+def adjusted(synthetic):
+    data, coded = synthetic
+    return corrected_design_voice_control(data, coded, horizon=0)
+
+
 def test_coded_tweets_link_to_their_week(synthetic) -> None:
     data, coded = synthetic
     rows = link_coded_tweets(coded.tweets, data)
@@ -199,7 +207,8 @@ def test_coded_tweets_link_to_their_week(synthetic) -> None:
     assert (data["customer_id"].to_numpy()[rows] == coded.tweets["customer_id"].to_numpy()).all()
 
 
-def test_adjustment_recovers_the_effects_the_m_correction_alone_misses(synthetic) -> None:
+def test_adjustment_recovers_the_effects_the_m_correction_alone_misses(synthetic,
+                                                                       adjusted) -> None:
     """Known effects −0.2 (complaints) and +0.15 (compliments) on the true counts.
 
     Answered weeks hold far more true complaints (answer rate 0.6 vs 0.1), and a true
@@ -208,7 +217,6 @@ def test_adjustment_recovers_the_effects_the_m_correction_alone_misses(synthetic
     three of the truth.
     """
     data, coded = synthetic
-    adjusted = corrected_design_voice_control(data, coded, horizon=0, replicates=20)
     plain = corrected_design_voice_control(data, coded, horizon=0, replicates=10,
                                            method="none")
     for outcome, effect in EFFECT.items():
@@ -222,3 +230,19 @@ def test_adjustment_recovers_the_effects_the_m_correction_alone_misses(synthetic
     assert b_hat["complaints[t+0]"] == pytest.approx(b_labelled, abs=0.25)
     # the validation sample's uncertainty is added to the panel's
     assert (adjusted.bse > plain.bse).all()
+
+
+def test_run_reports_the_adjusted_estimate_beside_the_corrected_one(synthetic,
+                                                                    adjusted) -> None:
+    data, coded = synthetic
+    settings = EstimateConfig(horizon=0)
+    out = misclassification_estimates(data, coded.validation_counts(), settings,
+                                      with_event_studies=False, validation_tweets=coded)
+    reported = out["design_corrected_voice_adjusted"]
+    assert reported.model == "answered_vs_unanswered_corrected_voice_adjusted"
+    pd.testing.assert_series_equal(reported.params, adjusted.params)
+    pd.testing.assert_series_equal(reported.bse, adjusted.bse)  # same bootstrap seed
+    assert set(reported.params.index) == set(out["design_corrected"].params.index)
+    assert "design_corrected_voice_adjusted" not in misclassification_estimates(
+        data, coded.validation_counts(), settings, with_event_studies=False,
+        naive_design=out["design_naive"])
