@@ -24,6 +24,7 @@ the true counts of arm d), so its bias is the floor of the corrected estimate's.
 
 Writes benchmarks/results/measurement.json. Usage:
     python benchmarks/bench_measurement.py [--worlds N] [--customers C] [--minutes T]
+    python benchmarks/bench_measurement.py --update-docs   # its table into docs/measurement.md
 """
 
 from __future__ import annotations
@@ -236,5 +237,60 @@ def _write(rows, worlds, args, started, final: bool) -> Path:
     return write_result("measurement", result)
 
 
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "measurement.md"
+TABLE_START, TABLE_END = "<!-- bench_measurement:start -->", "<!-- bench_measurement:end -->"
+ARMS = (("naive", "naive: cov / bias"), ("corrected", "corrected (M⁻ᵀ): cov / bias / SE"),
+        ("corrected_voice_adjusted", "**+ true-voice adjustment**: cov / bias / SE"),
+        ("corrected_voice_control", "ĉ as outcome control: cov / bias / SE"),
+        ("corrected_true_tc_control", "oracle: true TC control: cov / bias"),
+        ("true_outcomes", "true outcomes (floor): cov / bias"))
+
+
+def render_table(result: dict[str, object]) -> str:
+    """Markdown table and summary lines of a measurement.json result (for the docs)."""
+    by_term = result["by_term"]
+    assert isinstance(by_term, dict)
+    lines = [f"{result['worlds']} worlds ({result['world']}; complete: {result['complete']}), "
+             f"rules classifier (mean accuracy {result['mean_classifier_accuracy']}), "
+             f"{result['validation_sample']}.", "",
+             "| term | truth (mean) | " + " | ".join(label for _, label in ARMS) + " |",
+             "|---|---|" + "---|" * len(ARMS)]
+    for outcome in ("complaints", "compliments"):
+        for lead in range(HORIZON + 1):
+            term = f"{outcome}[t+{lead}]"
+            cells = []
+            for arm, label in ARMS:
+                row = by_term[f"{arm}/{'true_' if arm == 'true_outcomes' else ''}{term}"]
+                cell = f"{row['coverage']} / {row['bias']:+}"
+                if "SE" in label:
+                    cell += f" / {row['mean_se']}"
+                cells.append(cell)
+            truth = by_term[f"corrected/{term}"]["mean_truth"]
+            lines.append(f"| {term} | {truth} | " + " | ".join(cells) + " |")
+    shares = result["true_complaint_share_t_minus_1"]
+    following = result["unanswered_true_counts_t0_by_true_complaint_in_t_minus_1"]
+    assert isinstance(shares, dict) and isinstance(following, dict)
+    lines += ["", f"Share of the population's periods with a true complaint in t−1: answered "
+              f"{shares['answered']}, unanswered {shares['unanswered']}; true counts in t+0 of "
+              f"unanswered periods with / without one: complaints "
+              f"{following['complaints_with']} / {following['complaints_without']}, "
+              f"compliments {following['compliments_with']} / "
+              f"{following['compliments_without']}. Wall time {result['seconds']} s."]
+    return "\n".join(lines)
+
+
+def update_docs(result_path: Path, docs: Path = DOCS) -> None:
+    """Replace the table between the markers of docs/measurement.md with the json's."""
+    import json
+
+    text = docs.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    table = render_table(json.loads(result_path.read_text(encoding="utf-8")))
+    docs.write_text(text[:start] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--update-docs"]:
+        update_docs(Path(__file__).resolve().parent / "results" / "measurement.json")
+    else:
+        main()

@@ -46,29 +46,37 @@ the treatment are classified: among the weeks with a classified complaint, some 
 complaint, answering them changes nothing, and their customers complain less the next week.
 Brands answer true complaints more often than misread neutral tweets and compliments, so the
 answered weeks hold more true complaints: the comparison is confounded by
-``TC = 1{week t−1 holds a true complaint}``, a pre-treatment variable. Regression calibration
-controls for its conditional expectation given what is observed of the week,
+``TC = 1{week t−1 holds a true complaint}``, a pre-treatment variable. What is observed of the
+week gives its conditional expectation,
 
     ``ĉ = E[TC | counts of week t−1 by label ℓ and answered status a]
         = 1 − Π_{ℓ, a} (1 − w[ℓ, a])^{N[ℓ, a]}``,
 
 with ``w[ℓ, a] = P(true complaint | label ℓ, answered a)`` estimated from the validation sample
 (:meth:`~complaintpanel.label.validation.CodedTweets.complaint_probability`) and the tweets of a
-week taken as independent given their label and answered status
-(:func:`true_complaint_probability`). If the outcome is linear in TC within each arm
-(``E[y | d, X, TC] = a_d(X) + b_d TC``), then ``E[y | d, X, obs] = a_d(X) + b_d ĉ``: adding ĉ to
-the AIPW *outcome* models gives unbiased arm-wise predictions, and averaging them over the
-sample averages ``ĉ`` to ``E[TC]`` (iterated expectations), so the AIPW estimate is consistent
-for the effect adjusted for TC. ĉ uses the answered status, a function of the treatment, so it
-does not enter the propensity score (it would separate the arms); double robustness carries
-the estimate on the outcome models. The M⁻ᵀ correction of the outcomes is then applied as
-above (:func:`corrected_design_voice_control`). Its uncertainty from the validation sample — ŵ
-and M̂, from the same codes and so dependent — is a bootstrap over the validation sample's
-strata (each replicate recomputes ŵ, ĉ, the outcome models' fits and M̂; the propensity score
-and the rows are kept), added to the panel's clustered covariance (the two samples are
-independent). Assumptions: the true voices of a week's tweets are independent given labels
-and answered status (customers in a bad spell send several complaints, so this is an
-approximation), and TC enters the outcome linearly beside the controls.
+week taken as independent given label and answered status
+(:func:`true_complaint_probability`). AIPW is a linear combination of the outcomes with
+weights that depend only on the observed controls and treatment, so its expectation on
+``b·TC`` is its expectation on ``b·ĉ`` (iterated expectations): if
+``E[y | d, X, TC] = a_d(X) + b TC``, the AIPW of ``y − b ĉ`` is unbiased for the effect adjusted
+for TC. ``b`` is estimated from the coded tweets linked to their customer-period: with
+``c̃ = E[TC | counts, the coded tweet's true voice]``, the innovation ``u = c̃ − ĉ`` has mean
+zero given everything observed of the week, so ``b̂ = Σ (y − ȳ_arm) u / Σ u²``
+(:func:`_calibration_slopes`). The M⁻ᵀ correction of the outcomes then applies as above
+(:func:`corrected_design_voice_control`). Its uncertainty from the validation sample — ŵ, b̂
+and M̂ come from the same codes and so are dependent — is a bootstrap over the validation
+sample's strata (each replicate recomputes ŵ, ĉ, b̂, the AIPW of the adjusted outcomes and
+M̂; the propensity score and the rows are kept), added to the panel's clustered covariance
+(the two samples are independent). Assumptions: the true voices of a week's tweets are
+independent given labels and answered status (customers in a bad spell send several
+complaints, so this is an approximation), TC shifts the outcome by the same ``b`` in both arms,
+and a coded tweet's voice moves the outcome only through TC.
+
+Putting ĉ into the AIPW *outcome models* instead (``method="outcome_control"``, as first
+proposed) is right in the population but fails in practice: within an arm ĉ varies only with
+the counts of the other labels, which move ĉ little and the outcome much, so its coefficient
+is identified by the wrong variation. ĉ cannot enter the propensity score either: it uses the
+answered status, a function of the treatment, and would separate the arms.
 """
 
 from __future__ import annotations
