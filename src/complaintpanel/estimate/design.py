@@ -287,8 +287,7 @@ def answered_vs_unanswered(
             result.info["outcome_controls"])
     result.kept = base[["customer_id", "brand", "period"]]  # type: ignore[attr-defined]
     if outcome_adjustments:
-        result.info["outcome_adjustments"] = sorted(f"{o}[t+{lead}]"
-                                                    for o, lead in outcome_adjustments)
+        result.info["outcome_adjustments"] = sorted({o for o, _ in outcome_adjustments})
     if extra_replicates is not None or adjust_replicates:
         result.replicates = np.array(  # type: ignore[attr-defined]
             replicate_estimates, dtype=float).reshape(len(names), -1).T

@@ -516,7 +516,10 @@ def corrected_design_voice_control(
         adjustments, slopes, (n_linked, information) = _adjustments(data, coded, led)
         options["outcome_adjustments"] = adjustments
         options["adjustment_replicates"] = [_adjustments(data, d, led)[0] for d in draws]
-        extra_info = {"b_hat": {f"{o}[t+{lead}]": round(b, 6) for (o, lead), b in slopes.items()},
+        extra_info = {"b_hat": {outcome: [round(slopes[(outcome, lead)], 6)
+                                          for lead in range(horizon + 1)]
+                                for outcome in OUTCOMES},
+                      "b_hat_layout": "outcome (classified counts) → one slope per lead",
                       "coded_tweets_in_complaint_periods": int(n_linked),
                       "calibration_information": round(float(information), 4)}
     naive = answered_vs_unanswered(data, outcomes=OUTCOMES, horizon=horizon, overlap=overlap,
