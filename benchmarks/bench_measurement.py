@@ -24,6 +24,7 @@ the true counts of arm d), so its bias is the floor of the corrected estimate's.
 
 Writes benchmarks/results/measurement.json. Usage:
     python benchmarks/bench_measurement.py [--worlds N] [--customers C] [--minutes T]
+    python benchmarks/bench_measurement.py --update-docs   # its table into docs/measurement.md
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import peak_rss_mb, write_result
 from complaintpanel.config import SimulateConfig
 from complaintpanel.estimate import add_model_columns, answered_vs_unanswered
-from complaintpanel.estimate.measurement import corrected_design
+from complaintpanel.estimate.measurement import corrected_design, corrected_design_voice_control
 from complaintpanel.label.validation import (
+    coded_tweets,
     draw_validation_sample,
     oracle_code,
     validation_counts,
@@ -54,6 +56,7 @@ from complaintpanel.simulate.truth_effects import world_answer_effects
 
 HORIZON = 2
 VALIDATION_N = 1000
+REPLICATES = 30  # bootstrap replicates of the validation sample (true-voice control)
 OUTCOMES = ("complaints", "compliments", "neutral")
 TRUE_OUTCOMES = tuple(f"true_{outcome}" for outcome in OUTCOMES)
 NOTES = ("M⁻ᵀ corrects the misclassified OUTCOME counts. The population and the treatment "
@@ -63,7 +66,15 @@ NOTES = ("M⁻ᵀ corrects the misclassified OUTCOME counts. The population and 
          "next week, so the comparison is confounded by the true voice of t−1. "
          "'true_outcomes' (the same estimate on the true outcome counts) is the floor of any "
          "outcome-side correction, including one M per treatment arm; its bias is the part "
-         "no such correction removes.")
+         "no such correction removes. 'corrected_voice_adjusted' removes the confounding by "
+         "TC = 1{true complaint in t−1}: the AIPW of y − b̂·ĉ, with ĉ = E[TC | counts by label "
+         "× answered] (ŵ from the validation sample) and b̂ the effect of TC on y estimated "
+         "from the coded tweets' codes (c̃ − ĉ innovations); validation uncertainty (ŵ, b̂, M̂) "
+         "by a bootstrap over the validation sample's strata. 'corrected_voice_control' puts ĉ "
+         "in the outcome models instead (as first proposed; its coefficient is identified only "
+         "by the other labels' counts within an arm). 'corrected_true_tc_control' and "
+         "'corrected_true_count_control' (oracle diagnostics) control for the TRUE indicator / "
+         "number of true complaints in t−1: the best any estimate of those controls can do.")
 
 
 def classifier_labels(world) -> pd.Series:
@@ -83,6 +94,7 @@ def one_world(seed: int, customers: int, weeks: int) -> tuple[list[dict[str, obj
     sample = design.sample.assign(tweet_id=design.sample["tweet_key"])
     coded = oracle_code(sample[["tweet_id"]].assign(voice=""), world.voice)
     counts = validation_counts(coded, design)
+    coded_sample = coded_tweets(coded, design, voiced)
     data = with_true_counts(add_model_columns(build_panel(voiced)), world)
     naive = answered_vs_unanswered(data, outcomes=OUTCOMES, horizon=HORIZON)
     fits = {"naive": naive, "corrected": corrected_design(naive, counts),
@@ -90,7 +102,23 @@ def one_world(seed: int, customers: int, weeks: int) -> tuple[list[dict[str, obj
             # Bound for ANY correction of the outcomes (one M, or one M per arm): the same
             # population and treatment (classified), the outcomes counted from the truth.
             "true_outcomes": answered_vs_unanswered(data, outcomes=TRUE_OUTCOMES,
-                                                    horizon=HORIZON)}
+                                                    horizon=HORIZON),
+            # Issue 15's true-voice adjustment (default): the AIPW of y − b̂·ĉ, ĉ = E[true
+            # complaint in t−1 | counts by label × answered], ŵ and b̂ from the coded tweets.
+            "corrected_voice_adjusted": corrected_design_voice_control(
+                data, coded_sample, horizon=HORIZON, replicates=REPLICATES, seed=seed),
+            # ... as first proposed: ĉ as a control of the outcome models (kept for the record).
+            "corrected_voice_control": corrected_design_voice_control(
+                data, coded_sample, horizon=HORIZON, replicates=10, seed=seed,
+                method="outcome_control"),
+            # Diagnostics (oracle): the control with the TRUE indicator / TRUE number of
+            # complaints in t−1, the best any estimate of them can do.
+            "corrected_true_count_control": corrected_design(answered_vs_unanswered(
+                data, outcomes=OUTCOMES, horizon=HORIZON,
+                outcome_controls=data[["true_complaints"]].astype(float)), counts),
+            "corrected_true_tc_control": corrected_design(answered_vs_unanswered(
+                data, outcomes=OUTCOMES, horizon=HORIZON,
+                outcome_controls=(data[["true_complaints"]] > 0).astype(float)), counts)}
     truth = world_answer_effects(world, horizon=HORIZON, draws=10, rows=naive.kept,
                                  require_complaint=False).set_index("lead")
     rows = []
@@ -209,5 +237,60 @@ def _write(rows, worlds, args, started, final: bool) -> Path:
     return write_result("measurement", result)
 
 
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "measurement.md"
+TABLE_START, TABLE_END = "<!-- bench_measurement:start -->", "<!-- bench_measurement:end -->"
+ARMS = (("naive", "naive: cov / bias"), ("corrected", "corrected (M⁻ᵀ): cov / bias / SE"),
+        ("corrected_voice_adjusted", "**+ true-voice adjustment**: cov / bias / SE"),
+        ("corrected_voice_control", "ĉ as outcome control: cov / bias / SE"),
+        ("corrected_true_tc_control", "oracle: true TC control: cov / bias"),
+        ("true_outcomes", "true outcomes (floor): cov / bias"))
+
+
+def render_table(result: dict[str, object]) -> str:
+    """Markdown table and summary lines of a measurement.json result (for the docs)."""
+    by_term = result["by_term"]
+    assert isinstance(by_term, dict)
+    lines = [f"{result['worlds']} worlds ({result['world']}; complete: {result['complete']}), "
+             f"rules classifier (mean accuracy {result['mean_classifier_accuracy']}), "
+             f"{result['validation_sample']}.", "",
+             "| term | truth (mean) | " + " | ".join(label for _, label in ARMS) + " |",
+             "|---|---|" + "---|" * len(ARMS)]
+    for outcome in ("complaints", "compliments"):
+        for lead in range(HORIZON + 1):
+            term = f"{outcome}[t+{lead}]"
+            cells = []
+            for arm, label in ARMS:
+                row = by_term[f"{arm}/{'true_' if arm == 'true_outcomes' else ''}{term}"]
+                cell = f"{row['coverage']} / {row['bias']:+}"
+                if "SE" in label:
+                    cell += f" / {row['mean_se']}"
+                cells.append(cell)
+            truth = by_term[f"corrected/{term}"]["mean_truth"]
+            lines.append(f"| {term} | {truth} | " + " | ".join(cells) + " |")
+    shares = result["true_complaint_share_t_minus_1"]
+    following = result["unanswered_true_counts_t0_by_true_complaint_in_t_minus_1"]
+    assert isinstance(shares, dict) and isinstance(following, dict)
+    lines += ["", f"Share of the population's periods with a true complaint in t−1: answered "
+              f"{shares['answered']}, unanswered {shares['unanswered']}; true counts in t+0 of "
+              f"unanswered periods with / without one: complaints "
+              f"{following['complaints_with']} / {following['complaints_without']}, "
+              f"compliments {following['compliments_with']} / "
+              f"{following['compliments_without']}. Wall time {result['seconds']} s."]
+    return "\n".join(lines)
+
+
+def update_docs(result_path: Path, docs: Path = DOCS) -> None:
+    """Replace the table between the markers of docs/measurement.md with the json's."""
+    import json
+
+    text = docs.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    table = render_table(json.loads(result_path.read_text(encoding="utf-8")))
+    docs.write_text(text[:start] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--update-docs"]:
+        update_docs(Path(__file__).resolve().parent / "results" / "measurement.json")
+    else:
+        main()

@@ -259,3 +259,61 @@ def test_estimate_with_validation_reports_the_corrected_design(pipeline: Path) -
     panel_only = weights @ naive.cov_params().loc[names, names].to_numpy() @ weights.T
     variances = corrected.bse.loc[names].to_numpy() ** 2
     assert (variances > np.diag(panel_only) * (1 + 1e-6)).all()
+
+
+def test_answered_status_is_recorded_and_old_records_still_load(pipeline: Path) -> None:
+    """The design record gives each sampled tweet's answered status (= voiced's brand_replied);
+    a record written before it did still loads, with the status read from voiced."""
+    from complaintpanel.label.validation import load_coded_tweets
+
+    interim, voiced_path = pipeline / "interim", pipeline / "processed" / "voiced.parquet"
+    record = json.loads((interim / DESIGN_FILE).read_text())
+    voiced = pd.read_parquet(voiced_path)
+    replied = voiced.set_index("tweet_id")["brand_replied"]
+    recorded = [str(t["answered"]) for t in record["tweets"]]
+    assert recorded == [str(bool(replied[t["tweet_key"]])) for t in record["tweets"]]
+    coded = load_coded_tweets(interim / "validation_coded.csv", voiced_path)
+    assert len(coded.tweets) == 150 and coded.strata == "label"
+    assert coded.tweets["answered"].to_list() == replied.loc[coded.tweets["tweet_key"]].tolist()
+    np.testing.assert_array_equal(coded.validation_counts().counts,
+                                  load_validation_counts(interim / "validation_coded.csv",
+                                                         voiced_path).counts)
+    old = interim / "old_design.json"
+    for tweet in record["tweets"]:
+        del tweet["answered"], tweet["stratum"]
+    old.write_text(json.dumps({k: v for k, v in record.items() if k != "strata"}))
+    from_old = load_coded_tweets(interim / "validation_coded.csv", voiced_path, design=old)
+    pd.testing.assert_frame_equal(from_old.tweets, coded.tweets)
+    old.unlink()
+
+
+def test_cli_draws_by_label_and_answered(pipeline: Path, tmp_path: Path) -> None:
+    """``--strata label_answered``: six strata with their census, sizes and weights recorded;
+    the coded sheet loads post-stratified."""
+    import shutil
+
+    from complaintpanel.label.validation import load_coded_tweets
+
+    interim = tmp_path / "interim"
+    shutil.copytree(pipeline / "interim", interim)
+    shutil.copy(pipeline / "pseudonymisation.key", tmp_path)  # the key ingest used
+    voiced_path = pipeline / "processed" / "voiced.parquet"
+    _run("validation-sample", pipeline / "processed", "--n", "120", "--seed", "3",
+         "--interim", interim, "--strata", "label_answered")
+    record = json.loads((interim / DESIGN_FILE).read_text())
+    assert record["strata"] == "label_answered" and record["n"] == 120
+    assert sum(record["sampled_by_stratum"].values()) == 120
+    voiced = pd.read_parquet(voiced_path)
+    for label in VOICES:
+        for answered in (False, True):
+            name = f"{label}|{'answered' if answered else 'unanswered'}"
+            census = int(((voiced["voice"] == label) & (voiced["brand_replied"] == answered))
+                         .sum())
+            assert record["population_by_stratum"][name] == census
+            sampled = record["sampled_by_stratum"][name]
+            assert record["weights_by_stratum"][name] == (census / sampled if sampled else None)
+    _run("validation-code-oracle", interim / "validation_sheet.csv", "--truth",
+         pipeline / "raw" / "truth" / "voice.parquet")
+    coded = load_coded_tweets(interim / "validation_coded.csv", voiced_path)
+    assert coded.strata == "label_answered" and len(coded.tweets) == 120
+    assert coded.validation_counts().counts.sum() == pytest.approx(120)

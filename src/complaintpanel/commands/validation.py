@@ -44,13 +44,18 @@ def validation_sample(
     interim: Annotated[Path | None, typer.Option(
         help="Interim folder with exchanges.parquet (texts) and the pseudonymisation key "
              "(default: the input named in DIRECTORY/label_report.json).")] = None,
+    strata: Annotated[str, typer.Option(
+        help="label (3 strata: the predicted voice) or label_answered (6: predicted voice × "
+             "answered by the brand, so that answered neutral tweets and compliments are "
+             "coded often enough for the true-voice adjustment).")] = "label",
     config: ConfigOption = None,
 ) -> None:
     """Draw a stratified validation sample into a coding sheet in the interim folder.
 
     Writes INTERIM/validation_sheet.csv (tweet_id, text, empty voice; shuffled; no predicted
     label shown) and INTERIM/validation_design.json (allocation, seed, N and n per predicted
-    label, weights N/n, and each sampled tweet's id, pseudonym and predicted label).
+    label, weights N/n, and each sampled tweet's id, pseudonym, predicted label and answered
+    status; with --strata label_answered also N, n and weights per label × answered stratum).
     """
     import dataclasses
 
@@ -78,9 +83,13 @@ def validation_sample(
                             file=exchanges)
     started = time.perf_counter()
     with stage_outputs("validation-sample", interim) as outputs:
-        labelled = pd.read_parquet(verified_input(voiced), columns=["tweet_id", "voice"])
-        design = draw_validation_sample(labelled, design_settings.n, design_settings.seed,
-                                        design_settings.allocation)
+        labelled = pd.read_parquet(verified_input(voiced),
+                                   columns=["tweet_id", "voice", "brand_replied"])
+        try:
+            design = draw_validation_sample(labelled, design_settings.n, design_settings.seed,
+                                            design_settings.allocation, strata=strata)
+        except ValueError as error:
+            raise PipelineError(str(error)) from None
         texts = pd.read_parquet(verified_input(exchanges), columns=["tweet_id", "text"])
         texts["tweet_key"] = tweet_pseudonyms(
             texts["tweet_id"], interim_key(interim, settings.ingest.key_env)).to_numpy()
@@ -93,7 +102,7 @@ def validation_sample(
         sample = design.sample.assign(
             tweet_id=raw_of.loc[design.sample["tweet_key"]].astype(str).to_numpy())
         design = dataclasses.replace(design, sample=sample, extra={
-            "voiced": str(voiced), "interim": str(interim)})
+            **design.extra, "voiced": str(voiced), "interim": str(interim)})
         sheet = coding_sheet(design, texts[["tweet_id", "text"]])
         sheet.to_csv(outputs.path(SHEET_FILE), index=False)
         write_json(design.to_dict(), outputs.path(DESIGN_FILE))

@@ -119,6 +119,10 @@ def answered_vs_unanswered(
     horizon: int = 4,
     overlap: tuple[float, float] = OVERLAP,
     rows: pd.Series | None = None,
+    outcome_controls: pd.DataFrame | None = None,
+    control_replicates: list[pd.DataFrame] | None = None,
+    outcome_adjustments: dict[tuple[str, int], pd.Series] | None = None,
+    adjustment_replicates: list[dict[tuple[str, int], pd.Series]] | None = None,
 ) -> EffectResults:
     """Doubly robust effect of answering a complaint in ``t−1`` on voice in ``t … t+horizon``.
 
@@ -136,6 +140,28 @@ def answered_vs_unanswered(
         Restrict the customer-periods ``t−1`` to these rows of ``data`` (e.g. one brand, or
         the unanswered complaints and those answered within a latency bin); outcomes are still
         read from all of ``data``.
+    outcome_controls : DataFrame, optional
+        Extra controls of the customer-period ``t−1`` (index aligned with ``data``; numeric
+        columns) added to the *outcome* models only, not to the propensity score: e.g. an
+        estimate of a confounder from the validation sample
+        (:func:`~complaintpanel.estimate.measurement.corrected_design_voice_control`). The
+        propensity model is left alone because such a column may be a function of the
+        treatment itself (it uses whether each tweet was answered), which would break overlap;
+        the estimate stays consistent when the outcome models are right (double robustness).
+    control_replicates : list of DataFrame, optional
+        Alternative values of ``outcome_controls`` (same shape), e.g. from a bootstrap of the
+        validation sample that made them: each term's point estimate is recomputed with each
+        (same rows, propensity and overlap) and stored as ``result.replicates`` (an array,
+        replicates × terms; not exported).
+    outcome_adjustments : dict, optional
+        ``(outcome, lead) → Series`` over ``data``'s index: a value of the customer-period
+        ``t−1`` subtracted from that term's outcome (e.g. ``b̂ · ĉ``, a bias correction for an
+        unobserved pre-treatment variable, :func:`~complaintpanel.estimate.measurement.
+        corrected_design_voice_control`). AIPW is linear in the outcome, so this estimates the
+        term's effect minus the effect on the adjustment, with its influence function.
+    adjustment_replicates : list of dict, optional
+        Alternative ``outcome_adjustments`` (e.g. a bootstrap of the validation sample): as
+        ``control_replicates``, stored in ``result.replicates``.
 
     Returns
     -------
@@ -175,9 +201,26 @@ def answered_vs_unanswered(
         raise NotIdentifiedError("no overlap: within the propensity range "
                                  f"{overlap}, every complaint was answered or none was")
 
+    if control_replicates is not None and adjustment_replicates is not None:
+        raise ValueError("give control_replicates or adjustment_replicates, not both")
+    extra = extra_replicates = None
+    picked = chosen[chosen].index  # data rows of base, before the overlap cut
+
+    def at_base(values: pd.Series) -> np.ndarray:
+        return values.loc[picked].to_numpy(dtype=float)[inside]
+
+    adjust = {key: at_base(values) for key, values in (outcome_adjustments or {}).items()}
+    adjust_replicates = [{key: at_base(values) for key, values in replicate.items()}
+                         for replicate in adjustment_replicates or []]
+    if outcome_controls is not None:
+        extra = outcome_controls.loc[picked].to_numpy(dtype=float)[inside]
+        if control_replicates is not None:
+            extra_replicates = [replicate.loc[picked].to_numpy(dtype=float)[inside]
+                                for replicate in control_replicates]
     lookup = data.set_index(["pair_id", "period"])
     customers = base["customer_id"].to_numpy()
     names, records, estimates, errors, influence, rows_at = [], [], [], [], [], []
+    replicate_estimates: list[list[float]] = []
     for outcome in outcomes:
         for lead in range(horizon + 1):
             key = pd.MultiIndex.from_arrays([base["pair_id"], base["period"] + 1 + lead])
@@ -185,10 +228,24 @@ def answered_vs_unanswered(
             ok = ~np.isnan(y)
             if ok.sum() < 10 or treated[ok].all() or not treated[ok].any():
                 continue
+            if (outcome, lead) in adjust:
+                y_raw, y = y, y - adjust[(outcome, lead)]
+            else:
+                y_raw = y
             xo, yo, do, eo = x[ok], y[ok], treated[ok], score[ok]
-            mu1 = xo @ _fit_linear(xo[do], yo[do])
-            mu0 = xo @ _fit_linear(xo[~do], yo[~do])
-            psi = mu1 - mu0 + do * (yo - mu1) / eo - (~do) * (yo - mu0) / (1 - eo)
+            if extra is not None:
+                xo = sp.hstack([xo, sp.csr_matrix(extra[ok])], format="csr")
+            psi, mu1, mu0 = _aipw_influence(xo, yo, do, eo)
+            if extra_replicates is not None:
+                replicate_estimates.append([float(_aipw_influence(
+                    sp.hstack([x[ok], sp.csr_matrix(other[ok])], format="csr"), yo, do, eo)[0]
+                    .mean()) for other in extra_replicates])
+            elif adjust_replicates:
+                # all replicates at once: the outcome models' design is the same for each
+                shifted = np.column_stack([(y_raw - replicate.get((outcome, lead), 0.0))[ok]
+                                           for replicate in adjust_replicates])
+                replicate_estimates.append(
+                    _aipw_influence(xo, shifted, do, eo)[0].mean(axis=0).tolist())
             # The name is a label for printing; consumers select by outcome and lead.
             names.append(f"{outcome}[t+{lead}]")
             estimates.append(float(psi.mean()))
@@ -224,8 +281,31 @@ def answered_vs_unanswered(
               "estimand": "average effect of answering among customer-periods with a "
                           "complaint and overlap"},
     )
+    if outcome_controls is not None:
+        result.info["outcome_controls"] = [str(c) for c in outcome_controls.columns]
+        result.info["controls"] += " (propensity); outcome models also: " + ", ".join(
+            result.info["outcome_controls"])
     result.kept = base[["customer_id", "brand", "period"]]  # type: ignore[attr-defined]
+    if outcome_adjustments:
+        result.info["outcome_adjustments"] = sorted({o for o, _ in outcome_adjustments})
+    if extra_replicates is not None or adjust_replicates:
+        result.replicates = np.array(  # type: ignore[attr-defined]
+            replicate_estimates, dtype=float).reshape(len(names), -1).T
     return result
+
+
+def _aipw_influence(x: sp.csr_matrix, y: np.ndarray, treated: np.ndarray,
+                    score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """AIPW influence values (and the two arms' fitted outcomes) of one outcome.
+
+    ``y`` may be a matrix (rows × outcomes): each column is one outcome on the same design.
+    """
+    mu1 = x @ _fit_linear(x[treated], y[treated])
+    mu0 = x @ _fit_linear(x[~treated], y[~treated])
+    if y.ndim == 2:
+        treated, score = treated[:, None], score[:, None]
+    psi = mu1 - mu0 + treated * (y - mu1) / score - (~treated) * (y - mu0) / (1 - score)
+    return psi, mu1, mu0
 
 
 def design_heterogeneity(data: pd.DataFrame,

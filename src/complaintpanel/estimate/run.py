@@ -23,6 +23,7 @@ from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated
 
 if TYPE_CHECKING:
+    from complaintpanel.label.validation import CodedTweets
     from complaintpanel.model.measurement import ValidationCounts
 
 __all__ = ["attempt", "misclassification_estimates", "panel_descriptives", "run_estimates",
@@ -88,7 +89,8 @@ def panel_descriptives(panel: pd.DataFrame) -> dict[str, Any]:
 
 def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
                   with_event_studies: bool = True, period: str | None = None,
-                  validation: ValidationCounts | None = None) -> dict[str, Any]:
+                  validation: ValidationCounts | None = None,
+                  validation_tweets: CodedTweets | None = None) -> dict[str, Any]:
     """Every reduced-form model of DESIGN.md §3 on ``panel``.
 
     Parameters
@@ -106,6 +108,11 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         A coded validation sample of the classifier's labels: the design-based estimate and
         the event studies are also reported corrected for misclassification
         (:mod:`complaintpanel.estimate.measurement`).
+    validation_tweets : CodedTweets, optional
+        The same coded sample tweet by tweet, with each tweet's answered status and place in
+        the panel (:func:`~complaintpanel.label.validation.load_coded_tweets`): the corrected
+        design-based estimate is then also reported adjusted for the true voice of the
+        answered week (``misclassification.design_corrected_voice_adjusted``).
 
     Returns
     -------
@@ -158,7 +165,8 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     if with_event_studies and settings.event_window == MAIN_EVENT_WINDOW:
         naive_event_studies = {"complaints": results["event_study"]["complaints"]}
     results["misclassification"] = misclassification_estimates(
-        data, validation, settings, with_event_studies, naive_design=design,
+        data, validation, settings, with_event_studies, validation_tweets=validation_tweets,
+        naive_design=design,
         naive_event_studies=naive_event_studies)
     return results
 
@@ -207,6 +215,7 @@ NAIVE_ONLY = ("naive: no validation sample was given, so the estimates use the c
 def misclassification_estimates(
     data: pd.DataFrame, validation: ValidationCounts | None, settings: EstimateConfig,
     with_event_studies: bool = True, *,
+    validation_tweets: CodedTweets | None = None,
     naive_design: EffectResults | NotEstimated | None = None,
     naive_event_studies: dict[str, dict[str, EffectResults] | NotEstimated] | None = None,
 ) -> dict[str, Any]:
@@ -220,6 +229,9 @@ def misclassification_estimates(
         ``None``: only the status is recorded (naive estimates elsewhere in the results).
     settings : EstimateConfig
     with_event_studies : bool
+    validation_tweets : CodedTweets, optional
+        The coded sample tweet by tweet: adds ``design_corrected_voice_adjusted``
+        (:func:`~complaintpanel.estimate.measurement.corrected_design_voice_control`).
     naive_design : EffectResults or NotEstimated, optional
         The design-based estimate on ``data`` with outcomes complaints, compliments and
         neutral and ``settings.horizon`` (as :func:`run_estimates` fits it), reused instead of
@@ -234,9 +246,14 @@ def misclassification_estimates(
         ``status``; with a validation sample also ``validation`` (its description, M̂ with
         standard errors), ``design_naive`` (effects on the classified complaint, compliment
         and neutral counts, jointly), ``design_corrected`` (on the true counts),
-        ``event_study_naive`` and ``event_study_corrected`` (did2s; complaints, compliments).
+        ``event_study_naive`` and ``event_study_corrected`` (did2s; complaints, compliments);
+        with ``validation_tweets`` also ``design_corrected_voice_adjusted``.
     """
-    from complaintpanel.estimate.measurement import corrected_design, corrected_event_study
+    from complaintpanel.estimate.measurement import (
+        corrected_design,
+        corrected_design_voice_control,
+        corrected_event_study,
+    )
     from complaintpanel.model.measurement import validation_description
 
     if validation is None:
@@ -253,6 +270,10 @@ def misclassification_estimates(
     out["design_naive"] = naive
     out["design_corrected"] = (naive if isinstance(naive, NotEstimated) else attempt(
         partial(corrected_design, naive, validation), "answered_vs_unanswered_corrected"))
+    if validation_tweets is not None:
+        out["design_corrected_voice_adjusted"] = attempt(
+            partial(corrected_design_voice_control, data, validation_tweets,
+                    horizon=settings.horizon), "answered_vs_unanswered_corrected_voice_adjusted")
     if with_event_studies:
         outcomes = ("complaints", "compliments")
         fitted = naive_event_studies or {}
