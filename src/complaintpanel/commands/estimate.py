@@ -34,7 +34,7 @@ def estimate(
     import pandas as pd
 
     from complaintpanel.estimate.run import run_estimates
-    from complaintpanel.label.validation import load_validation_counts
+    from complaintpanel.label.validation import load_coded_tweets, load_validation_counts
     from complaintpanel.report.estimate_tables import write_estimate_tables
     from complaintpanel.results import NotEstimated, iter_results, write_results
     from complaintpanel.runtime.inputs import require_rows
@@ -52,16 +52,19 @@ def estimate(
         panel_report = directory / "panel_report.json"
         period = (json.loads(verified_input(panel_report).read_text()).get("period")
                   if panel_report.exists() else None)
-        counts = None
+        counts = coded_tweets = None
         if validation is not None:
             voiced = directory / "voiced.parquet"
             if not voiced.is_file():
                 raise PipelineError("does not exist: --validation joins the coded sheet to the "
                                     "labels of voiced.parquet beside the panel", file=voiced)
             counts = load_validation_counts(validation, verified_input(voiced))
+            # The coded tweets linked to their customer-weeks: the corrected design estimate is
+            # also reported adjusted for the true voice of the answered week.
+            coded_tweets = load_coded_tweets(validation, voiced)
         results = run_estimates(pd.read_parquet(source), settings,
                                 with_event_studies=event_studies, period=period,
-                                validation=counts)
+                                validation=counts, validation_tweets=coded_tweets)
         write_results(results, outputs.path("estimates.json"))
         write_estimate_tables(results, outputs.folder(tables or out / "tables"))
     not_estimated = [(path, item) for path, item in iter_results(results)
