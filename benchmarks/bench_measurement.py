@@ -189,14 +189,24 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None,
                         help="stop starting new worlds after this many minutes")
     parser.add_argument("--first-seed", type=int, default=3000)
+    parser.add_argument("--log", type=Path, default=None,
+                        help="append each world's rows to this JSON-lines file and reuse the "
+                             "worlds already in it (same customers/weeks), so a run cut by "
+                             "--minutes can be extended")
     args = parser.parse_args()
     started = time.perf_counter()
     rows: list[dict[str, object]] = []
     worlds: list[dict[str, object]] = []
+    logged = _read_log(args.log, args.customers, args.weeks)
     for i in range(args.worlds):
-        if args.minutes is not None and time.perf_counter() - started > 60 * args.minutes:
-            break
-        world_rows, world_info = one_world(args.first_seed + i, args.customers, args.weeks)
+        seed = args.first_seed + i
+        if seed in logged:
+            world_rows, world_info = logged[seed]
+        else:
+            if args.minutes is not None and time.perf_counter() - started > 60 * args.minutes:
+                break
+            world_rows, world_info = one_world(seed, args.customers, args.weeks)
+            _append_log(args.log, seed, args.customers, args.weeks, world_rows, world_info)
         rows += world_rows
         worlds.append(world_info)
         print(f"world {i + 1}: {time.perf_counter() - started:.0f} s", flush=True)
@@ -204,6 +214,37 @@ def main() -> None:
             _write(rows, worlds, args, started, final=False)
     path = _write(rows, worlds, args, started, final=True)
     print(f"measurement benchmark → {path}")
+
+
+def _read_log(path: Path | None, customers: int, weeks: int) -> dict[int, tuple[list, dict]]:
+    """Worlds already computed (seed → rows, info) in a JSON-lines log of the same size."""
+    import json
+
+    if path is None or not path.exists():
+        return {}
+    done = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if entry["customers"] == customers and entry["weeks"] == weeks:
+            done[int(entry["seed"])] = (entry["rows"], entry["info"])
+    return done
+
+
+def _append_log(path: Path | None, seed: int, customers: int, weeks: int,
+                rows: list[dict[str, object]], info: dict[str, object]) -> None:
+    """Append one world's rows to the JSON-lines log (nothing without ``--log``)."""
+    import json
+
+    if path is None:
+        return
+    entry = {"seed": seed, "customers": customers, "weeks": weeks, "rows": rows, "info": info}
+    with path.open("a", encoding="utf-8") as log:
+        log.write(json.dumps(entry, default=_plain) + "\n")
+
+
+def _plain(value: object) -> object:
+    """JSON form of numpy scalars and arrays."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _write(rows, worlds, args, started, final: bool) -> Path:
