@@ -11,7 +11,11 @@ simulator's true voice). Two fits per world:
 * ``naive``: today's model on the labels (no neutral emission, labels taken as the truth);
 * ``corrected``: the misclassification layer (DESIGN.md §4.1), ``M`` estimated jointly with
   the validation sample, started from the naive optimum (``naive_start``; its time includes
-  the naive search).
+  the naive search); intervention and redress from replies to tweets *labelled* complaint;
+* ``corrected_reply``: the same with the reply process modelled
+  (:mod:`complaintpanel.hmm.reply_process`: every tweet answered with a probability by true
+  voice and brand, intervention and redress latent), what ``complaintpanel hmm --validation``
+  fits.
 
 ``--isolation`` runs instead the study of what biases the corrected fit (labels, covariates
 and ``M`` swapped one at a time; ``benchmarks/results/hmm_measurement_isolation.json``).
@@ -50,7 +54,7 @@ from complaintpanel.panel import build_panel
 from complaintpanel.simulate.oracle import voiced_from_truth
 
 HEADLINE = ("gamma", "delta")
-FITS = ("naive", "corrected")
+FITS = ("naive", "corrected", "corrected_reply")
 
 
 def classifier_labels(world: simulate.World) -> pd.Series:
@@ -88,7 +92,9 @@ def one_world(args: tuple[int, int, int, int]) -> dict[str, Any]:
     record: dict[str, Any] = {"seed": seed, "classifier_accuracy": accuracy,
                               "validation_counts": validation.counts.tolist(),
                               "validation_population": validation.population.tolist()}
-    settings: dict[str, dict[str, Any]] = {"naive": {}, "corrected": {"validation": validation}}
+    settings: dict[str, dict[str, Any]] = {
+        "naive": {}, "corrected": {"validation": validation},
+        "corrected_reply": {"validation": validation, "reply_process": True}}
     for name, extra in settings.items():
         started = time.perf_counter()
         try:
@@ -130,6 +136,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     if out["naive"].get("n_ok") and out["corrected"].get("n_ok"):
         out["time_ratio_corrected_over_naive"] = (out["corrected"]["seconds_median"]
                                                   / out["naive"]["seconds_median"])
+    if out["naive"].get("n_ok") and out["corrected_reply"].get("n_ok"):
+        out["time_ratio_corrected_reply_over_naive"] = (
+            out["corrected_reply"]["seconds_median"] / out["naive"]["seconds_median"])
     out["classifier_accuracy_mean"] = float(np.mean([r["classifier_accuracy"] for r in records]))
     return out
 
@@ -236,6 +245,8 @@ def main() -> None:
                         help="reuse worlds already in the run log (same settings), run the rest")
     parser.add_argument("--summarise-only", action="store_true",
                         help="summarise the worlds already in the run log and stop")
+    parser.add_argument("--name", default="hmm_measurement",
+                        help="result name (benchmarks/results/<name>.json, run log <name>.jsonl)")
     parser.add_argument("--isolation", action="store_true",
                         help="run the isolation study (what biases the corrected fit) on "
                              "--worlds worlds of --customers customers instead")
@@ -245,7 +256,7 @@ def main() -> None:
                       args.starts, args.validation)
         return
 
-    log = WORK_DIR / "hmm_measurement.jsonl"
+    log = WORK_DIR / f"{args.name}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tasks = [(args.first_seed + i, args.customers, args.starts, args.validation)
@@ -280,8 +291,9 @@ def main() -> None:
                      "corrected_start": "naive search from `starts` starts, then one corrected "
                                         "optimisation from the naive optimum translated "
                                         "through M (RelationshipHMM naive_start=True)",
-                     "covariates": "intervened/redress from brand replies to tweets labelled "
-                                   "complaint (answered_complaints), in both fits",
+                     "covariates": "naive and corrected: intervened/redress from brand replies "
+                                   "to tweets labelled complaint (answered_complaints); "
+                                   "corrected_reply: latent (reply process)",
                      "note": "small worlds (1,000 customers) to fit >= 100 worlds in time"},
         "targets": {"coverage_95": [0.92, 0.98], "abs_bias_gamma": 0.01,
                     "time_ratio_corrected_over_naive": 2.0},
@@ -290,7 +302,7 @@ def main() -> None:
         "worlds_reused_from_log": reused,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    path = write_result("hmm_measurement", result)
+    path = write_result(args.name, result)
     print(json.dumps({k: summary[k] for k in FITS}, indent=1)[:3000])
     print(f"hmm_measurement: {len(records)} worlds → {path}")
 

@@ -237,13 +237,17 @@ def test_identity_m_is_the_naive_model_times_a_state_free_reply_factor() -> None
 
 
 def test_identity_m_fit_gives_the_naive_gamma_and_delta() -> None:
-    panel = _answered_panel(400, 4, np.array([[0.6, 0.4], [0.2, 0.1], [0.5, 0.3]]))
+    panel = _answered_panel(250, 4, np.array([[0.6, 0.4], [0.2, 0.1], [0.5, 0.3]]))
     settings = {"neutral": True, "n_starts": 1, "random_state": 0, "gtol": 1e-8}
-    naive = RelationshipHMM(**settings).fit(panel).results_
-    reply = RelationshipHMM(**settings, reply_process=True).fit(panel).results_
+    naive = RelationshipHMM(**settings).fit(panel)
+    reply = RelationshipHMM(**settings, reply_process=True).fit(panel)
     for name in ("gamma", "delta", "eta"):
-        assert reply.params[name] == pytest.approx(naive.params[name], abs=2e-4)
-        assert reply.bse[name] == pytest.approx(naive.bse[name], rel=2e-3)
+        assert reply.params_[name] == pytest.approx(naive.params_[name], abs=2e-4)
+        assert reply.bse_[name] == pytest.approx(naive.bse_[name], rel=2e-3)
+    # the latent redress and intervention are observed under M = I: same state posteriors
+    columns = ["p_poor", "p_fair", "p_good"]
+    np.testing.assert_allclose(reply.predict_proba(panel)[columns].to_numpy(),
+                               naive.predict_proba(panel)[columns].to_numpy(), atol=2e-3)
 
 
 def test_unsupported_specifications_fail_clearly() -> None:
@@ -266,3 +270,65 @@ def test_spec_round_trips_with_the_reply_process() -> None:
     reported = dict(zip(names, values, strict=True))
     assert reported["reply[complaint,b1]"] == pytest.approx(expit(REPLY_LOGITS[0, 1]))
     assert isinstance(ValidationCounts, type)
+
+
+def _labelled_answered_panel(n_customers: int, seed: int, reply: np.ndarray, m: np.ndarray
+                             ) -> tuple[pd.DataFrame, ValidationCounts]:
+    """Tweets answered by true voice and brand, then labelled with ``m``, tweet by tweet.
+
+    Returns the labelled panel (label counts, answered tweets by label) and an oracle-coded
+    validation sample of 600 tweets stratified by label (equal allocation).
+    """
+    rng = np.random.default_rng(seed + 100)
+    panel = _answered_panel(n_customers, seed, reply)
+    labels = np.zeros((len(panel), 3), dtype=np.int64)
+    answered = np.zeros((len(panel), 3), dtype=np.int64)
+    joint = np.zeros((3, 3), dtype=np.int64)
+    for v, (count, ans) in enumerate(zip(VOICE_COLUMNS, ANSWER_COLUMNS, strict=True)):
+        yes = panel[ans].to_numpy()
+        no = panel[count].to_numpy() - yes
+        drawn_yes = rng.multinomial(yes, m[v])
+        drawn_no = rng.multinomial(no, m[v])
+        answered += drawn_yes
+        labels += drawn_yes + drawn_no
+        joint[v] += (drawn_yes + drawn_no).sum(axis=0)
+    panel[list(VOICE_COLUMNS)] = labels
+    panel[list(ANSWER_COLUMNS)] = answered
+    panel = panel.drop(columns=["intervened", "redress", "unanswered_complaints"])
+    counts = np.zeros((3, 3), dtype=np.int64)
+    for ell in range(3):
+        pool = np.repeat(np.arange(3), joint[:, ell])
+        coded = rng.choice(pool, size=min(200, pool.size), replace=False)
+        counts[:, ell] = np.bincount(coded, minlength=3)
+    return panel, ValidationCounts(counts=counts, population=joint.sum(axis=0))
+
+
+def test_cli_fits_the_reply_process_with_a_validation_sample(tmp_path, monkeypatch) -> None:
+    """``complaintpanel hmm DIR --validation``: the reply process when the panel allows it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from complaintpanel.cli import app
+    from complaintpanel.commands import hmm as hmm_command
+
+    panel, validation = _labelled_answered_panel(
+        250, 7, np.array([[0.6, 0.4], [0.45, 0.3], [0.5, 0.3]]), M_TEST)
+    folder = tmp_path / "world"
+    folder.mkdir()
+    panel.to_parquet(folder / "panel.parquet")
+    sheet = tmp_path / "coded.csv"
+    sheet.write_text("tweet_id,voice\n1,complaint\n", encoding="utf-8")
+    monkeypatch.setattr(hmm_command, "_load_validation", lambda *args: validation)
+    out = tmp_path / "corrected"
+    result = CliRunner().invoke(app, ["hmm", str(folder), "--out", str(out), "--starts", "1",
+                                      "--validation", str(sheet)])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((out / "hmm.json").read_text())
+    assert stored["measurement"] == ("corrected for misclassification, reply process "
+                                     f"modelled (validation sample n = {validation.n})")
+    assert stored["measurement_correction"]["name"] == (
+        "corrected for misclassification, reply process modelled")
+    assert stored["spec"]["reply_process"] is True
+    assert "reply[neutral,brand1]" in stored["params"]
+    assert stored["naive"]["measurement"].startswith("naive")

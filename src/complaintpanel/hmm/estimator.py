@@ -30,11 +30,10 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logit
 
-from complaintpanel.hmm import core
+from complaintpanel.hmm import core, reply_process
 from complaintpanel.hmm.data import PanelArrays, prepare_panel
 from complaintpanel.hmm.likelihood import evaluate, log_joint_contact, model_arrays
 from complaintpanel.hmm.parametrisation import IdentificationError, ParamLayout
-from complaintpanel.hmm.reply_process import check_reply_spec, reply_start_logits
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 from complaintpanel.hmm.sampling import sample_panel
 from complaintpanel.hmm.transitions import probs_from_cdf
@@ -472,7 +471,7 @@ class RelationshipHMM:
                 "counts, but under the layer the true complaint count is latent (and brands "
                 "answer true, not labelled, complaints); fit it on true labels or without "
                 "the validation sample")
-        check_reply_spec(spec)
+        reply_process.check_reply_spec(spec)
         data = prepare_panel(panel, spec)
         check_identification(data, spec)
         layout = ParamLayout(spec)
@@ -486,7 +485,7 @@ class RelationshipHMM:
                 start_values(layout, data, rng) for _ in range(max(0, self.n_starts - 1))]
         if spec.reply_process:  # reply probabilities start at the answered share of each label
             for theta0 in starts:
-                theta0[layout.slices["reply_logits"]] = reply_start_logits(
+                theta0[layout.slices["reply_logits"]] = reply_process.reply_start_logits(
                     data, len(spec.brands)).ravel()
         outcomes = self._run_starts(starts, layout, data, chunks, rng)
         best_index = int(np.argmax([report.loglike for _, report in outcomes]))
@@ -709,6 +708,11 @@ class RelationshipHMM:
         return data.sequences.assign(loglike=ev.loglik_seq)
 
     def _posteriors(self, data: PanelArrays) -> tuple[np.ndarray, np.ndarray]:
+        if self.spec_.reply_process:
+            logits = self.layout_.reply_logits(self.theta_)
+            assert logits is not None  # the layout of a reply-process specification
+            return reply_process.state_probabilities(self.model_params_, self.layout_, data,
+                                                     self.misclassification_, logits)
         log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data,
                                                self.misclassification_)
         fb = core.forward_backward_cumulative(log_initial, cdf, terms.log_density, data.mask)
@@ -777,10 +781,16 @@ class RelationshipHMM:
         for draw, values in enumerate(sets):
             if values.spec != self.spec_:
                 raise ValueError("the parameters belong to another specification")
-            log_initial, cdf, terms = model_arrays(values, self.layout_, data,
-                                                   self.misclassification_)
-            _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
-                                                     data.mask)
+            if self.spec_.reply_process:
+                logits = self.layout_.reply_logits(self.theta_)
+                assert logits is not None  # the layout of a reply-process specification
+                _, alpha = reply_process.state_probabilities(
+                    values, self.layout_, data, self.misclassification_, logits)
+            else:
+                log_initial, cdf, terms = model_arrays(values, self.layout_, data,
+                                                       self.misclassification_)
+                _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
+                                                         data.mask)
             block = keys.copy()
             block[columns] = alpha[data.lengths - 1, :, np.arange(n)]
             if params is not None:
@@ -809,6 +819,10 @@ class RelationshipHMM:
         states : DataFrame
             ``customer_id``, ``brand``, ``period``, ``state`` (0 = worst).
         """
+        if self.spec_.reply_process:
+            raise NotImplementedError("Viterbi decoding over the reply process's latent "
+                                      "redress and intervention is not implemented; use "
+                                      "predict_proba")
         data = self._prepare(panel)
         log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data,
                                                self.misclassification_)

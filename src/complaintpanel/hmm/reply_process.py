@@ -69,7 +69,7 @@ from complaintpanel.hmm.transitions import (
 from complaintpanel.model import ModelParams, ModelSpec
 
 __all__ = ["LATENT_INTERVENTION", "LATENT_REDRESS", "check_reply_spec", "evaluate_chunk",
-           "label_answer_counts", "reply_start_logits"]
+           "label_answer_counts", "reply_start_logits", "state_probabilities"]
 
 LATENT_INTERVENTION = "intervened"
 LATENT_REDRESS = "redress"
@@ -132,6 +132,34 @@ def reply_start_logits(data: PanelArrays, n_brands: int) -> np.ndarray:
     return out
 
 
+def state_probabilities(nat: ModelParams, layout: ParamLayout, data: PanelArrays,
+                        misclassification: np.ndarray | None, reply_logits: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed and filtered state probabilities under the reply process.
+
+    Returns
+    -------
+    posterior, filtered : ndarray, shape (T, K, N)
+        ``P(s_t | all data)`` (zero in padding) and ``P(s_t | data up to t)``, marginal over
+        the latent redress and intervention.
+    """
+    out: dict[str, np.ndarray] = {}
+    evaluate_chunk(nat, layout, data, True, misclassification, None, reply_logits, out)
+    return out["posterior"], out["filtered"]
+
+
+class _Cell:
+    """One observed cell (label ℓ, answered a) at the customer-periods where it is positive."""
+
+    def __init__(self, label: int, answered: int, t: np.ndarray, n: np.ndarray,
+                 count: np.ndarray, lam: np.ndarray) -> None:
+        self.label, self.answered, self.t, self.n = label, answered, t, n
+        self.count = count  # (A, 1, 1)
+        self.lam = lam  # true rates there, (A, v, K, R)
+        self.ratio = np.zeros(0)  # N / μ, (A, K, R)
+        self.s_ratio: np.ndarray | None = None  # N / ν (answered cells), (A, K, R)
+
+
 def _linear_except(beta: np.ndarray, x: np.ndarray, skip: int | None) -> np.ndarray:
     out = np.zeros(x.shape[1:])
     for j, (coef, values) in enumerate(zip(beta, x, strict=True)):
@@ -174,7 +202,8 @@ def _cdf_back(cdf: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 def evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays, gradient: bool,
                    misclassification: np.ndarray | None, m_jacobian: np.ndarray | None,
-                   reply_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+                   reply_logits: np.ndarray, states_out: dict[str, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Log-likelihood (and natural-parameter scores) of one block of sequences.
 
     Parameters
@@ -191,6 +220,9 @@ def evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays, gra
         ``∂M / ∂q-logits`` when ``M`` is estimated.
     reply_logits : ndarray, shape (3, B)
         ``logit p[v, b]``.
+    states_out : dict, optional
+        Filled with ``filtered`` ``P(s_t | data_≤t)`` and (with ``gradient``) ``posterior``
+        ``P(s_t | data)``, shape (T, K, N), marginal over redress and intervention.
 
     Returns
     -------
@@ -222,24 +254,35 @@ def evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays, gra
     p = expit(reply_logits)[:, data.brand_code]  # (v, N)
     p_a = np.stack([1.0 - p, p])  # (a, v, N)
 
-    # observed-cell rates μ[ℓ, a] and the answered non-complaint rates ν[ℓ]
-    mu = np.zeros((3, 2, t_len, k, 2, n))
-    nu = np.zeros((3, t_len, k, 2, n))
-    for v in range(3):
-        for a in range(2):
-            base = lam[v] * p_a[a, v][None, None, None, :]
-            for ell in range(3):
-                if m[v, ell] != 0.0:
-                    mu[ell, a] += m[v, ell] * base
-                    if a == 1 and v != _COMPLAINT:
-                        nu[ell] += m[v, ell] * base
-    cnt = counts[:, :, :, None, None, :]  # (ℓ, a, T, 1, 1, N)
+    # Observed cells (ℓ, a) are mostly empty: everything that involves a count is computed on
+    # the customer-periods where that cell's count is positive (compact arrays (A, K, R)).
     log_fact = gammaln(counts + 1.0).sum(axis=(0, 1))  # (T, N)
-    log_e = _where_log(cnt, mu).sum(axis=(0, 1)) - lam.sum(axis=0) - log_fact[:, None, None, :]
-    ans = cnt[:, 1]  # (ℓ, T, 1, 1, N)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_p0 = (_where_log(ans, nu) - _where_log(ans, mu[:, 1])).sum(axis=0)
-        log_p0 = np.where(np.isnan(log_p0), -np.inf, log_p0)
+    log_e = -lam.sum(axis=0) - log_fact[:, None, None, :]
+    # compact gathers and scatters run on a (T, N, ...) layout: contiguous rows per cell
+    lam_tn = np.ascontiguousarray(lam.transpose(1, 4, 0, 2, 3))  # (T, N, v, K, R)
+    log_e_tn = np.zeros((t_len, n, k, 2))
+    log_p0_tn = np.zeros((t_len, n, k, 2))
+    cells = []
+    for ell in range(3):
+        for a in range(2):
+            t_at, n_at = np.nonzero(counts[ell, a])
+            cell = _Cell(ell, a, t_at, n_at, counts[ell, a][t_at, n_at][:, None, None],
+                         lam_tn[t_at, n_at])  # lam gathered: (A, v, K, R)
+            mu_cell = sum((m[v, ell] * p_a[a, v][n_at])[:, None, None] * cell.lam[:, v]
+                          for v in range(3) if m[v, ell] != 0.0)
+            log_e_tn[t_at, n_at] += cell.count * np.log(mu_cell)
+            cell.ratio = cell.count / mu_cell
+            if a == 1:
+                if m[_COMPLIMENT, ell] == 0.0 and m[_NEUTRAL, ell] == 0.0:
+                    log_p0_tn[t_at, n_at] = -np.inf  # only a true complaint gets label ℓ
+                else:
+                    nu_cell = sum((m[v, ell] * p[v][n_at])[:, None, None] * cell.lam[:, v]
+                                  for v in (_COMPLIMENT, _NEUTRAL) if m[v, ell] != 0.0)
+                    log_p0_tn[t_at, n_at] += cell.count * (np.log(nu_cell) - np.log(mu_cell))
+                    cell.s_ratio = cell.count / nu_cell
+            cells.append(cell)
+    log_e += log_e_tn.transpose(0, 2, 3, 1)
+    log_p0 = np.ascontiguousarray(log_p0_tn.transpose(0, 2, 3, 1))
     p0 = np.exp(log_p0)
     q1 = -np.expm1(log_p0)  # 1 − P0
 
@@ -255,9 +298,12 @@ def evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays, gra
     if contact:
         rho_n = np.stack([np.stack([lam[_NEUTRAL, 0] * p_a[a, _NEUTRAL][None, None, :] * m[2, ell]
                                     for a in range(2)]) for ell in range(3)])  # (ℓ, a, K, R, N)
-        c0 = cnt[:, :, 0]
+        c0 = counts[:, :, 0][:, :, None, None, :]
+        mu0 = np.stack([np.stack([sum(m[v, ell] * p_a[a, v][None, None, :] * lam[v, 0]
+                                      for v in range(3)) for a in range(2)])
+                        for ell in range(3)])  # (ℓ, a, K, R, N)
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_rn = (_where_log(c0, rho_n) - _where_log(c0, mu[:, :, 0])).sum(axis=(0, 1))
+            log_rn = (_where_log(c0, rho_n) - _where_log(c0, mu0)).sum(axis=(0, 1))
             log_rn = np.where(np.isnan(log_rn), -np.inf, log_rn)
         rn = np.exp(log_rn)
         d = -np.expm1(-(lam[_COMPLAINT, 0] + lam[_COMPLIMENT, 0]))  # (K, R, N)
@@ -289,6 +335,8 @@ def evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays, gra
                            + _cdf_step(mv[:, :, 1], cdfs[1][t]))
     with np.errstate(divide="ignore"):
         loglik = np.where(mask, np.log(scale) + shift, 0.0).sum(axis=0)
+    if states_out is not None:
+        states_out["filtered"] = filt.sum(axis=(2, 3))
     if not gradient:
         return loglik, None
 
@@ -304,6 +352,8 @@ def evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays, gra
         back[t, :, 1, 0] = _cdf_back(cdfs[0][t], h[:, 1])
         back[t, :, :, 1] = _cdf_back(cdfs[1][t], h[:, 1])[:, None]
     post = filt * back * mask[:, None, None, None, :]
+    if states_out is not None:
+        states_out["posterior"] = post.sum(axis=(2, 3))
 
     # transitions (and δ, the other shift coefficients)
     grad_tau = np.zeros((k, k - 1, n))
@@ -331,34 +381,54 @@ def evaluate_chunk(nat: ModelParams, layout: ParamLayout, data: PanelArrays, gra
         w_p0[0] /= d
         w_rn[0] = -pred[0] * e[0] * rn * back[0, :, :, 0] / (d * scale[0])
 
-    ratio = _ratio(cnt, mu)  # (ℓ, a, T, K, R, N)
-    s_ratio = _ratio(ans, nu)  # (ℓ, T, K, R, N)
-    t_ratio = np.zeros_like(ratio)
+    t_ratio = ratio0 = None
     if contact:
         assert rho_n is not None
-        t_ratio[:, :, 0] = _ratio(cnt[:, :, 0], rho_n)
-    g_lam = np.zeros((3, t_len, k, 2, n))  # score of log Λ_v
-    g_p = np.zeros((3, n))  # score of logit p_v
-    g_m = np.zeros((3, 3, n))  # score of M[v, ℓ]
-    for ell in range(3):
-        for a in range(2):
-            common = w_e * (ratio[ell, a] - 1.0) - w_rn * ratio[ell, a]
+        t_ratio = _ratio(c0, rho_n)  # (ℓ, a, K, R, N), first period
+        ratio0 = _ratio(c0, mu0)
+    g_lam = np.empty((3, t_len, k, 2, n))  # score of log Λ_v
+    cell_score = np.zeros((3, 3, 2, n))  # Σ_{t,s,r} Λ_v ∂ℓ/∂ρ[v, ℓ, a], ρ = Λ_v P_v^a M[v, ℓ]
+    w_e_tn = np.ascontiguousarray(w_e.transpose(0, 3, 1, 2))  # (T, N, K, R)
+    w_p0_tn = np.ascontiguousarray(w_p0.transpose(0, 3, 1, 2))
+    for v in range(3):
+        # ∂ℓ/∂log Λ_v = Λ_v Σ_{ℓ,a} M P^a coef(ℓ, a), with (Σ_{ℓ,a} M[v,ℓ] P^a = 1)
+        # coef = w_e (R − 1) − 1{a=yes} w_P0 (R[ℓ,yes] − 1{v≠c} S_ℓ) + w_Rn (1{v=n} T − R)
+        acc_tn = np.zeros((t_len, n, k, 2))
+        total_lw = (lam[v] * w_e).sum(axis=(0, 1, 2))
+        for cell in cells:
+            ell, a = cell.label, cell.answered
+            if m[v, ell] == 0.0 or cell.t.size == 0:
+                continue
+            inner = w_e_tn[cell.t, cell.n] * cell.ratio
             if a == 1:
-                common -= w_p0 * ratio[ell, 1]
-            for v in range(3):
-                coef = common
-                if a == 1 and v != _COMPLAINT:
-                    coef = coef + w_p0 * s_ratio[ell]
-                if v == _NEUTRAL and contact:
-                    coef = coef + w_rn * t_ratio[ell, a]
-                # derivatives of the cell rate ρ = Λ_v P_v^a M[v, ℓ]
-                per_lam = coef * lam[v]
-                summed = per_lam.sum(axis=(0, 1, 2))  # (N,)
-                g_m[v, ell] += summed * p_a[a, v]
-                if m[v, ell] != 0.0:
-                    g_lam[v] += (m[v, ell] * p_a[a, v])[None, None, None, :] * per_lam
-                    sign = 1.0 if a == 1 else -1.0  # ∂P^a/∂logit p = ±p(1 − p)
-                    g_p[v] += sign * m[v, ell] * summed * p[v] * (1.0 - p[v])
+                diff = cell.ratio
+                if v != _COMPLAINT and cell.s_ratio is not None:
+                    diff = diff - cell.s_ratio
+                inner -= w_p0_tn[cell.t, cell.n] * diff
+            weight = (m[v, ell] * p_a[a, v][cell.n])[:, None, None]
+            acc_tn[cell.t, cell.n] += weight * inner
+            cell_score[v, ell, a] += np.bincount(
+                cell.n, (cell.lam[:, v] * inner).sum(axis=(1, 2)), minlength=n)
+        cell_score[v] -= total_lw[None, None, :] * (m[v] != 0.0)[:, None, None]
+        acc = acc_tn.transpose(0, 2, 3, 1) - w_e
+        if contact:
+            assert t_ratio is not None and ratio0 is not None
+            lr = lam[v, 0] * w_rn[0]
+            extra = np.zeros_like(lr)
+            for ell in range(3):
+                for a in range(2):
+                    if m[v, ell] == 0.0:
+                        continue
+                    term = (t_ratio[ell, a] if v == _NEUTRAL else 0.0) - ratio0[ell, a]
+                    extra += m[v, ell] * p_a[a, v][None, None, :] * term
+                    cell_score[v, ell, a] += (lr * term).sum(axis=(0, 1))
+            acc[0] += w_rn[0] * extra
+        g_lam[v] = lam[v] * acc
+    # M and the reply logits from the cell scores: ρ = Λ_v P_v^a M[v, ℓ]
+    g_m = (cell_score * p_a.transpose(1, 0, 2)[:, None, :, :]).sum(axis=2)  # (v, ℓ, N)
+    sign = np.array([-1.0, 1.0])[None, None, :, None]
+    g_p = ((cell_score * sign * m[:, :, None, None]).sum(axis=(1, 2))
+           * p * (1.0 - p))  # (v, N)
     if contact:
         assert d is not None
         hazard = w_e[0] / np.expm1(lam[_COMPLAINT, 0] + lam[_COMPLIMENT, 0])
