@@ -43,7 +43,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import WORK_DIR, peak_rss_mb, write_result
+from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
 from complaintpanel import simulate
 from complaintpanel.config import SimulateConfig
 from complaintpanel.hmm import RelationshipHMM
@@ -80,8 +80,10 @@ def stratified_validation(labels: pd.Series, truth: pd.Series, size: int,
     return ValidationCounts(counts=counts, population=population)
 
 
-def one_world(args: tuple[int, int, int, int]) -> dict[str, Any]:
-    seed, customers, starts, validation_size = args
+def one_world(args: tuple[int, int, int, int, float]) -> dict[str, Any]:
+    seed, customers, starts, validation_size, deadline = args
+    if time.time() > deadline:  # the run's time budget is spent: this world is not started
+        return {"seed": seed, "skipped": True}
     world = simulate.simulate_world(SimulateConfig(customers=customers, seed=seed))
     labels = classifier_labels(world)
     truth = world.voice.set_index("tweet_id")["voice"]
@@ -245,6 +247,9 @@ def main() -> None:
                         help="reuse worlds already in the run log (same settings), run the rest")
     parser.add_argument("--summarise-only", action="store_true",
                         help="summarise the worlds already in the run log and stop")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="start no new world after this many minutes (worlds in progress "
+                             "finish); the summary covers the worlds done")
     parser.add_argument("--name", default="hmm_measurement",
                         help="result name (benchmarks/results/<name>.json, run log <name>.jsonl)")
     parser.add_argument("--isolation", action="store_true",
@@ -259,7 +264,8 @@ def main() -> None:
     log = WORK_DIR / f"{args.name}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tasks = [(args.first_seed + i, args.customers, args.starts, args.validation)
+    deadline = time.time() + 60 * args.minutes if args.minutes else float("inf")
+    tasks = [(args.first_seed + i, args.customers, args.starts, args.validation, deadline)
              for i in range(args.worlds)]
     records: list[dict[str, Any]] = []
     if (args.resume or args.summarise_only) and log.exists():
@@ -273,6 +279,8 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open(
                 "a" if args.resume else "w") as handle:
             for record in pool.map(one_world, tasks):
+                if record.get("skipped"):
+                    continue
                 records.append(record)
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
@@ -280,6 +288,7 @@ def main() -> None:
     summary = summarise(records)
     result = {
         "settings": {"worlds_requested": args.worlds, "worlds_done": len(records),
+                     "minutes_budget": args.minutes,
                      "customers": args.customers, "weeks": SimulateConfig().weeks,
                      "starts": args.starts, "first_seed": args.first_seed,
                      "validation_sample": args.validation,
@@ -302,6 +311,16 @@ def main() -> None:
         "worlds_reused_from_log": reused,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
+    previous = RESULTS_DIR / f"{args.name}.json"
+    if previous.exists():
+        # keep the summary of an earlier run on other worlds (e.g. more worlds, fewer fits)
+        old = json.loads(previous.read_text())
+        if old.get("settings", {}).get("worlds_done") != len(records) or any(
+                fit not in old for fit in FITS):
+            result["previous_run"] = old.get("previous_run") or {
+                key: old[key] for key in ("settings", "finished_at_unix", *FITS,
+                                          "time_ratio_corrected_over_naive")
+                if key in old}
     path = write_result(args.name, result)
     print(json.dumps({k: summary[k] for k in FITS}, indent=1)[:3000])
     print(f"hmm_measurement: {len(records)} worlds → {path}")

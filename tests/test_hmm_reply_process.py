@@ -195,11 +195,12 @@ def test_gradient_matches_finite_differences(first_contact: str) -> None:
     assert ev.scores.shape == (theta.size, data.n_sequences)
 
 
-def _answered_panel(n_customers: int, seed: int, reply: np.ndarray) -> pd.DataFrame:
+def _answered_panel(n_customers: int, seed: int, reply: np.ndarray, n_periods: int = 20
+                    ) -> pd.DataFrame:
     """A panel from the model with every tweet answered with ``reply[v, b]`` (true voice)."""
     rng = np.random.default_rng(seed)
     truth = default_params()
-    states = sample_panel(truth, n_customers, 20, n_brands=2,
+    states = sample_panel(truth, n_customers, n_periods, n_brands=2,
                           reply_probs=tuple(reply[0]), random_state=seed)
     b = states["brand"].map({"brand0": 0, "brand1": 1}).to_numpy()
     states["answered_compliments"] = rng.binomial(states["compliments"], reply[1, b])
@@ -237,7 +238,8 @@ def test_identity_m_is_the_naive_model_times_a_state_free_reply_factor() -> None
 
 
 def test_identity_m_fit_gives_the_naive_gamma_and_delta() -> None:
-    panel = _answered_panel(250, 4, np.array([[0.6, 0.4], [0.2, 0.1], [0.5, 0.3]]))
+    panel = _answered_panel(200, 4, np.array([[0.6, 0.4], [0.2, 0.1], [0.5, 0.3]]),
+                            n_periods=14)
     settings = {"neutral": True, "n_starts": 1, "random_state": 0, "gtol": 1e-8}
     naive = RelationshipHMM(**settings).fit(panel)
     reply = RelationshipHMM(**settings, reply_process=True).fit(panel)
@@ -272,15 +274,15 @@ def test_spec_round_trips_with_the_reply_process() -> None:
     assert isinstance(ValidationCounts, type)
 
 
-def _labelled_answered_panel(n_customers: int, seed: int, reply: np.ndarray, m: np.ndarray
-                             ) -> tuple[pd.DataFrame, ValidationCounts]:
+def _labelled_answered_panel(n_customers: int, seed: int, reply: np.ndarray, m: np.ndarray,
+                             n_periods: int = 20) -> tuple[pd.DataFrame, ValidationCounts]:
     """Tweets answered by true voice and brand, then labelled with ``m``, tweet by tweet.
 
     Returns the labelled panel (label counts, answered tweets by label) and an oracle-coded
     validation sample of 600 tweets stratified by label (equal allocation).
     """
     rng = np.random.default_rng(seed + 100)
-    panel = _answered_panel(n_customers, seed, reply)
+    panel = _answered_panel(n_customers, seed, reply, n_periods)
     labels = np.zeros((len(panel), 3), dtype=np.int64)
     answered = np.zeros((len(panel), 3), dtype=np.int64)
     joint = np.zeros((3, 3), dtype=np.int64)
@@ -304,16 +306,27 @@ def _labelled_answered_panel(n_customers: int, seed: int, reply: np.ndarray, m: 
 
 
 def test_cli_fits_the_reply_process_with_a_validation_sample(tmp_path, monkeypatch) -> None:
-    """``complaintpanel hmm DIR --validation``: the reply process when the panel allows it."""
+    """``complaintpanel hmm DIR --validation``: the reply process when the panel allows it.
+
+    The command's wiring is tested, not the estimates: the optimiser is capped at a few
+    iterations to keep the test short.
+    """
     import json
 
     from typer.testing import CliRunner
 
+    import complaintpanel.hmm
     from complaintpanel.cli import app
     from complaintpanel.commands import hmm as hmm_command
 
+    class QuickHMM(RelationshipHMM):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **{**kwargs, "max_iter": 25})
+
+    monkeypatch.setattr(complaintpanel.hmm, "RelationshipHMM", QuickHMM)
+
     panel, validation = _labelled_answered_panel(
-        250, 7, np.array([[0.6, 0.4], [0.45, 0.3], [0.5, 0.3]]), M_TEST)
+        150, 7, np.array([[0.6, 0.4], [0.45, 0.3], [0.5, 0.3]]), M_TEST, n_periods=12)
     folder = tmp_path / "world"
     folder.mkdir()
     panel.to_parquet(folder / "panel.parquet")
