@@ -141,6 +141,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     if out["naive"].get("n_ok") and out["corrected_reply"].get("n_ok"):
         out["time_ratio_corrected_reply_over_naive"] = (
             out["corrected_reply"]["seconds_median"] / out["naive"]["seconds_median"])
+    both = [r for r in records if "params" in r.get("naive", {})
+            and "params" in r.get("corrected_reply", {})]
+    if both:  # world by world: the reply process's estimate minus the naive one
+        out["paired_corrected_reply_minus_naive"] = {
+            name: {"mean": float(np.mean(diff)), "min": float(np.min(diff)),
+                   "max": float(np.max(diff)), "n": len(diff)}
+            for name in HEADLINE
+            for diff in [[r["corrected_reply"]["params"][name] - r["naive"]["params"][name]
+                          for r in both]]}
     out["classifier_accuracy_mean"] = float(np.mean([r["classifier_accuracy"] for r in records]))
     return out
 
@@ -315,7 +324,12 @@ def main() -> None:
     if previous.exists():
         # keep the summary of an earlier run on other worlds (e.g. more worlds, fewer fits)
         old = json.loads(previous.read_text())
-        if old.get("settings", {}).get("worlds_done") != len(records) or any(
+        if args.summarise_only:  # the run's own time, not this summary's
+            result["seconds_total_this_run"] = old.get("seconds_total_this_run")
+            result["settings"]["minutes_budget"] = old.get("settings", {}).get("minutes_budget")
+        if old.get("previous_run"):
+            result["previous_run"] = old["previous_run"]
+        elif old.get("settings", {}).get("worlds_done") != len(records) or any(
                 fit not in old for fit in FITS):
             result["previous_run"] = old.get("previous_run") or {
                 key: old[key] for key in ("settings", "finished_at_unix", *FITS,
