@@ -11,7 +11,11 @@ simulator's true voice). Two fits per world:
 * ``naive``: today's model on the labels (no neutral emission, labels taken as the truth);
 * ``corrected``: the misclassification layer (DESIGN.md §4.1), ``M`` estimated jointly with
   the validation sample, started from the naive optimum (``naive_start``; its time includes
-  the naive search).
+  the naive search); intervention and redress from replies to tweets *labelled* complaint;
+* ``corrected_reply``: the same with the reply process modelled
+  (:mod:`complaintpanel.hmm.reply_process`: every tweet answered with a probability by true
+  voice and brand, intervention and redress latent), what ``complaintpanel hmm --validation``
+  fits.
 
 ``--isolation`` runs instead the study of what biases the corrected fit (labels, covariates
 and ``M`` swapped one at a time; ``benchmarks/results/hmm_measurement_isolation.json``).
@@ -39,7 +43,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import WORK_DIR, peak_rss_mb, write_result
+from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
 from complaintpanel import simulate
 from complaintpanel.config import SimulateConfig
 from complaintpanel.hmm import RelationshipHMM
@@ -50,7 +54,7 @@ from complaintpanel.panel import build_panel
 from complaintpanel.simulate.oracle import voiced_from_truth
 
 HEADLINE = ("gamma", "delta")
-FITS = ("naive", "corrected")
+FITS = ("naive", "corrected", "corrected_reply")
 
 
 def classifier_labels(world: simulate.World) -> pd.Series:
@@ -76,8 +80,10 @@ def stratified_validation(labels: pd.Series, truth: pd.Series, size: int,
     return ValidationCounts(counts=counts, population=population)
 
 
-def one_world(args: tuple[int, int, int, int]) -> dict[str, Any]:
-    seed, customers, starts, validation_size = args
+def one_world(args: tuple[int, int, int, int, float]) -> dict[str, Any]:
+    seed, customers, starts, validation_size, deadline = args
+    if time.time() > deadline:  # the run's time budget is spent: this world is not started
+        return {"seed": seed, "skipped": True}
     world = simulate.simulate_world(SimulateConfig(customers=customers, seed=seed))
     labels = classifier_labels(world)
     truth = world.voice.set_index("tweet_id")["voice"]
@@ -88,7 +94,9 @@ def one_world(args: tuple[int, int, int, int]) -> dict[str, Any]:
     record: dict[str, Any] = {"seed": seed, "classifier_accuracy": accuracy,
                               "validation_counts": validation.counts.tolist(),
                               "validation_population": validation.population.tolist()}
-    settings: dict[str, dict[str, Any]] = {"naive": {}, "corrected": {"validation": validation}}
+    settings: dict[str, dict[str, Any]] = {
+        "naive": {}, "corrected": {"validation": validation},
+        "corrected_reply": {"validation": validation, "reply_process": True}}
     for name, extra in settings.items():
         started = time.perf_counter()
         try:
@@ -130,6 +138,18 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     if out["naive"].get("n_ok") and out["corrected"].get("n_ok"):
         out["time_ratio_corrected_over_naive"] = (out["corrected"]["seconds_median"]
                                                   / out["naive"]["seconds_median"])
+    if out["naive"].get("n_ok") and out["corrected_reply"].get("n_ok"):
+        out["time_ratio_corrected_reply_over_naive"] = (
+            out["corrected_reply"]["seconds_median"] / out["naive"]["seconds_median"])
+    both = [r for r in records if "params" in r.get("naive", {})
+            and "params" in r.get("corrected_reply", {})]
+    if both:  # world by world: the reply process's estimate minus the naive one
+        out["paired_corrected_reply_minus_naive"] = {
+            name: {"mean": float(np.mean(diff)), "min": float(np.min(diff)),
+                   "max": float(np.max(diff)), "n": len(diff)}
+            for name in HEADLINE
+            for diff in [[r["corrected_reply"]["params"][name] - r["naive"]["params"][name]
+                          for r in both]]}
     out["classifier_accuracy_mean"] = float(np.mean([r["classifier_accuracy"] for r in records]))
     return out
 
@@ -236,6 +256,11 @@ def main() -> None:
                         help="reuse worlds already in the run log (same settings), run the rest")
     parser.add_argument("--summarise-only", action="store_true",
                         help="summarise the worlds already in the run log and stop")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="start no new world after this many minutes (worlds in progress "
+                             "finish); the summary covers the worlds done")
+    parser.add_argument("--name", default="hmm_measurement",
+                        help="result name (benchmarks/results/<name>.json, run log <name>.jsonl)")
     parser.add_argument("--isolation", action="store_true",
                         help="run the isolation study (what biases the corrected fit) on "
                              "--worlds worlds of --customers customers instead")
@@ -245,10 +270,11 @@ def main() -> None:
                       args.starts, args.validation)
         return
 
-    log = WORK_DIR / "hmm_measurement.jsonl"
+    log = WORK_DIR / f"{args.name}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tasks = [(args.first_seed + i, args.customers, args.starts, args.validation)
+    deadline = time.time() + 60 * args.minutes if args.minutes else float("inf")
+    tasks = [(args.first_seed + i, args.customers, args.starts, args.validation, deadline)
              for i in range(args.worlds)]
     records: list[dict[str, Any]] = []
     if (args.resume or args.summarise_only) and log.exists():
@@ -262,6 +288,8 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open(
                 "a" if args.resume else "w") as handle:
             for record in pool.map(one_world, tasks):
+                if record.get("skipped"):
+                    continue
                 records.append(record)
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
@@ -269,6 +297,7 @@ def main() -> None:
     summary = summarise(records)
     result = {
         "settings": {"worlds_requested": args.worlds, "worlds_done": len(records),
+                     "minutes_budget": args.minutes,
                      "customers": args.customers, "weeks": SimulateConfig().weeks,
                      "starts": args.starts, "first_seed": args.first_seed,
                      "validation_sample": args.validation,
@@ -280,8 +309,9 @@ def main() -> None:
                      "corrected_start": "naive search from `starts` starts, then one corrected "
                                         "optimisation from the naive optimum translated "
                                         "through M (RelationshipHMM naive_start=True)",
-                     "covariates": "intervened/redress from brand replies to tweets labelled "
-                                   "complaint (answered_complaints), in both fits",
+                     "covariates": "naive and corrected: intervened/redress from brand replies "
+                                   "to tweets labelled complaint (answered_complaints); "
+                                   "corrected_reply: latent (reply process)",
                      "note": "small worlds (1,000 customers) to fit >= 100 worlds in time"},
         "targets": {"coverage_95": [0.92, 0.98], "abs_bias_gamma": 0.01,
                     "time_ratio_corrected_over_naive": 2.0},
@@ -290,7 +320,22 @@ def main() -> None:
         "worlds_reused_from_log": reused,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    path = write_result("hmm_measurement", result)
+    previous = RESULTS_DIR / f"{args.name}.json"
+    if previous.exists():
+        # keep the summary of an earlier run on other worlds (e.g. more worlds, fewer fits)
+        old = json.loads(previous.read_text())
+        if args.summarise_only:  # the run's own time, not this summary's
+            result["seconds_total_this_run"] = old.get("seconds_total_this_run")
+            result["settings"]["minutes_budget"] = old.get("settings", {}).get("minutes_budget")
+        if old.get("previous_run"):
+            result["previous_run"] = old["previous_run"]
+        elif old.get("settings", {}).get("worlds_done") != len(records) or any(
+                fit not in old for fit in FITS):
+            result["previous_run"] = old.get("previous_run") or {
+                key: old[key] for key in ("settings", "finished_at_unix", *FITS,
+                                          "time_ratio_corrected_over_naive")
+                if key in old}
+    path = write_result(args.name, result)
     print(json.dumps({k: summary[k] for k in FITS}, indent=1)[:3000])
     print(f"hmm_measurement: {len(records)} worlds → {path}")
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` st
     from complaintpanel.model.measurement import ValidationCounts
     from complaintpanel.runtime.io import StageOutputs
 
+# Answered tweets by label, which the reply process of the corrected fit needs.
+REPLY_COLUMNS = ("answered_complaints", "answered_compliments", "answered_neutral")
+
 PANEL_HELP = ("Folder with panel.parquet (or a simulator folder with truth/states.parquet, "
               "or a Parquet file).")
 
@@ -134,7 +137,23 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     source = {"panel": str(panel_path), "sha256": sha256_file(panel_path)}
     counts = None
     measurement: dict[str, object] = {"correction": "none (naive)"}
-    if validation is not None:
+    # the reply process needs the answered tweets of every label (panels built since e85e183)
+    replies = validation is not None and set(REPLY_COLUMNS) <= set(panel.columns)
+    if validation is not None and replies:
+        counts = _load_validation(validation, voiced, panel_path)
+        measurement = {"correction": "misclassification + reply process",
+                       "name": "corrected for misclassification, reply process modelled",
+                       "validation_n": counts.n,
+                       "validation_sheet": str(validation),
+                       "validation_sha256": sha256_file(validation),
+                       "assumes": "each tweet labelled independently given its true voice "
+                                  "(errors independent of the state, customer, period); "
+                                  "each tweet answered with a probability by true voice and "
+                                  "brand, independently of its label and of the state",
+                       "covariates": "intervened/redress latent: a true complaint answered "
+                                     "(reply process, docs/measurement.md)",
+                       "naive_fit": "block `naive`"}
+    elif validation is not None:
         counts = _load_validation(validation, voiced, panel_path)
         measurement = {"correction": "misclassification", "validation_n": counts.n,
                        "validation_sheet": str(validation),
@@ -142,10 +161,10 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
                        "assumes": "each tweet labelled independently given its true voice "
                                   "(errors independent of the state, customer, period)",
                        "covariates": "intervened/redress count brand replies to tweets "
-                                     "labelled complaint: replies are observed without "
-                                     "error, their targets' voice is not corrected (a "
-                                     "known source of bias in gamma and delta, "
-                                     "docs/measurement.md)",
+                                     "labelled complaint (the panel lacks the answered tweets "
+                                     f"by label, {list(REPLY_COLUMNS)}, that the reply "
+                                     "process needs): a known source of bias in gamma and "
+                                     "delta, docs/measurement.md",
                        "naive_fit": "block `naive`"}
     try:
         model = RelationshipHMM(
@@ -154,6 +173,7 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
             n_boot=settings.n_boot, unanswered=settings.unanswered,
             reply_model=settings.reply_model, latency_hours=settings.latency_hours,
             sentiment=settings.sentiment, validation=counts,
+            reply_process=replies,
         ).fit(panel)
     except IdentificationError as error:
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
@@ -196,7 +216,8 @@ def _naive_block(corrected: object, panel: pd.DataFrame) -> dict[str, object]:
     from complaintpanel.hmm import RelationshipHMM
 
     assert isinstance(corrected, RelationshipHMM)
-    settings = {**corrected.get_params(), "validation": None, "misclassification": None}
+    settings = {**corrected.get_params(), "validation": None, "misclassification": None,
+                "reply_process": False}
     res = RelationshipHMM(**settings).fit(panel).results_
     ci = res.conf_int()
     return {"measurement": res.measurement,

@@ -77,6 +77,9 @@ class PanelArrays:
     brands : tuple of str
     dropped_rows : int
         Leading rows without voice dropped for first-contact conditioning.
+    answered_by_label : ndarray or None, shape (3, T, N)
+        Answered tweets by label (complaint, compliment, neutral), for the reply process
+        (``ModelSpec.reply_process``); ``None`` otherwise.
     """
 
     complaints: np.ndarray
@@ -99,6 +102,7 @@ class PanelArrays:
     frame: pd.DataFrame
     brands: tuple[str, ...]
     dropped_rows: int
+    answered_by_label: np.ndarray | None = None
 
     @property
     def n_sequences(self) -> int:
@@ -135,6 +139,8 @@ class PanelArrays:
             sequences=self.sequences.iloc[index].reset_index(drop=True),
             rows=cut(self.rows), frame=self.frame, brands=self.brands,
             dropped_rows=self.dropped_rows,
+            answered_by_label=(None if self.answered_by_label is None
+                               else cut(self.answered_by_label)),
         )
 
     def chunks(self, size: int) -> list[PanelArrays]:
@@ -180,6 +186,8 @@ def _check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
         wanted.append("answered_complaints")
     if spec.neutral:
         wanted.append("neutral")
+    if spec.reply_process:
+        wanted += ["answered_complaints", "answered_compliments", "answered_neutral"]
     missing = sorted(set(wanted) - set(frame.columns))
     if missing:
         raise KeyError(f"panel lacks column(s) {missing} needed by the relationship HMM")
@@ -292,7 +300,7 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
     brand_labels = spec.brands or tuple(sorted(map(str, frame["brand"].unique())))
     brand_index = {b: i for i, b in enumerate(brand_labels)}
     unknown = sorted(set(map(str, sequences["brand"])) - set(brand_labels))
-    if unknown and spec.reply_model:
+    if unknown and (spec.reply_model or spec.reply_process):
         raise ValueError(f"brand(s) {unknown} were not in the data the reply model was fitted on")
     brand_code = np.array([brand_index.get(str(b), -1) for b in sequences["brand"]],
                           dtype=np.int64)
@@ -305,6 +313,15 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
     else:
         answered = log_binom = np.zeros((t_max, n))
 
+    answered_by_label = None
+    if spec.reply_process:
+        answered_by_label = np.stack([
+            padded(frame[col].to_numpy(dtype=float)) for col in
+            ("answered_complaints", "answered_compliments", "answered_neutral")])
+        labelled = np.stack([complaints, compliments, neutral])
+        if np.any(answered_by_label < 0) or np.any(answered_by_label > labelled):
+            raise ValueError("answered tweets of a label must lie between 0 and the tweets "
+                             "with that label")
     return PanelArrays(
         complaints=complaints, compliments=compliments, neutral=neutral, mask=mask,
         log_factorial=log_factorial,
@@ -314,5 +331,5 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
         x_initial=x_initial, sentiment=sentiment, sentiment_obs=sentiment_obs,
         answered=answered, log_binom=log_binom, brand_code=brand_code, lengths=lengths,
         sequences=sequences, rows=rows, frame=frame, brands=brand_labels,
-        dropped_rows=dropped,
+        dropped_rows=dropped, answered_by_label=answered_by_label,
     )

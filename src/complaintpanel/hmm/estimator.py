@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logit
 
-from complaintpanel.hmm import core
+from complaintpanel.hmm import core, reply_process
 from complaintpanel.hmm.data import PanelArrays, prepare_panel
 from complaintpanel.hmm.likelihood import evaluate, log_joint_contact, model_arrays
 from complaintpanel.hmm.parametrisation import IdentificationError, ParamLayout
@@ -335,6 +335,12 @@ class RelationshipHMM:
         (:meth:`_starts_from_naive`; reported in ``results_.extra["start"]``). ``False``: the
         corrected model itself from ``n_starts`` starts (about three times slower; always so
         with a fixed ``misclassification``).
+    reply_process : bool
+        Model the brand's replies to every tweet (:mod:`complaintpanel.hmm.reply_process`):
+        each tweet of true voice ``v`` answered with probability ``p[v, brand]``, intervention
+        and redress latent (a *true* complaint answered). Needs the panel's
+        ``answered_complaints``, ``answered_compliments`` and ``answered_neutral``; implies
+        ``neutral``. Use it with ``validation``: brands answer true, not labelled, complaints.
     """
 
     def __init__(self, n_states: int = 3, *,
@@ -351,7 +357,7 @@ class RelationshipHMM:
                  warm_start_size: int | None = 3000, neutral: bool = False,
                  validation: ValidationCounts | None = None,
                  misclassification: np.ndarray | None = None,
-                 naive_start: bool = True) -> None:
+                 naive_start: bool = True, reply_process: bool = False) -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
         self.compliment_covariates = tuple(compliment_covariates)
@@ -376,6 +382,7 @@ class RelationshipHMM:
         self.validation = validation
         self.misclassification = misclassification
         self.naive_start = naive_start
+        self.reply_process = reply_process
 
     # ------------------------------------------------------------------ specification
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -386,7 +393,7 @@ class RelationshipHMM:
             "sentiment", "reply_model", "first_contact_truncation", "n_starts",
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
-            "naive_start")}
+            "naive_start", "reply_process")}
 
     def make_spec(self, brands: tuple[str, ...] = ()) -> ModelSpec:
         """Build the :class:`ModelSpec` these settings describe."""
@@ -402,7 +409,9 @@ class RelationshipHMM:
         validation = self.validation
         fixed = self.misclassification
         return ModelSpec(
-            neutral=bool(self.neutral or validation is not None or fixed is not None),
+            neutral=bool(self.neutral or validation is not None or fixed is not None
+                         or self.reply_process),
+            reply_process=self.reply_process,
             validation_counts=(None if validation is None else tuple(
                 tuple(int(x) for x in row) for row in np.asarray(validation.counts))),
             validation_population=(None if validation is None else tuple(
@@ -416,7 +425,7 @@ class RelationshipHMM:
             initial_covariates=self.initial_covariates,
             sentiment=sentiment, reply_model=self.reply_model,
             first_contact=first_contact, latency_hours=self.latency_hours,
-            brands=tuple(brands) if self.reply_model else (),
+            brands=tuple(brands) if self.reply_model or self.reply_process else (),
         )
 
     def _n_workers(self) -> int:
@@ -452,7 +461,7 @@ class RelationshipHMM:
                              "uncertainty of M (the sandwich and the customer bootstrap "
                              "would hold the validation sample fixed)")
         brands: tuple[str, ...] = ()
-        if self.reply_model:
+        if self.reply_model or self.reply_process:
             brands = tuple(sorted(map(str, panel["brand"].unique())))
         spec = self.make_spec(brands)
         if spec.misclassified and spec.reply_model:
@@ -462,6 +471,7 @@ class RelationshipHMM:
                 "counts, but under the layer the true complaint count is latent (and brands "
                 "answer true, not labelled, complaints); fit it on true labels or without "
                 "the validation sample")
+        reply_process.check_reply_spec(spec)
         data = prepare_panel(panel, spec)
         check_identification(data, spec)
         layout = ParamLayout(spec)
@@ -473,6 +483,10 @@ class RelationshipHMM:
         else:
             starts = [start_values(layout, data)] + [
                 start_values(layout, data, rng) for _ in range(max(0, self.n_starts - 1))]
+        if spec.reply_process:  # reply probabilities start at the answered share of each label
+            for theta0 in starts:
+                theta0[layout.slices["reply_logits"]] = reply_process.reply_start_logits(
+                    data, len(spec.brands)).ravel()
         outcomes = self._run_starts(starts, layout, data, chunks, rng)
         best_index = int(np.argmax([report.loglike for _, report in outcomes]))
         theta = outcomes[best_index][0]
@@ -498,7 +512,8 @@ class RelationshipHMM:
             hessian_ok=hessian_ok, extra=extra)
         if spec.validation_counts is not None:
             self.results_.extra["measurement"] = {
-                "correction": "misclassification",
+                "correction": ("misclassification + reply process" if spec.reply_process
+                               else "misclassification"),
                 "validation_n": int(np.sum(spec.validation_counts))}
         self._set_fitted(spec, theta)
         return self
@@ -524,8 +539,8 @@ class RelationshipHMM:
         spec = layout.spec
         naive = RelationshipHMM(**{**self.get_params(), "validation": None,
                                    "misclassification": None, "neutral": False,
-                                   "cov_type": "oim"})
-        naive_spec = naive.make_spec(spec.brands)
+                                   "cov_type": "oim", "reply_process": False})
+        naive_spec = naive.make_spec(spec.brands if spec.reply_model else ())
         naive_data = prepare_panel(panel, naive_spec)
         check_identification(naive_data, naive_spec)
         naive_layout = ParamLayout(naive_spec)
@@ -654,6 +669,7 @@ class RelationshipHMM:
             "first_contact_truncation": spec.first_contact,
             "latency_hours": spec.latency_hours, "neutral": spec.neutral,
             "misclassification": spec.fixed_misclassification,
+            "reply_process": spec.reply_process,
         }
         model = cls(**{**settings, **kwargs})
         target = model.make_spec(spec.brands)
@@ -692,6 +708,11 @@ class RelationshipHMM:
         return data.sequences.assign(loglike=ev.loglik_seq)
 
     def _posteriors(self, data: PanelArrays) -> tuple[np.ndarray, np.ndarray]:
+        if self.spec_.reply_process:
+            logits = self.layout_.reply_logits(self.theta_)
+            assert logits is not None  # the layout of a reply-process specification
+            return reply_process.state_probabilities(self.model_params_, self.layout_, data,
+                                                     self.misclassification_, logits)
         log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data,
                                                self.misclassification_)
         fb = core.forward_backward_cumulative(log_initial, cdf, terms.log_density, data.mask)
@@ -760,10 +781,16 @@ class RelationshipHMM:
         for draw, values in enumerate(sets):
             if values.spec != self.spec_:
                 raise ValueError("the parameters belong to another specification")
-            log_initial, cdf, terms = model_arrays(values, self.layout_, data,
-                                                   self.misclassification_)
-            _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
-                                                     data.mask)
+            if self.spec_.reply_process:
+                logits = self.layout_.reply_logits(self.theta_)
+                assert logits is not None  # the layout of a reply-process specification
+                _, alpha = reply_process.state_probabilities(
+                    values, self.layout_, data, self.misclassification_, logits)
+            else:
+                log_initial, cdf, terms = model_arrays(values, self.layout_, data,
+                                                       self.misclassification_)
+                _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
+                                                         data.mask)
             block = keys.copy()
             block[columns] = alpha[data.lengths - 1, :, np.arange(n)]
             if params is not None:
@@ -792,6 +819,10 @@ class RelationshipHMM:
         states : DataFrame
             ``customer_id``, ``brand``, ``period``, ``state`` (0 = worst).
         """
+        if self.spec_.reply_process:
+            raise NotImplementedError("Viterbi decoding over the reply process's latent "
+                                      "redress and intervention is not implemented; use "
+                                      "predict_proba")
         data = self._prepare(panel)
         log_initial, cdf, terms = model_arrays(self.model_params_, self.layout_, data,
                                                self.misclassification_)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from complaintpanel.hmm import core
+from complaintpanel.hmm import core, reply_process
 from complaintpanel.hmm.data import PanelArrays
 from complaintpanel.hmm.emissions import (
     EmissionTerms,
@@ -191,9 +191,14 @@ def evaluate(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], 
         validation_grad[layout.slices["q_logits"]] = validation_score(counts, logits).ravel()
     logliks = []
     grads = []
+    reply_logits = layout.reply_logits(theta)
     for chunk in chunks:
-        loglik, grad_nat = _evaluate_chunk(nat, layout, chunk, gradient or scores, m,
-                                           m_jacobian)
+        if reply_logits is not None:  # the reply process (latent intervention and redress)
+            loglik, grad_nat = reply_process.evaluate_chunk(
+                nat, layout, chunk, gradient or scores, m, m_jacobian, reply_logits)
+        else:
+            loglik, grad_nat = _evaluate_chunk(nat, layout, chunk, gradient or scores, m,
+                                               m_jacobian)
         logliks.append(loglik)
         if grad_nat is not None:
             grads.append(grad_nat)

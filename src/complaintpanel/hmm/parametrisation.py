@@ -38,8 +38,8 @@ class IdentificationError(ValueError):
 
 
 _BLOCKS = ("a", "c", "beta_c", "beta_p", "beta_tr", "tau", "init", "sent_mean", "sent_log_sd",
-           "reply_brand", "reply_state", "neutral", "q_logits")
-_MODEL_BLOCKS = _BLOCKS[:-1]  # the blocks ModelParams holds
+           "reply_brand", "reply_state", "neutral", "q_logits", "reply_logits")
+_MODEL_BLOCKS = _BLOCKS[:-2]  # the blocks ModelParams holds
 
 
 class ParamLayout:
@@ -71,8 +71,10 @@ class ParamLayout:
             "neutral": k if spec.neutral else 0,
             "q_logits": ((len(VOICES) - 1) * len(VOICES)
                          if spec.validation_counts is not None else 0),
+            # reply process: logit p[v, b] of answering a tweet of true voice v, brand b
+            "reply_logits": len(VOICES) * len(spec.brands) if spec.reply_process else 0,
         }
-        if spec.reply_model and not spec.brands:
+        if (spec.reply_model or spec.reply_process) and not spec.brands:
             raise ValueError("the reply model needs the brand labels (ModelSpec.with_brands)")
         self.slices: dict[str, slice] = {}
         start = 0
@@ -95,6 +97,7 @@ class ParamLayout:
         blocks["tau"] = tau
         blocks["init"] = blocks["init"].reshape(k - 1, 1 + len(self.spec.initial_covariates))
         del blocks["q_logits"]
+        del blocks["reply_logits"]
         neutral_block = blocks.pop("neutral")
         neutral = neutral_block if self.spec.neutral else None
         return ModelParams(spec=self.spec, neutral=neutral, **blocks)
@@ -106,6 +109,13 @@ class ParamLayout:
             return None
         return np.asarray(theta, dtype=float)[self.slices["q_logits"]].reshape(
             len(VOICES) - 1, len(VOICES))
+
+    def reply_logits(self, theta: np.ndarray) -> np.ndarray | None:
+        """Return the reply process's logits ``logit p[v, b]`` (V, B), or ``None``."""
+        if not self.spec.reply_process:
+            return None
+        return np.asarray(theta, dtype=float)[self.slices["reply_logits"]].reshape(
+            len(VOICES), len(self.spec.brands))
 
     def misclassification(self, theta: np.ndarray) -> np.ndarray | None:
         """``M[v, ℓ] = P(label ℓ | true v)`` at ``θ`` (estimated or fixed), or ``None``."""
@@ -154,6 +164,8 @@ class ParamLayout:
         if self.spec.validation_counts is not None:
             values = self.start_q_logits() if q_logit_values is None else q_logit_values
             theta[self.slices["q_logits"]] = np.asarray(values, dtype=float).ravel()
+        # reply process: p = 1/2 until the estimator sets a data start
+        theta[self.slices["reply_logits"]] = 0.0
         return theta
 
     def natural_vector(self, nat: ModelParams) -> np.ndarray:
@@ -203,6 +215,10 @@ class ParamLayout:
         if m is not None and self.spec.validation_counts is not None:
             names += [f"M[{v},{ell}]" for v in VOICES for ell in VOICES]
             values = np.concatenate([values, m.ravel()])
+        reply = self.reply_logits(theta)
+        if reply is not None:
+            names += [f"reply[{v},{b}]" for v in VOICES for b in self.spec.brands]
+            values = np.concatenate([values, 1.0 / (1.0 + np.exp(-reply.ravel()))])
         return names, values
 
     def reported_jacobian(self, theta: np.ndarray, step: float = 1e-6) -> np.ndarray:
@@ -228,7 +244,7 @@ class ParamLayout:
             for m in range(1, k - 1):
                 bounds[st.start + j * (k - 1) + m] = (-12.0, 4.0)  # log gap between cuts
         for name in ("beta_c", "beta_p", "beta_tr", "init", "reply_brand", "reply_state",
-                     "q_logits"):
+                     "q_logits", "reply_logits"):
             s = self.slices[name]
             for i in range(s.start, s.stop):
                 bounds[i] = (-20.0, 20.0)

@@ -166,11 +166,14 @@ class RelationshipHMMResults(EstimationResults):
     def measurement(self) -> str:
         """How the voice labels were treated: corrected for misclassification, or naive."""
         spec = self.spec
+        replies = ", reply process modelled" if spec.reply_process else ""
         if spec.validation_counts is not None:
             n = int(np.sum(spec.validation_counts))
-            return f"corrected for misclassification (validation sample n = {n})"
+            return f"corrected for misclassification{replies} (validation sample n = {n})"
         if spec.fixed_misclassification is not None:
-            return "corrected for misclassification (fixed M)"
+            return f"corrected for misclassification{replies} (fixed M)"
+        if spec.reply_process:
+            return "reply process modelled (labels taken as the true voice)"
         return "naive (classifier labels taken as the true voice)"
 
     @property

@@ -83,6 +83,11 @@ class ModelSpec:
         log-likelihood is added). Needs ``neutral``.
     fixed_misclassification : tuple or None
         A known ``M`` (3 × 3 tuple, rows = true voice) used as fixed instead of estimated.
+    reply_process : bool
+        Model the brand's replies to every tweet (:mod:`complaintpanel.hmm.reply_process`):
+        each tweet of true voice ``v`` is answered with probability ``p[v, brand]``, so the
+        label × answered counts are independent Poisson, and intervention and redress become
+        latent (``intervened`` = a *true* complaint answered). Needs ``neutral`` and brands.
     """
 
     n_states: int = 3
@@ -99,8 +104,11 @@ class ModelSpec:
     validation_counts: tuple[tuple[int, ...], ...] | None = None
     validation_population: tuple[int, ...] | None = None
     fixed_misclassification: tuple[tuple[float, ...], ...] | None = None
+    reply_process: bool = False
 
     def __post_init__(self) -> None:
+        if self.reply_process and not self.neutral:
+            raise ValueError("the reply process needs the neutral emission (neutral=True)")
         if (self.validation_counts is None) != (self.validation_population is None):
             raise ValueError("a validation sample needs both its counts and its population")
         if self.misclassified and not self.neutral:
@@ -159,6 +167,8 @@ class ModelSpec:
             out["validation_population"] = list(self.validation_population or ())
         if self.fixed_misclassification is not None:
             out["fixed_misclassification"] = [list(r) for r in self.fixed_misclassification]
+        if self.reply_process:
+            out["reply_process"] = True
         return out
 
     @classmethod
