@@ -49,6 +49,19 @@ class SimulateConfig:
     endogenous_replies: bool = False
     ambiguous_share: float = 0.10
     start_date: str = "2017-06-05"
+    # Customers differ (DESIGN.md §4.2): each customer's normal random effects on the complaint
+    # and compliment log-rates, with these standard deviations and this correlation; they
+    # multiply the true voice rates (misclassified labels inherit them). 0 = no heterogeneity
+    # (the default world is then drawn exactly as without these settings).
+    complaint_re_sd: float = 0.0
+    compliment_re_sd: float = 0.0
+    re_corr: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.complaint_re_sd >= 0 and self.compliment_re_sd >= 0):
+            raise ValueError("[simulate] complaint_re_sd and compliment_re_sd must be >= 0")
+        if not -1 <= self.re_corr <= 1:
+            raise ValueError("[simulate] re_corr must lie in [-1, 1]")
 
 
 def parse_utc_instant(value: str, setting: str) -> datetime:

@@ -335,6 +335,15 @@ class RelationshipHMM:
         (:meth:`_starts_from_naive`; reported in ``results_.extra["start"]``). ``False``: the
         corrected model itself from ``n_starts`` starts (about three times slower; always so
         with a fixed ``misclassification``).
+    heterogeneity : {"none", "random_intercepts"}
+        How customers differ (DESIGN.md §4.2). ``"random_intercepts"``: a normal random
+        intercept ``σ·u_i`` in every customer's complaint log-rate, integrated out by
+        Gauss–Hermite quadrature (:mod:`complaintpanel.hmm.heterogeneity`); the homogeneous
+        model is fitted first and its optimum starts the random-intercept fit, whose results
+        report σ (``sigma[complaint]``) and both BICs. Needs ``cov_type="oim"``. Inference
+        methods (``predict_proba``, ``decode``, policies) use the median customer (u = 0).
+    quadrature_nodes : int
+        Gauss–Hermite nodes of the random intercept.
     """
 
     def __init__(self, n_states: int = 3, *,
@@ -351,7 +360,8 @@ class RelationshipHMM:
                  warm_start_size: int | None = 3000, neutral: bool = False,
                  validation: ValidationCounts | None = None,
                  misclassification: np.ndarray | None = None,
-                 naive_start: bool = True) -> None:
+                 naive_start: bool = True, heterogeneity: str = "none",
+                 quadrature_nodes: int = 9) -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
         self.compliment_covariates = tuple(compliment_covariates)
@@ -376,6 +386,8 @@ class RelationshipHMM:
         self.validation = validation
         self.misclassification = misclassification
         self.naive_start = naive_start
+        self.heterogeneity = heterogeneity
+        self.quadrature_nodes = quadrature_nodes
 
     # ------------------------------------------------------------------ specification
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -386,7 +398,7 @@ class RelationshipHMM:
             "sentiment", "reply_model", "first_contact_truncation", "n_starts",
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
-            "naive_start")}
+            "naive_start", "heterogeneity", "quadrature_nodes")}
 
     def make_spec(self, brands: tuple[str, ...] = ()) -> ModelSpec:
         """Build the :class:`ModelSpec` these settings describe."""
@@ -447,6 +459,12 @@ class RelationshipHMM:
         started = time.perf_counter()
         if self.cov_type not in ("oim", "robust", "bootstrap"):
             raise ValueError("cov_type must be 'oim', 'robust' or 'bootstrap'")
+        if self.heterogeneity not in ("none", "random_intercepts"):
+            raise ValueError("heterogeneity must be 'none' or 'random_intercepts', not "
+                             f"{self.heterogeneity!r}")
+        if self.heterogeneity != "none" and self.cov_type != "oim":
+            raise ValueError("random intercepts have observed-information standard errors "
+                             "only (cov_type='oim')")
         if self.validation is not None and self.cov_type != "oim":
             raise ValueError("with a validation sample only cov_type='oim' carries the "
                              "uncertainty of M (the sandwich and the customer bootstrap "
@@ -500,6 +518,12 @@ class RelationshipHMM:
             self.results_.extra["measurement"] = {
                 "correction": "misclassification",
                 "validation_n": int(np.sum(spec.validation_counts))}
+        if self.heterogeneity == "random_intercepts":
+            from complaintpanel.hmm.heterogeneity import fit_random_intercepts
+            self.results_ = fit_random_intercepts(
+                self.results_, data, chunks, n_nodes=self.quadrature_nodes,
+                max_iter=self.max_iter, gtol=self.gtol)
+            theta = self.results_.theta
         self._set_fitted(spec, theta)
         return self
 
