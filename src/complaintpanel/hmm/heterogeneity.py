@@ -372,41 +372,37 @@ def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
 
 
 def maximise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: int = 2000,
-             gtol: float = 1e-7, max_rounds: int = 6, tol: float = 1e-3
-             ) -> tuple[np.ndarray, StartReport, int]:
+             gtol: float = 1e-7, max_rounds: int = 6, tol: float = 1e-2,
+             round_gtol: float = 1e-4) -> tuple[np.ndarray, StartReport, int]:
     """Maximise the likelihood, re-adapting the nodes between optimiser runs.
 
-    Adapt at the start, optimise at fixed nodes, re-adapt at the optimum; stop when
-    re-adapting moves the log-likelihood by less than ``tol`` (then the nodes fit the
-    optimum's posteriors and the optimum is one of the likelihood being reported).
+    Adapt at the start; then optimise at fixed nodes to the looser ``round_gtol`` and
+    re-adapt at that optimum, until re-adapting moves the log-likelihood by less than
+    ``tol``; a last run at fixed nodes polishes to ``gtol``. The reported optimum is then
+    one of the likelihood with nodes fitted to its own posteriors.
 
     Returns
     -------
     theta : ndarray
     report : StartReport
-        Of the last optimiser run (iterations summed over runs).
+        Of the last optimiser run (iterations and evaluations summed over runs).
     rounds : int
         Optimiser runs.
     """
     started = time.perf_counter()
     model.adapt(theta0)
     theta = np.asarray(theta0, dtype=float)
-    n_iter = n_eval = 0
-    rounds = 0
-    report = None
-    for rounds in range(1, max_rounds + 1):  # noqa: B007 - the count is returned
-        theta, report = _optimise(theta, model, nobs, max_iter=max_iter, gtol=gtol)
-        n_iter += report.n_iter
-        n_eval += report.n_eval
-        if not model.adaptive:
-            break
-        readapted = model.adapt(theta)
-        moved = abs(readapted.loglik - report.loglike)
-        if moved < tol:
-            break
-    assert report is not None  # at least one round
-    final = model.evaluate(theta, gradient=False)
-    report = StartReport(loglike=final.loglik, converged=report.converged, n_iter=n_iter,
+    n_iter = n_eval = rounds = 0
+    if model.adaptive:
+        for _ in range(max_rounds - 1):
+            theta, report = _optimise(theta, model, nobs, max_iter=max_iter,
+                                      gtol=max(gtol, round_gtol))
+            n_iter, n_eval, rounds = n_iter + report.n_iter, n_eval + report.n_eval, rounds + 1
+            if abs(model.adapt(theta).loglik - report.loglike) < tol:
+                break
+    theta, report = _optimise(theta, model, nobs, max_iter=max_iter, gtol=gtol)
+    n_iter, n_eval, rounds = n_iter + report.n_iter, n_eval + report.n_eval, rounds + 1
+    report = StartReport(loglike=report.loglike, converged=report.converged, n_iter=n_iter,
                          n_eval=n_eval, message=report.message,
                          seconds=time.perf_counter() - started)
     return theta, report, rounds
