@@ -198,3 +198,33 @@ def test_bad_heterogeneity_is_refused() -> None:
         RelationshipHMM(heterogeneity="classes").fit(panel)
     with pytest.raises(ValueError, match="cov_type='oim'"):
         RelationshipHMM(heterogeneity="random_intercepts", cov_type="robust").fit(panel)
+
+
+def test_hmm_config_and_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`[hmm] heterogeneity` is checked; `complaintpanel hmm --heterogeneity` reports σ."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from complaintpanel.cli import app
+    from complaintpanel.config import HMMConfig
+
+    assert HMMConfig().heterogeneity == "none" and HMMConfig().quadrature_nodes == 9
+    with pytest.raises(ValueError, match=r"\[hmm\] heterogeneity"):
+        HMMConfig(heterogeneity="classes")  # type: ignore[arg-type]
+    world = simulate_world(SimulateConfig(customers=300, seed=3, complaint_re_sd=0.6))
+    folder = tmp_path / "world"
+    (folder / "truth").mkdir(parents=True)
+    world.states.to_parquet(folder / "truth" / "states.parquet")
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["hmm", str(folder), "--out", str(out), "--starts", "1",
+                                      "--heterogeneity", "random_intercepts",
+                                      "--quadrature-nodes", "5"])
+    assert result.exit_code == 0, result.output
+    assert "sigma[complaint]" in result.stdout and "BIC selects" in result.stdout
+    stored = json.loads((out / "hmm.json").read_text())
+    assert stored["n_params"] == 18 and "sigma[complaint]" in stored["bse"]
+    info = stored["extra"]["heterogeneity"]
+    assert info["quadrature_nodes"] == 5 and info["kind"] == "random_intercepts"
+    assert "random_intercepts_seconds" not in info  # hmm.json is byte-identical across runs
+    assert "fit_seconds" not in info["homogeneous"]

@@ -1,4 +1,4 @@
-"""The simulator's customer random effects (issue 16): off by default, drawn as asked, in the rates."""
+"""The simulator's customer random effects (issue 16): off by default, drawn as asked."""
 
 from __future__ import annotations
 

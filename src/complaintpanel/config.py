@@ -220,6 +220,18 @@ class HMMConfig:
     # Coded validation sheet (CSV): correct the voice labels for misclassification with M
     # estimated jointly (DESIGN.md §4.1); None fits the naive model on the labels.
     validation: str | None = None
+    # Customers differ (DESIGN.md §4.2): "none" or "random_intercepts" (a normal random
+    # intercept in each customer's complaint log-rate, integrated by adaptive Gauss–Hermite
+    # quadrature with quadrature_nodes nodes; hmm.json then reports σ and both BICs).
+    heterogeneity: Literal["none", "random_intercepts"] = "none"
+    quadrature_nodes: int = 9
+
+    def __post_init__(self) -> None:
+        if self.heterogeneity not in ("none", "random_intercepts"):
+            raise ValueError("[hmm] heterogeneity must be 'none' or 'random_intercepts', not "
+                             f"{self.heterogeneity!r}")
+        if self.quadrature_nodes < 1:
+            raise ValueError("[hmm] quadrature_nodes must be at least 1")
 
 
 @dataclass(frozen=True)
