@@ -64,6 +64,7 @@ __all__ = [
     "maximise",
     "observed_information",
     "quadrature",
+    "select_heterogeneity",
     "start_from_homogeneous",
 ]
 
@@ -533,3 +534,25 @@ def heterogeneity_table(results: RelationshipHMMResults) -> pd.DataFrame:
     ])
     table["best"] = table["bic"] == table["bic"].min()
     return table
+
+
+def select_heterogeneity(panel: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """Fit the homogeneous and the random-intercept model and compare them by BIC.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        As for :meth:`RelationshipHMM.fit <complaintpanel.hmm.RelationshipHMM.fit>`.
+    **kwargs
+        Other :class:`~complaintpanel.hmm.RelationshipHMM` settings.
+
+    Returns
+    -------
+    DataFrame
+        :func:`heterogeneity_table` of the fit (one row per heterogeneity, ``best`` = lowest
+        BIC).
+    """
+    from complaintpanel.hmm.estimator import RelationshipHMM
+
+    model = RelationshipHMM(**{**kwargs, "heterogeneity": "random_intercepts"}).fit(panel)
+    return heterogeneity_table(model.results_)
