@@ -226,3 +226,11 @@ def test_bad_settings_are_refused() -> None:
         RelationshipHMM(heterogeneity="classes").fit(panel)
     with pytest.raises(ValueError, match="cov_type='oim'"):
         RelationshipHMM(heterogeneity="random_intercepts", cov_type="robust").fit(panel)
+
+
+def test_score_integrates_the_effect(fitted: tuple[RelationshipHMMResults, str]) -> None:
+    """A model rebuilt from hmm.json scores its panel at the fit's log-likelihood."""
+    results, _ = fitted
+    world = simulate_world(SimulateConfig(customers=500, seed=11, complaint_re_sd=0.6))
+    model = RelationshipHMM.from_results(results)
+    assert model.score(world.states) == pytest.approx(results.loglike, abs=0.05)

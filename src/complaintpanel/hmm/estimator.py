@@ -704,8 +704,17 @@ class RelationshipHMM:
         return prepare_panel(panel, self.spec_)
 
     def score(self, panel: pd.DataFrame) -> float:
-        """Log-likelihood of ``panel`` under the fitted parameters (hmmlearn's ``score``)."""
+        """Log-likelihood of ``panel`` under the fitted parameters (hmmlearn's ``score``).
+
+        With random intercepts: the likelihood integrated over each customer's effect
+        (adaptive quadrature with the fit's nodes).
+        """
         data = self._prepare(panel)
+        if self.theta_.size > self.layout_.n_params:  # random intercepts
+            from complaintpanel.hmm.heterogeneity import RandomIntercepts
+            nodes = self.results_.extra["heterogeneity"]["quadrature_nodes"]
+            return RandomIntercepts.from_data(self.layout_, data, self.chunk_size,
+                                              n_nodes=nodes).adapt(self.theta_).loglik
         return evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size),
                         gradient=False).loglik
 
