@@ -35,7 +35,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import WORK_DIR, peak_rss_mb, write_result
+from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
 from complaintpanel import simulate
 from complaintpanel.config import SimulateConfig
 from complaintpanel.hmm import ParamLayout, RelationshipHMM, prepare_panel, sample_panel
@@ -197,6 +197,9 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=30.0)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-default-fit", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the worlds (and default-world fit) already in the run log, "
+                             "run the rest: extend a run cut by its budget")
     args = parser.parse_args()
 
     name = "hmm_heterogeneity"
@@ -205,9 +208,12 @@ def main() -> None:
     load_before = os.getloadavg()
     started = time.perf_counter()
     result: dict[str, Any] = {}
+    previous = RESULTS_DIR / f"{name}.json"
     if not args.skip_speed:
         result["speed"] = speed()
         print("speed:", json.dumps(result["speed"]), flush=True)
+    elif args.resume and previous.exists():
+        result["speed"] = json.loads(previous.read_text()).get("speed")
     # interleave the sds so a run cut by the budget still covers each
     plan = [(args.sd, args.worlds), (args.sd_large, args.worlds_large),
             (0.0, args.worlds_homogeneous)]
@@ -219,10 +225,20 @@ def main() -> None:
             if queue:
                 tasks.append(queue.pop(0))
     records: list[dict[str, Any]] = []
+    if args.resume and log.exists():
+        for line in log.read_text().splitlines():
+            stored = json.loads(line)
+            if "default_world_fit" in stored:
+                result.update(stored)
+            else:
+                records.append(stored)
+        done = {(r["seed"], r["sd"]) for r in records}
+        tasks = [task for task in tasks if (task[0], task[1]) not in done]
     deadline = started + 60 * args.budget_minutes
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open("w") as handle:
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open(
+            "a" if args.resume else "w") as handle:
         pending: set[Future[dict[str, Any]]] = set()
-        if not args.skip_default_fit:
+        if not args.skip_default_fit and "default_world_fit" not in result:
             pending.add(pool.submit(default_world_fit, (args.sd, 7)))
         queue = list(tasks)
         while queue and len(pending) < args.jobs:
@@ -248,7 +264,7 @@ def main() -> None:
                      "panel": "truth/states (true voice counts: oracle labels)",
                      "planned_worlds": {str(sd): n for sd, n in plan},
                      "worlds_not_run_budget": skipped,
-                     "budget_minutes": args.budget_minutes},
+                     "budget_minutes": args.budget_minutes, "resumed": args.resume},
         "target_coverage_band": [0.92, 0.98],
         "by_sd": [summarise(records, sd) for sd, n in plan if n],
         "load_average_before": list(load_before),
