@@ -234,3 +234,32 @@ def test_score_integrates_the_effect(fitted: tuple[RelationshipHMMResults, str])
     world = simulate_world(SimulateConfig(customers=500, seed=11, complaint_re_sd=0.6))
     model = RelationshipHMM.from_results(results)
     assert model.score(world.states) == pytest.approx(results.loglike, abs=0.05)
+
+
+@pytest.mark.parametrize("settings", [
+    {"misclassification": np.array([[0.85, 0.05, 0.10], [0.05, 0.85, 0.10], [0.1, 0.1, 0.8]])},
+    {"first_contact_truncation": "joint"},
+], ids=["misclassification_layer", "joint_first_contact"])
+def test_other_specifications(settings: dict[str, object]) -> None:
+    """σ = 0 gives the homogeneous model, and the gradient is exact, under other options."""
+    world = simulate_world(SimulateConfig(customers=40, seed=5, complaint_re_sd=SIGMA))
+    spec = RelationshipHMM(**settings).make_spec()  # type: ignore[arg-type]
+    data = prepare_panel(world.states, spec)
+    layout = ParamLayout(spec)
+    theta = np.append(layout.from_natural(default_params().with_spec(spec)), SIGMA)
+    model = RandomIntercepts.from_data(layout, data)
+    at_zero = np.append(theta[:-1], 0.0)
+    model.adapt(at_zero)
+    homogeneous = evaluate(theta[:-1], layout, data.chunks(4096))
+    assert model.evaluate(at_zero).loglik == pytest.approx(homogeneous.loglik, rel=1e-12)
+    point = theta + np.linspace(-0.05, 0.05, theta.size)
+    model.adapt(point)
+    grad = model.evaluate(point).gradient()
+    numeric = np.empty_like(grad)
+    for i in range(point.size):
+        up, down = point.copy(), point.copy()
+        up[i] += 1e-5
+        down[i] -= 1e-5
+        numeric[i] = (model.evaluate(up, gradient=False).loglik
+                      - model.evaluate(down, gradient=False).loglik) / 2e-5
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-5)
