@@ -176,7 +176,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[RelationshipHMMRes
         warnings.simplefilter("error", RuntimeWarning)  # a singular information would fail
         result = CliRunner().invoke(app, ["hmm", str(folder), "--out", str(out), "--starts",
                                           "1", "--heterogeneity", "random_intercepts",
-                                          "--quadrature-nodes", "7"])
+                                          "--quadrature-nodes", "5"])
     assert result.exit_code == 0, result.output
     results = read_hmm_results(out / "hmm.json")
     assert isinstance(results, RelationshipHMMResults)
@@ -210,7 +210,7 @@ def test_results_and_cli_report_sigma(fitted: tuple[RelationshipHMMResults, str]
     pd.testing.assert_series_equal(back.params, results.params)
     pd.testing.assert_series_equal(back.bse, results.bse)
     info = results.extra["heterogeneity"]
-    assert info["quadrature_nodes"] == 7 and info["kind"] == "random_intercepts"
+    assert info["quadrature_nodes"] == 5 and info["kind"] == "random_intercepts"
     assert "random_intercepts_seconds" not in info  # hmm.json is byte-identical across runs
     assert "fit_seconds" not in info["homogeneous"]
 
