@@ -49,6 +49,19 @@ class SimulateConfig:
     endogenous_replies: bool = False
     ambiguous_share: float = 0.10
     start_date: str = "2017-06-05"
+    # Customers differ (DESIGN.md §4.2): each customer's normal random effects on the complaint
+    # and compliment log-rates, with these standard deviations and this correlation; they
+    # multiply the true voice rates (misclassified labels inherit them). 0 = no heterogeneity
+    # (the default world is then drawn exactly as without these settings).
+    complaint_re_sd: float = 0.0
+    compliment_re_sd: float = 0.0
+    re_corr: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.complaint_re_sd >= 0 and self.compliment_re_sd >= 0):
+            raise ValueError("[simulate] complaint_re_sd and compliment_re_sd must be >= 0")
+        if not -1 <= self.re_corr <= 1:
+            raise ValueError("[simulate] re_corr must lie in [-1, 1]")
 
 
 def parse_utc_instant(value: str, setting: str) -> datetime:
@@ -207,6 +220,18 @@ class HMMConfig:
     # Coded validation sheet (CSV): correct the voice labels for misclassification with M
     # estimated jointly (DESIGN.md §4.1); None fits the naive model on the labels.
     validation: str | None = None
+    # Customers differ (DESIGN.md §4.2): "none" or "random_intercepts" (a normal random
+    # intercept in each customer's complaint log-rate, integrated by adaptive Gauss–Hermite
+    # quadrature with quadrature_nodes nodes; hmm.json then reports σ and both BICs).
+    heterogeneity: Literal["none", "random_intercepts"] = "none"
+    quadrature_nodes: int = 9
+
+    def __post_init__(self) -> None:
+        if self.heterogeneity not in ("none", "random_intercepts"):
+            raise ValueError("[hmm] heterogeneity must be 'none' or 'random_intercepts', not "
+                             f"{self.heterogeneity!r}")
+        if self.quadrature_nodes < 1:
+            raise ValueError("[hmm] quadrature_nodes must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,11 @@ def hmm(
     voiced: Annotated[Path | None, typer.Option(
         help="voiced.parquet the validation sample was drawn from (default: beside the "
              "panel).")] = None,
+    heterogeneity: Annotated[str | None, typer.Option(
+        help="none or random_intercepts (a customer random intercept in the complaint "
+             "log-rate, DESIGN.md §4.2).")] = None,
+    quadrature_nodes: Annotated[int | None, typer.Option(
+        help="Gauss-Hermite nodes of the random intercepts.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Fit the relationship HMM: hmm.json, coefficient and transition tables.
@@ -104,7 +109,8 @@ def hmm(
     settings = overridden(load(config).hmm, n_states=states, n_starts=starts, seed=seed,
                           jobs=jobs, cov_type=cov_type, n_boot=n_boot, unanswered=unanswered,
                           reply_model=reply_model, latency_hours=latency_hours,
-                          sentiment=sentiment)
+                          sentiment=sentiment, heterogeneity=heterogeneity,
+                          quadrature_nodes=quadrature_nodes)
     panel_path = find_panel(directory)
     validation_path = validation if validation is not None else (
         Path(settings.validation) if settings.validation else None)
@@ -174,6 +180,7 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
             reply_model=settings.reply_model, latency_hours=settings.latency_hours,
             sentiment=settings.sentiment, validation=counts,
             reply_process=replies,
+            heterogeneity=settings.heterogeneity, quadrature_nodes=settings.quadrature_nodes,
         ).fit(panel)
     except IdentificationError as error:
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
@@ -199,6 +206,10 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     payload.pop("fit_seconds", None)
     for start in payload["starts"]:
         start.pop("seconds", None)
+    heterogeneous = payload["extra"].get("heterogeneity")
+    if heterogeneous:
+        heterogeneous.pop("random_intercepts_seconds", None)
+        heterogeneous["homogeneous"].pop("fit_seconds", None)
     write_json(payload, outputs.path("hmm.json"))
     _write_text(res.to_markdown(), outputs.path("hmm_table.md"))
     _write_text(res.to_latex(), outputs.path("hmm_table.tex"))
@@ -206,7 +217,10 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     ci = res.conf_int()
     effects = ", ".join(f"{name} {res.params[name]:+.3f} [{ci.loc[name, 'lower']:+.3f}, "
                         f"{ci.loc[name, 'upper']:+.3f}]"
-                        for name in ("gamma", "delta") if name in res.params.index)
+                        for name in ("gamma", "delta", "sigma[complaint]")
+                        if name in res.params.index)
+    if "heterogeneity" in res.extra:
+        effects += f"; BIC selects {res.extra['heterogeneity']['bic_selects']}"
     return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
             f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}")
 

@@ -14,6 +14,8 @@ lives in :mod:`complaintpanel.model`; the estimator's pieces mirror hmmlearn's s
   customers;
 * :mod:`.likelihood` — exact log-likelihood and its analytic gradient (Fisher's identity);
 * :mod:`.estimator` — :class:`RelationshipHMM` (fit, score, predict_proba, decode, sample);
+* :mod:`.heterogeneity` — customers differ: a random intercept in the complaint rate by
+  adaptive Gauss–Hermite quadrature, compared with the homogeneous fit by BIC;
 * :mod:`.results` — :class:`RelationshipHMMResults` (params, bse, conf_int, summary, tables);
 * :mod:`.sampling` — panels drawn from the model (:func:`complaintpanel.model.step`);
 * :mod:`.policy` — counterfactual reply policies simulated from the filtered states.

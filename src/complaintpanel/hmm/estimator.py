@@ -341,6 +341,15 @@ class RelationshipHMM:
         and redress latent (a *true* complaint answered). Needs the panel's
         ``answered_complaints``, ``answered_compliments`` and ``answered_neutral``; implies
         ``neutral``. Use it with ``validation``: brands answer true, not labelled, complaints.
+    heterogeneity : {"none", "random_intercepts"}
+        How customers differ (DESIGN.md §4.2). ``"random_intercepts"``: a normal random
+        intercept ``σ·u_i`` in every customer's complaint log-rate, integrated out by
+        Gauss–Hermite quadrature (:mod:`complaintpanel.hmm.heterogeneity`); the homogeneous
+        model is fitted first and its optimum starts the random-intercept fit, whose results
+        report σ (``sigma[complaint]``) and both BICs. Needs ``cov_type="oim"``. Inference
+        methods (``predict_proba``, ``decode``, policies) use the median customer (u = 0).
+    quadrature_nodes : int
+        Gauss–Hermite nodes of the random intercept.
     """
 
     def __init__(self, n_states: int = 3, *,
@@ -357,7 +366,8 @@ class RelationshipHMM:
                  warm_start_size: int | None = 3000, neutral: bool = False,
                  validation: ValidationCounts | None = None,
                  misclassification: np.ndarray | None = None,
-                 naive_start: bool = True, reply_process: bool = False) -> None:
+                 naive_start: bool = True, reply_process: bool = False,
+                 heterogeneity: str = "none", quadrature_nodes: int = 9) -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
         self.compliment_covariates = tuple(compliment_covariates)
@@ -383,6 +393,8 @@ class RelationshipHMM:
         self.misclassification = misclassification
         self.naive_start = naive_start
         self.reply_process = reply_process
+        self.heterogeneity = heterogeneity
+        self.quadrature_nodes = quadrature_nodes
 
     # ------------------------------------------------------------------ specification
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -393,7 +405,7 @@ class RelationshipHMM:
             "sentiment", "reply_model", "first_contact_truncation", "n_starts",
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
-            "naive_start", "reply_process")}
+            "naive_start", "reply_process", "heterogeneity", "quadrature_nodes")}
 
     def make_spec(self, brands: tuple[str, ...] = ()) -> ModelSpec:
         """Build the :class:`ModelSpec` these settings describe."""
@@ -456,6 +468,17 @@ class RelationshipHMM:
         started = time.perf_counter()
         if self.cov_type not in ("oim", "robust", "bootstrap"):
             raise ValueError("cov_type must be 'oim', 'robust' or 'bootstrap'")
+        if self.heterogeneity not in ("none", "random_intercepts"):
+            raise ValueError("heterogeneity must be 'none' or 'random_intercepts', not "
+                             f"{self.heterogeneity!r}")
+        if self.heterogeneity != "none" and self.cov_type != "oim":
+            raise ValueError("random intercepts have observed-information standard errors "
+                             "only (cov_type='oim')")
+        if self.heterogeneity != "none" and self.reply_process:
+            # The random intercept enters as a per-customer complaint offset, which the reply
+            # process's likelihood does not take (yet): refuse rather than ignore it.
+            raise ValueError("random intercepts are not available with the reply process "
+                             "(reply_process=True); fit one or the other")
         if self.validation is not None and self.cov_type != "oim":
             raise ValueError("with a validation sample only cov_type='oim' carries the "
                              "uncertainty of M (the sandwich and the customer bootstrap "
@@ -515,6 +538,12 @@ class RelationshipHMM:
                 "correction": ("misclassification + reply process" if spec.reply_process
                                else "misclassification"),
                 "validation_n": int(np.sum(spec.validation_counts))}
+        if self.heterogeneity == "random_intercepts":
+            from complaintpanel.hmm.heterogeneity import fit_random_intercepts
+            self.results_ = fit_random_intercepts(
+                self.results_, data, chunks, n_nodes=self.quadrature_nodes,
+                max_iter=self.max_iter, gtol=self.gtol)
+            theta = self.results_.theta
         self._set_fitted(spec, theta)
         return self
 
@@ -696,8 +725,17 @@ class RelationshipHMM:
         return prepare_panel(panel, self.spec_)
 
     def score(self, panel: pd.DataFrame) -> float:
-        """Log-likelihood of ``panel`` under the fitted parameters (hmmlearn's ``score``)."""
+        """Log-likelihood of ``panel`` under the fitted parameters (hmmlearn's ``score``).
+
+        With random intercepts: the likelihood integrated over each customer's effect
+        (adaptive quadrature with the fit's nodes).
+        """
         data = self._prepare(panel)
+        if self.theta_.size > self.layout_.n_params:  # random intercepts
+            from complaintpanel.hmm.heterogeneity import RandomIntercepts
+            nodes = self.results_.extra["heterogeneity"]["quadrature_nodes"]
+            return RandomIntercepts.from_data(self.layout_, data, self.chunk_size,
+                                              n_nodes=nodes).adapt(self.theta_).loglik
         return evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size),
                         gradient=False).loglik
 

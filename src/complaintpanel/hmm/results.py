@@ -36,7 +36,12 @@ EFFECT_LABELS: dict[str, str] = {
     "eta": "peer voice → better state",
     "kappa": "unanswered complaint → state",
     "delta_fast": "fast reply (extra) → better state",
+    "sigma[complaint]": "customers differ (sd of the complaint random intercept)",
 }
+
+# Parameters after the homogeneous model's vector in ``theta``, in order (issue 16: the
+# standard deviation of the customers' random intercept in the complaint log-rate).
+RANDOM_EFFECT_NAMES: tuple[str, ...] = ("sigma[complaint]",)
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,20 @@ class RelationshipHMMResults(EstimationResults):
         self.cov_theta = np.asarray(self.cov_theta, dtype=float)
         self.layout = ParamLayout(self.spec)
         names, values = self.layout.reported(self.theta)
+        n_extra = self.theta.size - self.layout.n_params  # σ of the random intercepts
+        if n_extra:
+            sigma = self.theta[self.layout.n_params:]
+            names = names + [RANDOM_EFFECT_NAMES[i] for i in range(n_extra)]
+            values = np.concatenate([values, np.abs(sigma)])
         self.params = pd.Series(values, index=names, name="params")
         if self.reported_cov is None:
             jac = self.layout.reported_jacobian(self.theta)
+            if n_extra:  # |σ| has derivative sign(σ) (the likelihood is even in σ)
+                jac = np.block([
+                    [jac, np.zeros((jac.shape[0], n_extra))],
+                    [np.zeros((n_extra, jac.shape[1])),
+                     np.diag(np.where(sigma < 0, -1.0, 1.0))],
+                ])
             cov = jac @ self.cov_theta @ jac.T
         else:
             cov = np.asarray(self.reported_cov, dtype=float)
@@ -155,8 +171,9 @@ class RelationshipHMMResults(EstimationResults):
         """
         table = self.model_params().reported_terms().drop(columns="value")
         extra = [name for name in self.params.index if name not in table.index]
-        if extra:  # the misclassification matrix M[true, label] of the correction
-            table = pd.concat([table, pd.DataFrame({"block": "M"}, index=extra)]).reindex(
+        if extra:  # the misclassification matrix M[true, label] of the correction, σ
+            blocks = ["heterogeneity" if name in RANDOM_EFFECT_NAMES else "M" for name in extra]
+            table = pd.concat([table, pd.DataFrame({"block": blocks}, index=extra)]).reindex(
                 columns=table.columns)
             table["cut"] = table["cut"].astype("Int64")
         table["fixed"] = False
@@ -185,6 +202,18 @@ class RelationshipHMMResults(EstimationResults):
         from complaintpanel.model.measurement import VOICES
         return pd.DataFrame(m, index=list(VOICES), columns=list(VOICES))
 
+    @property
+    def heterogeneity(self) -> str:
+        """How customers differ in the model: not at all, or by random intercepts."""
+        info = self.extra.get("heterogeneity")
+        if not info:
+            return "no (homogeneous)"
+        homogeneous_bic = info["homogeneous"]["bic"]
+        chosen = "random intercepts" if self.bic < homogeneous_bic else "homogeneous"
+        return (f"random intercept in the complaint log-rate ({info['quadrature_nodes']} "
+                f"Gauss-Hermite nodes); BIC {self.bic:.1f} vs homogeneous "
+                f"{homogeneous_bic:.1f} selects {chosen}")
+
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the reported parameters."""
         return self._cov.copy()
@@ -196,8 +225,8 @@ class RelationshipHMMResults(EstimationResults):
 
     @property
     def n_params(self) -> int:
-        """Number of free parameters."""
-        return self.layout.n_params
+        """Number of free parameters (σ of the random intercepts included)."""
+        return int(self.theta.size)
 
     @property
     def aic(self) -> float:
@@ -320,6 +349,8 @@ class RelationshipHMMResults(EstimationResults):
             f"First contact: {self.spec.first_contact:<12} iterations (best start): "
             f"{best.n_iter}",
             f"Voice: {self.measurement}",
+            *([f"Customers differ: {self.heterogeneity}"]
+              if "heterogeneity" in self.extra else []),
             "-" * 78,
             frame.to_string(float_format=lambda v: f"{v:.4f}"),
             "-" * 78,

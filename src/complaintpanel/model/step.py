@@ -41,12 +41,16 @@ class Customers:
         ignored for entering customers.
     redress : ndarray of float
         Redress history ``R_t`` before this period (:func:`update_redress`).
+    voice_effect : ndarray of float, shape (n, 2), optional
+        Each customer's random effects on the complaint and compliment log-rates (DESIGN.md
+        §4.2, "customers differ"); ``None``: no customer differs (the homogeneous model).
     """
 
     brand: np.ndarray
     state: np.ndarray
     shift: np.ndarray
     redress: np.ndarray
+    voice_effect: np.ndarray | None = None
 
     @classmethod
     def arriving(cls, brand: np.ndarray) -> Customers:
@@ -148,7 +152,8 @@ def emission_rates(params: ModelParams, state: np.ndarray, customers: Customers
     Returns
     -------
     rate_complaints, rate_compliments : ndarray
-        ``exp(a_s + x_c'β_c)`` and ``exp(c_s + x_p'β_p)``.
+        ``exp(a_s + x_c'β_c [+ u_c])`` and ``exp(c_s + x_p'β_p [+ u_p])``, with the
+        customers' random effects ``customers.voice_effect`` when given.
     """
     spec = params.spec
     covariates = _emission_covariates(customers)
@@ -156,6 +161,9 @@ def emission_rates(params: ModelParams, state: np.ndarray, customers: Customers
     log_c = params.a[state] + _linear(params.beta_c, spec.complaint_covariates, covariates, size)
     log_p = params.c[state] + _linear(params.beta_p, spec.compliment_covariates, covariates,
                                       size)
+    if customers.voice_effect is not None:
+        log_c = log_c + customers.voice_effect[:, 0]
+        log_p = log_p + customers.voice_effect[:, 1]
     return np.exp(log_c), np.exp(log_p)
 
 
@@ -257,7 +265,8 @@ def step(params: ModelParams, customers: Customers, rule: AnswerRule, draws: Dra
         peer_voice=voice, rate_complaints=rate_c, rate_compliments=rate_p)
     carry = Customers(brand=customers.brand, state=state,
                       shift=params.transition_shift(_transition_inputs(spec, period), (size,)),
-                      redress=update_redress(customers.redress, answered))
+                      redress=update_redress(customers.redress, answered),
+                      voice_effect=customers.voice_effect)
     return period, carry
 
 
@@ -298,7 +307,8 @@ class Histories:
 
 
 def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarray,
-                       n_periods: int, rule: AnswerRule, draws: Draws) -> Histories:
+                       n_periods: int, rule: AnswerRule, draws: Draws,
+                       voice_effect: np.ndarray | None = None) -> Histories:
     """Run :func:`step` over periods for customers who arrive and then stay to the end.
 
     Each period the customers who have arrived (``arrival ≤ t``, in index order) take one
@@ -314,6 +324,9 @@ def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarr
     n_periods : int
     rule : AnswerRule
     draws : Draws
+    voice_effect : ndarray, shape (n, 2), optional
+        Customer random effects on the complaint and compliment log-rates
+        (:attr:`Customers.voice_effect`); ``None`` (default): none.
 
     Returns
     -------
@@ -330,11 +343,15 @@ def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarr
     redress = np.zeros(shape)
     peer_voice = np.zeros(shape)
     carry = Customers(brand=np.asarray(brand), state=np.full(n, ENTERING, dtype=np.int64),
-                      shift=np.zeros(n), redress=np.zeros(n))
+                      shift=np.zeros(n), redress=np.zeros(n),
+                      voice_effect=None if voice_effect is None else np.asarray(
+                          voice_effect, dtype=float).reshape(n, 2))
     for t in range(n_periods):
         active = arrival <= t
         now = Customers(brand=carry.brand[active], state=carry.state[active],
-                        shift=carry.shift[active], redress=carry.redress[active])
+                        shift=carry.shift[active], redress=carry.redress[active],
+                        voice_effect=None if carry.voice_effect is None
+                        else carry.voice_effect[active])
         period, after = step(params, now, rule, draws)
         state[active, t] = period.state
         for name in counts:

@@ -59,6 +59,7 @@ __all__ = [
     "World",
     "answer_rule",
     "brand_policies",
+    "customer_effects",
     "simulate_world",
     "timed_simulation",
     "write_twcs_csv",
@@ -82,6 +83,7 @@ FOLLOW_UP_WITHOUT_MENTION = 0.5  # ... and then omits the @brand mention
 NEWLINE_SHARE = 0.02  # texts with a line break (real files contain them)
 ENDOGENOUS_LOGIT_SHIFT = 1.0  # --endogenous-replies: + for "poor", − for "good" customers
 SECONDS_PER_WEEK = 7 * 24 * 3600
+EFFECTS_STREAM = 16  # customer random effects come from default_rng([seed, 16]) (issue 16)
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,10 @@ class World:
         The structural parameters the world was drawn from.
     brands : list of BrandPolicy
     spec : SimulateConfig
+    customers : DataFrame or None
+        With customer random effects (``spec.complaint_re_sd`` or ``compliment_re_sd`` > 0):
+        one row per customer, ``customer_id``, ``brand``, ``arrival`` (first week),
+        ``complaint_effect``, ``compliment_effect`` (log-rate shifts); ``None`` otherwise.
     """
 
     tweets: pd.DataFrame
@@ -167,6 +173,7 @@ class World:
     params: ModelParams
     brands: list[BrandPolicy]
     spec: SimulateConfig
+    customers: pd.DataFrame | None = None
 
     def answer_effects(self, horizon: int = 4, draws: int = 20,
                        rows: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -197,6 +204,12 @@ class World:
                 if self.spec.endogenous_replies else 0.0,
                 "arrival_window_weeks": _arrival_window(self.spec.weeks),
             },
+            "heterogeneity": {
+                "complaint_re_sd": self.spec.complaint_re_sd,
+                "compliment_re_sd": self.spec.compliment_re_sd,
+                "re_corr": self.spec.re_corr,
+                "effects_seed": [self.spec.seed, EFFECTS_STREAM],
+            },
             "counts": {
                 "tweets": len(self.tweets),
                 "customer_tweets": int(self.tweets["inbound"].sum()),
@@ -216,16 +229,38 @@ def _arrival_window(weeks: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def customer_effects(spec: SimulateConfig) -> np.ndarray | None:
+    """Draw each customer's random effects on the complaint and compliment log-rates.
+
+    Bivariate normal with mean 0, standard deviations ``spec.complaint_re_sd`` and
+    ``spec.compliment_re_sd`` and correlation ``spec.re_corr``, from a stream of its own
+    (``default_rng([seed, EFFECTS_STREAM])``), so the rest of the world's draws do not move.
+
+    Returns
+    -------
+    ndarray of shape (customers, 2), or None
+        ``None`` when both standard deviations are 0 (no heterogeneity).
+    """
+    sd_c, sd_p = spec.complaint_re_sd, spec.compliment_re_sd
+    if sd_c == 0 and sd_p == 0:
+        return None
+    z = np.random.default_rng([spec.seed, EFFECTS_STREAM]).standard_normal((spec.customers, 2))
+    rho = spec.re_corr
+    complaint = sd_c * z[:, 0]
+    compliment = sd_p * (rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1])
+    return np.column_stack([complaint, compliment])
+
+
 def _simulate_histories(
     spec: SimulateConfig, params: ModelParams, brands: list[BrandPolicy],
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, Histories]:
+    rng: np.random.Generator, effects: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, Histories]:
     """Draw arrival weeks and brands of the customers, then their weeks by the model's step."""
     arrival = rng.integers(0, _arrival_window(spec.weeks), size=spec.customers)
     brand = rng.integers(0, len(brands), size=spec.customers)
     rule = answer_rule(brands, spec.endogenous_replies, params.n_states)
-    return brand, simulate_histories(params, arrival, brand, spec.weeks, rule,
-                                     GeneratorDraws(rng))
+    return arrival, brand, simulate_histories(params, arrival, brand, spec.weeks, rule,
+                                              GeneratorDraws(rng), voice_effect=effects)
 
 
 def _states_frame(h: Histories, brand: np.ndarray, brands: list[BrandPolicy],
@@ -476,11 +511,20 @@ def simulate_world(spec: SimulateConfig | None = None,
     customer_ids = (100_000 + rng.permutation(spec.customers)).astype(str).astype(object)
     if params.neutral is None:
         raise ValueError("a world needs neutral log-rates (ModelParams.neutral)")
-    brand, histories = _simulate_histories(spec, params, brands, rng)
+    effects = customer_effects(spec)
+    arrival, brand, histories = _simulate_histories(spec, params, brands, rng, effects)
     states = _states_frame(histories, brand, brands, customer_ids, start)
     tweets, voice = _build_tweets(histories, brand, brands, customer_ids, start, spec, rng)
+    customers = None
+    if effects is not None:
+        customers = pd.DataFrame({
+            "customer_id": customer_ids,
+            "brand": np.array([b.handle for b in brands], dtype=object)[brand],
+            "arrival": arrival.astype(np.int32),
+            "complaint_effect": effects[:, 0], "compliment_effect": effects[:, 1],
+        }).sort_values("customer_id", kind="stable").reset_index(drop=True)
     return World(tweets=tweets, states=states, voice=voice, params=params, brands=brands,
-                 spec=spec)
+                 spec=spec, customers=customers)
 
 
 def write_twcs_csv(tweets: pd.DataFrame, path: str | Path) -> Path:
@@ -523,6 +567,9 @@ def write_world(world: World, out_dir: str | Path, truth_effects: bool = True
         "states": write_parquet(world.states, out_dir / "truth" / "states.parquet"),
         "voice": write_parquet(world.voice, out_dir / "truth" / "voice.parquet"),
     }
+    if world.customers is not None:
+        written["customers"] = write_parquet(world.customers,
+                                             out_dir / "truth" / "customers.parquet")
     if truth_effects:
         effects = world.answer_effects()
         written["answer_effects"] = write_json(

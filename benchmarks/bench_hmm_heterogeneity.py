@@ -1,0 +1,288 @@
+"""Customers differ (issue 16): the random-intercept HMM against the homogeneous one.
+
+Worlds are drawn by the simulator with a customer random effect of standard deviation ``sd``
+in the complaint log-rate (``[simulate] complaint_re_sd``) and fitted on their true-count
+panels (``truth/states``: oracle voice, so heterogeneity is isolated from misclassification),
+first homogeneously, then with random intercepts from the homogeneous optimum (one
+:class:`~complaintpanel.hmm.RelationshipHMM` fit with ``heterogeneity="random_intercepts"``
+gives both). Per model and sd: 95%-interval coverage, bias, sd of the estimates and mean SE
+of γ and δ; σ̂; how often BIC picks the random intercepts. Worlds with sd = 0 show σ̂ on
+homogeneous worlds.
+
+Speed: one log-likelihood + gradient of the random-intercept model (9 adaptive nodes) on a
+20,000-customer × 26-week panel against the homogeneous evaluation (target ≤ 12×), and a full
+fit on the default world (4,000 customers) with random intercepts (target ≤ 3 minutes).
+
+Writes benchmarks/results/hmm_heterogeneity.json (and a run log in benchmarks/work/). Run:
+``nice -n 5 .venv/bin/python benchmarks/bench_hmm_heterogeneity.py --worlds 24 --jobs 2``
+(``--budget-minutes`` stops taking new worlds after that long; the sds are interleaved so a
+cut run still covers each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
+from complaintpanel import simulate
+from complaintpanel.config import SimulateConfig
+from complaintpanel.hmm import ParamLayout, RelationshipHMM, prepare_panel, sample_panel
+from complaintpanel.hmm.heterogeneity import RandomIntercepts, start_from_homogeneous
+from complaintpanel.hmm.likelihood import evaluate
+from complaintpanel.model import default_params
+
+HEADLINE = ("gamma", "delta")
+TRUTH = {"gamma": float(default_params().gamma), "delta": float(default_params().delta)}
+Z95 = 1.959964
+
+
+def one_world(args: tuple[int, float, int, int]) -> dict[str, Any]:
+    """Fit one world both ways; a failure is reported, never dropped."""
+    seed, sd, customers, starts = args
+    started = time.perf_counter()
+    world = simulate.simulate_world(SimulateConfig(customers=customers, seed=seed,
+                                                   complaint_re_sd=sd))
+    try:
+        fit = RelationshipHMM(n_starts=starts, random_state=seed,
+                              heterogeneity="random_intercepts").fit(world.states)
+    except Exception as error:  # recorded in the results
+        return {"seed": seed, "sd": sd, "error": repr(error)}
+    res = fit.results_
+    info = res.extra["heterogeneity"]
+    homogeneous = info["homogeneous"]
+    names = [*HEADLINE, "sigma[complaint]"]
+    return {
+        "seed": seed, "sd": sd,
+        "random_intercepts": {"params": {k: float(res.params[k]) for k in names},
+                              "bse": {k: float(res.bse[k]) for k in names},
+                              "loglike": res.loglike, "bic": res.bic,
+                              "converged": res.converged, "hessian_ok": res.hessian_ok,
+                              "adaptation_rounds": info["adaptation_rounds"],
+                              "seconds": info["random_intercepts_seconds"]},
+        "homogeneous": {"params": {k: homogeneous["params"][k] for k in HEADLINE},
+                        "bse": {k: homogeneous["bse"][k] for k in HEADLINE},
+                        "loglike": homogeneous["loglike"], "bic": homogeneous["bic"],
+                        "seconds": homogeneous["fit_seconds"]},
+        "bic_selects": info["bic_selects"],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def default_world_fit(args: tuple[float, int]) -> dict[str, Any]:
+    """Time a fit with random intercepts on the default world (4,000 customers)."""
+    sd, seed = args
+    world = simulate.simulate_world(SimulateConfig(complaint_re_sd=sd))
+    started = time.perf_counter()
+    fit = RelationshipHMM(random_state=seed, heterogeneity="random_intercepts").fit(
+        world.states)
+    res = fit.results_
+    info = res.extra["heterogeneity"]
+    return {"default_world_fit": {
+        "customers": SimulateConfig().customers, "complaint_re_sd": sd,
+        "n_starts_homogeneous": res.extra.get("n_starts", 5),
+        "seconds_total": time.perf_counter() - started,
+        "seconds_homogeneous": info["homogeneous"]["fit_seconds"],
+        "seconds_random_intercepts": info["random_intercepts_seconds"],
+        "target_seconds": 180,
+        "within_target": bool(time.perf_counter() - started <= 180),
+        "gamma": float(res.params["gamma"]), "gamma_se": float(res.bse["gamma"]),
+        "delta": float(res.params["delta"]), "delta_se": float(res.bse["delta"]),
+        "sigma": float(res.params["sigma[complaint]"]),
+        "sigma_se": float(res.bse["sigma[complaint]"]),
+        "gamma_homogeneous": info["homogeneous"]["params"]["gamma"],
+        "bic_selects": info["bic_selects"], "adaptation_rounds": info["adaptation_rounds"],
+        "converged": res.converged}}
+
+
+def speed(customers: int = 20_000, weeks: int = 26, repeats: int = 7) -> dict[str, Any]:
+    """One log-likelihood + gradient: random intercepts (9 adaptive nodes) vs homogeneous."""
+    params = default_params()
+    panel = sample_panel(params, customers, weeks, random_state=1)
+    model = RelationshipHMM()
+    spec = model.make_spec()
+    data = prepare_panel(panel, spec)
+    layout = ParamLayout(spec)
+    theta = layout.from_natural(params.with_spec(spec))
+    chunks = data.chunks(model.chunk_size)
+    intercepts = RandomIntercepts.from_data(layout, data, chunk_size=model.chunk_size)
+    full = start_from_homogeneous(theta, layout, 0.6)
+    intercepts.adapt(full)
+
+    # interleaved, so both see the same load (the machine is shared)
+    homogeneous_times, intercept_times = [], []
+    for _ in range(repeats):
+        begun = time.perf_counter()
+        evaluate(theta, layout, chunks)
+        homogeneous_times.append(time.perf_counter() - begun)
+        begun = time.perf_counter()
+        intercepts.evaluate(full)
+        intercept_times.append(time.perf_counter() - begun)
+    homogeneous = float(np.median(homogeneous_times))
+    random_intercepts = float(np.median(intercept_times))
+    ratio = float(np.median(np.asarray(intercept_times) / np.asarray(homogeneous_times)))
+    return {"customers": customers, "weeks": weeks, "customer_periods": int(data.nobs),
+            "quadrature_nodes": intercepts.n_nodes, "adaptive": True,
+            "seconds_homogeneous_median": homogeneous,
+            "seconds_random_intercepts_median": random_intercepts,
+            "ratio_median_of_pairs": ratio, "ratio_of_minima": float(
+                min(intercept_times) / min(homogeneous_times)),
+            "target_ratio": 12.0, "within_target": bool(ratio <= 12.0),
+            "repeats": repeats, "load_average_1m": os.getloadavg()[0]}
+
+
+def summarise(records: list[dict[str, Any]], sd: float) -> dict[str, Any]:
+    """Coverage, bias and spread of γ and δ for both models; σ̂; BIC's choice."""
+    ok = [r for r in records if "error" not in r and r["sd"] == sd]
+    failed = [r for r in records if "error" in r and r["sd"] == sd]
+    out: dict[str, Any] = {"sd": sd, "n_worlds": len(ok) + len(failed),
+                           "n_failed": len(failed), "failures": failed}
+    if not ok:
+        return out
+    for model in ("random_intercepts", "homogeneous"):
+        params = pd.DataFrame([r[model]["params"] for r in ok])
+        bse = pd.DataFrame([r[model]["bse"] for r in ok])
+        block: dict[str, Any] = {}
+        for name in HEADLINE:
+            error = params[name] - TRUTH[name]
+            coverage = float((error.abs() <= Z95 * bse[name]).mean())
+            block[name] = {
+                "truth": TRUTH[name], "coverage_95": coverage,
+                "coverage_mc_se": float(np.sqrt(max(coverage * (1 - coverage), 1e-12)
+                                                / len(ok))),
+                "bias": float(error.mean()),
+                "bias_se": float(error.std(ddof=1) / np.sqrt(len(ok))) if len(ok) > 1 else None,
+                "sd_estimates": float(params[name].std(ddof=1)) if len(ok) > 1 else None,
+                "mean_se": float(bse[name].mean()),
+                "in_target_band": bool(0.92 <= coverage <= 0.98),
+            }
+        out[model] = block
+    sigma = np.array([r["random_intercepts"]["params"]["sigma[complaint]"] for r in ok])
+    sigma_se = np.array([r["random_intercepts"]["bse"]["sigma[complaint]"] for r in ok])
+    out["sigma"] = {"truth": sd, "mean": float(sigma.mean()),
+                    "sd_estimates": float(sigma.std(ddof=1)) if len(ok) > 1 else None,
+                    "mean_se": float(sigma_se.mean()), "max": float(sigma.max()),
+                    "coverage_95": float((np.abs(sigma - sd) <= Z95 * sigma_se).mean())}
+    out["share_bic_selects_random_intercepts"] = float(np.mean(
+        [r["bic_selects"] == "random_intercepts" for r in ok]))
+    out["share_converged"] = float(np.mean([r["random_intercepts"]["converged"] for r in ok]))
+    out["seconds_per_world_median"] = float(np.median([r["seconds"] for r in ok]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--worlds", type=int, default=24, help="worlds with sd = --sd")
+    parser.add_argument("--sd", type=float, default=0.6)
+    parser.add_argument("--worlds-large", type=int, default=12,
+                        help="worlds with sd = --sd-large (0 = none)")
+    parser.add_argument("--sd-large", type=float, default=1.0)
+    parser.add_argument("--worlds-homogeneous", type=int, default=8,
+                        help="worlds with sd = 0 (σ̂ on homogeneous worlds)")
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--starts", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=1600)
+    parser.add_argument("--budget-minutes", type=float, default=30.0)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-default-fit", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the worlds (and default-world fit) already in the run log, "
+                             "run the rest: extend a run cut by its budget")
+    args = parser.parse_args()
+
+    name = "hmm_heterogeneity"
+    log = WORK_DIR / f"{name}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    result: dict[str, Any] = {}
+    previous = RESULTS_DIR / f"{name}.json"
+    if not args.skip_speed:
+        result["speed"] = speed()
+        print("speed:", json.dumps(result["speed"]), flush=True)
+    elif args.resume and previous.exists():
+        result["speed"] = json.loads(previous.read_text()).get("speed")
+    # interleave the sds so a run cut by the budget still covers each
+    plan = [(args.sd, args.worlds), (args.sd_large, args.worlds_large),
+            (0.0, args.worlds_homogeneous)]
+    queues = [[(args.first_seed + 1000 * k + i, sd, args.customers, args.starts)
+               for i in range(n)] for k, (sd, n) in enumerate(plan)]
+    tasks: list[tuple[int, float, int, int]] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                tasks.append(queue.pop(0))
+    records: list[dict[str, Any]] = []
+    if args.resume and log.exists():
+        for line in log.read_text().splitlines():
+            stored = json.loads(line)
+            if "default_world_fit" in stored:
+                result.update(stored)
+            else:
+                records.append(stored)
+        done = {(r["seed"], r["sd"]) for r in records}
+        tasks = [task for task in tasks if (task[0], task[1]) not in done]
+    deadline = started + 60 * args.budget_minutes
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open(
+            "a" if args.resume else "w") as handle:
+        pending: set[Future[dict[str, Any]]] = set()
+        if not args.skip_default_fit and "default_world_fit" not in result:
+            pending.add(pool.submit(default_world_fit, (args.sd, 7)))
+        queue = list(tasks)
+        while queue and len(pending) < args.jobs:
+            pending.add(pool.submit(one_world, queue.pop(0)))
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                record = future.result()
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                if "default_world_fit" in record:
+                    result.update(record)
+                else:
+                    records.append(record)
+                print(json.dumps(record)[:300], flush=True)
+                if queue and time.perf_counter() < deadline:
+                    pending.add(pool.submit(one_world, queue.pop(0)))
+    skipped = len(queue)
+    result.update({
+        "settings": {"customers": args.customers, "weeks": SimulateConfig().weeks,
+                     "homogeneous_starts": args.starts, "quadrature_nodes": 9,
+                     "adaptive_quadrature": True, "first_seed": args.first_seed,
+                     "panel": "truth/states (true voice counts: oracle labels)",
+                     "planned_worlds": {str(sd): n for sd, n in plan},
+                     "worlds_not_run_budget": skipped,
+                     "budget_minutes": args.budget_minutes, "resumed": args.resume},
+        "target_coverage_band": [0.92, 0.98],
+        "by_sd": [summarise(records, sd) for sd, n in plan if n],
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
+        "seconds_total": time.perf_counter() - started,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    })
+    path = write_result(name, result)
+    for block in result["by_sd"]:
+        if "random_intercepts" in block:
+            ri, ho = block["random_intercepts"], block["homogeneous"]
+            print(f"sd {block['sd']}: {block['n_worlds']} worlds; random intercepts γ cov "
+                  f"{ri['gamma']['coverage_95']:.2f} bias {ri['gamma']['bias']:+.3f}, δ cov "
+                  f"{ri['delta']['coverage_95']:.2f} bias {ri['delta']['bias']:+.3f}; "
+                  f"homogeneous γ bias {ho['gamma']['bias']:+.3f}, δ bias "
+                  f"{ho['delta']['bias']:+.3f}; σ̂ {block['sigma']['mean']:.3f}")
+    print(f"→ {path}")
+
+
+if __name__ == "__main__":
+    main()

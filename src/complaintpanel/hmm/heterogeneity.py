@@ -1,0 +1,558 @@
+"""Customers differ: a normal random intercept in the complaint rate (DESIGN.md §4.2, issue 16).
+
+Customer *i* carries a random effect ``u_i ~ Normal(0, 1)`` that shifts the complaint
+log-rate of every state and period by ``σ·u_i``:
+``complaints ~ Poisson(exp(a_k + σ·u_i + γ·R_t + …))``. Without it, persistent loudness
+masquerades as the squeaky wheel: loud customers are answered sooner, so redress and a high
+complaint rate go together across customers even at a given relationship state.
+
+The customer's likelihood integrates the effect out,
+
+    L_i = ∫ Π_{s ∈ i} L_s(θ; σu) φ(u) du ≈ Σ_q w_q Π_{s ∈ i} L_s(θ_q),
+
+by Gauss–Hermite quadrature for the weight ``φ`` (:func:`numpy.polynomial.hermite_e.hermegauss`,
+nodes ``z_q``, weights normalised to sum to one), where ``s`` runs over the customer's
+customer–brand sequences. For node *q* the model is the homogeneous one with the complaint
+log-rates shifted by ``σ·z_q``; in the unconstrained vector that is ``θ_q = θ + σ z_q e_0``
+(``a_0`` is the first element of ``θ``'s ``a`` block and the others are log gaps,
+:class:`~complaintpanel.hmm.parametrisation.ParamLayout`). So the forward pass runs once per
+node through :func:`complaintpanel.hmm.likelihood.evaluate`, and the gradient follows from
+the homogeneous per-sequence scores:
+
+    ∂ log L_i / ∂θ = Σ_q π_iq ∇ log L_i(θ_q),
+    ∂ log L_i / ∂σ = Σ_q π_iq z_q ∂ log L_i(θ_q) / ∂θ_{a_0},
+
+with ``π_iq = w_q L_i(θ_q) / L_i`` the posterior of node *q* for customer *i* (the
+derivative of ``log L_i(θ_q)`` w.r.t. ``θ_{a_0}`` is the sum of its derivatives w.r.t. all
+complaint log-rates). The validation sample of the misclassification layer, when there is
+one, does not depend on the customer and is added once.
+
+σ enters the optimiser's vector unconstrained, as its last element: the likelihood is even
+in σ (the normal and the nodes are symmetric), so σ̂ may come out negative and is reported
+as ``|σ̂|`` (the standard error is the same). Keeping σ = 0 inside the parameter space lets
+homogeneous panels give σ̂ ≈ 0 without an optimiser stuck at a bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.polynomial.hermite_e import hermegauss
+from scipy.optimize import minimize
+from scipy.special import logsumexp
+
+from complaintpanel.hmm.data import PanelArrays
+from complaintpanel.hmm.likelihood import evaluate
+from complaintpanel.hmm.parametrisation import ParamLayout
+from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
+
+__all__ = [
+    "HETEROGENEITY",
+    "SIGMA_NAME",
+    "RandomInterceptEvaluation",
+    "RandomIntercepts",
+    "customer_groups",
+    "evaluate_random_intercepts",
+    "fit_random_intercepts",
+    "heterogeneity_table",
+    "maximise",
+    "observed_information",
+    "quadrature",
+    "select_heterogeneity",
+    "start_from_homogeneous",
+]
+
+HETEROGENEITY = ("none", "random_intercepts")
+SIGMA_NAME = "sigma[complaint]"  # reported name of the random intercept's standard deviation
+SIGMA_START = 0.5  # start of σ from the homogeneous optimum (the likelihood is flat at σ = 0)
+
+
+def quadrature(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Hermite nodes and weights for a standard normal (probabilists' Hermite).
+
+    Parameters
+    ----------
+    n_nodes : int
+        Number of nodes (exact for polynomials of degree up to ``2·n_nodes − 1``).
+
+    Returns
+    -------
+    nodes, weights : ndarray, shape (n_nodes,)
+        ``Σ_q w_q f(z_q) ≈ E f(Z)``, ``Z ~ Normal(0, 1)``; the weights sum to one.
+    """
+    if n_nodes < 1:
+        raise ValueError("quadrature_nodes must be at least 1")
+    nodes, weights = hermegauss(n_nodes)
+    return nodes, weights / weights.sum()
+
+
+def customer_groups(data: PanelArrays) -> tuple[np.ndarray, int]:
+    """Index of each sequence's customer (random effects are per customer, not per sequence).
+
+    Returns
+    -------
+    codes : ndarray of int, shape (N,)
+    n_customers : int
+    """
+    codes, uniques = pd.factorize(data.sequences["customer_id"].to_numpy())
+    return codes.astype(np.int64), len(uniques)
+
+
+def _sum_by_group(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the last axis of ``values`` by group: (..., N) → (..., G)."""
+    flat = values.reshape(-1, values.shape[-1])
+    out = np.stack([np.bincount(codes, weights=row, minlength=n_groups) for row in flat])
+    return out.reshape((*values.shape[:-1], n_groups))
+
+
+@dataclass(frozen=True)
+class RandomInterceptEvaluation:
+    """Log-likelihood (and gradient) of the random-intercept model at one parameter vector.
+
+    Attributes
+    ----------
+    loglik : float
+        Total log-likelihood (validation sample included, when there is one).
+    loglik_customer : ndarray, shape (G,)
+        Per-customer log-likelihood ``log L_i``.
+    grad : ndarray or None, shape (p + 1,)
+        Gradient w.r.t. ``(θ, σ)``.
+    scores : ndarray or None, shape (p + 1, G)
+        Per-customer gradients (panel part only).
+    node_posterior : ndarray, shape (Q, G)
+        ``π_iq``, each customer's posterior over the quadrature nodes.
+    effect_mean, effect_sd : ndarray, shape (G,)
+        Posterior mean and standard deviation of each customer's ``u_i`` (by the quadrature).
+    """
+
+    loglik: float
+    loglik_customer: np.ndarray
+    grad: np.ndarray | None
+    scores: np.ndarray | None
+    node_posterior: np.ndarray
+    effect_mean: np.ndarray
+    effect_sd: np.ndarray
+
+    def gradient(self) -> np.ndarray:
+        """Return the gradient, which must have been asked for."""
+        if self.grad is None:
+            raise ValueError("this evaluation was made without the gradient")
+        return self.grad
+
+
+class RandomIntercepts:
+    """The random-intercept likelihood of one panel, with (adaptive) Gauss–Hermite quadrature.
+
+    Plain Gauss–Hermite puts node *q* at ``u = z_q`` for everyone. A customer followed for
+    many weeks pins her ``u_i`` down to a narrow posterior that falls between the nodes
+    (with 26 weeks and 9 nodes the customer's likelihood can be off by tens of percent), so
+    by default the nodes are *adaptive* (Liu & Pierce 1994; Rabe-Hesketh, Skrondal & Pickles
+    2005, as in lme4's ``nAGQ`` and gllamm): customer *i*'s nodes are ``u_iq = μ_i + s_i z_q``
+    with ``μ_i, s_i`` her posterior mean and standard deviation of ``u``, and weights
+    ``w_q s_i φ(u_iq) / φ(z_q)``. ``μ, s`` are held fixed within an evaluation (so the
+    gradient is exact for the approximation used) and updated by :meth:`adapt`, which
+    iterates posterior moments at given parameters. With ``μ = 0, s = 1`` (the start, and
+    ``adaptive=False``) this is plain Gauss–Hermite.
+
+    Per-customer shifts do not fit one ``θ`` for everyone, so the shift enters as an offset:
+    an extra complaint covariate, constant over a sequence, with coefficient fixed at 1 (its
+    derivative w.r.t. the offset equals the derivative w.r.t. ``θ_{a_0}``, a common shift of
+    all complaint log-rates).
+
+    Parameters
+    ----------
+    layout : ParamLayout
+        Layout of the homogeneous model.
+    chunks : list of PanelArrays
+        The panel in blocks of sequences (in order).
+    codes : ndarray of int, shape (N,)
+        Customer of each sequence (:func:`customer_groups`).
+    n_groups : int
+    n_nodes : int
+        Gauss–Hermite nodes Q.
+    adaptive : bool
+        Adapt the nodes to each customer's posterior (:meth:`adapt`).
+    """
+
+    OFFSET = "customer_effect"  # the offset's name in the augmented specification
+
+    def __init__(self, layout: ParamLayout, chunks: list[PanelArrays], codes: np.ndarray,
+                 n_groups: int, n_nodes: int = 9, adaptive: bool = True) -> None:
+        self.layout = layout
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.n_groups = int(n_groups)
+        self.n_nodes = int(n_nodes)
+        self.adaptive = adaptive
+        self.nodes, self.weights = quadrature(n_nodes)
+        spec = layout.spec
+        self._spec = dataclasses.replace(
+            spec, complaint_covariates=(*spec.complaint_covariates, self.OFFSET))
+        self._layout = ParamLayout(self._spec)
+        self._offset_index = self._layout.slices["beta_c"].stop - 1
+        self._chunks = [dataclasses.replace(
+            chunk, x_complaint=np.concatenate(
+                [chunk.x_complaint, np.zeros((1, *chunk.mask.shape))]))
+            for chunk in chunks]
+        bounds = np.cumsum([0] + [chunk.n_sequences for chunk in chunks])
+        self._ranges = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+        if bounds[-1] != self.codes.size:
+            raise ValueError("codes must have one entry per sequence of the chunks")
+        self.mean = np.zeros(self.n_groups)
+        self.sd = np.ones(self.n_groups)
+
+    @classmethod
+    def from_data(cls, layout: ParamLayout, data: PanelArrays, chunk_size: int = 4096,
+                  **kwargs: Any) -> RandomIntercepts:
+        """Build from a prepared panel (customers from its ``sequences``)."""
+        codes, n_groups = customer_groups(data)
+        return cls(layout, data.chunks(chunk_size), codes, n_groups, **kwargs)
+
+    @property
+    def n_params(self) -> int:
+        """Length of ``(θ, σ)``."""
+        return self.layout.n_params + 1
+
+    def _augmented(self, theta: np.ndarray) -> np.ndarray:
+        return np.insert(theta, self._offset_index, 1.0)
+
+    def _set_offsets(self, shift: np.ndarray) -> None:
+        """Write each sequence's complaint log-rate shift (by customer) into the offset row."""
+        per_sequence = shift[self.codes]
+        for chunk, (lo, hi) in zip(self._chunks, self._ranges, strict=True):
+            chunk.x_complaint[-1] = per_sequence[None, lo:hi] * chunk.mask
+
+    def evaluate(self, theta: np.ndarray, *, gradient: bool = True,
+                 scores: bool = False) -> RandomInterceptEvaluation:
+        """Log-likelihood (and gradient) at ``(θ, σ)`` with the current node placement.
+
+        Parameters
+        ----------
+        theta : ndarray, shape (p + 1,)
+            The homogeneous model's unconstrained vector followed by σ.
+        gradient, scores : bool
+            Also compute the gradient; also return per-customer gradients.
+
+        Returns
+        -------
+        RandomInterceptEvaluation
+        """
+        theta = np.asarray(theta, dtype=float)
+        p = self.layout.n_params
+        if theta.size != p + 1:
+            raise ValueError(f"expected {p + 1} parameters (θ and σ), got {theta.size}")
+        sigma = float(theta[p])
+        augmented = self._augmented(theta[:p])
+        a0 = self.layout.slices["a"].start
+        need_grad = gradient or scores
+        n_q, n_g = self.n_nodes, self.n_groups
+        # customer i's nodes u_iq = μ_i + s_i z_q and log weights log(w_q s_i φ(u_iq)/φ(z_q))
+        u = self.mean[None, :] + self.sd[None, :] * self.nodes[:, None]
+        log_joint = (np.log(self.weights)[:, None] + np.log(self.sd)[None, :]
+                     + (self.nodes[:, None] ** 2 - u**2) / 2)
+        node_scores = np.empty((n_q, p, n_g)) if need_grad else None
+        validation_loglik = 0.0
+        validation_grad = np.zeros(p)
+        keep = np.r_[0:self._offset_index, self._offset_index + 1:p + 1]
+        for q in range(n_q):
+            self._set_offsets(sigma * u[q])
+            ev = evaluate(augmented, self._layout, self._chunks, gradient=False,
+                          scores=need_grad)
+            log_joint[q] += _sum_by_group(ev.loglik_seq, self.codes, n_g)
+            if q == 0:  # the validation sample's part is the same at every node
+                validation_loglik = ev.loglik - float(ev.loglik_seq.sum())
+            if node_scores is not None:
+                assert ev.scores is not None and ev.grad is not None  # asked for
+                node_scores[q] = _sum_by_group(ev.scores[keep], self.codes, n_g)
+                if q == 0:
+                    validation_grad = (ev.grad - ev.scores.sum(axis=1))[keep]
+        loglik_customer = logsumexp(log_joint, axis=0)
+        posterior = np.exp(log_joint - loglik_customer[None, :])
+        mean = (posterior * u).sum(axis=0)
+        sd = np.sqrt(np.maximum((posterior * u**2).sum(axis=0) - mean**2, 0.0))
+        total = float(loglik_customer.sum()) + validation_loglik
+        if node_scores is None:
+            return RandomInterceptEvaluation(total, loglik_customer, None, None, posterior,
+                                             mean, sd)
+        per_customer = np.empty((p + 1, n_g))
+        per_customer[:p] = np.einsum("qg,qpg->pg", posterior, node_scores)
+        per_customer[p] = np.einsum("qg,qg,qg->g", posterior, u, node_scores[:, a0])
+        grad = per_customer.sum(axis=1)
+        grad[:p] += validation_grad
+        return RandomInterceptEvaluation(total, loglik_customer, grad,
+                                         per_customer if scores else None, posterior, mean, sd)
+
+    def adapt(self, theta: np.ndarray, max_iter: int = 20, tol: float = 1e-4
+              ) -> RandomInterceptEvaluation:
+        """Move each customer's nodes to her posterior of ``u`` at ``(θ, σ)``.
+
+        Iterates ``μ_i, s_i ←`` the quadrature's posterior mean and standard deviation until
+        they move less than ``tol`` (no-op when ``adaptive=False``).
+
+        Returns
+        -------
+        RandomInterceptEvaluation
+            The last evaluation (log-likelihood only), at the final placement.
+        """
+        ev = self.evaluate(theta, gradient=False)
+        if not self.adaptive:
+            return ev
+        for _ in range(max_iter):
+            sd = np.maximum(ev.effect_sd, 1e-3)
+            change = max(float(np.max(np.abs(ev.effect_mean - self.mean))),
+                         float(np.max(np.abs(np.log(sd / self.sd)))))
+            self.mean, self.sd = ev.effect_mean, sd
+            ev = self.evaluate(theta, gradient=False)
+            if change < tol:
+                break
+        return ev
+
+    def reset(self) -> None:
+        """Back to plain Gauss–Hermite (``μ = 0, s = 1``)."""
+        self.mean = np.zeros(self.n_groups)
+        self.sd = np.ones(self.n_groups)
+
+
+def evaluate_random_intercepts(theta: np.ndarray, layout: ParamLayout,
+                               chunks: list[PanelArrays], codes: np.ndarray, n_groups: int,
+                               n_nodes: int = 9, *, gradient: bool = True,
+                               scores: bool = False) -> RandomInterceptEvaluation:
+    """Log-likelihood of the random-intercept model by plain Gauss–Hermite quadrature.
+
+    A one-off evaluation (nodes at ``u = z_q`` for every customer); see
+    :class:`RandomIntercepts` for the adaptive quadrature the fit uses.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (p + 1,)
+        The homogeneous model's unconstrained vector followed by σ.
+    layout : ParamLayout
+    chunks : list of PanelArrays
+    codes : ndarray of int, shape (N,)
+    n_groups : int
+    n_nodes : int
+    gradient, scores : bool
+
+    Returns
+    -------
+    RandomInterceptEvaluation
+    """
+    model = RandomIntercepts(layout, chunks, codes, n_groups, n_nodes, adaptive=False)
+    return model.evaluate(theta, gradient=gradient, scores=scores)
+
+
+# ---------------------------------------------------------------------------------- fitting
+def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
+              max_iter: int, gtol: float) -> tuple[np.ndarray, StartReport]:
+    """L-BFGS-B on the negative mean log-likelihood at fixed node placement."""
+    started = time.perf_counter()
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ev = model.evaluate(theta)
+        grad = ev.gradient()
+        if not np.isfinite(ev.loglik) or not np.all(np.isfinite(grad)):
+            return 1e10, np.zeros_like(theta)
+        return -ev.loglik / nobs, -grad / nobs
+
+    bounds = [*model.layout.bounds(), (-5.0, 5.0)]
+    result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                      options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-14,
+                               "gtol": gtol})
+    small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
+    report = StartReport(loglike=-float(result.fun) * nobs,
+                         converged=bool(result.success or small_gradient),
+                         n_iter=int(result.nit), n_eval=int(result.nfev),
+                         message=str(result.message), seconds=time.perf_counter() - started)
+    return np.asarray(result.x), report
+
+
+def maximise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: int = 2000,
+             gtol: float = 1e-7, max_rounds: int = 6, tol: float = 1e-2,
+             round_gtol: float = 1e-4) -> tuple[np.ndarray, StartReport, int]:
+    """Maximise the likelihood, re-adapting the nodes between optimiser runs.
+
+    Adapt at the start; then optimise at fixed nodes to the looser ``round_gtol`` and
+    re-adapt at that optimum, until re-adapting moves the log-likelihood by less than
+    ``tol``; a last run at fixed nodes polishes to ``gtol``. The reported optimum is then
+    one of the likelihood with nodes fitted to its own posteriors.
+
+    Returns
+    -------
+    theta : ndarray
+    report : StartReport
+        Of the last optimiser run (iterations and evaluations summed over runs).
+    rounds : int
+        Optimiser runs.
+    """
+    started = time.perf_counter()
+    model.adapt(theta0)
+    theta = np.asarray(theta0, dtype=float)
+    n_iter = n_eval = rounds = 0
+    if model.adaptive:
+        for _ in range(max_rounds - 1):
+            theta, report = _optimise(theta, model, nobs, max_iter=max_iter,
+                                      gtol=max(gtol, round_gtol))
+            n_iter, n_eval, rounds = n_iter + report.n_iter, n_eval + report.n_eval, rounds + 1
+            if abs(model.adapt(theta).loglik - report.loglike) < tol:
+                break
+    theta, report = _optimise(theta, model, nobs, max_iter=max_iter, gtol=gtol)
+    n_iter, n_eval, rounds = n_iter + report.n_iter, n_eval + report.n_eval, rounds + 1
+    report = StartReport(loglike=report.loglike, converged=report.converged, n_iter=n_iter,
+                         n_eval=n_eval, message=report.message,
+                         seconds=time.perf_counter() - started)
+    return theta, report, rounds
+
+
+def observed_information(theta: np.ndarray, model: RandomIntercepts, step: float = 1e-4
+                         ) -> np.ndarray:
+    """``−∂²ℓ/∂θ∂θ'`` by central differences of the analytic gradient (nodes fixed)."""
+    p = theta.size
+    hessian = np.empty((p, p))
+    for i in range(p):
+        h = step * max(1.0, abs(theta[i]))
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        hessian[:, i] = (model.evaluate(up).gradient()
+                         - model.evaluate(down).gradient()) / (2 * h)
+    return -(hessian + hessian.T) / 2
+
+
+def start_from_homogeneous(theta: np.ndarray, layout: ParamLayout,
+                           sigma: float = SIGMA_START) -> np.ndarray:
+    """Start vector ``(θ, σ)`` from the homogeneous optimum.
+
+    The complaint log-rates move down by ``σ²/2`` so that the mean rate over customers,
+    ``exp(a + σ²/2)``, stays where the homogeneous fit put it.
+    """
+    start = np.append(np.asarray(theta, dtype=float)[:layout.n_params], sigma)
+    start[layout.slices["a"].start] -= sigma**2 / 2
+    return start
+
+
+def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays,
+                          chunks: list[PanelArrays], *, n_nodes: int = 9,
+                          max_iter: int = 2000, gtol: float = 1e-7,
+                          sigma_start: float = SIGMA_START, adaptive: bool = True
+                          ) -> RelationshipHMMResults:
+    """Fit the random-intercept model from a homogeneous fit's optimum.
+
+    One start, :func:`start_from_homogeneous` (the homogeneous search's several starts have
+    already located the state structure), maximised by :func:`maximise`; standard errors
+    from the observed information of ``(θ, σ)``.
+
+    Parameters
+    ----------
+    homogeneous : RelationshipHMMResults
+        The homogeneous fit on the same panel (its optimum is the start; its log-likelihood
+        and BIC are recorded beside the new ones).
+    data : PanelArrays
+    chunks : list of PanelArrays
+        ``data`` in blocks, in order.
+    n_nodes : int
+        Gauss–Hermite nodes.
+    max_iter, gtol : see :class:`~complaintpanel.hmm.RelationshipHMM`.
+    sigma_start : float
+        Start value of σ.
+    adaptive : bool
+        Adaptive Gauss–Hermite quadrature (:class:`RandomIntercepts`).
+
+    Returns
+    -------
+    RelationshipHMMResults
+        With σ among ``params`` (``sigma[complaint]``) and
+        ``extra["heterogeneity"]`` = the kind, the nodes and the homogeneous fit's summary.
+    """
+    from complaintpanel.hmm.estimator import _invert_information
+
+    started = time.perf_counter()
+    layout = ParamLayout(homogeneous.spec)
+    codes, n_groups = customer_groups(data)
+    model = RandomIntercepts(layout, chunks, codes, n_groups, n_nodes, adaptive=adaptive)
+    theta0 = start_from_homogeneous(homogeneous.theta, layout, sigma_start)
+    theta, report, rounds = maximise(theta0, model, data.nobs, max_iter=max_iter, gtol=gtol)
+    information = observed_information(theta, model)
+    cov_theta, hessian_ok = _invert_information(information)
+    extra = dict(homogeneous.extra)
+    extra["heterogeneity"] = {
+        "kind": "random_intercepts",
+        "quadrature_nodes": n_nodes,
+        "adaptive": adaptive,
+        "adaptation_rounds": rounds,
+        "integrated_over": "customers",
+        "homogeneous": {
+            "loglike": homogeneous.loglike, "n_params": homogeneous.n_params,
+            "bic": homogeneous.bic, "aic": homogeneous.aic,
+            "params": {k: float(v) for k, v in homogeneous.params.items()},
+            "bse": {k: float(v) for k, v in homogeneous.bse.items()},
+            "fit_seconds": homogeneous.fit_seconds,
+        },
+        "random_intercepts_seconds": time.perf_counter() - started,
+    }
+    results = RelationshipHMMResults(
+        spec=homogeneous.spec, theta=theta, cov_theta=cov_theta, loglike=report.loglike,
+        nobs=homogeneous.nobs, n_sequences=homogeneous.n_sequences,
+        n_customers=homogeneous.n_customers, starts=[report], cov_type="oim",
+        optimum_tol=homogeneous.optimum_tol,
+        fit_seconds=homogeneous.fit_seconds + time.perf_counter() - started,
+        dropped_rows=homogeneous.dropped_rows, hessian_ok=hessian_ok, extra=extra)
+    results.extra["heterogeneity"]["bic_selects"] = (
+        "random_intercepts" if results.bic < homogeneous.bic else "none")
+    return results
+
+
+def heterogeneity_table(results: RelationshipHMMResults) -> pd.DataFrame:
+    """Compare the homogeneous and the random-intercept fit by BIC (smaller is better).
+
+    Parameters
+    ----------
+    results : RelationshipHMMResults
+        A random-intercept fit (it carries the homogeneous fit's summary).
+
+    Returns
+    -------
+    DataFrame
+        One row per heterogeneity: ``loglike``, ``n_params``, ``aic``, ``bic``, ``best``.
+    """
+    info: dict[str, Any] | None = results.extra.get("heterogeneity")
+    if info is None:
+        raise ValueError("these results have no heterogeneity (fit with "
+                         "heterogeneity='random_intercepts')")
+    homogeneous = info["homogeneous"]
+    table = pd.DataFrame([
+        {"heterogeneity": "none", "loglike": homogeneous["loglike"],
+         "n_params": homogeneous["n_params"], "aic": homogeneous["aic"],
+         "bic": homogeneous["bic"]},
+        {"heterogeneity": info["kind"], "loglike": results.loglike,
+         "n_params": results.n_params, "aic": results.aic, "bic": results.bic},
+    ])
+    table["best"] = table["bic"] == table["bic"].min()
+    return table
+
+
+def select_heterogeneity(panel: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """Fit the homogeneous and the random-intercept model and compare them by BIC.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        As for :meth:`RelationshipHMM.fit <complaintpanel.hmm.RelationshipHMM.fit>`.
+    **kwargs
+        Other :class:`~complaintpanel.hmm.RelationshipHMM` settings.
+
+    Returns
+    -------
+    DataFrame
+        :func:`heterogeneity_table` of the fit (one row per heterogeneity, ``best`` = lowest
+        BIC).
+    """
+    from complaintpanel.hmm.estimator import RelationshipHMM
+
+    model = RelationshipHMM(**{**kwargs, "heterogeneity": "random_intercepts"}).fit(panel)
+    return heterogeneity_table(model.results_)
