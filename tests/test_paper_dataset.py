@@ -180,3 +180,42 @@ def test_real_data_section_reports_the_twcs_run(dataset_run: Path, tmp_path: Pat
     activity = json.loads((results / "activity.json").read_text())
     assert _has(text, f"wrote {activity['customer_tweets']:,} tweets")
     assert not _has(text, "make all DATA=data/raw/twcs/twcs.csv")
+
+
+def test_report_of_a_fitted_and_an_unidentified_structural_model(dataset_run: Path,
+                                                                  tmp_path: Path) -> None:
+    """The structural section shows ``hmm.json``'s estimates, or its reason when not estimated."""
+    from conftest import hmm_results_at
+
+    results = dataset_run / "results/twcs-head-5k"
+    folder = dataset_run / "results/with-hmm"
+    folder.mkdir()
+    shutil.copy2(results / "activity.json", folder)
+    fitted = hmm_results_at().to_dict()  # type: ignore[attr-defined]
+    fitted["fit_seconds"] = 1.5  # NaN without a fit
+    fitted["params"].update(gamma=0.271828, delta=-0.314159)
+    fitted["conf_int_95"].update(gamma=[0.111111, 0.432545], delta=[-0.5, -0.128318])
+    (folder / "hmm.json").write_text(json.dumps(fitted))
+    out = tmp_path / "hmm.pdf"
+    _run("paper", str(dataset_run / "paper/dataset.typ"), "--results", str(folder), "--out",
+         str(out), "--root", str(dataset_run))
+    text = _pdf_text(out)
+    assert _has(text, "squeaky-wheel effect 𝛾 = 0.272 ([0.111, 0.433])")
+    assert _has(text, "𝛿 = −0.314 (95% CI [−0.500, −0.128])")
+    assert _has(text, f"over {fitted['n_customers']} customer–brand histories")
+    assert _has(text, "Caution")  # 100 histories: illustrative only
+    assert not _has(text, "0.400")  # the default (simulated) value of gamma
+
+    (folder / "hmm.json").write_text(json.dumps(
+        {"status": "not identified", "reason": "no customer is seen in two periods"}))
+    _run("paper", str(dataset_run / "paper/dataset.typ"), "--results", str(folder), "--out",
+         str(out), "--root", str(dataset_run))
+    assert _has(_pdf_text(out), "The hidden Markov model was not identified — no customer is "
+                "seen in two periods.")
+
+    # a results file with a non-finite number (the writers allow NaN; Typst cannot parse it)
+    (folder / "hmm.json").write_text(json.dumps({**fitted, "fit_seconds": float("nan")}))
+    _run("paper", str(dataset_run / "paper/dataset.typ"), "--results", str(folder), "--out",
+         str(out), "--root", str(dataset_run))
+    assert _has(_pdf_text(out), "Not run: hmm.json holds non-finite numbers (NaN or infinity) "
+                "that cannot be reported.")

@@ -8,11 +8,14 @@ A manuscript may be given results folders by name (``compile_paper(..., folders=
 Path("results/twcs")})``). Typst cannot test whether a file exists, so for each folder it gets
 three inputs (``sys.inputs``): ``NAME`` (the folder, relative to the root, as ``/results/twcs/``),
 ``NAME-name`` (the folder's own name, the dataset's) and ``NAME-files`` (the files the folder
-holds, one relative path a line), and reads only the files listed.
+holds, one relative path a line), and reads only the files listed. A JSON file Typst could not
+parse (a non-finite number, ``NaN``, which the results writers allow) is listed in
+``NAME-unreadable`` instead, so the manuscript can say so rather than fail.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,7 +46,8 @@ def folder_inputs(name: str, folder: str | Path, root: str | Path = ".") -> dict
     Returns
     -------
     dict of str to str
-        ``{name: "/rel/path/", name + "-name": folder name, name + "-files": listing}``.
+        ``{name: "/rel/path/", name + "-name": folder name, name + "-files": listing,
+        name + "-unreadable": JSON files Typst could not parse}``.
 
     Raises
     ------
@@ -57,8 +61,23 @@ def folder_inputs(name: str, folder: str | Path, root: str | Path = ".") -> dict
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                    if p.is_file() and p.suffix in _READABLE and not p.name.startswith(".")
                    and p.name != "paper.pdf")
+    unreadable = [f for f in files if f.endswith(".json") and not _strict_json(folder / f)]
     return {name: f"/{relative}/" if relative != "." else "/", f"{name}-name": folder.name,
-            f"{name}-files": "\n".join(files)}
+            f"{name}-files": "\n".join(f for f in files if f not in unreadable),
+            f"{name}-unreadable": "\n".join(unreadable)}
+
+
+def _reject_constant(constant: str) -> None:
+    raise ValueError(f"non-finite number {constant}")
+
+
+def _strict_json(path: Path) -> bool:
+    """Whether ``path`` is JSON Typst can parse (no ``NaN`` or ``Infinity``)."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def compile_paper(source: str | Path, output: str | Path, root: str | Path = ".",
