@@ -154,6 +154,7 @@ def test_report_of_another_folder_shows_its_numbers_not_these(dataset_run: Path,
     # no estimates.json: a sentence for every section, no table of another run
     assert _has(text, "Not run: the results folder holds no estimates.json.")
     assert "Customers" not in text
+    assert _has(text, "The figure weekly_activity was not drawn for this run")
 
 
 def test_real_data_section_gives_the_command_without_the_archive(tmp_path: Path) -> None:
