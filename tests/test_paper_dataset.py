@@ -220,3 +220,43 @@ def test_report_of_a_fitted_and_an_unidentified_structural_model(dataset_run: Pa
          str(out), "--root", str(dataset_run))
     assert _has(_pdf_text(out), "Not run: hmm.json holds non-finite numbers (NaN or infinity) "
                 "that cannot be reported.")
+
+
+def _dry_make(project: Path, *args: str) -> str:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
+    result = subprocess.run(["make", "-n", "all", *args], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    # one command a line, white space normalised
+    return "\n".join(" ".join(line.split()) for line in result.stdout.splitlines())
+
+
+def test_make_runs_the_twcs_archive_only_when_it_is_there(tmp_path: Path) -> None:
+    """`make all` adds the TWCS run and the paper's --real only if data/raw/twcs/twcs.csv exists;
+    `make all DATA=...` builds that dataset's report from its results folder."""
+    project = tmp_path / "project"
+    for item in ("Makefile", "pyproject.toml", "src", "paper", "analysis/config.toml",
+                 "benchmarks/results"):
+        target = project / item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / item).is_dir():
+            shutil.copytree(REPO / item, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / item, target)
+    without = _dry_make(project)
+    assert ".venv/bin/complaintpanel paper paper/paper.typ --out paper/paper.pdf" in without.split(
+        "\n")
+    assert "results/twcs" not in without and "DATA=" not in without
+    (project / "data/raw/twcs").mkdir(parents=True)
+    (project / "data/raw/twcs/twcs.csv").write_text("tweet_id\n")
+    with_archive = _dry_make(project)
+    assert "make all DATA=data/raw/twcs/twcs.csv" in with_archive
+    assert "paper paper/paper.typ --out paper/paper.pdf --real results/twcs" in with_archive
+    assert ("paper paper/dataset.typ --results results/twcs --out results/twcs/paper.pdf"
+            in with_archive)
+    data = _dry_make(project, "DATA=data/raw/twcs/twcs.csv")
+    assert "--results results/twcs --out results/twcs/paper.pdf" in data
+    assert "paper/paper.typ" not in data
