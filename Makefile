@@ -3,7 +3,10 @@
 #   make all               create .venv if needed, run the whole pipeline on the embedded default
 #                          (simulated) world, draw the figures, write the tables, build paper/paper.pdf
 #   make all DATA=f.csv    the same pipeline on your own raw file (TWCS schema, or MAPPING=name|file)
-#                          into data/{interim,processed}/NAME and results/NAME (NAME = file's folder)
+#                          into data/{interim,processed}/NAME and results/NAME (NAME = file's folder),
+#                          with a report of that dataset's results, results/NAME/paper.pdf
+#   (with the full TWCS archive at data/raw/twcs/twcs.csv, `make all` also runs it and the paper
+#   gains its real-data section)
 #   make validation-sheet DATA=f.csv   draw the coding sheet data/interim/NAME/validation_sheet.csv;
 #                          code it by hand, save it beside the sheet, then
 #   make all DATA=f.csv VALIDATION=data/interim/NAME/validation_coded.csv   estimates corrected
@@ -73,7 +76,7 @@ INGEST_SRC += $(wildcard $(PKG)/ingest/mappings/*.toml)
 ifeq ($(strip $(DATA)),)
 all: paper/paper.pdf $(RESULTS)/manifest.json
 else
-all: $(RESULTS)/summary.md $(RESULTS)/manifest.json
+all: $(RESULTS)/summary.md $(RESULTS)/paper.pdf $(RESULTS)/manifest.json
 endif
 
 venv: $(INSTALLED)
@@ -168,11 +171,35 @@ $(FIGURES)/.done: $(RESULT_FILES) $(CLASSIFIER_BENCHMARK) $(FIGURES_SRC) | $(INS
 $(RESULTS)/summary.md: $(FIGURES)/.done $(RESULT_FILES) $(SUMMARY_SRC) | $(INSTALLED)
 	$(CP) summary $(RESULTS) --out $@
 
-# the paper also quotes the committed policy benchmark (coverage of the policy contrasts)
-paper/paper.pdf: $(FIGURES)/.done $(RESULTS)/summary.md paper/paper.typ paper/refs.bib benchmarks/results/policy.json $(PAPER_SRC) | $(INSTALLED)
-	$(CP) paper paper/paper.typ --out $@
+# The real-data section of the paper: when the full public TWCS archive is at TWCS_RAW, `make all`
+# also runs the whole pipeline on it (results/twcs, with its own report) and the paper reports it
+# (paper/real-data.typ); without the file nothing more runs and the section gives the command.
+# The recursive make always runs (FORCE) but touches results/twcs/summary.md only when a stage
+# reran, so a second `make all` still rebuilds nothing.
+TWCS_RAW := data/raw/twcs/twcs.csv
+TWCS_RESULTS :=
+ifeq ($(strip $(DATA)),)
+ifneq ($(wildcard $(TWCS_RAW)),)
+TWCS_RESULTS := results/twcs
+$(TWCS_RESULTS)/summary.md: FORCE | $(INSTALLED)
+	$(MAKE) all DATA=$(TWCS_RAW)
+endif
+endif
+.PHONY: FORCE
+FORCE:
 
-$(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),,paper/paper.pdf) $(MANIFEST_SRC) | $(INSTALLED)
+PAPER_TYP := paper/dataset-lib.typ paper/real-data.typ
+# the paper also quotes the committed policy benchmark (coverage of the policy contrasts)
+paper/paper.pdf: $(FIGURES)/.done $(RESULTS)/summary.md paper/paper.typ paper/refs.bib $(PAPER_TYP) \
+		benchmarks/results/policy.json $(if $(TWCS_RESULTS),$(TWCS_RESULTS)/summary.md) $(PAPER_SRC) | $(INSTALLED)
+	$(CP) paper paper/paper.typ --out $@ $(if $(TWCS_RESULTS),--real $(TWCS_RESULTS))
+
+# With DATA=...: a report of that dataset built from its results folder only (paper/dataset.typ).
+$(RESULTS)/paper.pdf: $(FIGURES)/.done $(RESULTS)/summary.md $(RESULT_FILES) paper/dataset.typ \
+		$(PAPER_TYP) $(PAPER_SRC) | $(INSTALLED)
+	$(CP) paper paper/dataset.typ --results $(RESULTS) --out $@
+
+$(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),$(RESULTS)/paper.pdf,paper/paper.pdf) $(MANIFEST_SRC) | $(INSTALLED)
 	$(CP) manifest $(RESULTS) --raw $(RAW) --processed $(PROCESSED) $(C)
 
 # ---- tests, benchmarks, housekeeping ---------------------------------------------------------------

@@ -309,12 +309,28 @@ def paper(
     source: Annotated[Path, typer.Argument(help="Typst manuscript.")] = Path("paper/paper.typ"),
     out: Annotated[Path, typer.Option(help="PDF to write.")] = Path("paper/paper.pdf"),
     root: Annotated[Path, typer.Option(help="Project root the manuscript may read.")] = Path("."),
+    results: Annotated[Path | None, typer.Option(
+        help="Results folder of one dataset, for paper/dataset.typ (input `results`).",
+        exists=True, file_okay=False)] = None,
+    real: Annotated[Path | None, typer.Option(
+        help="Results folder of the full TWCS run (results/twcs), for the real-data section "
+             "of paper/paper.typ (input `real`); without it the section gives the command "
+             "that fills it.", exists=True, file_okay=False)] = None,
 ) -> None:
-    """Compile the manuscript to PDF (offline, embedded fonts only)."""
+    """Compile a manuscript to PDF (offline, embedded fonts only).
+
+    ``paper/paper.typ`` is the replication paper (simulated world, and the TWCS run with
+    ``--real``); ``paper/dataset.typ --results results/NAME`` reports one dataset's run.
+    """
     from complaintpanel.report.paper import compile_paper
 
+    folders = {name: folder for name, folder in (("results", results), ("real", real))
+               if folder is not None}
     started = time.perf_counter()
-    compile_paper(source, out, root)
+    try:
+        compile_paper(source, out, root, folders)
+    except ValueError as error:  # a results folder outside the root
+        raise PipelineError(str(error), file=source) from None
     echo_summary("paper", f"{out} ({out.stat().st_size / 1024:.0f} KiB)",
                  time.perf_counter() - started)
 
