@@ -160,7 +160,7 @@ def test_brand_only_customers_inferred(real_data: Path, exports: tuple[Path, dic
 def test_no_handle_or_email_in_outputs(real_data: Path, exports: tuple[Path, dict]) -> None:
     folder, _ = exports
     handles = {m.lower() for b in BRANDS for r in records(real_data / EXPORTS / f"{b}.csv")
-               for m in re.findall(r"@(\w+)", r["text"])} - KNOWN_BRANDS
+               for m in re.findall(r"@(\w+)", r["text"], re.ASCII)} - KNOWN_BRANDS
     assert len(handles) > 8000
     strings = output_strings(folder)
     mentioned = {m.lower() for s in strings for m in re.findall(r"@(\w+)", s)}
@@ -203,6 +203,10 @@ def test_spotify_two_sided_slice(real_data: Path, tmp_path: Path) -> None:
                                                          by_parent["addressed_customer"],
                                                          strict=True)]
     assert sum(opens_with) >= 0.99 * len(by_parent)
+    # The parent's author wins over the opening @handle where they differ.
+    parent_author = tweets.loc[by_parent["in_reply_to"].astype("int64"), "author_key"]
+    assert (by_parent["addressed_customer"].to_numpy() == parent_author.to_numpy()).all()
+    assert sum(opens_with) < len(by_parent)  # such replies exist
     thread(out)
     thread_report = json.loads((out / "thread_report.json").read_text())
     answered = {p for p in parents if p in customer_ids}
