@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import ftfy
+import ftfy.bad_codecs  # registers the sloppy-windows-1252 codec
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -24,24 +25,36 @@ from complaintpanel.errors import PipelineError
 from complaintpanel.ingest import IngestError, ingest
 from complaintpanel.ingest.mapping import load_mapping
 from complaintpanel.ingest.pseudonymise import pseudonym
+from complaintpanel.ingest.quirks import repair_texts
 from complaintpanel.thread import thread
 
 KEY = b"test-key-not-secret"
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 BRANDS = ("AirAsiaSupport", "AskRBC", "NikeSupport", "SpotifyCares", "Walmart")
 EXPORTS = "twcs-brand-exports-excel"
-# Per brand export: records; texts ftfy.fix_encoding changes; response lists written as
+# Per brand export: records; texts with mojibake repaired; response lists written as
 # thousands-separated numbers; lists shown as '#####'. Recounted independently below.
 BRAND_COUNTS = {
     "AirAsiaSupport": (4075, 108, 285, 2),
     "AskRBC": (446, 30, 20, 0),
     "NikeSupport": (1912, 102, 178, 0),
-    "SpotifyCares": (10986, 2281, 357, 0),
+    "SpotifyCares": (10986, 2282, 357, 0),
     "Walmart": (975, 454, 17, 0),
 }
 # Brand handles stay in text by design: the five exporters and the twcs mapping's list.
 KNOWN_BRANDS = {h.lower() for h in (*BRANDS, *load_mapping("twcs").brand_handles)}
+# The one text ftfy.fix_encoding's heuristics leave alone, which the whole-text round trip
+# repairs ("HÃ¥kon" → "Håkon", SpotifyCares.csv).
+DECLINED_BY_FTFY = "HÃ¥kon"
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def round_trip(text: str) -> str:
+    """The text read back through ftfy's sloppy-windows-1252 codec once, or itself."""
+    try:
+        return text.encode("sloppy-windows-1252").decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 def records(path: Path) -> list[dict[str, str]]:
@@ -82,7 +95,12 @@ def test_brand_exports_recounted_independently(real_data: Path) -> None:
     for brand, (n, mojibake, thousands, hashes) in BRAND_COUNTS.items():
         rows = records(real_data / EXPORTS / f"{brand}.csv")
         assert len(rows) == n
-        assert sum(ftfy.fix_encoding(r["text"]) != r["text"] for r in rows) == mojibake
+        by_ftfy = {r["tweet_id"] for r in rows if ftfy.fix_encoding(r["text"]) != r["text"]}
+        by_round_trip = {r["tweet_id"] for r in rows if round_trip(r["text"]) != r["text"]}
+        assert len(by_ftfy | by_round_trip) == mojibake
+        declined = [r["text"] for r in rows if r["tweet_id"] in by_round_trip - by_ftfy]
+        assert len(declined) == (brand == "SpotifyCares") and all(
+            DECLINED_BY_FTFY in t for t in declined)
         lists = [r["response_tweet_id"] for r in rows]
         assert sum(bool(re.fullmatch(r"[0-9]{1,3}(,[0-9]{3})+", v)) for v in lists) == thousands
         assert sum(bool(re.fullmatch(r"#+", v)) for v in lists) == hashes
@@ -122,6 +140,11 @@ def test_brand_exports_mojibake_repaired(real_data: Path, exports: tuple[Path, d
     assert not walmart["text"].str.contains("â€™", regex=False).any()
     # Tweet 2383 reads "We â¤ï¸ you too" in the export: a heart again after the repair.
     assert "We ❤️ you too" in tweets.loc[2383, "text"]
+    # The package's repair is ftfy.fix_encoding's on every text of the exports but one.
+    raw_texts = [r["text"] for b in BRANDS for r in records(real_data / EXPORTS / f"{b}.csv")]
+    differ = [t for t, fixed in zip(raw_texts, repair_texts(raw_texts), strict=True)
+              if fixed != ftfy.fix_encoding(t)]
+    assert len(differ) == 1 and DECLINED_BY_FTFY in differ[0]
 
 
 def test_brand_exports_response_lists_flagged(real_data: Path,
@@ -317,3 +340,12 @@ def test_cli_several_inputs(tmp_path: Path) -> None:
         "ingest: 10 rows in, 6 kept, 4 rejected from 2 files (1 duplicates across files "
         "removed, 2 conflicting)")
     assert "1 texts with mojibake repaired (ftfy)" in result.output
+
+
+def test_repair_texts_mixed_and_layered() -> None:
+    """Whole-text mojibake (one or two layers) round trips; mixed text goes to ftfy."""
+    once = "we’re Håkon".encode().decode("cp1252")
+    twice = "it’s".encode().decode("cp1252").encode().decode("cp1252")
+    mixed = "Café " + "— open".encode().decode("cp1252")  # a correct é beside mojibake
+    assert repair_texts([once, twice, mixed, "plain ascii", "Café"]) == [
+        "we’re Håkon", "it’s", "Café — open", "plain ascii", "Café"]

@@ -1,14 +1,16 @@
 """Repairs and inferences for real exports: mojibake, and the customers of brand-only files.
 
 **Mojibake.** Text that was UTF-8, read as Windows-1252 and saved again as UTF-8 (a spreadsheet
-round trip) shows ``â€™`` for ``’`` and ``Ã©`` for ``é``. ``ftfy.fix_encoding`` (a well-kept
-library built for exactly this; only its encoding repair is used: HTML entities, quotes and
-line breaks are left alone) reverses it. Calling Python on every text would cost a second per
-100,000 rows, so a regular expression in the engine first picks the texts that hold a character
-of ``Â``–``ô`` followed by one a Windows-1252 decoding makes of a UTF-8 continuation byte (the
-mark of this mojibake), and only those go to ``ftfy``; on the real brand exports the filter
-misses none of the texts ``ftfy`` repairs when it reads them all (tested). Repaired texts are
-counted per input file in the ingest report.
+round trip) shows ``â€™`` for ``’`` and ``Ã©`` for ``é``. ``ftfy`` (a well-kept library
+built for exactly this; only its encoding repair is used: HTML entities, quotes and line breaks
+are left alone) reverses it: its ``sloppy-windows-1252`` codec undoes a whole-text misreading in
+one round trip, and ``ftfy.fix_encoding`` repairs the texts that do not round trip whole
+(:func:`repair_texts`). Calling Python on every text would cost seconds per million rows, so a
+regular expression in the engine first picks the texts that hold a character of ``Â``–``ô``
+followed by one a Windows-1252 decoding makes of a UTF-8 continuation byte (the mark of this
+mojibake), and only those go to Python; on the real brand exports the filter misses none of the
+texts ``ftfy.fix_encoding`` repairs when it reads them all (tested). Repaired texts are counted
+per input file in the ingest report.
 
 **Brand-only files.** A brand's export of its own replies has no customer tweets. The customer a
 brand tweet answers is then taken from its parent tweet when that tweet is in the archive (a
@@ -32,8 +34,33 @@ _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š�
 MOJIBAKE_HINT = "[\u00c2-\u00f4][\u0080-\u00bf" + _CP1252_HIGH + "]"
 
 
+def _round_trip(text: str) -> str | None:
+    """Undo whole-text mojibake with ftfy's ``sloppy-windows-1252`` codec; ``None`` if it fails.
+
+    Repeated while it changes the text (mojibake of mojibake); ``None`` when the text does not
+    survive even one round trip (correct non-ASCII characters beside the mojibake).
+    """
+    fixed, current = None, text
+    while True:
+        try:
+            again = current.encode("sloppy-windows-1252").decode("utf-8")
+        except UnicodeError:
+            return fixed
+        if again == current:
+            return fixed
+        fixed = current = again
+
+
 def repair_texts(texts: list[str]) -> list[str]:
-    """Return ``texts`` with their mojibake repaired by :func:`ftfy.fix_encoding`.
+    """Return ``texts`` with their mojibake repaired.
+
+    Each text is first put through the reverse of its misreading, ftfy's
+    ``sloppy-windows-1252`` codec then UTF-8, as a whole and as often as that changes it (one C
+    call per layer, about 30 times faster than ``ftfy.fix_encoding``); texts that do not
+    survive that round trip whole (mojibake beside correct non-ASCII characters) go to
+    ``ftfy.fix_encoding``, which repairs them piece by piece. On the real brand exports both
+    give the same text for 2,975 of the 2,976 candidates; on the last, ``HÃ¥kon``,
+    ``ftfy.fix_encoding``'s heuristics decline and the round trip gives ``Håkon`` (tested).
 
     Parameters
     ----------
@@ -45,8 +72,13 @@ def repair_texts(texts: list[str]) -> list[str]:
     list of str
     """
     import ftfy
+    import ftfy.bad_codecs  # registers the sloppy-windows-1252 codec
 
-    return [ftfy.fix_encoding(text) for text in texts]
+    repaired = []
+    for text in texts:
+        fixed = _round_trip(text)
+        repaired.append(fixed if fixed is not None else ftfy.fix_encoding(text))
+    return repaired
 
 
 def repair_mojibake(engine: Engine, table: str = "checked") -> int:
