@@ -268,10 +268,13 @@ def _normalise_chunk(data: bytes, stats: dict[str, int]) -> bytes:
         stats["nul_bytes"] = stats.get("nul_bytes", 0) + data.count(b"\0")
     if b"\r" not in data:
         return data
-    crlf = data.count(b"\r\n")
-    stats["crlf"] += crlf
-    stats["lone_cr"] += data.count(b"\r") - crlf
-    return data.replace(b"\r\n", b"\n").replace(b"\r", _PH)
+    # Each CRLF → LF shortens the chunk by one byte: two passes when no lone CR is left.
+    joined = data.replace(b"\r\n", b"\n")
+    stats["crlf"] += len(data) - len(joined)
+    if b"\r" not in joined:
+        return joined
+    stats["lone_cr"] += joined.count(b"\r")
+    return joined.replace(b"\r", _PH)
 
 
 def _quoted_spans(data: Any) -> list[tuple[int, int]]:

@@ -40,6 +40,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,9 @@ def ingest(
             isinstance(out_dir, Path) and key_file_for(out_dir).exists()):
         resolve_key(out_dir, key_env, key)  # a short key stops the run before any work
     work_dir = Path(tempfile.mkdtemp(prefix=f".{name}.ingest-", dir=scratch_parent))
+    # The inputs' digests are computed beside the work (hashlib releases the GIL).
+    hashing = ThreadPoolExecutor(max_workers=1)
+    digests = [hashing.submit(sha256_file, path) for path in files]
     try:
         # The raw file is split into numbered string records by DuckDB's CSV reader, whatever
         # the engine (see complaintpanel.runtime.engines); the engine does everything after that.
@@ -364,8 +368,8 @@ def ingest(
             report["brand_authors_listed"] = _scalar(
                 stage, f"SELECT count(*) FROM tweets WHERE lower(author_key) IN ({listed})")
         inputs = []
-        for path, entry in zip(files, per_file, strict=True):
-            digest = sha256_file(path)
+        for path, entry, digest_of in zip(files, per_file, digests, strict=True):
+            digest = digest_of.result()
             inputs.append({"path": str(path), "sha256": digest, "bytes": path.stat().st_size,
                            "kind": entry["info"].kind, "columns": entry["info"].header,
                            "mapping": entry["mapping"].name,
@@ -400,6 +404,7 @@ def ingest(
         con.close()
         return report
     finally:
+        hashing.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
