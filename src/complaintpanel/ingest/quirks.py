@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from complaintpanel.runtime.engines import Engine
+from complaintpanel.runtime.engines import DuckDBEngine, Engine
 
 __all__ = ["MOJIBAKE_HINT", "repair_mojibake", "repair_texts"]
 
@@ -89,7 +89,7 @@ def repair_mojibake(engine: Engine, table: str = "checked") -> int:
     engine : Engine
         Holds ``table`` with ``source_row``, ``text`` and ``reason`` (NULL for kept records).
     table : str
-        Table to repair; it gains a boolean ``mojibake_repaired`` column when a text changes.
+        Table to repair.
 
     Returns
     -------
@@ -109,14 +109,17 @@ def repair_mojibake(engine: Engine, table: str = "checked") -> int:
     engine.register("mojibake_fixes", pa.table({
         "fix_row": pa.array(candidates["source_row"].iloc[changed].tolist(), pa.int64()),
         "fixed_text": pa.array([fixed[i] for i in changed], pa.string())}))
-    columns = [c for c in engine.columns(table) if c != "mojibake_repaired"]
-    select = ", ".join("coalesce(f.fixed_text, c.text) AS text" if c == "text" else f'c."{c}"'
-                       for c in columns)
-    engine.create_table(f"{table}_repaired", f"""
-        SELECT {select}, f.fix_row IS NOT NULL AS mojibake_repaired
-        FROM {table} c LEFT JOIN mojibake_fixes f ON f.fix_row = c.source_row
-    """)
-    engine.drop(table)
-    engine.rename(f"{table}_repaired", table)
+    if isinstance(engine, DuckDBEngine):
+        # In place: a few per cent of the rows change, the table is not copied.
+        engine.con.execute(f"UPDATE {table} SET text = f.fixed_text FROM mojibake_fixes f "
+                           f"WHERE {table}.source_row = f.fix_row")
+    else:
+        select = ", ".join("coalesce(f.fixed_text, c.text) AS text" if c == "text"
+                           else f'c."{c}"' for c in engine.columns(table))
+        engine.create_table(f"{table}_repaired", f"""
+            SELECT {select} FROM {table} c LEFT JOIN mojibake_fixes f ON f.fix_row = c.source_row
+        """)
+        engine.drop(table)
+        engine.rename(f"{table}_repaired", table)
     engine.drop("mojibake_fixes")
     return len(changed)
