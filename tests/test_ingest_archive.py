@@ -12,6 +12,8 @@ import csv
 import io
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import ftfy
@@ -349,3 +351,28 @@ def test_repair_texts_mixed_and_layered() -> None:
     mixed = "Café " + "— open".encode().decode("cp1252")  # a correct é beside mojibake
     assert repair_texts([once, twice, mixed, "plain ascii", "Café"]) == [
         "we’re Håkon", "it’s", "Café — open", "plain ascii", "Café"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_make_data_several_files_and_folder(tmp_path: Path) -> None:
+    """`make all DATA="A B"` ingests both as one archive; a folder stands for its files."""
+    repo = Path(__file__).resolve().parents[1]
+    raw = tmp_path / "exports"
+    raw.mkdir()
+    for name in ("brand_a.csv", "brand_b.csv"):
+        (raw / name).write_bytes((FIXTURES / name).read_bytes())
+    (raw / "notes.txt").write_text("not data")
+
+    def dry_run(data: str) -> list[str]:
+        result = subprocess.run(["make", "-n", "-o", ".venv/.installed", "all", f"DATA={data}"],
+                                cwd=repo, capture_output=True, text=True, check=True)
+        return [line for line in result.stdout.splitlines()
+                if " ingest " in line or " manifest " in line]
+
+    a, b = raw / "brand_a.csv", raw / "brand_b.csv"
+    ingest_line, manifest_line = dry_run(f"{a} {b}")
+    assert f"ingest {a} {b} --out data/interim/exports " in ingest_line
+    assert f"--raw {a} --raw {b} " in manifest_line
+    ingest_line, manifest_line = dry_run(f"{raw}/")
+    assert "--out data/interim/exports " in ingest_line
+    assert f"--raw {a} --raw {b} " in manifest_line  # the folder's data files, in name order
