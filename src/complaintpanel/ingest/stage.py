@@ -215,8 +215,12 @@ def ingest(
 
     Parameters
     ----------
-    raw : path-like
-        CSV (plain or gzip), Parquet or conversation JSON.
+    raw : path-like or sequence of path-like
+        CSV (plain or gzip), Parquet or conversation JSON; a folder stands for its files of
+        those kinds (in name order). Several inputs are read as one archive
+        (:func:`_load_archive`): each with its own mapping, record numbers running on across
+        them, duplicates across files removed (identical) or quarantined (conflicting), and
+        the report accounting for each file and for the union (``docs/ingest.md``).
     out_dir : path-like or str
         Output folder (e.g. ``data/interim/NAME``); with ``engine="spark"`` also a URL such as
         ``s3a://bucket/interim/NAME`` (the key must then come from ``key`` or ``$key_env``).
@@ -670,10 +674,12 @@ def _file_accounting(engine: Engine, inputs: list[dict[str, Any]],
 # Quirks of real exports: response lists, mojibake, brand-only files
 # ---------------------------------------------------------------------------------------------
 def _is_brand_only(engine: Engine, source_file: int | None) -> bool:
-    """Whether an input (``source_file``; ``None``: the only one) has brand tweets only."""
-    where = "NOT derived" if "derived" in engine.columns("tweets") else "true"
-    if source_file is not None:
-        where += f" AND source_file = {source_file}"
+    """Whether an input (``source_file``; ``None``: the only one) has brand tweets only.
+
+    Customer tweets a reply-pairs layout derives from its records count as the input's: such
+    an input knows its customers.
+    """
+    where = "true" if source_file is None else f"source_file = {source_file}"
     brand, customer = engine.rows(
         f"SELECT count(*) FILTER (WHERE NOT is_customer), count(*) FILTER (WHERE is_customer) "
         f"FROM tweets WHERE {where}")[0]
