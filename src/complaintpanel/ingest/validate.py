@@ -167,8 +167,12 @@ def response_list_issue_sql(expr: str) -> str:
     only) reads the same and is flagged too, which costs nothing since the field is never used.
     ``#####`` (a column too narrow to display) is ``hash_marks``.
     """
-    return (f"CASE WHEN {expr} IS NULL OR trim({expr}) IN ('', 'nan', 'NaN', 'None', 'null') "
-            f"THEN NULL "
+    # Most values are empty or one id (printed back the same: DuckDB's cast also takes 1E+3):
+    # those skip the regular expressions.
+    return (f"CASE WHEN {expr} IS NULL OR {expr} = '' THEN NULL "
+            f"WHEN NOT contains({expr}, ',') AND try_cast({expr} AS BIGINT) >= 0 "
+            f"AND try_cast({expr} AS BIGINT)::VARCHAR = {expr} THEN NULL "
+            f"WHEN trim({expr}) IN ('', 'nan', 'NaN', 'None', 'null') THEN NULL "
             f"WHEN regexp_full_match(trim({expr}), '[0-9]{{1,3}}(,[0-9]{{3}})+') "
             f"THEN 'thousands_separated' "
             f"WHEN regexp_full_match({expr}, ' *[0-9]+(\\.0)?( *, *[0-9]+(\\.0)?)* *') "
