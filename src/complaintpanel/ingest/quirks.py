@@ -96,9 +96,12 @@ def repair_mojibake(engine: Engine, table: str = "checked") -> int:
     int
         The number of texts changed.
     """
+    # On DuckDB, pure ASCII texts (bytes = characters: most of them) skip the regular
+    # expression (Spark has no byte length of a string).
+    ascii_skip = "strlen(text) > length(text) AND " if isinstance(engine, DuckDBEngine) else ""
     candidates = engine.to_pandas(
         f"SELECT source_row, text FROM {table} WHERE reason IS NULL AND text IS NOT NULL "
-        f"AND regexp_matches(text, '{MOJIBAKE_HINT}')")
+        f"AND {ascii_skip}regexp_matches(text, '{MOJIBAKE_HINT}')")
     if candidates.empty:
         return 0
     texts = candidates["text"].tolist()
