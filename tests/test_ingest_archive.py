@@ -133,9 +133,16 @@ def test_each_brand_export_exact_accounting(exports: tuple[Path, dict]) -> None:
     assert not tweets["is_customer"].any() and set(tweets["author_key"]) == set(BRANDS)
 
 
-def test_brand_exports_mojibake_repaired(real_data: Path, exports: tuple[Path, dict]) -> None:
+def test_brand_exports_mojibake_repaired(real_data: Path, exports: tuple[Path, dict],
+                                         tmp_path: Path) -> None:
     folder, _ = exports
     tweets = pd.read_parquet(folder / "tweets.parquet").set_index("tweet_id")
+    # One file alone takes the other path (repaired texts joined where tweets are built).
+    alone = ingest(real_data / EXPORTS / "Walmart.csv", tmp_path / "interim" / "w", key=KEY)
+    assert alone["mojibake_repaired"] == BRAND_COUNTS["Walmart"][1]
+    walmart_alone = pd.read_parquet(tmp_path / "interim" / "w" / "tweets.parquet")
+    assert walmart_alone.set_index("tweet_id")["text"].equals(
+        tweets.loc[walmart_alone["tweet_id"], "text"])
     raw = {int(r["tweet_id"]): r["text"] for r in records(real_data / EXPORTS / "Walmart.csv")}
     assert "â€™" in "".join(raw.values())
     walmart = tweets[tweets["author_key"] == "Walmart"]

@@ -81,15 +81,20 @@ def repair_texts(texts: list[str]) -> list[str]:
     return repaired
 
 
-def repair_mojibake(engine: Engine, table: str = "checked") -> int:
-    """Repair the mojibake in ``text`` of the kept records of ``table``, in place.
+def repair_mojibake(engine: Engine, table: str = "checked", defer: bool = False) -> int:
+    """Repair the mojibake in ``text`` of the kept records of ``table``.
 
     Parameters
     ----------
     engine : Engine
         Holds ``table`` with ``source_row``, ``text`` and ``reason`` (NULL for kept records).
     table : str
-        Table to repair.
+        Table to repair; rewritten with the repaired texts unless ``defer``.
+    defer : bool
+        Leave ``table`` as it is and the repaired texts in table ``mojibake_fixes``
+        (``fix_row`` = ``source_row``, ``fixed_text``), for the caller to use in a pass it
+        makes anyway (a few per cent of millions of rows: rewriting the table, or updating it
+        in place, costs more than the repair). Created only when a text changes.
 
     Returns
     -------
@@ -112,17 +117,14 @@ def repair_mojibake(engine: Engine, table: str = "checked") -> int:
     engine.register("mojibake_fixes", pa.table({
         "fix_row": pa.array(candidates["source_row"].iloc[changed].tolist(), pa.int64()),
         "fixed_text": pa.array([fixed[i] for i in changed], pa.string())}))
-    if isinstance(engine, DuckDBEngine):
-        # In place: a few per cent of the rows change, the table is not copied.
-        engine.con.execute(f"UPDATE {table} SET text = f.fixed_text FROM mojibake_fixes f "
-                           f"WHERE {table}.source_row = f.fix_row")
-    else:
-        select = ", ".join("coalesce(f.fixed_text, c.text) AS text" if c == "text"
-                           else f'c."{c}"' for c in engine.columns(table))
-        engine.create_table(f"{table}_repaired", f"""
-            SELECT {select} FROM {table} c LEFT JOIN mojibake_fixes f ON f.fix_row = c.source_row
-        """)
-        engine.drop(table)
-        engine.rename(f"{table}_repaired", table)
+    if defer:
+        return len(changed)
+    select = ", ".join("coalesce(f.fixed_text, c.text) AS text" if c == "text"
+                       else f'c."{c}"' for c in engine.columns(table))
+    engine.create_table(f"{table}_repaired", f"""
+        SELECT {select} FROM {table} c LEFT JOIN mojibake_fixes f ON f.fix_row = c.source_row
+    """)
+    engine.drop(table)
+    engine.rename(f"{table}_repaired", table)
     engine.drop("mojibake_fixes")
     return len(changed)

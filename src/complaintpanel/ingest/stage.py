@@ -117,8 +117,14 @@ def _brand_handles(engine: Engine, mapping: Mapping) -> list[str]:
 
 
 def _build_tweets(engine: Engine, mapping: Mapping, key: bytes,
-                  brand_handles: list[str], lone_cr: bool = True) -> None:
-    """Create ``tweets``: the kept records, typed and pseudonymised (nothing raw survives)."""
+                  brand_handles: list[str], lone_cr: bool = True,
+                  mojibake_fixes: bool = False) -> None:
+    """Create ``tweets``: the kept records, typed and pseudonymised (nothing raw survives).
+
+    With ``mojibake_fixes`` the repaired texts of table ``mojibake_fixes``
+    (:func:`complaintpanel.ingest.quirks.repair_mojibake` with ``defer=True``) replace the
+    records' texts here, in the one pass that reads them.
+    """
     engine.register("brand_spelling", pa.table({
         "handle_lower": pa.array([h.lower() for h in brand_handles], pa.string()),
         "handle": pa.array(brand_handles, pa.string())}))
@@ -134,8 +140,14 @@ def _build_tweets(engine: Engine, mapping: Mapping, key: bytes,
     # Lone CRs travel as a placeholder through the CSV reader (see ingest_sources); restore them.
     text = (f"replace(coalesce(text, ''), '{CR_PLACEHOLDER}', chr(13))" if lone_cr
             else "coalesce(text, '')")
+    records = "checked"
+    if mojibake_fixes:
+        repaired = ", ".join("coalesce(f.fixed_text, c.text) AS text" if c == "text"
+                             else f'c."{c}"' for c in present)
+        records = (f"(SELECT {repaired} FROM checked c "
+                   "LEFT JOIN mojibake_fixes f ON f.fix_row = c.source_row)")
     source = (f"(SELECT {', '.join(keep)}, false AS derived, {text} AS raw_text "
-              "FROM checked WHERE reason IS NULL "
+              f"FROM {records} WHERE reason IS NULL "
               "UNION ALL SELECT source_row, tweet_id_value, aid, is_customer, created_ts, "
               f"CAST(NULL AS BIGINT), CAST(NULL AS VARCHAR){null_extras}, true, '' FROM parents)")
     # Hash each distinct customer handle once (authors and the handle opening a text), then join.
@@ -331,7 +343,7 @@ def ingest(
                                   file=raw_path)
             validate(stage, chosen, (low_us, high_us))
             parent_stats = derive_parents(stage, chosen)
-            repaired = repair_mojibake(stage)
+            repaired = repair_mojibake(stage, defer=True)
             lone_cr = info.normalisation.get("lone_cr", 1) > 0
             per_file: list[dict[str, Any]] = [{"info": info, "mapping": chosen,
                                                "rows_in": rows_in, "mojibake_repaired": repaired,
@@ -347,7 +359,11 @@ def ingest(
             raw_path = files[0]
         key_bytes, key_source = resolve_key(out_dir, key_env, key)
         brand_handles = _brand_handles(stage, chosen)
-        _build_tweets(stage, chosen, key_bytes, brand_handles, lone_cr=lone_cr)
+        deferred = len(files) == 1 and per_file[0]["mojibake_repaired"] > 0
+        _build_tweets(stage, chosen, key_bytes, brand_handles, lone_cr=lone_cr,
+                      mojibake_fixes=deferred)
+        if deferred:
+            stage.drop("mojibake_fixes")
         brand_only = [i for i in range(1, len(per_file) + 1)
                       if _is_brand_only(stage, i if len(files) > 1 else None)]
         if brand_only:
