@@ -26,6 +26,14 @@ Decisions:
   :class:`~complaintpanel.errors.PipelineError`: one line naming the file, nothing written.
 * Duplicate ``tweet_id``: the first record (in file order) is kept; later ones are rejected as
   ``duplicate_tweet_id`` whether or not they are identical.
+* Several inputs are one archive (:func:`_load_archive`, ``docs/ingest.md``): each file is read
+  and validated with its own mapping, record numbers run on across the files, and a tweet kept
+  in two files is kept from the first; the later record is ``duplicate_across_files`` when
+  identical, ``duplicate_conflicting`` (naming both files) when not. The report accounts for
+  each file and for the union.
+* Real-export quirks (:mod:`complaintpanel.ingest.quirks`): mojibake is repaired (ftfy) and
+  counted; a damaged response-id list is flagged per row (``response_list_issue``) and never
+  used; an input of brand tweets only gets the customer each reply addresses inferred.
 * Customer ``author_id`` values and every ``@handle`` in text that is not a brand handle are
   replaced by keyed pseudonyms (:mod:`complaintpanel.ingest.pseudonymise`) inside DuckDB,
   before any file is written. Brand handles = the mapping's list plus the authors of brand
