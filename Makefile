@@ -48,11 +48,16 @@ RAW := $(RAW_DIR)/twcs.csv
 FIGURES := paper/figures
 TABLES := paper/tables
 else
-NAME ?= $(notdir $(patsubst %/,%,$(dir $(abspath $(DATA)))))
+# DATA may name several files or folders, read as one archive (`complaintpanel ingest A B`);
+# NAME defaults to the first one's folder (a folder's own name), e.g. NAME=spotify to choose.
+DATA_FIRST := $(firstword $(DATA))
+NAME ?= $(if $(wildcard $(DATA_FIRST)/.),$(notdir $(abspath $(DATA_FIRST))),$(notdir $(patsubst %/,%,$(dir $(abspath $(DATA_FIRST))))))
 RAW := $(DATA)
 FIGURES := results/$(NAME)/figures
 TABLES := results/$(NAME)/tables
 endif
+# The input files (a folder stands for its CSV, gzip, Parquet and JSON files, as in ingest).
+RAW_FILES := $(foreach d,$(patsubst %/,%,$(RAW)),$(if $(wildcard $(d)/.),$(sort $(wildcard $(addprefix $(d)/*.,csv csv.gz gz parquet json tsv))),$(d)))
 INTERIM := data/interim/$(NAME)
 PROCESSED := data/processed/$(NAME)
 RESULTS := results/$(NAME)
@@ -90,7 +95,7 @@ $(INSTALLED): pyproject.toml
 $(RAW_DIR)/twcs.csv: $(STAMPS)/config-simulate.stamp $(SIMULATE_SRC) | $(INSTALLED)
 	$(CP) simulate $(C) --out $(RAW_DIR)
 
-$(INTERIM)/tweets.parquet: $(RAW) $(STAMPS)/config-ingest.stamp $(INGEST_SRC) | $(INSTALLED)
+$(INTERIM)/tweets.parquet: $(RAW_FILES) $(STAMPS)/config-ingest.stamp $(INGEST_SRC) | $(INSTALLED)
 	$(CP) ingest $(RAW) --out $(INTERIM) $(MAP) $(C)
 
 $(INTERIM)/exchanges.parquet: $(INTERIM)/tweets.parquet $(THREAD_SRC) | $(INSTALLED)
@@ -200,7 +205,7 @@ $(RESULTS)/paper.pdf: $(FIGURES)/.done $(RESULTS)/summary.md $(RESULT_FILES) pap
 	$(CP) paper paper/dataset.typ --results $(RESULTS) --out $@
 
 $(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),$(RESULTS)/paper.pdf,paper/paper.pdf) $(MANIFEST_SRC) | $(INSTALLED)
-	$(CP) manifest $(RESULTS) --raw $(RAW) --processed $(PROCESSED) $(C)
+	$(CP) manifest $(RESULTS) $(foreach f,$(RAW_FILES),--raw $(f)) --processed $(PROCESSED) $(C)
 
 # ---- tests, benchmarks, housekeeping ---------------------------------------------------------------
 # Test modules run in parallel, one module per worker at a time (module-scoped fixtures such as

@@ -41,7 +41,10 @@ def builtin_mapping_names() -> list[str]:
 
 
 def ingest_command(
-    raw: Annotated[Path, typer.Argument(help="Raw file: CSV (plain or .gz), Parquet or JSON.")],
+    raw: Annotated[list[Path], typer.Argument(
+        help="Raw file(s): CSV (plain or .gz), Parquet or JSON, or folders of them. Several "
+             "inputs are read as one archive, each with its own mapping; tweets found in two "
+             "files are kept once.")],
     out: Annotated[Path, typer.Option(help="Output folder, e.g. data/interim/NAME.")],
     mapping: Annotated[
         str | None,
@@ -72,7 +75,8 @@ def ingest_command(
             held.enter_context(stage_lock(out, "ingest"))
             clean_stale(out.resolve().parent, [f".{glob_escape(out.name)}.ingest-*"])
         try:
-            report = ingest(raw, out, mapping=mapping or settings.mapping,
+            report = ingest(raw[0] if len(raw) == 1 else raw, out,
+                            mapping=mapping or settings.mapping,
                             key_env=settings.key_env, threads=threads,
                             engine=engine or loaded.engine.name,
                             spark_master=spark_master or loaded.engine.spark_master,
@@ -81,12 +85,29 @@ def ingest_command(
                             outlier_gap_days=settings.outlier_gap_days)
         except EngineError as error:
             raise PipelineError(str(error)) from None
+    files = report.get("files", [])
     echo_summary(
         "ingest",
         f"{report['rows_in']:,} rows in, {report['rows_kept']:,} kept, "
-        f"{report['rows_rejected']:,} rejected → {out}",
+        f"{report['rows_rejected']:,} rejected"
+        + (f" from {len(files)} files ({report['duplicates_across_files']:,} duplicates "
+           f"across files removed, {report['duplicates_conflicting']:,} conflicting)"
+           if files else "") + f" → {out}",
         time.perf_counter() - started,
     )
+    if report.get("mojibake_repaired"):
+        typer.echo(f"ingest: {report['mojibake_repaired']:,} texts with mojibake repaired (ftfy)")
+    flagged = report.get("response_lists_flagged", {}).get("rows", 0)
+    if flagged:
+        typer.echo(f"ingest: {flagged:,} response-id lists damaged by a spreadsheet, flagged "
+                   "and not used (reply links come from the parent column)")
+    inferred = report.get("brand_only_inputs")
+    if inferred:
+        typer.echo(f"ingest: brand-only input(s): the customer of {inferred['brand_tweets']:,} "
+                   f"brand tweets is known from the parent for "
+                   f"{inferred['customer_from_parent']:,}, from the opening @handle for "
+                   f"{inferred['customer_from_opening_handle']:,}, unknown for "
+                   f"{inferred['customer_unknown']:,}")
     for line in outlier_warning(report.get("created_at_outliers")):
         typer.echo(f"ingest: {line}")
 

@@ -5,6 +5,9 @@ a constant (``[constants]``, e.g. ``inbound = true`` for customer-only files), l
 to carry along verbatim (``[extra] columns``), the brand handles to keep in text
 (``[brands] handles``) and the handles that are brand accounts whatever the layout says of their
 tweets (``[brands] authors``, e.g. a brand's main account answering inside a care conversation).
+``[checks] response_list`` names a column of reply ids that is never used (reply links come from
+the parent column) but, when the file has it, is checked for spreadsheet damage (e.g.
+``"17,751,776"`` for ``1775,1776``) and flagged per row.
 ``format = "json_conversations"`` reads nested conversation JSON instead (``[conversation]``,
 see ``mappings/ibm_docpred.toml``). Built-in mappings live in
 ``complaintpanel/ingest/mappings/*.toml``; a user passes their own file with ``--mapping PATH``.
@@ -40,7 +43,7 @@ __all__ = [
 REQUIRED_FIELDS = ("tweet_id", "author_id", "inbound", "created_at")
 OPTIONAL_FIELDS = ("text", "in_reply_to", "brand")
 _TOP_KEYS = {"name", "description", "format", "columns", "constants", "extra", "brands",
-             "conversation", "assume_timezone", "parent"}
+             "conversation", "assume_timezone", "parent", "checks"}
 
 
 class IngestError(PipelineError):
@@ -80,6 +83,9 @@ class Mapping:
         For layouts whose records also describe the tweet they answer (reply pairs): the
         ``[parent.columns]`` and ``[parent.constants]`` of that tweet. Such parent tweets are
         added once each (first record wins) and flagged ``derived``; they are not records.
+    response_list : str or None
+        Optional source column of response ids (``[checks] response_list``): read only when the
+        file has it, never used for links, checked for spreadsheet damage and flagged per row.
     """
 
     name: str
@@ -94,6 +100,7 @@ class Mapping:
     conversation: dict[str, Any] = field(default_factory=dict)
     parent_columns: dict[str, str] = field(default_factory=dict)
     parent_constants: dict[str, Any] = field(default_factory=dict)
+    response_list: str | None = None
     source: str = ""
 
     @property
@@ -161,6 +168,11 @@ def _from_dict(raw: dict[str, Any], source: str) -> Mapping:
     timezone = raw.get("assume_timezone")
     if timezone is not None and not isinstance(timezone, str):
         raise MappingError("assume_timezone must be a string such as \"+00:00\"", file=source)
+    checks = _table(raw, "checks", source)
+    response_list = checks.get("response_list")
+    if set(checks) - {"response_list"} or not isinstance(response_list, str | None):
+        raise MappingError("[checks] takes one key, response_list = \"column name\"",
+                           file=source)
     return Mapping(
         name=str(raw.get("name", Path(source).stem)),
         format=fmt,
@@ -174,6 +186,7 @@ def _from_dict(raw: dict[str, Any], source: str) -> Mapping:
         conversation=dict(conversation),
         parent_columns=parent_columns,
         parent_constants=dict(parent_constants),
+        response_list=response_list,
         source=source,
     )
 

@@ -268,10 +268,13 @@ def _normalise_chunk(data: bytes, stats: dict[str, int]) -> bytes:
         stats["nul_bytes"] = stats.get("nul_bytes", 0) + data.count(b"\0")
     if b"\r" not in data:
         return data
-    crlf = data.count(b"\r\n")
-    stats["crlf"] += crlf
-    stats["lone_cr"] += data.count(b"\r") - crlf
-    return data.replace(b"\r\n", b"\n").replace(b"\r", _PH)
+    # Each CRLF → LF shortens the chunk by one byte: two passes when no lone CR is left.
+    joined = data.replace(b"\r\n", b"\n")
+    stats["crlf"] += len(data) - len(joined)
+    if b"\r" not in joined:
+        return joined
+    stats["lone_cr"] += joined.count(b"\r")
+    return joined.replace(b"\r", _PH)
 
 
 def _quoted_spans(data: Any) -> list[tuple[int, int]]:
@@ -483,7 +486,18 @@ def _target_select(mapping: Mapping, column_of: dict[str, str]) -> str:
             parts.append(f'{_quote(str(mapping.parent_constants[target]).lower())} AS "p_{target}"')
     for extra in mapping.extra_columns:
         parts.append(f'CAST({column_of[extra]} AS VARCHAR) AS "x_{extra}"')
+    if mapping.response_list and mapping.response_list in column_of:
+        parts.append(f'CAST({column_of[mapping.response_list]} AS VARCHAR) AS "responses"')
     return ", ".join(parts)
+
+
+def _with_response_list(header: list[str], mapping: Mapping,
+                        positions: dict[str, int]) -> dict[str, int]:
+    """Add the position of the mapping's optional response-list column, if the file has it."""
+    if not mapping.response_list or mapping.response_list in positions:
+        return positions
+    found = [i for i, name in enumerate(header) if _fold(name) == _fold(mapping.response_list)]
+    return {**positions, mapping.response_list: found[0]} if len(found) == 1 else positions
 
 
 def load_source(
@@ -509,7 +523,7 @@ def load_source(
     if kind == "json":
         raise IngestError("is JSON; pass a JSON mapping (e.g. --mapping ibm_docpred)", file=path)
     header = read_header(path, kind, con)
-    positions = resolve_columns(path, header, mapping)
+    positions = _with_response_list(header, mapping, resolve_columns(path, header, mapping))
     if kind == "parquet":
         try:
             info = _load_parquet(con, path, mapping, header, positions)

@@ -28,7 +28,8 @@ from __future__ import annotations
 from complaintpanel.ingest.mapping import Mapping
 from complaintpanel.runtime.engines import Engine
 
-__all__ = ["REJECT_REASONS", "derive_parents", "validate"]
+__all__ = ["REJECT_REASONS", "RESPONSE_LIST_ISSUES", "derive_parents",
+           "response_list_issue_sql", "validate"]
 
 # Every reason a record can be rejected for, roughly in the order the checks run (layouts with
 # parent tweets add "parent_"-prefixed reasons to the report, never to rejects).
@@ -41,7 +42,7 @@ REJECT_REASONS = (
     "created_at_missing", "created_at_no_timezone", "created_at_unparseable",
     "created_at_out_of_range",
     "in_reply_to_scientific_notation", "in_reply_to_invalid", "in_reply_to_self",
-    "duplicate_tweet_id",
+    "duplicate_tweet_id", "duplicate_across_files", "duplicate_conflicting",
 )
 
 _SCI = r"[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+"
@@ -151,6 +152,36 @@ def _reason_sql(prefix: str, bounds: tuple[int, int]) -> list[tuple[str, str]]:
     ]
 
 
+# Flags of a response-id list (``[checks] response_list``), which is never used for links.
+RESPONSE_LIST_ISSUES = ("thousands_separated", "hash_marks", "scientific_notation",
+                        "not_a_list")
+
+
+def response_list_issue_sql(expr: str) -> str:
+    """Return SQL naming what is wrong with the response-id list ``expr`` (NULL when nothing).
+
+    A spreadsheet reads a list such as ``1775,1776`` as the number 17751776 and writes it back
+    with thousands separators (``"17,751,776"``): the ids cannot be recovered from the field.
+    A value of one to three digits followed by groups of exactly three is flagged
+    ``thousands_separated``; a genuine list of three-digit ids after the first (ids below 1000
+    only) reads the same and is flagged too, which costs nothing since the field is never used.
+    ``#####`` (a column too narrow to display) is ``hash_marks``.
+    """
+    # Most values are empty or one id (printed back the same: DuckDB's cast also takes 1E+3):
+    # those skip the regular expressions.
+    return (f"CASE WHEN {expr} IS NULL OR {expr} = '' THEN NULL "
+            f"WHEN NOT contains({expr}, ',') AND try_cast({expr} AS BIGINT) >= 0 "
+            f"AND try_cast({expr} AS BIGINT)::VARCHAR = {expr} THEN NULL "
+            f"WHEN trim({expr}) IN ('', 'nan', 'NaN', 'None', 'null') THEN NULL "
+            f"WHEN regexp_full_match(trim({expr}), '[0-9]{{1,3}}(,[0-9]{{3}})+') "
+            f"THEN 'thousands_separated' "
+            f"WHEN regexp_full_match({expr}, ' *[0-9]+(\\.0)?( *, *[0-9]+(\\.0)?)* *') "
+            f"THEN NULL "
+            f"WHEN regexp_full_match(trim({expr}), '#+') THEN 'hash_marks' "
+            f"WHEN regexp_full_match(trim({expr}), '{_SCI}') THEN 'scientific_notation' "
+            f"ELSE 'not_a_list' END")
+
+
 def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
     """Create ``checked``: typed values, the first failing check (``reason``) and all of them.
 
@@ -200,9 +231,13 @@ def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
         parent_reason = f", CASE {p_first} END AS p_reason"
     parent_out = (", p_tid, p_aid, p_tweet_id_value, p_is_customer, p_created_ts, p_reason"
                   if has_parent else "")
+    has_responses = "responses" in engine.columns("records")
+    responses_in = ", responses" if has_responses else ""
+    responses_out = (f", {response_list_issue_sql('responses')} AS response_list_issue"
+                     if has_responses else "")
     engine.create_table("checked_first", f"""
         SELECT source_row, tid, aid, brand{extras}, text, tweet_id_value, is_customer, created_ts,
-               irt_value, reason{parent_out},
+               irt_value, reason{parent_out}{responses_out},
                CASE WHEN reason IS NOT NULL THEN nullif(concat_ws(';', {every}), '') END
                AS detail
         FROM (
@@ -216,7 +251,7 @@ def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
                     SELECT source_row, tweet_id AS tid, {_tidy("author_id")} AS aid,
                            inbound AS inb, created_at AS cat, text, in_reply_to AS irt,
                            nullif({_tidy("brand")}, '') AS brand
-                           {extras}{parent_cols}
+                           {extras}{parent_cols}{responses_in}
                     FROM records
                 )
             )
