@@ -32,7 +32,12 @@ from scipy.special import logit
 
 from complaintpanel.hmm import core, reply_process
 from complaintpanel.hmm.data import PanelArrays, prepare_panel
-from complaintpanel.hmm.likelihood import evaluate, log_joint_contact, model_arrays
+from complaintpanel.hmm.likelihood import (
+    evaluate,
+    information_from_gradient,
+    log_joint_contact,
+    model_arrays,
+)
 from complaintpanel.hmm.parametrisation import IdentificationError, ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 from complaintpanel.hmm.sampling import sample_panel
@@ -199,16 +204,8 @@ def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
 def observed_information(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
                          step: float = 1e-4) -> np.ndarray:
     """Observed information ``−∂²ℓ/∂θ∂θ'`` by central differences of the analytic gradient."""
-    p = theta.size
-    hessian = np.empty((p, p))
-    for i in range(p):
-        h = step * max(1.0, abs(theta[i]))
-        up, down = theta.copy(), theta.copy()
-        up[i] += h
-        down[i] -= h
-        hessian[:, i] = (evaluate(up, layout, chunks).gradient()
-                         - evaluate(down, layout, chunks).gradient()) / (2 * h)
-    return -(hessian + hessian.T) / 2
+    return information_from_gradient(lambda t: evaluate(t, layout, chunks).gradient(), theta,
+                                     step)
 
 
 def run_start(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,

@@ -48,7 +48,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from complaintpanel.hmm.data import PanelArrays
-from complaintpanel.hmm.likelihood import evaluate
+from complaintpanel.hmm.likelihood import evaluate, information_from_gradient
 from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 
@@ -412,16 +412,7 @@ def maximise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter
 def observed_information(theta: np.ndarray, model: RandomIntercepts, step: float = 1e-4
                          ) -> np.ndarray:
     """``−∂²ℓ/∂θ∂θ'`` by central differences of the analytic gradient (nodes fixed)."""
-    p = theta.size
-    hessian = np.empty((p, p))
-    for i in range(p):
-        h = step * max(1.0, abs(theta[i]))
-        up, down = theta.copy(), theta.copy()
-        up[i] += h
-        down[i] -= h
-        hessian[:, i] = (model.evaluate(up).gradient()
-                         - model.evaluate(down).gradient()) / (2 * h)
-    return -(hessian + hessian.T) / 2
+    return information_from_gradient(lambda t: model.evaluate(t).gradient(), theta, step)
 
 
 def start_from_homogeneous(theta: np.ndarray, layout: ParamLayout,

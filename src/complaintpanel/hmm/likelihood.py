@@ -19,6 +19,7 @@ log-likelihoods and scores hold the panel's part only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,8 @@ from complaintpanel.model.measurement import (
     validation_score,
 )
 
-__all__ = ["Evaluation", "evaluate", "log_joint_contact", "model_arrays"]
+__all__ = ["Evaluation", "evaluate", "information_from_gradient", "log_joint_contact",
+           "model_arrays"]
 
 
 @dataclass(frozen=True)
@@ -212,3 +214,32 @@ def evaluate(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], 
                           per_seq)
     total = layout.gradient_to_theta(theta, sum(g.sum(axis=1) for g in grads))
     return Evaluation(total_loglik, loglik_seq, total + validation_grad, None)
+
+
+def information_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
+                              step: float = 1e-4) -> np.ndarray:
+    """Observed information ``−∂²ℓ/∂θ∂θ'`` by central differences of an analytic gradient.
+
+    Parameters
+    ----------
+    gradient : callable
+        ``θ ↦ ∂ℓ/∂θ`` (exact), e.g. ``lambda t: evaluate(t, layout, chunks).gradient()``.
+    theta : ndarray
+        The point (the optimum).
+    step : float
+        Relative step: parameter ``i`` moves by ``step · max(1, |θ_i|)``.
+
+    Returns
+    -------
+    ndarray
+        The symmetrised negative Hessian, ``(p, p)``.
+    """
+    p = theta.size
+    hessian = np.empty((p, p))
+    for i in range(p):
+        h = step * max(1.0, abs(theta[i]))
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        hessian[:, i] = (gradient(up) - gradient(down)) / (2 * h)
+    return -(hessian + hessian.T) / 2
