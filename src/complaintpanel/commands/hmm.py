@@ -230,9 +230,14 @@ def _naive_block(corrected: object, panel: pd.DataFrame) -> dict[str, object]:
     from complaintpanel.hmm import RelationshipHMM
 
     assert isinstance(corrected, RelationshipHMM)
-    settings = {**corrected.get_params(), "validation": None, "misclassification": None,
-                "reply_process": False}
-    res = RelationshipHMM(**settings).fit(panel).results_
+    naive = getattr(corrected, "naive_", None)  # the corrected fit's start: the same fit
+    params = corrected.get_params()
+    if naive is not None and params["heterogeneity"] == "none" and not params["neutral"]:
+        res = naive.results_
+    else:
+        settings = {**corrected.get_params(), "validation": None, "misclassification": None,
+                    "reply_process": False}
+        res = RelationshipHMM(**settings).fit(panel).results_
     ci = res.conf_int()
     return {"measurement": res.measurement,
             "params": {k: float(v) for k, v in res.params.items()},

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -169,14 +169,9 @@ def start_values(layout: ParamLayout, data: PanelArrays,
 
 
 # ---------------------------------------------------------------------------------- optimiser
-def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
-             *, max_iter: int = 2000, gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
-    """Maximise the log-likelihood from ``theta0`` with L-BFGS-B.
-
-    The objective is the negative mean log-likelihood per customer-period, so tolerances do
-    not depend on the panel's size.
-    """
-    started = time.perf_counter()
+def _objective(layout: ParamLayout, chunks: list[PanelArrays], nobs: int
+               ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Build the objective: negative mean log-likelihood per customer-period, gradient."""
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -187,7 +182,19 @@ def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
             return 1e10, np.zeros_like(theta)
         return -ev.loglik / nobs, -ev.grad / nobs
 
-    result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=layout.bounds(),
+    return objective
+
+
+def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
+             *, max_iter: int = 2000, gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
+    """Maximise the log-likelihood from ``theta0`` with L-BFGS-B.
+
+    The objective is the negative mean log-likelihood per customer-period, so tolerances do
+    not depend on the panel's size.
+    """
+    started = time.perf_counter()
+    result = minimize(_objective(layout, chunks, nobs), theta0, jac=True, method="L-BFGS-B",
+                      bounds=layout.bounds(),
                       options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-14,
                                "gtol": gtol})
     loglike = -float(result.fun) * nobs
@@ -201,11 +208,63 @@ def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
     return np.asarray(result.x), report
 
 
+def polish(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
+           *, max_iter: int = 2000, gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
+    """Maximise from a start near the optimum: BFGS preconditioned by the curvature there.
+
+    For the corrected fit's single start (the naive optimum translated through ``M̂``),
+    L-BFGS-B spends most of its ~120 iterations learning the curvature of ~35 parameters.
+    Here BFGS starts from the observed information at ``theta0`` (forward differences of the
+    analytic gradient, ``p + 1`` gradients; eigenvalues made positive, since the start need not
+    be in the concave region) and reaches the same optimum in far fewer iterations (18
+    against 118 on a 1,000-customer world, log-likelihoods equal to 1e-7). Written here
+    because scipy offers the pieces (``minimize(method="BFGS", hess_inv0=...)``), not the
+    combination. When BFGS does not converge, or leaves the box of
+    :meth:`ParamLayout.bounds`, L-BFGS-B finishes from the best point, so the result is never
+    worse than :func:`optimise`'s.
+    """
+    started = time.perf_counter()
+    objective = _objective(layout, chunks, nobs)
+    p = theta0.size
+    information = information_from_gradient(lambda t: -objective(t)[1], theta0,
+                                            scheme="forward")
+    eigenvalues, vectors = np.linalg.eigh(information)
+    floor = 1e-3 * float(np.max(np.abs(eigenvalues))) if eigenvalues.size else 1.0
+    eigenvalues = np.maximum(np.abs(eigenvalues), max(floor, 1e-12))
+    hess_inv0 = (vectors / eigenvalues) @ vectors.T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # line-search precision notes
+        result = minimize(objective, theta0, jac=True, method="BFGS",
+                          options={"hess_inv0": (hess_inv0 + hess_inv0.T) / 2,
+                                   "gtol": gtol, "maxiter": max_iter})
+    bounds = np.array([(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+                       for lo, hi in layout.bounds()])
+    inside = bool(np.all((result.x >= bounds[:, 0]) & (result.x <= bounds[:, 1])))
+    small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
+    n_eval = int(result.nfev) + p + 1
+    if inside and (result.success or small_gradient):
+        return np.asarray(result.x), StartReport(
+            loglike=-float(result.fun) * nobs, converged=True, n_iter=int(result.nit),
+            n_eval=n_eval, message=f"BFGS preconditioned at the start: {result.message}",
+            seconds=time.perf_counter() - started)
+    restart = np.clip(result.x, bounds[:, 0], bounds[:, 1]) if np.isfinite(result.fun) \
+        and result.fun <= objective(theta0)[0] else theta0
+    theta, report = optimise(restart, layout, chunks, nobs, max_iter=max_iter, gtol=gtol)
+    return theta, StartReport(
+        loglike=report.loglike, converged=report.converged,
+        n_iter=int(result.nit) + report.n_iter, n_eval=n_eval + report.n_eval,
+        message=f"BFGS preconditioned at the start, finished by L-BFGS-B: {report.message}",
+        seconds=time.perf_counter() - started)
+
+
 def observed_information(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
-                         step: float = 1e-4) -> np.ndarray:
-    """Observed information ``−∂²ℓ/∂θ∂θ'`` by central differences of the analytic gradient."""
+                         step: float = 1e-4, scheme: str = "central") -> np.ndarray:
+    """Observed information ``−∂²ℓ/∂θ∂θ'`` by finite differences of the analytic gradient.
+
+    See :func:`complaintpanel.hmm.likelihood.information_from_gradient`.
+    """
     return information_from_gradient(lambda t: evaluate(t, layout, chunks).gradient(), theta,
-                                     step)
+                                     step, scheme)
 
 
 def run_start(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
@@ -507,10 +566,22 @@ class RelationshipHMM:
             for theta0 in starts:
                 theta0[layout.slices["reply_logits"]] = reply_process.reply_start_logits(
                     data, len(spec.brands)).ravel()
-        outcomes = self._run_starts(starts, layout, data, chunks, rng)
+        if start_info:  # one start near the optimum (the translated naive optimum)
+            outcomes = [polish(theta0, layout, chunks, data.nobs, max_iter=self.max_iter,
+                               gtol=self.gtol) for theta0 in starts]
+        else:
+            outcomes = self._run_starts(starts, layout, data, chunks, rng)
         best_index = int(np.argmax([report.loglike for _, report in outcomes]))
         theta = outcomes[best_index][0]
-        information = observed_information(theta, layout, chunks)
+        if start_info:
+            # The corrected model has twice the parameters and ~5× the cost per gradient:
+            # forward differences with a small step halve the cost and move the standard
+            # errors by at most 5e-5 relative to central differences (measured on a
+            # 1,000-customer world; steps 1e-4 / 1e-5 gave 5e-3 / 5e-4).
+            information = observed_information(theta, layout, chunks, step=1e-6,
+                                               scheme="forward")
+        else:
+            information = observed_information(theta, layout, chunks)
         cov_theta, hessian_ok = _invert_information(information)
         cov_type = self.cov_type
         reported_cov = None
@@ -563,20 +634,19 @@ class RelationshipHMM:
             The strategy and the naive search's log-likelihood and convergence.
         """
         spec = layout.spec
+        # The full naive fit (starts drawn as its own fit() draws them, so the same optimum),
+        # kept as ``naive_`` so that a report of the naive estimate beside the corrected one
+        # does not fit it again.
         naive = RelationshipHMM(**{**self.get_params(), "validation": None,
                                    "misclassification": None, "neutral": False,
-                                   "cov_type": "oim", "reply_process": False})
-        naive_spec = naive.make_spec(spec.brands if spec.reply_model else ())
+                                   "cov_type": "oim", "reply_process": False,
+                                   "heterogeneity": "none"}).fit(panel)
+        self.naive_ = naive
+        naive_spec = naive.spec_
         naive_data = prepare_panel(panel, naive_spec)
-        check_identification(naive_data, naive_spec)
-        naive_layout = ParamLayout(naive_spec)
-        naive_chunks = naive_data.chunks(self.chunk_size)
-        naive_starts = [start_values(naive_layout, naive_data)] + [
-            start_values(naive_layout, naive_data, rng) for _ in range(max(0, self.n_starts - 1))]
-        outcomes = naive._run_starts(naive_starts, naive_layout, naive_data, naive_chunks, rng)
-        logliks = np.array([report.loglike for _, report in outcomes])
-        best = int(np.argmax(logliks))
-        nat = naive_layout.to_natural(outcomes[best][0])
+        naive_layout = naive.layout_
+        logliks = np.array([report.loglike for report in naive.results_.starts])
+        nat = naive_layout.to_natural(naive.results_.theta)
         # per-state neutral rate: the naive posterior's mean neutral count
         log_initial, cdf, terms = model_arrays(nat, naive_layout, naive_data)
         posterior = core.forward_backward_cumulative(
@@ -604,7 +674,7 @@ class RelationshipHMM:
             a = nat.a
         start = _with_neutral(nat, spec, np.log(true[2]), a=a, c=np.log(true[1]))
         info = {"strategy": "naive optimum translated through M (one corrected start)",
-                "naive_starts": len(outcomes),
+                "naive_starts": len(logliks),
                 "naive_starts_at_optimum": int(np.sum(logliks >= logliks.max()
                                                       - self.optimum_tol)),
                 "naive_loglike": float(logliks.max())}
