@@ -56,12 +56,24 @@ class SimulateConfig:
     complaint_re_sd: float = 0.0
     compliment_re_sd: float = 0.0
     re_corr: float = 0.0
+    # Latent classes in the relationship effect δ (DESIGN.md §4.2): each customer belongs to
+    # class c with probability delta_class_shares[c] (default: equal shares) and moves with
+    # δ = delta_classes[c] in place of the model's δ. () = no classes (the default world is
+    # then drawn exactly as without these settings).
+    delta_classes: tuple[float, ...] = ()
+    delta_class_shares: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.complaint_re_sd >= 0 and self.compliment_re_sd >= 0):
             raise ValueError("[simulate] complaint_re_sd and compliment_re_sd must be >= 0")
         if not -1 <= self.re_corr <= 1:
             raise ValueError("[simulate] re_corr must lie in [-1, 1]")
+        shares = self.delta_class_shares
+        if shares and len(shares) != len(self.delta_classes):
+            raise ValueError("[simulate] delta_class_shares needs one share per entry of "
+                             "delta_classes")
+        if shares and (min(shares) < 0 or abs(sum(shares) - 1) > 1e-9):
+            raise ValueError("[simulate] delta_class_shares must be >= 0 and sum to 1")
 
 
 def parse_utc_instant(value: str, setting: str) -> datetime:
