@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -102,26 +103,50 @@ def test_ordering_relabels_without_changing_the_likelihood(small) -> None:  # ty
 
 
 @pytest.fixture(scope="module")
-def fitted() -> tuple[RelationshipHMM, pd.DataFrame, pd.DataFrame]:
-    """Two classes, δ = 0.4 and 2.0, equal shares; 200 customers × 52 weeks (true counts).
+def fitted(tmp_path_factory: pytest.TempPathFactory
+           ) -> tuple[RelationshipHMM, pd.DataFrame, pd.DataFrame, dict, str]:  # type: ignore[type-arg]
+    """`complaintpanel hmm --heterogeneity classes --classes 2 --select-heterogeneity`.
 
-    52 weeks: with 26 a world this small often has too few answered complaints per customer
-    to separate the classes (δ of the high class runs off); one class start keeps it fast.
+    Two classes, δ = 0.4 and 2.0, equal shares; 200 customers × 52 weeks of true counts
+    (with 26 weeks a world this small often has too few answered complaints per customer to
+    separate the classes: δ of the high class runs off). One start each (config) keeps it
+    fast; the BIC comparison runs on a subsample of 40 customers. The fit is read back from
+    hmm.json.
     """
+    from typer.testing import CliRunner
+
+    from complaintpanel.cli import app
+    from complaintpanel.hmm.results import read_hmm_results
+
     world = simulate_world(SimulateConfig(customers=200, seed=1, weeks=52,
                                           delta_classes=DELTAS))
+    folder = tmp_path_factory.mktemp("classes")
+    (folder / "truth").mkdir(parents=True)
+    world.states.to_parquet(folder / "truth" / "states.parquet")
+    config = folder / "config.toml"
+    config.write_text("[hmm]\nn_starts = 1\nseed = 0\nclass_starts = 1\nquadrature_nodes = 3\n"
+                      "select_heterogeneity = true\nselect_customers = 40\n")
+    out = folder / "results"
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a singular information would fail
-        model = RelationshipHMM(n_starts=1, random_state=0, heterogeneity="classes",
-                                classes=2, class_starts=1).fit(world.states)
+        result = CliRunner().invoke(app, ["hmm", str(folder), "--out", str(out),
+                                          "--heterogeneity", "classes", "--classes", "2",
+                                          "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    results = read_hmm_results(out / "hmm.json")
+    assert isinstance(results, RelationshipHMMResults)
     assert world.customers is not None
-    return model, world.states, world.customers
+    stored = json.loads((out / "hmm.json").read_text())
+    stored["table"] = (out / "hmm_heterogeneity.md").read_text()
+    return (RelationshipHMM.from_results(results), world.states, world.customers, stored,
+            result.stdout)
 
 
 def test_recovers_both_class_deltas(fitted) -> None:  # type: ignore[no-untyped-def]
     """Both δ within 3 standard errors; shares within 3 SE of 0.5; BIC prefers classes."""
-    model, _, _ = fitted
+    model, _, _, _, stdout = fitted
     res = model.results_
+    assert "delta[class1]" in stdout
     assert res.converged
     for name, truth in (("delta", DELTAS[0]), ("delta[class1]", DELTAS[1])):
         assert abs(res.params[name] - truth) < 3 * res.bse[name], name
@@ -134,7 +159,7 @@ def test_recovers_both_class_deltas(fitted) -> None:  # type: ignore[no-untyped-
 
 
 def test_results_report_the_classes(fitted) -> None:  # type: ignore[no-untyped-def]
-    model, states, customers = fitted
+    model, states, customers, _, _ = fitted
     res = model.results_
     summary = res.summary()
     assert "delta[class1]" in summary and "share[class1]" in summary
@@ -155,9 +180,31 @@ def test_results_report_the_classes(fitted) -> None:  # type: ignore[no-untyped-
     assert merged.loc[high, "p_class1"].mean() > merged.loc[~high, "p_class1"].mean() + 0.1
 
 
+def test_make_all_block_compares_three_heterogeneities(fitted) -> None:  # type: ignore[no-untyped-def]
+    """hmm.json's heterogeneity_selection: three candidates on the subsample, one selected."""
+    _, _, _, stored, stdout = fitted
+    block = stored["heterogeneity_selection"]
+    assert block["status"] == "estimated" and block["subsample"] is True
+    assert block["customers"] == 40 and block["customers_total"] == 200
+    candidates = {row["heterogeneity"]: row for row in block["candidates"]}
+    assert set(candidates) == {"none", "random_intercepts", "classes"}
+    assert [row["n_params"] for row in block["candidates"]] == [17, 18, 19]
+    best = min(candidates.values(), key=lambda row: row["bic"])
+    assert block["selected"] == best["heterogeneity"]
+    assert f"BIC selects {block['selected']}" in stdout
+    assert "sigma[complaint]" in candidates["random_intercepts"]["params"]
+    assert "delta[class1]" in candidates["classes"]["params"]
+    assert stored["table"].count("\n| ") == 3 and "40 customers" in stored["table"]
+    assert "classes_seconds" not in stored["extra"]["heterogeneity"]
+
+
 def test_bad_class_settings_are_refused(small) -> None:  # type: ignore[no-untyped-def]
     layout, data, _ = small
     with pytest.raises(ValueError, match="class_blocks"):
         LatentClasses.from_data(layout, data, blocks=("gamma",))
     with pytest.raises(ValueError, match="classes must be at least 1"):
         RelationshipHMM(heterogeneity="classes", classes=0).fit(pd.DataFrame())
+    from complaintpanel.config import HMMConfig
+
+    with pytest.raises(ValueError, match=r"\[hmm\] classes"):
+        HMMConfig(classes=0)
