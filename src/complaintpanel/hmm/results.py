@@ -309,13 +309,20 @@ class RelationshipHMMResults(EstimationResults):
         -------
         ModelParams
         """
+        return self.layout.to_natural(self.draw_theta(random_state))
+
+    def draw_theta(self, random_state: int | np.random.Generator | None = None
+                   ) -> np.ndarray:
+        """Draw the whole unconstrained vector, σ or the classes included.
+
+        As :meth:`draw_model_params`, which maps the draw's first part to natural parameters.
+        """
         if not hasattr(self, "_theta_root"):
             cov = (self.cov_theta + self.cov_theta.T) / 2
             eigval, eigvec = np.linalg.eigh(cov)
             self._theta_root = eigvec * np.sqrt(np.clip(eigval, 0, None))
         rng = np.random.default_rng(random_state)
-        theta = self.theta + self._theta_root @ rng.standard_normal(self.theta.size)
-        return self.layout.to_natural(theta)
+        return np.asarray(self.theta + self._theta_root @ rng.standard_normal(self.theta.size))
 
     @property
     def state_names(self) -> tuple[str, ...]:
