@@ -138,6 +138,9 @@ def fitted(tmp_path_factory: pytest.TempPathFactory
     assert world.customers is not None
     stored = json.loads((out / "hmm.json").read_text())
     stored["table"] = (out / "hmm_heterogeneity.md").read_text()
+    from complaintpanel.report.summary import summary_markdown
+
+    stored["summary"] = summary_markdown(out)
     return (RelationshipHMM.from_results(results), world.states, world.customers, stored,
             result.stdout)
 
@@ -196,6 +199,7 @@ def test_make_all_block_compares_three_heterogeneities(fitted) -> None:  # type:
     assert "delta[class1]" in candidates["classes"]["params"]
     assert stored["table"].count("\n| ") == 3 and "40 customers" in stored["table"]
     assert "classes_seconds" not in stored["extra"]["heterogeneity"]
+    assert f"**Customers differ**: BIC selects {block['selected']}" in stored["summary"]
 
 
 def test_bad_class_settings_are_refused(small) -> None:  # type: ignore[no-untyped-def]
