@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` st
 # Answered tweets by label, which the reply process of the corrected fit needs.
 REPLY_COLUMNS = ("answered_complaints", "answered_compliments", "answered_neutral")
 
+# Starts of the homogeneous fit behind the heterogeneity comparison (at most; it runs on a
+# subsample beside the main fit, whose n_starts starts have already located the states).
+SELECTION_STARTS = 2
+
 PANEL_HELP = ("Folder with panel.parquet (or a simulator folder with truth/states.parquet, "
               "or a Parquet file).")
 
@@ -272,13 +276,14 @@ def _select_heterogeneity(panel: pd.DataFrame, settings: HMMConfig) -> dict[str,
                  "process: the heterogeneity models do not take them)",
         "criterion": "BIC = -2 logL + p log(customer-periods); smallest is selected",
     }
+    block["homogeneous_starts"] = min(settings.n_starts, SELECTION_STARTS)
     if subsample:
         block["note"] = (f"fitted on {limit:,} of {n_total:,} customers drawn at random "
                          f"(seed {settings.seed}) to keep the comparison cheap")
     try:
         table = select_heterogeneity(
             panel, classes=max(settings.classes, 2), n_states=settings.n_states,
-            n_starts=settings.n_starts, random_state=settings.seed,
+            n_starts=min(settings.n_starts, SELECTION_STARTS), random_state=settings.seed,
             unanswered=settings.unanswered, latency_hours=settings.latency_hours,
             sentiment=settings.sentiment, quadrature_nodes=settings.quadrature_nodes,
             class_starts=settings.class_starts)
