@@ -212,3 +212,18 @@ def test_bad_class_settings_are_refused(small) -> None:  # type: ignore[no-untyp
 
     with pytest.raises(ValueError, match=r"\[hmm\] classes"):
         HMMConfig(classes=0)
+
+
+def test_comparison_that_cannot_be_made_is_recorded() -> None:
+    """No answered complaint: the block says "not identified" instead of stopping the stage."""
+    import dataclasses
+
+    from complaintpanel.commands.hmm import _select_heterogeneity, _selection_markdown
+    from complaintpanel.config import HMMConfig
+
+    states = simulate_world(SimulateConfig(customers=30, seed=2)).states
+    states = states.assign(answered_complaints=0).drop(columns=["intervened", "redress"])
+    settings = dataclasses.replace(HMMConfig(), select_heterogeneity=True, select_customers=20)
+    block = _select_heterogeneity(states, settings)
+    assert block["status"] == "not identified" and block["customers"] == 20
+    assert _selection_markdown(block).startswith("Heterogeneity not compared")

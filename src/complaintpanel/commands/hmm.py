@@ -289,6 +289,9 @@ def _select_heterogeneity(panel: pd.DataFrame, settings: HMMConfig) -> dict[str,
             class_starts=settings.class_starts)
     except IdentificationError as error:
         return {**block, "status": "not identified", "reason": str(error)}
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
+        # an optional comparison: record the failure rather than stop the stage
+        return {**block, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
     fits = table.attrs["results"]
     extra_params = {}
     for name, res in fits.items():
