@@ -227,3 +227,26 @@ def test_comparison_that_cannot_be_made_is_recorded() -> None:
     block = _select_heterogeneity(states, settings)
     assert block["status"] == "not identified" and block["customers"] == 20
     assert _selection_markdown(block).startswith("Heterogeneity not compared")
+
+
+def test_class_parameters_are_reported_with_delta_method_errors() -> None:
+    """share[class c] = softmax(0, η); its SE is s_0 s_1 · SE(η) (known answer, no fit)."""
+    from complaintpanel.hmm.results import StartReport
+
+    spec = RelationshipHMM().make_spec()
+    layout = ParamLayout(spec)
+    eta, var_eta, var_delta1 = 0.6, 0.04, 0.09
+    theta = np.concatenate([layout.from_natural(default_params().with_spec(spec)), [2.0, eta]])
+    cov = np.eye(theta.size) * 1e-4
+    cov[-2, -2], cov[-1, -1] = var_delta1, var_eta
+    res = RelationshipHMMResults(
+        spec=spec, theta=theta, cov_theta=cov, loglike=0.0, nobs=1, n_sequences=1,
+        n_customers=1, starts=[StartReport(0.0, True, 0, 0, "", 0.0)],
+        extra={"heterogeneity": {"kind": "classes", "classes": 2, "class_blocks": ["delta"],
+                                 "homogeneous": {"bic": 0.0}}})
+    s1 = 1 / (1 + np.exp(-eta))
+    assert res.params["delta[class1]"] == 2.0
+    assert res.params["share[class1]"] == pytest.approx(s1, rel=1e-12)
+    assert res.bse["delta[class1]"] == pytest.approx(np.sqrt(var_delta1), rel=1e-9)
+    for name in ("share[class0]", "share[class1]"):
+        assert res.bse[name] == pytest.approx(s1 * (1 - s1) * np.sqrt(var_eta), rel=1e-9)
