@@ -397,15 +397,29 @@ class RelationshipHMM:
         and redress latent (a *true* complaint answered). Needs the panel's
         ``answered_complaints``, ``answered_compliments`` and ``answered_neutral``; implies
         ``neutral``. Use it with ``validation``: brands answer true, not labelled, complaints.
-    heterogeneity : {"none", "random_intercepts"}
+    heterogeneity : {"none", "random_intercepts", "classes"}
         How customers differ (DESIGN.md §4.2). ``"random_intercepts"``: a normal random
         intercept ``σ·u_i`` in every customer's complaint log-rate, integrated out by
         Gauss–Hermite quadrature (:mod:`complaintpanel.hmm.heterogeneity`); the homogeneous
         model is fitted first and its optimum starts the random-intercept fit, whose results
         report σ (``sigma[complaint]``) and both BICs. Needs ``cov_type="oim"``. Inference
         methods (``predict_proba``, ``decode``, policies) use the median customer (u = 0).
+        ``"classes"``: a finite mixture of ``classes`` latent customer classes with
+        class-specific ``class_blocks`` (:mod:`complaintpanel.hmm.classes`), fitted from the
+        homogeneous optimum; the results report each class's values (``delta[class1]``, …;
+        class 0, the one with the smallest δ, keeps the plain names) and shares, and
+        :meth:`class_proba` each customer's posterior class membership. Inference methods
+        and policies without a class use class 0's parameters.
     quadrature_nodes : int
         Gauss–Hermite nodes of the random intercept.
+    classes : int
+        Number of latent classes (``heterogeneity="classes"``).
+    class_blocks : tuple of str
+        Class-specific parameter blocks: ``"delta"`` (the relationship effect) and/or ``"a"``
+        (the level of the complaint log-rates).
+    class_starts : int
+        Starts of the class fit from the homogeneous optimum, the class values spread by 1,
+        2, … × :data:`~complaintpanel.hmm.classes.START_SPREAD` (the best is kept).
     """
 
     def __init__(self, n_states: int = 3, *,
@@ -423,7 +437,9 @@ class RelationshipHMM:
                  validation: ValidationCounts | None = None,
                  misclassification: np.ndarray | None = None,
                  naive_start: bool = True, reply_process: bool = False,
-                 heterogeneity: str = "none", quadrature_nodes: int = 9) -> None:
+                 heterogeneity: str = "none", quadrature_nodes: int = 9,
+                 classes: int = 2, class_blocks: Sequence[str] = ("delta",),
+                 class_starts: int = 2) -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
         self.compliment_covariates = tuple(compliment_covariates)
@@ -451,6 +467,9 @@ class RelationshipHMM:
         self.reply_process = reply_process
         self.heterogeneity = heterogeneity
         self.quadrature_nodes = quadrature_nodes
+        self.classes = classes
+        self.class_blocks = tuple(class_blocks)
+        self.class_starts = class_starts
 
     # ------------------------------------------------------------------ specification
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -461,7 +480,8 @@ class RelationshipHMM:
             "sentiment", "reply_model", "first_contact_truncation", "n_starts",
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
-            "naive_start", "reply_process", "heterogeneity", "quadrature_nodes")}
+            "naive_start", "reply_process", "heterogeneity", "quadrature_nodes", "classes",
+            "class_blocks", "class_starts")}
 
     def make_spec(self, brands: tuple[str, ...] = ()) -> ModelSpec:
         """Build the :class:`ModelSpec` these settings describe."""
@@ -524,17 +544,19 @@ class RelationshipHMM:
         started = time.perf_counter()
         if self.cov_type not in ("oim", "robust", "bootstrap"):
             raise ValueError("cov_type must be 'oim', 'robust' or 'bootstrap'")
-        if self.heterogeneity not in ("none", "random_intercepts"):
-            raise ValueError("heterogeneity must be 'none' or 'random_intercepts', not "
-                             f"{self.heterogeneity!r}")
+        if self.heterogeneity not in ("none", "random_intercepts", "classes"):
+            raise ValueError("heterogeneity must be 'none', 'random_intercepts' or 'classes', "
+                             f"not {self.heterogeneity!r}")
         if self.heterogeneity != "none" and self.cov_type != "oim":
-            raise ValueError("random intercepts have observed-information standard errors "
-                             "only (cov_type='oim')")
+            raise ValueError("random intercepts and classes have observed-information "
+                             "standard errors only (cov_type='oim')")
         if self.heterogeneity != "none" and self.reply_process:
             # The random intercept enters as a per-customer complaint offset, which the reply
             # process's likelihood does not take (yet): refuse rather than ignore it.
-            raise ValueError("random intercepts are not available with the reply process "
-                             "(reply_process=True); fit one or the other")
+            raise ValueError("random intercepts and classes are not available with the reply "
+                             "process (reply_process=True); fit one or the other")
+        if self.heterogeneity == "classes" and self.classes < 1:
+            raise ValueError("classes must be at least 1")
         if self.validation is not None and self.cov_type != "oim":
             raise ValueError("with a validation sample only cov_type='oim' carries the "
                              "uncertainty of M (the sandwich and the customer bootstrap "
@@ -611,6 +633,13 @@ class RelationshipHMM:
             self.results_ = fit_random_intercepts(
                 self.results_, data, chunks, n_nodes=self.quadrature_nodes,
                 max_iter=self.max_iter, gtol=self.gtol)
+            theta = self.results_.theta
+        elif self.heterogeneity == "classes":
+            from complaintpanel.hmm.classes import fit_classes
+            self.results_ = fit_classes(
+                self.results_, data, chunks, n_classes=self.classes,
+                blocks=self.class_blocks, max_iter=self.max_iter, gtol=self.gtol,
+                spreads=tuple(float(k) for k in range(1, max(1, self.class_starts) + 1)))
             theta = self.results_.theta
         self._set_fitted(spec, theta)
         return self
@@ -798,6 +827,9 @@ class RelationshipHMM:
         (adaptive quadrature with the fit's nodes).
         """
         data = self._prepare(panel)
+        kind = self._heterogeneity_kind()
+        if kind == "classes":
+            return self._latent_classes(data).evaluate(self.theta_, gradient=False).loglik
         if self.theta_.size > self.layout_.n_params:  # random intercepts
             from complaintpanel.hmm.heterogeneity import RandomIntercepts
             nodes = self.results_.extra["heterogeneity"]["quadrature_nodes"]
@@ -805,6 +837,41 @@ class RelationshipHMM:
                                               n_nodes=nodes).adapt(self.theta_).loglik
         return evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size),
                         gradient=False).loglik
+
+    def _heterogeneity_kind(self) -> str:
+        info = getattr(self, "results_", None)
+        if info is None:
+            return "none"
+        return str((info.extra.get("heterogeneity") or {}).get("kind", "none"))
+
+    def _latent_classes(self, data: PanelArrays) -> Any:
+        from complaintpanel.hmm.classes import LatentClasses
+        info = self.results_.extra["heterogeneity"]
+        return LatentClasses.from_data(self.layout_, data, self.chunk_size,
+                                       n_classes=int(info["classes"]),
+                                       blocks=tuple(info["class_blocks"]))
+
+    def class_proba(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """Each customer's posterior class membership ``P(class c | her data)``.
+
+        Shared by the customer's brand sequences (the class is the customer's).
+
+        Returns
+        -------
+        DataFrame
+            ``customer_id`` and one column ``p_class<c>`` per class (class 0 = smallest δ).
+        """
+        if self._heterogeneity_kind() != "classes":
+            raise ValueError("class_proba needs a fit with heterogeneity='classes'")
+        data = self._prepare(panel)
+        posterior = self._latent_classes(data).evaluate(self.theta_,
+                                                        gradient=False).class_posterior
+        # customers in the order of customer_groups (pd.factorize: first appearance)
+        customers = pd.factorize(data.sequences["customer_id"].to_numpy())[1]
+        frame = pd.DataFrame({"customer_id": customers})
+        for c in range(posterior.shape[0]):
+            frame[f"p_class{c}"] = posterior[c]
+        return frame
 
     def score_samples(self, panel: pd.DataFrame) -> pd.DataFrame:
         """Log-likelihood of each customer–brand sequence."""
