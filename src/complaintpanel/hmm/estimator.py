@@ -50,7 +50,7 @@ from complaintpanel.model import (
     state_names,
     transition_matrices,
 )
-from complaintpanel.model.measurement import ValidationCounts
+from complaintpanel.model.measurement import ValidationCounts, validation_score
 from complaintpanel.runtime.progress import track
 
 __all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
@@ -214,24 +214,26 @@ def polish(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], n
 
     For the corrected fit's single start (the naive optimum translated through ``M̂``),
     L-BFGS-B spends most of its ~120 iterations learning the curvature of ~35 parameters.
-    Here BFGS starts from the observed information at ``theta0`` (forward differences of the
-    analytic gradient, ``p + 1`` gradients; eigenvalues made positive, since the start need not
-    be in the concave region) and reaches the same optimum in far fewer iterations (18
-    against 118 on a 1,000-customer world, log-likelihoods equal to 1e-7). Written here
-    because scipy offers the pieces (``minimize(method="BFGS", hess_inv0=...)``), not the
-    combination. When BFGS does not converge, or leaves the box of
-    :meth:`ParamLayout.bounds`, L-BFGS-B finishes from the best point, so the result is never
-    worse than :func:`optimise`'s.
+    Here BFGS starts from an estimate of the information at ``theta0`` — the outer product of
+    the per-sequence scores (one evaluation) plus the validation sample's own information in
+    the q-logits (:func:`validation_information`), eigenvalues floored — and reaches the same
+    optimum in far fewer iterations (18 against 118 on a 1,000-customer world, log-likelihoods
+    equal to 2e-7). Written here because scipy offers the pieces
+    (``minimize(method="BFGS", hess_inv0=...)``), not the combination. When BFGS does not
+    converge, or leaves the box of :meth:`ParamLayout.bounds`, L-BFGS-B finishes from the best
+    point, so the result is never worse than :func:`optimise`'s.
     """
     started = time.perf_counter()
     objective = _objective(layout, chunks, nobs)
-    p = theta0.size
-    information = information_from_gradient(lambda t: -objective(t)[1], theta0,
-                                            scheme="forward")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        at_start = evaluate(theta0, layout, chunks, scores=True)
+    scores = at_start.scores
+    if scores is None or not np.all(np.isfinite(scores)):
+        return optimise(theta0, layout, chunks, nobs, max_iter=max_iter, gtol=gtol)
+    information = (scores @ scores.T + validation_information(layout, theta0)) / nobs
     eigenvalues, vectors = np.linalg.eigh(information)
-    floor = 1e-3 * float(np.max(np.abs(eigenvalues))) if eigenvalues.size else 1.0
-    eigenvalues = np.maximum(np.abs(eigenvalues), max(floor, 1e-12))
-    hess_inv0 = (vectors / eigenvalues) @ vectors.T
+    floor = max(1e-3 * float(np.max(np.abs(eigenvalues))), 1e-12)
+    hess_inv0 = (vectors / np.maximum(np.abs(eigenvalues), floor)) @ vectors.T
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # line-search precision notes
         result = minimize(objective, theta0, jac=True, method="BFGS",
@@ -241,7 +243,7 @@ def polish(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], n
                        for lo, hi in layout.bounds()])
     inside = bool(np.all((result.x >= bounds[:, 0]) & (result.x <= bounds[:, 1])))
     small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
-    n_eval = int(result.nfev) + p + 1
+    n_eval = int(result.nfev) + 1
     if inside and (result.success or small_gradient):
         return np.asarray(result.x), StartReport(
             loglike=-float(result.fun) * nobs, converged=True, n_iter=int(result.nit),
@@ -255,6 +257,25 @@ def polish(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], n
         n_iter=int(result.nit) + report.n_iter, n_eval=n_eval + report.n_eval,
         message=f"BFGS preconditioned at the start, finished by L-BFGS-B: {report.message}",
         seconds=time.perf_counter() - started)
+
+
+def validation_information(layout: ParamLayout, theta: np.ndarray) -> np.ndarray:
+    """Information of the validation sample's multinomial term, ``(p, p)`` (zero without one).
+
+    The term depends on the q-logits only; its score is analytic
+    (:func:`complaintpanel.model.measurement.validation_score`), differenced here.
+    """
+    out = np.zeros((theta.size, theta.size))
+    logits = layout.q_logits(theta)
+    if logits is None:
+        return out
+    counts = np.asarray(layout.spec.validation_counts, dtype=float)
+    block = information_from_gradient(
+        lambda x: validation_score(counts, x.reshape(logits.shape)).ravel(), logits.ravel(),
+        step=1e-6, scheme="forward")
+    where = layout.slices["q_logits"]
+    out[where, where] = block
+    return out
 
 
 def observed_information(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
