@@ -19,6 +19,7 @@ from complaintpanel.config import EstimateConfig
 from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
+from complaintpanel.estimate.sentiment import LeeBoundsResults, sentiment_lee_bounds
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from complaintpanel.model.measurement import ValidationCounts
 
 __all__ = ["attempt", "misclassification_estimates", "panel_descriptives", "run_estimates",
-           "subset_outcomes"]
+           "sentiment_estimates", "subset_outcomes"]
 
 Fitted = TypeVar("Fitted")
 
@@ -121,7 +122,8 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         :class:`~complaintpanel.results.NotEstimated` records: ``ppml_complaints`` /
         ``fe_sentiment_mean`` / ``fe_compliment_share`` (one per treatment definition),
         ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered),
-        ``design_heterogeneity`` (by brand and reply-latency bin, next period) and
+        ``design_heterogeneity`` (by brand and reply-latency bin, next period),
+        ``design_signed_counts`` and ``design_sentiment`` (:func:`sentiment_estimates`) and
         ``event_study`` (per outcome: one results object per estimator, or one record) —
         all on the classified labels (naive) — and ``misclassification``
         (:func:`misclassification_estimates`).
@@ -153,6 +155,7 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     if isinstance(results["design"], EffectResults):
         results["design"].info["labels"] = "classified (naive: not corrected)"
     results["design_heterogeneity"] = design_heterogeneity(data)
+    results.update(sentiment_estimates(data, settings.horizon))
     if with_event_studies:
         # counts also get the Poisson event study; every estimator shares one sample
         estimators = {"complaints": ("did2s", "twfe", "poisson"),
@@ -169,6 +172,32 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         naive_design=design,
         naive_event_studies=naive_event_studies)
     return results
+
+
+def sentiment_estimates(data: pd.DataFrame, horizon: int) -> dict[str, Any]:
+    """Estimate the design's effects on later sentiment (:mod:`complaintpanel.estimate.sentiment`).
+
+    Returns
+    -------
+    dict
+        ``design_signed_counts``: the design-based estimate on the counts of tweets with a
+        negative and with a positive sentiment score (panel columns ``negative``, ``positive``;
+        under the simulator's oracle labels they equal complaints and compliments, under a
+        classifier they differ where the score and the voice threshold disagree);
+        ``design_sentiment``: Lee bounds on the effect on mean sentiment among the
+        always-tweeters (a plain dict, :meth:`LeeBoundsResults.to_dict`), or a
+        :class:`~complaintpanel.results.NotEstimated` record.
+    """
+    out: dict[str, Any] = {}
+    if {"negative", "positive"} <= set(data.columns):
+        out["design_signed_counts"] = attempt(partial(
+            answered_vs_unanswered, data, outcomes=("negative", "positive"), horizon=horizon),
+            "answered_vs_unanswered_signed")
+    bounds = attempt(partial(sentiment_lee_bounds, data, horizon=horizon),
+                     "lee_bounds_sentiment")
+    out["design_sentiment"] = bounds.to_dict() if isinstance(bounds, LeeBoundsResults) \
+        else bounds
+    return out
 
 
 # Outcomes of the design-based estimate: the main results report the first two; the

@@ -186,6 +186,36 @@ def _design(results: dict[str, Any], outcome_label: str) -> pd.DataFrame:
     return coefficient_table(comparison, rows, index_name=outcome_label, se="beside")
 
 
+def _sentiment(results: dict[str, Any]) -> pd.DataFrame | None:
+    """Effects on signed tweet counts (AIPW) and Lee bounds on mean sentiment, by lead."""
+    counts, bounds = results.get("design_signed_counts"), results.get("design_sentiment")
+    if counts is None and bounds is None:
+        return None
+    frame = pd.DataFrame()
+    if counts is not None and counts.is_estimated:
+        comparison = compare({"signed": counts})
+        leads = sorted(int(lead) for lead in comparison.select("signed")["lead"].unique())
+        rows: dict[str, dict[str, Cell]] = {
+            f"t+{lead}": {"Negative tweets": Coef("signed", {"outcome": "negative", "lead": lead}),
+                          "Positive tweets": Coef("signed", {"outcome": "positive", "lead": lead})}
+            for lead in leads}
+        frame = coefficient_table(comparison, rows, index_name="Lead", se="beside")
+    if isinstance(bounds, dict):
+        lee = pd.DataFrame({
+            f"t+{r['lead']}": {
+                "Sentiment: Lee bounds": f"[{fmt(r['lower'])}, {fmt(r['upper'])}]",
+                "Sentiment: 95% CI (Imbens–Manski)":
+                    f"[{fmt(r['ci_lower'])}, {fmt(r['ci_upper'])}]",
+                "Tweeting share answered / unanswered":
+                    f"{fmt(r['share_answered'])} / {fmt(r['share_unanswered'])}",
+                "Trimmed (arm)": f"{fmt(r['trimmed_share'])} ({r['trimmed_arm']})",
+            } for r in bounds["leads"]}).T
+        frame = lee if frame.empty else frame.join(lee, how="outer")
+    elif bounds is not None and not frame.empty:
+        frame["Sentiment: Lee bounds"] = bounds.reason
+    return frame.fillna("").rename_axis("Lead")
+
+
 _ESTIMATOR_LABELS = {"did2s": "Imputation (did2s)", "twfe": "Naive TWFE",
                      "poisson": "Poisson ETWFE"}
 
@@ -295,6 +325,19 @@ def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[
         f"{words.plural}; controls: brand × number of complaints in t−1, redress history, "
         f"brand × {words.noun}; standard errors clustered by customer. p_Holm: Holm-adjusted "
         "across the leads of each outcome: " + _holm_note(results) + ".")
+    sentiment = _sentiment(results)
+    if sentiment is not None and not sentiment.empty:
+        written += write_table(
+            sentiment, out_dir / "design_sentiment",
+            "Effect of answering a complaint on later sentiment",
+            f"Same customer-{words.plural} and propensity as the design-based table. Negative / "
+            "positive tweets: AIPW effect on the counts of tweets with a negative / positive "
+            "sentiment score (SE clustered by customer). Mean sentiment exists only when the "
+            "customer tweets, and answering may change whether she does: Lee (2009) bounds on "
+            "the effect among customers who would tweet either way, assuming monotonicity "
+            "(answering moves everyone's tweeting the same way), trimming the arm with the "
+            "higher tweeting share, on inverse-propensity-weighted arms; 95% interval for the "
+            "effect by Imbens & Manski (2004) from a bootstrap over customers.")
     heterogeneity = _heterogeneity(results)
     if heterogeneity is not None:
         written += write_table(
