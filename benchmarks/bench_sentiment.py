@@ -16,6 +16,7 @@ fixed by its voice and the signed counts equal the complaint and compliment coun
 Writes benchmarks/results/sentiment.json. Usage:
     python benchmarks/bench_sentiment.py [--worlds N] [--customers C] [--weeks W]
         [--minutes T] [--log benchmarks/work/sentiment.jsonl]
+    python benchmarks/bench_sentiment.py --update-docs   # its table into docs/design.md
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import WORK_DIR, write_result
+from benchmarks._common import RESULTS_DIR, WORK_DIR, replace_docs_block, write_result
 from complaintpanel.config import EstimateConfig, SimulateConfig
 from complaintpanel.estimate import add_model_columns, answered_vs_unanswered
 from complaintpanel.estimate.sentiment import sentiment_lee_bounds
@@ -113,6 +114,31 @@ def summarise(frame: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def docs_table(payload: dict[str, Any]) -> str:
+    """Markdown of the json's coverage (the block of docs/design.md)."""
+    summary = payload["summary"]
+    lines = [f"{payload['worlds']} worlds ({payload['customers']:,} customers × "
+             f"{payload['weeks']} weeks, exogenous replies, true voice; seeds "
+             f"{payload['first_seed']}…), truth from {payload['truth_draws']} paired "
+             "continuations per customer-week.", "",
+             "| lead | negative tweets: truth / cov / bias | positive tweets: truth / cov / bias "
+             "| sentiment: truth (always-tweeters) | Lee bounds (mean) | truth in bounds "
+             "| truth in 95% CI | naive difference (mean) | trimmed | against monotone |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for lead in range(payload["horizon"] + 1):
+        neg, pos = summary[f"negative[t+{lead}]"], summary[f"positive[t+{lead}]"]
+        lee = summary[f"sentiment_lee[t+{lead}]"]
+        lines.append(
+            f"| t+{lead} | {neg['mean_truth']} / {neg['coverage']} / {neg['bias']:+} "
+            f"| {pos['mean_truth']} / {pos['coverage']} / {pos['bias']:+} "
+            f"| {lee['mean_truth']} | [{lee['mean_lower']}, {lee['mean_upper']}] "
+            f"| {lee['truth_in_bounds']} | {lee['coverage']} "
+            f"| {lee['mean_difference_in_means']} | {lee['mean_trimmed_share']} "
+            f"| {lee['mean_share_against_monotone']} |")
+    lines += ["", f"Wall time {payload['seconds']} s."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--worlds", type=int, default=100)
@@ -124,7 +150,14 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=WORK_DIR / "sentiment.jsonl",
                         help="JSON-lines log of finished worlds, reused by a later run of the "
                              "same size (resume)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="only write the table of results/sentiment.json into "
+                             "docs/design.md")
     args = parser.parse_args()
+    if args.update_docs:
+        payload = json.loads((RESULTS_DIR / "sentiment.json").read_text(encoding="utf-8"))
+        print(replace_docs_block("design.md", "bench_sentiment", docs_table(payload)))
+        return
     started = time.perf_counter()
     done: dict[int, list[dict[str, Any]]] = {}
     if args.log.exists():

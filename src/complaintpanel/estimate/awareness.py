@@ -53,7 +53,7 @@ from complaintpanel.results import EffectResults, NotIdentifiedError
 
 __all__ = ["awareness_panel", "awareness_test"]
 
-RANDOMISATION_DRAWS = 1999
+RANDOMISATION_DRAWS = 999
 Group = Literal["silent", "never_answered"]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from complaintpanel.config import EstimateConfig
+from complaintpanel.estimate.awareness import awareness_test
 from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
@@ -123,7 +124,9 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         ``fe_sentiment_mean`` / ``fe_compliment_share`` (one per treatment definition),
         ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered),
         ``design_heterogeneity`` (by brand and reply-latency bin, next period),
-        ``design_signed_counts`` and ``design_sentiment`` (:func:`sentiment_estimates`) and
+        ``design_signed_counts`` and ``design_sentiment`` (:func:`sentiment_estimates`),
+        ``awareness`` (the brand × period test of the rival mechanism, per outcome group:
+        :func:`~complaintpanel.estimate.awareness.awareness_test`) and
         ``event_study`` (per outcome: one results object per estimator, or one record) —
         all on the classified labels (naive) — and ``misclassification``
         (:func:`misclassification_estimates`).
@@ -156,6 +159,9 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         results["design"].info["labels"] = "classified (naive: not corrected)"
     results["design_heterogeneity"] = design_heterogeneity(data)
     results.update(sentiment_estimates(data, settings.horizon))
+    results["awareness"] = {
+        group: attempt(partial(awareness_test, data, group), f"awareness_test[{group}]")
+        for group in ("silent", "never_answered")}
     if with_event_studies:
         # counts also get the Poisson event study; every estimator shares one sample
         estimators = {"complaints": ("did2s", "twfe", "poisson"),

@@ -216,6 +216,32 @@ def _sentiment(results: dict[str, Any]) -> pd.DataFrame | None:
     return frame.fillna("").rename_axis("Lead")
 
 
+def _awareness(results: dict[str, Any]) -> pd.DataFrame | None:
+    """Tabulate the brand × period awareness test, one row per outcome group."""
+    entry = results.get("awareness")
+    if not entry:
+        return None
+    labels = {"silent": "No complaint and no reply in t",
+              "never_answered": "… and never answered before"}
+    rows = {}
+    for group in sorted(entry, key=lambda g: list(labels).index(g) if g in labels else 99):
+        result, label = entry[group], labels.get(group, group)
+        if not result.is_estimated:
+            rows[label] = {"Estimate": result.reason}
+            continue
+        term = result.terms.iloc[0]
+        rows[label] = {
+            "Estimate": fmt(float(result.params.iloc[0])),
+            "SE (randomisation)": fmt(float(result.bse.iloc[0])),
+            "95% CI (inverted test)": f"[{fmt(term['ci_lower_randomisation'])}, "
+                                      f"{fmt(term['ci_upper_randomisation'])}]",
+            "p (randomisation)": fmt(float(term["pvalue_randomisation"])),
+            "Brand-periods": f"{int(term['nobs']):,}", "Brands": str(int(term["n_brands"])),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").fillna("").rename_axis(
+        "Customers whose complaints in t+1")
+
+
 _ESTIMATOR_LABELS = {"did2s": "Imputation (did2s)", "twfe": "Naive TWFE",
                      "poisson": "Poisson ETWFE"}
 
@@ -338,6 +364,19 @@ def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[
             "(answering moves everyone's tweeting the same way), trimming the arm with the "
             "higher tweeting share, on inverse-propensity-weighted arms; 95% interval for the "
             "effect by Imbens & Manski (2004) from a bootstrap over customers.")
+    awareness = _awareness(results)
+    if awareness is not None:
+        written += write_table(
+            awareness, out_dir / "awareness",
+            "The rival mechanism: do a brand's answers raise other customers' complaints?",
+            f"Brand × {words.noun} regression of the mean complaints in t+1 of the brand's "
+            "customers it could not have answered in t on the share of its customers it "
+            f"answered in t, with brand and {words.noun} fixed effects and a brand-specific "
+            "slope on complaints per customer in t, weighted by group size (Sun, Gao & Rui "
+            "2021's awareness mechanism). Randomisation inference: which complaining "
+            "customers were answered is redrawn at the brand's answer rate (valid when "
+            "brands answer complaints without regard to who sends them); the interval "
+            "inverts the test. Power grows with the number of brand-periods, not customers.")
     heterogeneity = _heterogeneity(results)
     if heterogeneity is not None:
         written += write_table(
