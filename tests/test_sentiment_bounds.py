@@ -103,6 +103,7 @@ def world_without_effect():
 def test_sentiment_truth_is_zero_when_answering_does_nothing(world_without_effect) -> None:
     truth = world_sentiment_effects(world_without_effect, TRUE_SENTIMENT, horizon=2, draws=5)
     assert (truth["effect_sentiment_always"] == 0.0).all()
+    assert (truth["difference_tweeters"] == 0.0).all()
     assert (truth["share_tweeting_answered"] == truth["share_tweeting_unanswered"]).all()
     assert (truth["share_against_monotone"] == 0.0).all()
     assert (truth["n_eligible"] > 100).all()

@@ -264,7 +264,9 @@ def sentiment_effects(
         difference in mean sentiment), ``share_tweeting_answered``,
         ``share_tweeting_unanswered``, ``share_always`` (of all continuations),
         ``share_against_monotone`` (continuations that tweet only in the arm with the lower
-        share), ``se_sentiment_always`` (Monte Carlo, by customer-week) and ``n_eligible``.
+        share), ``se_sentiment_always`` (Monte Carlo, by customer-week),
+        ``difference_tweeters`` (mean sentiment of the answered arm's tweeters minus the
+        unanswered arm's: the naive comparison's population target) and ``n_eligible``.
     """
     if params.neutral is None:
         raise ValueError("the sentiment truth needs neutral log-rates (ModelParams.neutral)")
@@ -299,9 +301,14 @@ def sentiment_effects(
         resid = (diff.sum(axis=1) - effect * count)[has]
         se = float(np.sqrt(np.sum(resid**2)) / max(count.sum(), 1))
         p1, p0 = float(s1.mean()), float(s0.mean())
+        # the difference in mean sentiment of each arm's tweeters (what the naive comparison
+        # and, with equal shares, the Lee bounds target when monotonicity fails)
+        tweeters = (float(np.mean(mean[1][valid, h][s1])) - float(np.mean(mean[0][valid, h][s0]))
+                    if s1.any() and s0.any() else float("nan"))
         against = (s0 & ~s1) if p1 >= p0 else (s1 & ~s0)
         records.append({
             "lead": h, "effect_sentiment_always": effect, "se_sentiment_always": se,
+            "difference_tweeters": tweeters,
             "share_tweeting_answered": p1, "share_tweeting_unanswered": p0,
             "share_always": float(both.mean()), "share_against_monotone": float(against.mean()),
             "n_eligible": int(valid.sum() // draws)})
