@@ -101,7 +101,8 @@ def summarise(frame: pd.DataFrame) -> dict[str, Any]:
                 "mean_width_bounds": round(float((rows["upper"] - rows["lower"]).mean()), 4),
                 "mean_width_ci": round(float((rows["ci_upper"] - rows["ci_lower"]).mean()), 4),
                 "mean_difference_in_means": round(float(rows["difference_in_means"].mean()), 4),
-                "mean_truth_tweeters": round(float(rows["truth_tweeters"].mean()), 4),
+                **({"mean_truth_tweeters": round(float(rows["truth_tweeters"].mean()), 4)}
+                   if "truth_tweeters" in rows else {}),
                 "mean_trimmed_share": round(float(rows["trimmed_share"].mean()), 4),
                 "mean_share_against_monotone": round(
                     float(rows["share_against_monotone"].mean()), 4)})
@@ -136,7 +137,7 @@ def docs_table(payload: dict[str, Any]) -> str:
             f"| {pos['mean_truth']} / {pos['coverage']} / {pos['bias']:+} "
             f"| {lee['mean_truth']} | [{lee['mean_lower']}, {lee['mean_upper']}] "
             f"| {lee['truth_in_bounds']} | {lee['coverage']} "
-            f"| {lee['mean_difference_in_means']} / {lee['mean_truth_tweeters']} "
+            f"| {lee['mean_difference_in_means']} / {lee.get('mean_truth_tweeters', '—')} "
             f"| {lee['mean_trimmed_share']} "
             f"| {lee['mean_share_against_monotone']} |")
     lines += ["", f"Wall time {payload['seconds']} s."]
