@@ -150,15 +150,18 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     # With a validation sample the correction needs the design's effects on all three
     # classified counts jointly: fit them once and report the complaint and compliment terms
     # here (the AIPW terms of one outcome do not depend on the others: the subset is exact).
+    # The counts of negative and positive tweets (sentiment_estimates) join the same fit.
     design_outcomes = DESIGN_OUTCOMES if validation is not None else DESIGN_OUTCOMES[:2]
-    design = attempt(partial(answered_vs_unanswered, data, outcomes=design_outcomes,
+    signed = SIGNED_OUTCOMES if set(SIGNED_OUTCOMES) <= set(data.columns) else ()
+    design = attempt(partial(answered_vs_unanswered, data,
+                             outcomes=(*design_outcomes, *signed),
                              horizon=settings.horizon), "answered_vs_unanswered")
     results["design"] = (subset_outcomes(design, DESIGN_OUTCOMES[:2])
                          if isinstance(design, EffectResults) else design)
     if isinstance(results["design"], EffectResults):
         results["design"].info["labels"] = "classified (naive: not corrected)"
     results["design_heterogeneity"] = design_heterogeneity(data)
-    results.update(sentiment_estimates(data, settings.horizon))
+    results.update(sentiment_estimates(data, settings.horizon, design=design))
     results["awareness"] = {
         group: attempt(partial(awareness_test, data, group), f"awareness_test[{group}]")
         for group in ("silent", "never_answered")}
@@ -175,12 +178,14 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         naive_event_studies = {"complaints": results["event_study"]["complaints"]}
     results["misclassification"] = misclassification_estimates(
         data, validation, settings, with_event_studies, validation_tweets=validation_tweets,
-        naive_design=design,
+        naive_design=(subset_outcomes(design, design_outcomes)
+                      if isinstance(design, EffectResults) else design),
         naive_event_studies=naive_event_studies)
     return results
 
 
-def sentiment_estimates(data: pd.DataFrame, horizon: int) -> dict[str, Any]:
+def sentiment_estimates(data: pd.DataFrame, horizon: int,
+                        design: EffectResults | NotEstimated | None = None) -> dict[str, Any]:
     """Estimate the design's effects on later sentiment (:mod:`complaintpanel.estimate.sentiment`).
 
     Returns
@@ -193,12 +198,28 @@ def sentiment_estimates(data: pd.DataFrame, horizon: int) -> dict[str, Any]:
         ``design_sentiment``: Lee bounds on the effect on mean sentiment among the
         always-tweeters (a plain dict, :meth:`LeeBoundsResults.to_dict`), or a
         :class:`~complaintpanel.results.NotEstimated` record.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Panel with model columns.
+    horizon : int
+    design : EffectResults or NotEstimated, optional
+        A design-based fit that includes the signed counts among its outcomes (their terms
+        are taken from it: AIPW terms of one outcome do not depend on the others); fitted
+        here when not given.
     """
     out: dict[str, Any] = {}
-    if {"negative", "positive"} <= set(data.columns):
-        out["design_signed_counts"] = attempt(partial(
-            answered_vs_unanswered, data, outcomes=("negative", "positive"), horizon=horizon),
-            "answered_vs_unanswered_signed")
+    if set(SIGNED_OUTCOMES) <= set(data.columns):
+        if isinstance(design, EffectResults) and set(SIGNED_OUTCOMES) <= set(
+                design.terms["outcome"]):
+            out["design_signed_counts"] = subset_outcomes(design, SIGNED_OUTCOMES)
+        elif isinstance(design, NotEstimated):
+            out["design_signed_counts"] = design
+        else:
+            out["design_signed_counts"] = attempt(partial(
+                answered_vs_unanswered, data, outcomes=SIGNED_OUTCOMES, horizon=horizon),
+                "answered_vs_unanswered")
     bounds = attempt(partial(sentiment_lee_bounds, data, horizon=horizon),
                      "lee_bounds_sentiment")
     out["design_sentiment"] = bounds.to_dict() if isinstance(bounds, LeeBoundsResults) \
@@ -209,6 +230,8 @@ def sentiment_estimates(data: pd.DataFrame, horizon: int) -> dict[str, Any]:
 # Outcomes of the design-based estimate: the main results report the first two; the
 # misclassification correction needs all three (VOICES order of complaintpanel.model.measurement).
 DESIGN_OUTCOMES: tuple[str, ...] = ("complaints", "compliments", "neutral")
+# Counts of tweets with a negative / positive sentiment score (panel columns), fitted with them.
+SIGNED_OUTCOMES: tuple[str, ...] = ("negative", "positive")
 # Window of the main event studies (event_study's default), so that the naive event study of
 # the correction can reuse their did2s fit when the configured window is the same.
 MAIN_EVENT_WINDOW = 4
@@ -237,7 +260,7 @@ def subset_outcomes(results: EffectResults, outcomes: tuple[str, ...]) -> Effect
         model=results.model, estimator=results.estimator, params=results.params.loc[names],
         bse=results.bse.loc[names], cov=results.cov_params().loc[names, names],
         nobs=results.nobs, terms=table.loc[keep], n_clusters=results.n_clusters,
-        dof=results.dof, cov_type=results.cov_type, info=results.info)
+        dof=results.dof, cov_type=results.cov_type, info=dict(results.info))
     if hasattr(results, "kept"):
         out.kept = results.kept  # type: ignore[attr-defined]
     return out
