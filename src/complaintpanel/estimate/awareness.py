@@ -205,7 +205,7 @@ def awareness_test(data: pd.DataFrame, group: Group = "silent",
         model="awareness_test", estimator="WLS on brand × period cells, randomisation inference",
         params=pd.Series([beta], index=[name]), bse=pd.Series([se], index=[name]),
         cov=pd.DataFrame([[se**2]], index=[name], columns=[name]), nobs=len(cells),
-        terms=terms, n_clusters=n_brands, dof=None,
+        terms=terms, n_clusters=None, dof=None,
         cov_type="randomisation inference (answers redrawn at the brand's answer rate)",
         info={"estimand": "additional complaints per customer in t+1 (customers with no "
                           "complaint and no reply in t"
