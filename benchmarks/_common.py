@@ -59,3 +59,16 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+def replace_docs_block(doc: str, marker: str, text: str) -> Path:
+    """Replace the text between ``<!-- marker:start -->`` and ``<!-- marker:end -->`` in docs/."""
+    path = Path(__file__).resolve().parents[1] / "docs" / doc
+    content = path.read_text(encoding="utf-8")
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    if start not in content or end not in content:
+        raise ValueError(f"{path} has no {start} … {end} block")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
+    return path

@@ -158,7 +158,7 @@ def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path:
     written = write_estimate_tables(results, tmp_path)
     assert {p.name for p in written} == {f"{stem}.{ext}" for stem in (
         "descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
-        "design_heterogeneity") for ext in ("md", "tex")}
+        "design_sentiment", "awareness", "design_heterogeneity") for ext in ("md", "tex")}
     latex = (tmp_path / "ppml_complaints.tex").read_text()
     assert "\\toprule" in latex and "\\bottomrule" in latex
     assert "Answered a complaint" in (tmp_path / "ppml_complaints.md").read_text()

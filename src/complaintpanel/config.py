@@ -62,6 +62,11 @@ class SimulateConfig:
     # then drawn exactly as without these settings).
     delta_classes: tuple[float, ...] = ()
     delta_class_shares: tuple[float, ...] = ()
+    # The rival mechanism (Sun, Gao & Rui 2021): a brand's public answers in week t raise every
+    # other customer's complaint log-rate for that brand in t+1 by awareness_effect × (the
+    # brand's other customers with an answered complaint in t / its customers active in t).
+    # 0 = off (the default world is then drawn exactly as without this setting).
+    awareness_effect: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.complaint_re_sd >= 0 and self.compliment_re_sd >= 0):

@@ -91,6 +91,10 @@ PANEL_COLUMNS: tuple[PanelColumn, ...] = (
                 "Complaints by the brand's other customers in the same period."),
     PanelColumn("peer_compliments", "int64", "tweets",
                 "Compliments by the brand's other customers in the same period."),
+    PanelColumn("negative", "int64", "tweets",
+                "Tweets with a negative sentiment score (< 0), whatever their voice label."),
+    PanelColumn("positive", "int64", "tweets",
+                "Tweets with a positive sentiment score (> 0), whatever their voice label."),
 )
 
 
@@ -103,7 +107,7 @@ def panel_schema() -> pa.DataFrameSchema:
     }
     counts = {"tweets", "complaints", "compliments", "neutral", "replies", "answered_complaints",
               "unanswered_complaints", "answered_neutral", "answered_compliments",
-              "replies_before", "peer_complaints", "peer_compliments"}
+              "replies_before", "peer_complaints", "peer_compliments", "negative", "positive"}
     columns = {}
     for column in PANEL_COLUMNS:
         column_checks = list(checks.get(column.name, []))
@@ -121,6 +125,8 @@ def panel_schema() -> pa.DataFrameSchema:
             pa.Check(lambda df: df["answered_complaints"] + df["unanswered_complaints"]
                      == df["complaints"], error="answered + unanswered must equal complaints"),
             pa.Check(lambda df: df["replies"] <= df["tweets"], error="replies exceed tweets"),
+            pa.Check(lambda df: df["negative"] + df["positive"] <= df["tweets"],
+                     error="more signed tweets than tweets"),
             pa.Check(lambda df: df["answered_complaints"] + df["answered_neutral"]
                      + df["answered_compliments"] == df["replies"],
                      error="answered tweets by label must add up to replies"),
@@ -176,6 +182,8 @@ WITH cells AS (
            count(*) FILTER (WHERE voice = 'neutral') AS neutral,
            -- rounded: a parallel sum can change the last bit between runs
            round(avg(sentiment), 12) AS sentiment_mean,
+           count(*) FILTER (WHERE sentiment < 0) AS negative,
+           count(*) FILTER (WHERE sentiment > 0) AS positive,
            count(*) FILTER (WHERE brand_replied) AS replies,
            count(*) FILTER (WHERE brand_replied AND voice = 'complaint') AS answered_complaints,
            count(*) FILTER (WHERE brand_replied AND voice = 'neutral') AS answered_neutral,
@@ -199,6 +207,8 @@ filled AS (
            coalesce(c.compliments, 0) AS compliments,
            coalesce(c.neutral, 0) AS neutral,
            c.sentiment_mean,
+           coalesce(c.negative, 0) AS negative,
+           coalesce(c.positive, 0) AS positive,
            coalesce(c.replies, 0) AS replies,
            coalesce(c.answered_complaints, 0) AS answered_complaints,
            coalesce(c.answered_neutral, 0) AS answered_neutral,
@@ -227,7 +237,8 @@ SELECT customer_id, brand, period, period_start, tweets, complaints, compliments
        sentiment_mean, replied, replies, answered_complaints, unanswered_complaints,
        answered_neutral, answered_compliments, reply_latency_h, fastest_reply_h, replies_before,
        first_reply_period,
-       period - first_reply_period AS event_time, peer_complaints, peer_compliments
+       period - first_reply_period AS event_time, peer_complaints, peer_compliments,
+       negative, positive
 FROM with_history
 WHERE pair_tweets >= {min_tweets}
 ORDER BY customer_id, brand, period

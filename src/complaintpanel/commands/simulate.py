@@ -22,6 +22,9 @@ def simulate(
         typer.Option("--endogenous-replies/--exogenous-replies",
                      help="Let the answer probability depend on the latent state."),
     ] = None,
+    awareness_effect: Annotated[float | None, typer.Option(
+        help="Rival mechanism: a brand's answers in t raise its other customers' complaint "
+             "log-rate in t+1 by this × the share of its customers it answered (0 = off).")] = None,
     truth_effects: Annotated[
         bool, typer.Option(help="Also write truth/answer_effects.json (true answering effects).")
     ] = True,
@@ -31,7 +34,8 @@ def simulate(
     from complaintpanel.simulate import timed_simulation
 
     spec = overridden(load(config).simulate, customers=customers, brands=brands, weeks=weeks,
-                      seed=seed, endogenous_replies=endogenous_replies)
+                      seed=seed, endogenous_replies=endogenous_replies,
+                      awareness_effect=awareness_effect)
     world, seconds = timed_simulation(spec, out, truth_effects=truth_effects)
     echo_summary(
         "simulate",

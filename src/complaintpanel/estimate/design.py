@@ -26,6 +26,7 @@ clustering together are not covered by statsmodels' treatment-effect classes.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,8 @@ from complaintpanel.results import (
     NotIdentifiedError,
 )
 
-__all__ = ["LATENCY_BINS", "answered_vs_unanswered", "design_heterogeneity"]
+__all__ = ["LATENCY_BINS", "DesignSample", "answered_vs_unanswered", "design_heterogeneity",
+           "design_sample"]
 
 LATENCY_BINS = 3  # answered complaints split at the terciles of the fastest reply's latency
 
@@ -113,6 +115,88 @@ def _clustered_covariance(influence: list[np.ndarray], rows: list[np.ndarray],
     return (sums.T @ sums) * np.outer(scale, scale)
 
 
+@dataclass(frozen=True)
+class DesignSample:
+    """The design's customer-periods ``t−1``, controls and propensity, after the overlap cut.
+
+    Attributes
+    ----------
+    base : DataFrame
+        Panel rows ``t−1`` kept (a complaint, inside ``rows``, overlap), index reset.
+    x : sparse matrix
+        Their controls (:func:`_controls`).
+    treated : ndarray of bool
+        The brand answered a complaint of the period.
+    score : ndarray of float
+        Estimated propensity of being answered.
+    chosen : Series of bool
+        Rows of ``data`` with a complaint (and inside ``rows``), before the overlap cut.
+    inside : ndarray of bool
+        Which of the ``chosen`` rows lie within the overlap range.
+    n_complained : int
+        Number of ``chosen`` rows.
+    """
+
+    base: pd.DataFrame
+    x: sp.csr_matrix
+    treated: np.ndarray
+    score: np.ndarray
+    chosen: pd.Series
+    inside: np.ndarray
+    n_complained: int
+
+    def outcome(self, data: pd.DataFrame, column: str, lead: int) -> np.ndarray:
+        """Values of ``column`` in period ``t+lead`` for each kept row (NaN when unobserved)."""
+        lookup = data.set_index(["pair_id", "period"])[column]
+        key = pd.MultiIndex.from_arrays([self.base["pair_id"], self.base["period"] + 1 + lead])
+        return lookup.reindex(key).to_numpy(dtype=float)
+
+
+def design_sample(data: pd.DataFrame, overlap: tuple[float, float] = OVERLAP,
+                  rows: pd.Series | None = None) -> DesignSample:
+    """Select the design's customer-periods, fit the propensity score and cut for overlap.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Panel with model columns.
+    overlap : tuple of float
+        Keep customer-periods whose estimated propensity lies in this closed range.
+    rows : Series of bool, optional
+        Restrict the customer-periods ``t−1`` to these rows of ``data``.
+
+    Returns
+    -------
+    DesignSample
+
+    Raises
+    ------
+    NotIdentifiedError
+        When no complaint was answered, or none was left unanswered (before or after the cut).
+    """
+    chosen = data["complaints"] > 0
+    if rows is not None:
+        chosen &= rows.reindex(data.index, fill_value=False).astype(bool)
+    base = data[chosen].reset_index(drop=True)
+    treated = (base["answered_complaints"] > 0).to_numpy()
+    if treated.all() or not treated.any():
+        raise NotIdentifiedError(
+            f"among {len(base):,} customer-periods with a complaint, "
+            f"{int(treated.sum()):,} were answered: no comparison is possible")
+    x = _controls(base)
+    propensity_model = LogisticRegression(C=1e4, max_iter=200, solver="newton-cholesky")
+    propensity_model.fit(x, treated)
+    propensity = propensity_model.predict_proba(x)[:, 1]
+    inside = (propensity >= overlap[0]) & (propensity <= overlap[1])
+    kept = base[inside].reset_index(drop=True)
+    if treated[inside].all() or not treated[inside].any():
+        raise NotIdentifiedError("no overlap: within the propensity range "
+                                 f"{overlap}, every complaint was answered or none was")
+    return DesignSample(base=kept, x=x[inside], treated=treated[inside],
+                        score=propensity[inside], chosen=chosen, inside=inside,
+                        n_complained=len(base))
+
+
 def answered_vs_unanswered(
     data: pd.DataFrame,
     outcomes: tuple[str, ...] = ("complaints", "compliments"),
@@ -180,26 +264,9 @@ def answered_vs_unanswered(
     NotIdentifiedError
         When no complaint was answered, or none was left unanswered.
     """
-    chosen = data["complaints"] > 0
-    if rows is not None:
-        chosen &= rows.reindex(data.index, fill_value=False).astype(bool)
-    base = data[chosen].reset_index(drop=True)
-    treated = (base["answered_complaints"] > 0).to_numpy()
-    if treated.all() or not treated.any():
-        raise NotIdentifiedError(
-            f"among {len(base):,} customer-periods with a complaint, "
-            f"{int(treated.sum()):,} were answered: no comparison is possible")
-    x = _controls(base)
-    propensity_model = LogisticRegression(C=1e4, max_iter=200, solver="newton-cholesky")
-    propensity_model.fit(x, treated)
-    propensity = propensity_model.predict_proba(x)[:, 1]
-    inside = (propensity >= overlap[0]) & (propensity <= overlap[1])
-    n_complained = len(base)
-    base, x, treated, score = base[inside].reset_index(drop=True), x[inside], \
-        treated[inside], propensity[inside]
-    if treated.all() or not treated.any():
-        raise NotIdentifiedError("no overlap: within the propensity range "
-                                 f"{overlap}, every complaint was answered or none was")
+    sample = design_sample(data, overlap, rows)
+    base, x, treated, score = sample.base, sample.x, sample.treated, sample.score
+    chosen, inside, n_complained = sample.chosen, sample.inside, sample.n_complained
 
     if control_replicates is not None and adjustment_replicates is not None:
         raise ValueError("give control_replicates or adjustment_replicates, not both")

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from complaintpanel.config import EstimateConfig
+from complaintpanel.estimate.awareness import awareness_test
 from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
+from complaintpanel.estimate.sentiment import LeeBoundsResults, sentiment_lee_bounds
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from complaintpanel.model.measurement import ValidationCounts
 
 __all__ = ["attempt", "misclassification_estimates", "panel_descriptives", "run_estimates",
-           "subset_outcomes"]
+           "sentiment_estimates", "subset_outcomes"]
 
 Fitted = TypeVar("Fitted")
 
@@ -121,7 +123,10 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         :class:`~complaintpanel.results.NotEstimated` records: ``ppml_complaints`` /
         ``fe_sentiment_mean`` / ``fe_compliment_share`` (one per treatment definition),
         ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered),
-        ``design_heterogeneity`` (by brand and reply-latency bin, next period) and
+        ``design_heterogeneity`` (by brand and reply-latency bin, next period),
+        ``design_signed_counts`` and ``design_sentiment`` (:func:`sentiment_estimates`),
+        ``awareness`` (the brand × period test of the rival mechanism, per outcome group:
+        :func:`~complaintpanel.estimate.awareness.awareness_test`) and
         ``event_study`` (per outcome: one results object per estimator, or one record) —
         all on the classified labels (naive) — and ``misclassification``
         (:func:`misclassification_estimates`).
@@ -145,14 +150,21 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     # With a validation sample the correction needs the design's effects on all three
     # classified counts jointly: fit them once and report the complaint and compliment terms
     # here (the AIPW terms of one outcome do not depend on the others: the subset is exact).
+    # The counts of negative and positive tweets (sentiment_estimates) join the same fit.
     design_outcomes = DESIGN_OUTCOMES if validation is not None else DESIGN_OUTCOMES[:2]
-    design = attempt(partial(answered_vs_unanswered, data, outcomes=design_outcomes,
+    signed = SIGNED_OUTCOMES if set(SIGNED_OUTCOMES) <= set(data.columns) else ()
+    design = attempt(partial(answered_vs_unanswered, data,
+                             outcomes=(*design_outcomes, *signed),
                              horizon=settings.horizon), "answered_vs_unanswered")
     results["design"] = (subset_outcomes(design, DESIGN_OUTCOMES[:2])
                          if isinstance(design, EffectResults) else design)
     if isinstance(results["design"], EffectResults):
         results["design"].info["labels"] = "classified (naive: not corrected)"
     results["design_heterogeneity"] = design_heterogeneity(data)
+    results.update(sentiment_estimates(data, settings.horizon, design=design))
+    results["awareness"] = {
+        group: attempt(partial(awareness_test, data, group), f"awareness_test[{group}]")
+        for group in ("silent", "never_answered")}
     if with_event_studies:
         # counts also get the Poisson event study; every estimator shares one sample
         estimators = {"complaints": ("did2s", "twfe", "poisson"),
@@ -166,14 +178,60 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         naive_event_studies = {"complaints": results["event_study"]["complaints"]}
     results["misclassification"] = misclassification_estimates(
         data, validation, settings, with_event_studies, validation_tweets=validation_tweets,
-        naive_design=design,
+        naive_design=(subset_outcomes(design, design_outcomes)
+                      if isinstance(design, EffectResults) else design),
         naive_event_studies=naive_event_studies)
     return results
+
+
+def sentiment_estimates(data: pd.DataFrame, horizon: int,
+                        design: EffectResults | NotEstimated | None = None) -> dict[str, Any]:
+    """Estimate the design's effects on later sentiment (:mod:`complaintpanel.estimate.sentiment`).
+
+    Returns
+    -------
+    dict
+        ``design_signed_counts``: the design-based estimate on the counts of tweets with a
+        negative and with a positive sentiment score (panel columns ``negative``, ``positive``;
+        under the simulator's oracle labels they equal complaints and compliments, under a
+        classifier they differ where the score and the voice threshold disagree);
+        ``design_sentiment``: Lee bounds on the effect on mean sentiment among the
+        always-tweeters (a plain dict, :meth:`LeeBoundsResults.to_dict`), or a
+        :class:`~complaintpanel.results.NotEstimated` record.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Panel with model columns.
+    horizon : int
+    design : EffectResults or NotEstimated, optional
+        A design-based fit that includes the signed counts among its outcomes (their terms
+        are taken from it: AIPW terms of one outcome do not depend on the others); fitted
+        here when not given.
+    """
+    out: dict[str, Any] = {}
+    if set(SIGNED_OUTCOMES) <= set(data.columns):
+        if isinstance(design, EffectResults) and set(SIGNED_OUTCOMES) <= set(
+                design.terms["outcome"]):
+            out["design_signed_counts"] = subset_outcomes(design, SIGNED_OUTCOMES)
+        elif isinstance(design, NotEstimated):
+            out["design_signed_counts"] = design
+        else:
+            out["design_signed_counts"] = attempt(partial(
+                answered_vs_unanswered, data, outcomes=SIGNED_OUTCOMES, horizon=horizon),
+                "answered_vs_unanswered")
+    bounds = attempt(partial(sentiment_lee_bounds, data, horizon=horizon),
+                     "lee_bounds_sentiment")
+    out["design_sentiment"] = bounds.to_dict() if isinstance(bounds, LeeBoundsResults) \
+        else bounds
+    return out
 
 
 # Outcomes of the design-based estimate: the main results report the first two; the
 # misclassification correction needs all three (VOICES order of complaintpanel.model.measurement).
 DESIGN_OUTCOMES: tuple[str, ...] = ("complaints", "compliments", "neutral")
+# Counts of tweets with a negative / positive sentiment score (panel columns), fitted with them.
+SIGNED_OUTCOMES: tuple[str, ...] = ("negative", "positive")
 # Window of the main event studies (event_study's default), so that the naive event study of
 # the correction can reuse their did2s fit when the configured window is the same.
 MAIN_EVENT_WINDOW = 4
@@ -202,7 +260,7 @@ def subset_outcomes(results: EffectResults, outcomes: tuple[str, ...]) -> Effect
         model=results.model, estimator=results.estimator, params=results.params.loc[names],
         bse=results.bse.loc[names], cov=results.cov_params().loc[names, names],
         nobs=results.nobs, terms=table.loc[keep], n_clusters=results.n_clusters,
-        dof=results.dof, cov_type=results.cov_type, info=results.info)
+        dof=results.dof, cov_type=results.cov_type, info=dict(results.info))
     if hasattr(results, "kept"):
         out.kept = results.kept  # type: ignore[attr-defined]
     return out

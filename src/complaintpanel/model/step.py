@@ -285,6 +285,18 @@ def _transition_inputs(spec: ModelSpec, period: Period) -> dict[str, np.ndarray]
     return {col: produced[col] for col in spec.transition_covariates}
 
 
+def _others_answered(brand: np.ndarray, active: np.ndarray, answered: np.ndarray) -> np.ndarray:
+    """Per customer: her brand's other answered customers over its active customers."""
+    n_brands = int(brand.max()) + 1
+    total = np.bincount(brand[active], weights=answered, minlength=n_brands)
+    customers = np.bincount(brand[active], minlength=n_brands)
+    own = np.zeros(brand.size)
+    own[active] = answered
+    per_customer = np.divide(total, customers, out=np.zeros(n_brands), where=customers > 0)
+    return per_customer[brand] - np.where(customers[brand] > 0, own / np.maximum(
+        customers[brand], 1), 0.0)
+
+
 @dataclass(frozen=True)
 class Histories:
     """Customer × period arrays of a simulated panel (state −1 before a customer arrives).
@@ -316,7 +328,8 @@ class Histories:
 def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarray,
                        n_periods: int, rule: AnswerRule, draws: Draws,
                        voice_effect: np.ndarray | None = None,
-                       delta: np.ndarray | None = None) -> Histories:
+                       delta: np.ndarray | None = None,
+                       awareness_effect: float = 0.0) -> Histories:
     """Run :func:`step` over periods for customers who arrive and then stay to the end.
 
     Each period the customers who have arrived (``arrival ≤ t``, in index order) take one
@@ -338,6 +351,15 @@ def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarr
     delta : ndarray, shape (n,), optional
         Each customer's relationship effect δ_i (:attr:`Customers.delta`); ``None``
         (default): ``params.delta`` for everyone.
+    awareness_effect : float
+        The rival mechanism of Sun, Gao & Rui (2021): other customers see a brand answer. In
+        period ``t+1`` every customer's complaint log-rate rises by ``awareness_effect × A``,
+        ``A`` = (the brand's customers with an answered complaint in ``t``, other than her)
+        / (the brand's customers active in ``t``): the share of its customers the brand
+        was seen to answer, bounded by 1 (answered *complaints* per customer would feed
+        back — more answers, more complaints, more answers — and diverge for moderate
+        values). It is not part of the structural model (the HMM does not estimate it);
+        0 (default) leaves every draw unchanged.
 
     Returns
     -------
@@ -358,14 +380,22 @@ def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarr
                       voice_effect=None if voice_effect is None else np.asarray(
                           voice_effect, dtype=float).reshape(n, 2),
                       delta=None if delta is None else np.asarray(delta, dtype=float).reshape(n))
+    awareness = np.zeros(n)  # log-rate shift of this period from last period's answers
     for t in range(n_periods):
         active = arrival <= t
+        effect_now = None if carry.voice_effect is None else carry.voice_effect[active]
+        if awareness_effect:
+            effect_now = (np.zeros((int(active.sum()), 2)) if effect_now is None
+                          else effect_now.copy())
+            effect_now[:, 0] += awareness[active]
         now = Customers(brand=carry.brand[active], state=carry.state[active],
                         shift=carry.shift[active], redress=carry.redress[active],
-                        voice_effect=None if carry.voice_effect is None
-                        else carry.voice_effect[active],
+                        voice_effect=effect_now,
                         delta=None if carry.delta is None else carry.delta[active])
         period, after = step(params, now, rule, draws)
+        if awareness_effect:
+            awareness = awareness_effect * _others_answered(
+                np.asarray(brand), active, (period.answered > 0).astype(float))
         state[active, t] = period.state
         for name in counts:
             counts[name][active, t] = getattr(period, name)

@@ -186,6 +186,62 @@ def _design(results: dict[str, Any], outcome_label: str) -> pd.DataFrame:
     return coefficient_table(comparison, rows, index_name=outcome_label, se="beside")
 
 
+def _sentiment(results: dict[str, Any]) -> pd.DataFrame | None:
+    """Effects on signed tweet counts (AIPW) and Lee bounds on mean sentiment, by lead."""
+    counts, bounds = results.get("design_signed_counts"), results.get("design_sentiment")
+    if counts is None and bounds is None:
+        return None
+    frame = pd.DataFrame()
+    if counts is not None and counts.is_estimated:
+        comparison = compare({"signed": counts})
+        leads = sorted(int(lead) for lead in comparison.select("signed")["lead"].unique())
+        rows: dict[str, dict[str, Cell]] = {
+            f"t+{lead}": {"Negative tweets": Coef("signed", {"outcome": "negative", "lead": lead}),
+                          "Positive tweets": Coef("signed", {"outcome": "positive", "lead": lead})}
+            for lead in leads}
+        frame = coefficient_table(comparison, rows, index_name="Lead", se="beside")
+    if isinstance(bounds, dict):
+        lee = pd.DataFrame({
+            f"t+{r['lead']}": {
+                "Sentiment: Lee bounds": f"[{fmt(r['lower'])}, {fmt(r['upper'])}]",
+                "Sentiment: 95% CI (Imbens–Manski)":
+                    f"[{fmt(r['ci_lower'])}, {fmt(r['ci_upper'])}]",
+                "Tweeting share answered / unanswered":
+                    f"{fmt(r['share_answered'])} / {fmt(r['share_unanswered'])}",
+                "Trimmed (arm)": f"{fmt(r['trimmed_share'])} ({r['trimmed_arm']})",
+            } for r in bounds["leads"]}).T
+        frame = lee if frame.empty else frame.join(lee, how="outer")
+    elif bounds is not None and not frame.empty:
+        frame["Sentiment: Lee bounds"] = bounds.reason
+    return frame.fillna("").rename_axis("Lead")
+
+
+def _awareness(results: dict[str, Any]) -> pd.DataFrame | None:
+    """Tabulate the brand × period awareness test, one row per outcome group."""
+    entry = results.get("awareness")
+    if not entry:
+        return None
+    labels = {"silent": "No complaint and no reply in t",
+              "never_answered": "… and never answered before"}
+    rows = {}
+    for group in sorted(entry, key=lambda g: list(labels).index(g) if g in labels else 99):
+        result, label = entry[group], labels.get(group, group)
+        if not result.is_estimated:
+            rows[label] = {"Estimate": result.reason}
+            continue
+        term = result.terms.iloc[0]
+        rows[label] = {
+            "Estimate": fmt(float(result.params.iloc[0])),
+            "SE (randomisation)": fmt(float(result.bse.iloc[0])),
+            "95% CI (inverted test)": f"[{fmt(term['ci_lower_randomisation'])}, "
+                                      f"{fmt(term['ci_upper_randomisation'])}]",
+            "p (randomisation)": fmt(float(term["pvalue_randomisation"])),
+            "Brand-periods": f"{int(term['nobs']):,}", "Brands": str(int(term["n_brands"])),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").fillna("").rename_axis(
+        "Customers whose complaints in t+1")
+
+
 _ESTIMATOR_LABELS = {"did2s": "Imputation (did2s)", "twfe": "Naive TWFE",
                      "poisson": "Poisson ETWFE"}
 
@@ -295,6 +351,32 @@ def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[
         f"{words.plural}; controls: brand × number of complaints in t−1, redress history, "
         f"brand × {words.noun}; standard errors clustered by customer. p_Holm: Holm-adjusted "
         "across the leads of each outcome: " + _holm_note(results) + ".")
+    sentiment = _sentiment(results)
+    if sentiment is not None and not sentiment.empty:
+        written += write_table(
+            sentiment, out_dir / "design_sentiment",
+            "Effect of answering a complaint on later sentiment",
+            f"Same customer-{words.plural} and propensity as the design-based table. Negative / "
+            "positive tweets: AIPW effect on the counts of tweets with a negative / positive "
+            "sentiment score (SE clustered by customer). Mean sentiment exists only when the "
+            "customer tweets, and answering may change whether she does: Lee (2009) bounds on "
+            "the effect among customers who would tweet either way, assuming monotonicity "
+            "(answering moves everyone's tweeting the same way), trimming the arm with the "
+            "higher tweeting share, on inverse-propensity-weighted arms; 95% interval for the "
+            "effect by Imbens & Manski (2004) from a bootstrap over customers.")
+    awareness = _awareness(results)
+    if awareness is not None:
+        written += write_table(
+            awareness, out_dir / "awareness",
+            "The rival mechanism: do a brand's answers raise other customers' complaints?",
+            f"Brand × {words.noun} regression of the mean complaints in t+1 of the brand's "
+            "customers it could not have answered in t on the share of its customers it "
+            f"answered in t, with brand and {words.noun} fixed effects and a brand-specific "
+            "slope on complaints per customer in t, weighted by group size (Sun, Gao & Rui "
+            "2021's awareness mechanism). Randomisation inference: which complaining "
+            "customers were answered is redrawn at the brand's answer rate (valid when "
+            "brands answer complaints without regard to who sends them); the interval "
+            "inverts the test. Power grows with the number of brand-periods, not customers.")
     heterogeneity = _heterogeneity(results)
     if heterogeneity is not None:
         written += write_table(

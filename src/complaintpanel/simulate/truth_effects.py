@@ -21,7 +21,7 @@ much smaller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,16 +31,94 @@ from complaintpanel.model import (
     AnswerRule,
     Customers,
     ModelParams,
+    Period,
     UniformDraws,
     step,
     update_redress,
 )
 
-__all__ = ["answer_effects", "world_answer_effects"]
+__all__ = ["answer_effects", "sentiment_effects", "world_answer_effects",
+           "world_sentiment_effects"]
 
 # What the continuations draw each week, in this order from the seeded generator: the uniforms
 # of the first three purposes come first so that adding a purpose leaves them unchanged.
 _PURPOSES = ("transition", "complaints", "answer", "compliments")
+
+
+def _eligible_weeks(states: pd.DataFrame, brands: Sequence[str], rows: pd.DataFrame | None,
+                    require_complaint: bool
+                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+    """Select the customer-weeks ``t−1`` to continue; the brands' peer voice by week."""
+    frame = states.sort_values(["customer_id", "period"]).reset_index(drop=True)
+    last_period = int(frame["period"].max())
+    before_last = frame["period"] < last_period
+    eligible = frame[(frame["complaints"] > 0) & before_last] if require_complaint \
+        else frame[before_last]
+    if rows is not None:
+        keys = pd.MultiIndex.from_frame(rows[["customer_id", "period"]].astype(
+            {"customer_id": str, "period": "int64"}))
+        wanted = pd.MultiIndex.from_frame(eligible[["customer_id", "period"]].astype(
+            {"customer_id": str, "period": "int64"})).isin(keys)
+        eligible = eligible[wanted]
+    n = len(eligible)
+    if n == 0:
+        raise ValueError("no customer-week with a complaint before the last week")
+
+    # Peer voice is the brand's (not the customer's) and is held at its observed weekly value
+    # in both arms: one customer's answer moves her brand's average by a negligible amount.
+    brands = list(brands)
+    unknown = sorted(set(frame["brand"]) - set(brands))
+    if unknown:
+        raise ValueError(f"brand(s) {unknown} of the states have no answer rule")
+    brand_index = {b: i for i, b in enumerate(brands)}
+    peer_by_brand = (frame.groupby(["brand", "period"])["peer_voice"].mean()
+                     .unstack().reindex(index=brands, columns=range(last_period + 1))
+                     .fillna(0.0).to_numpy())
+    b_idx = eligible["brand"].map(brand_index).to_numpy()
+
+    return eligible, peer_by_brand, b_idx, last_period
+
+
+def _continuations(params: ModelParams, rule: AnswerRule, eligible: pd.DataFrame,
+                   peer_by_brand: np.ndarray, b_idx: np.ndarray, last_period: int,
+                   horizon: int, draws: int, seed: int, purposes: tuple[str, ...]
+                   ) -> Iterator[tuple[int, int, np.ndarray, Period]]:
+    """Continue each eligible week ``draws`` times per arm; yield ``(arm, lead, inside, step)``.
+
+    Rows are the eligible weeks repeated ``draws`` times (``np.repeat``); ``inside`` marks the
+    rows whose week ``t+lead`` lies in the window. Both arms see the same uniforms (per
+    purpose and lead), drawn in ``purposes`` order from ``default_rng(seed)``.
+    """
+    rep = np.repeat
+    start_period = rep(eligible["period"].to_numpy(), draws)
+    brand_rep = rep(b_idx, draws)
+    state0 = rep(eligible["state"].to_numpy(), draws).astype(np.int64)
+    redress0 = rep(eligible["redress"].to_numpy(), draws).astype(float)
+    complaints0 = rep(eligible["complaints"].to_numpy(), draws)
+    size = len(eligible) * draws
+    rng = np.random.default_rng(seed)
+    # Common random numbers: one set of uniforms per purpose and lead, shared by both arms.
+    uniforms = {purpose: rng.random((horizon + 1, size)) for purpose in purposes}
+
+    for arm in (0, 1):
+        # Week t−1 as it would have been with (arm 1: every complaint answered) or without
+        # (arm 0) an answer: the move into week t and the redress history of week t follow.
+        answered = complaints0 * arm
+        shift = params.transition_shift({
+            "intervened": (answered > 0).astype(float),
+            "peer_voice": peer_by_brand[brand_rep, start_period],
+            "unanswered_complaints": complaints0 - answered,
+            "fast_reply": np.zeros(size)}, (size,))
+        customers = Customers(brand=brand_rep, state=state0, shift=shift,
+                              redress=update_redress(redress0, answered))
+        for h in range(horizon + 1):
+            period = start_period + 1 + h  # the week this step draws
+            inside = period <= last_period
+            draws_h = UniformDraws({purpose: u[h] for purpose, u in uniforms.items()})
+            step_h, customers = step(
+                params, customers, rule, draws_h,
+                peer_voice=peer_by_brand[brand_rep, np.minimum(period, last_period)])
+            yield arm, h, inside, step_h
 
 
 def answer_effects(
@@ -96,67 +174,17 @@ def answer_effects(
     """
     # Neutral questions neither move the state nor are an outcome here.
     params = params.replace(neutral=None)
-    frame = states.sort_values(["customer_id", "period"]).reset_index(drop=True)
-    last_period = int(frame["period"].max())
-    before_last = frame["period"] < last_period
-    eligible = frame[(frame["complaints"] > 0) & before_last] if require_complaint \
-        else frame[before_last]
-    if rows is not None:
-        keys = pd.MultiIndex.from_frame(rows[["customer_id", "period"]].astype(
-            {"customer_id": str, "period": "int64"}))
-        wanted = pd.MultiIndex.from_frame(eligible[["customer_id", "period"]].astype(
-            {"customer_id": str, "period": "int64"})).isin(keys)
-        eligible = eligible[wanted]
+    eligible, peer_by_brand, b_idx, last_period = _eligible_weeks(
+        states, brands, rows, require_complaint)
     n = len(eligible)
-    if n == 0:
-        raise ValueError("no customer-week with a complaint before the last week")
 
-    # Peer voice is the brand's (not the customer's) and is held at its observed weekly value
-    # in both arms: one customer's answer moves her brand's average by a negligible amount.
-    brands = list(brands)
-    unknown = sorted(set(frame["brand"]) - set(brands))
-    if unknown:
-        raise ValueError(f"brand(s) {unknown} of the states have no answer rule")
-    brand_index = {b: i for i, b in enumerate(brands)}
-    peer_by_brand = (frame.groupby(["brand", "period"])["peer_voice"].mean()
-                     .unstack().reindex(index=brands, columns=range(last_period + 1))
-                     .fillna(0.0).to_numpy())
-    b_idx = eligible["brand"].map(brand_index).to_numpy()
-
-    rep = np.repeat
-    start_period = rep(eligible["period"].to_numpy(), draws)
-    brand_rep = rep(b_idx, draws)
-    state0 = rep(eligible["state"].to_numpy(), draws).astype(np.int64)
-    redress0 = rep(eligible["redress"].to_numpy(), draws).astype(float)
-    complaints0 = rep(eligible["complaints"].to_numpy(), draws)
     size = n * draws
-    rng = np.random.default_rng(seed)
-
     outcomes = {arm: {"complaints": np.full((size, horizon + 1), np.nan),
                       "compliments": np.full((size, horizon + 1), np.nan)} for arm in (0, 1)}
-    # Common random numbers: one set of uniforms per purpose and lead, shared by both arms.
-    uniforms = {purpose: rng.random((horizon + 1, size)) for purpose in _PURPOSES}
-
-    for arm in (0, 1):
-        # Week t−1 as it would have been with (arm 1: every complaint answered) or without
-        # (arm 0) an answer: the move into week t and the redress history of week t follow.
-        answered = complaints0 * arm
-        shift = params.transition_shift({
-            "intervened": (answered > 0).astype(float),
-            "peer_voice": peer_by_brand[brand_rep, start_period],
-            "unanswered_complaints": complaints0 - answered,
-            "fast_reply": np.zeros(size)}, (size,))
-        customers = Customers(brand=brand_rep, state=state0, shift=shift,
-                              redress=update_redress(redress0, answered))
-        for h in range(horizon + 1):
-            period = start_period + 1 + h  # the week this step draws
-            inside = period <= last_period
-            draws_h = UniformDraws({purpose: u[h] for purpose, u in uniforms.items()})
-            step_h, customers = step(
-                params, customers, rule, draws_h,
-                peer_voice=peer_by_brand[brand_rep, np.minimum(period, last_period)])
-            outcomes[arm]["complaints"][inside, h] = step_h.rate_complaints[inside]
-            outcomes[arm]["compliments"][inside, h] = step_h.rate_compliments[inside]
+    for arm, h, inside, step_h in _continuations(params, rule, eligible, peer_by_brand, b_idx,
+                                                 last_period, horizon, draws, seed, _PURPOSES):
+        outcomes[arm]["complaints"][inside, h] = step_h.rate_complaints[inside]
+        outcomes[arm]["compliments"][inside, h] = step_h.rate_compliments[inside]
 
     rows_out = []
     for h in range(horizon + 1):
@@ -190,3 +218,111 @@ def world_answer_effects(world: Any, horizon: int = 4, draws: int = 20,
         answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states),
         [b.handle for b in world.brands], horizon=horizon, draws=draws,
         seed=world.spec.seed + 1, rows=rows, require_complaint=require_complaint)
+
+
+# The sentiment continuation also draws the neutral questions (a silent week has no sentiment).
+_SENTIMENT_PURPOSES = (*_PURPOSES, "neutral")
+
+
+def sentiment_effects(
+    states: pd.DataFrame,
+    params: ModelParams,
+    rule: AnswerRule,
+    brands: Sequence[str],
+    sentiment_by_voice: Mapping[str, float],
+    *,
+    horizon: int = 4,
+    draws: int = 20,
+    seed: int = 0,
+    rows: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Compute the true effect of answering in ``t−1`` on mean sentiment and tweeting in ``t+h``.
+
+    The same continuations as :func:`answer_effects` (common random numbers, later answers by
+    the brand's policy), but with the week's tweets *drawn* (complaints, compliments and
+    neutral questions by inverse CDF from shared uniforms), since the outcome exists only when
+    the customer tweets. A tweet's sentiment is ``sentiment_by_voice[voice]`` (the oracle's
+    :data:`~complaintpanel.simulate.oracle.TRUE_SENTIMENT`), a week's the mean over its tweets.
+
+    The estimand of Lee bounds is the effect among the *always-tweeters*: the continuations
+    (customer-week × draw) in which the customer tweets in ``t+h`` in both arms. Common random
+    numbers pair each continuation's two arms, so that set is observed here; counts drawn
+    from shared uniforms are monotone in their rates, so the pairs violate monotonicity only
+    where the state paths differ (their share is reported).
+
+    Parameters
+    ----------
+    states, params, rule, brands, horizon, draws, seed, rows
+        As :func:`answer_effects` (``require_complaint`` is true: true complaints).
+    sentiment_by_voice : mapping
+        Sentiment of a ``"complaint"``, ``"compliment"`` and ``"neutral"`` tweet.
+
+    Returns
+    -------
+    DataFrame
+        One row per lead: ``effect_sentiment_always`` (mean over always-tweeting pairs of the
+        difference in mean sentiment), ``share_tweeting_answered``,
+        ``share_tweeting_unanswered``, ``share_always`` (of all continuations),
+        ``share_against_monotone`` (continuations that tweet only in the arm with the lower
+        share), ``se_sentiment_always`` (Monte Carlo, by customer-week),
+        ``difference_tweeters`` (mean sentiment of the answered arm's tweeters minus the
+        unanswered arm's: the naive comparison's population target) and ``n_eligible``.
+    """
+    if params.neutral is None:
+        raise ValueError("the sentiment truth needs neutral log-rates (ModelParams.neutral)")
+    eligible, peer_by_brand, b_idx, last_period = _eligible_weeks(states, brands, rows, True)
+    size = len(eligible) * draws
+    value = {voice: float(sentiment_by_voice[voice])
+             for voice in ("complaint", "compliment", "neutral")}
+    tweets = {arm: np.zeros((size, horizon + 1)) for arm in (0, 1)}
+    mean = {arm: np.full((size, horizon + 1), np.nan) for arm in (0, 1)}
+    inside_at = np.zeros((size, horizon + 1), dtype=bool)
+    for arm, h, inside, step_h in _continuations(
+            params, rule, eligible, peer_by_brand, b_idx, last_period, horizon, draws, seed,
+            _SENTIMENT_PURPOSES):
+        neutral = step_h.neutral if step_h.neutral is not None else 0
+        total = step_h.complaints + step_h.compliments + neutral
+        summed = (value["complaint"] * step_h.complaints
+                  + value["compliment"] * step_h.compliments + value["neutral"] * neutral)
+        tweets[arm][:, h] = total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean[arm][:, h] = np.where(total > 0, summed / np.maximum(total, 1), np.nan)
+        inside_at[:, h] = inside
+    records = []
+    for h in range(horizon + 1):
+        valid = inside_at[:, h]
+        s1, s0 = tweets[1][valid, h] > 0, tweets[0][valid, h] > 0
+        both = s1 & s0
+        diff = np.where(both, mean[1][valid, h] - mean[0][valid, h], 0.0).reshape(-1, draws)
+        count = both.reshape(-1, draws).sum(axis=1)
+        has = count > 0
+        effect = float(diff.sum() / max(count.sum(), 1))
+        # Monte Carlo SE of a ratio of sums over customer-weeks (delta method)
+        resid = (diff.sum(axis=1) - effect * count)[has]
+        se = float(np.sqrt(np.sum(resid**2)) / max(count.sum(), 1))
+        p1, p0 = float(s1.mean()), float(s0.mean())
+        # the difference in mean sentiment of each arm's tweeters (what the naive comparison
+        # and, with equal shares, the Lee bounds target when monotonicity fails)
+        tweeters = (float(np.mean(mean[1][valid, h][s1])) - float(np.mean(mean[0][valid, h][s0]))
+                    if s1.any() and s0.any() else float("nan"))
+        against = (s0 & ~s1) if p1 >= p0 else (s1 & ~s0)
+        records.append({
+            "lead": h, "effect_sentiment_always": effect, "se_sentiment_always": se,
+            "difference_tweeters": tweeters,
+            "share_tweeting_answered": p1, "share_tweeting_unanswered": p0,
+            "share_always": float(both.mean()), "share_against_monotone": float(against.mean()),
+            "n_eligible": int(valid.sum() // draws)})
+    return pd.DataFrame(records)
+
+
+def world_sentiment_effects(world: Any, sentiment_by_voice: Mapping[str, float],
+                            horizon: int = 4, draws: int = 20,
+                            rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`sentiment_effects` of a simulated world (its states, parameters and answer rule)."""
+    from complaintpanel.simulate.world import answer_rule
+
+    return sentiment_effects(
+        world.states, world.params,
+        answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states),
+        [b.handle for b in world.brands], sentiment_by_voice, horizon=horizon, draws=draws,
+        seed=world.spec.seed + 1, rows=rows)

@@ -194,12 +194,19 @@ class World:
             horizon=horizon, draws=draws, seed=self.spec.seed + 1, rows=rows)
 
     def truth_dict(self) -> dict[str, object]:
-        """Everything needed to document and re-create the world, as plain JSON."""
-        return {
+        """Everything needed to document and re-create the world, as plain JSON.
+
+        ``awareness_effect`` appears (in ``world`` and as ``behaviour.awareness``) only when
+        it is not 0, so the default world's files stay byte-identical.
+        """
+        world = dataclasses.asdict(self.spec)
+        if not self.spec.awareness_effect:
+            world.pop("awareness_effect")
+        truth: dict[str, object] = {
             "model": self.params.to_dict(),
             "state_names": list(state_names(self.params.n_states)),
             "brands": [dataclasses.asdict(b) for b in self.brands],
-            "world": dataclasses.asdict(self.spec),
+            "world": world,
             "behaviour": {
                 "reply_factor_neutral": REPLY_FACTOR_NEUTRAL,
                 "reply_factor_compliment": REPLY_FACTOR_COMPLIMENT,
@@ -225,6 +232,14 @@ class World:
                 "customer_weeks": len(self.states),
             },
         }
+        if self.spec.awareness_effect:
+            truth["behaviour"]["awareness"] = {  # type: ignore[index]
+                "effect": self.spec.awareness_effect,
+                "definition": "complaint log-rate in t+1 += effect × (the brand's other "
+                              "customers with an answered complaint in t) / (the brand's "
+                              "customers active in t) (Sun, Gao & Rui 2021)",
+                "in_truth_effects": "no: answer_effects continues histories without it"}
+        return truth
 
 
 def _arrival_window(weeks: int) -> int:
@@ -291,7 +306,8 @@ def _simulate_histories(
     rule = answer_rule(brands, spec.endogenous_replies, params.n_states)
     return arrival, brand, simulate_histories(params, arrival, brand, spec.weeks, rule,
                                               GeneratorDraws(rng), voice_effect=effects,
-                                              delta=delta)
+                                              delta=delta,
+                                              awareness_effect=spec.awareness_effect)
 
 
 def _states_frame(h: Histories, brand: np.ndarray, brands: list[BrandPolicy],

@@ -1,0 +1,201 @@
+"""Sentiment, causally (issue 21, item 5): coverage over small simulated worlds.
+
+For each world (exogenous replies, true voice from the oracle, so a tweet's sentiment is
+fixed by its voice and the signed counts equal the complaint and compliment counts):
+
+* the design-based AIPW effect of answering on the counts of negative and positive tweets in
+  ``t+0 … t+H``, and whether its 95% interval covers the truth computed on the customer-
+  periods the estimator kept (:func:`~complaintpanel.simulate.truth_effects.
+  world_answer_effects`, the complaint and compliment effects);
+* the Lee bounds on the effect on mean sentiment when the customer tweets, and whether the
+  identified interval and its Imbens–Manski 95% interval contain the truth: the effect among
+  the always-tweeters of the same customer-periods, from paired continuations with common
+  random numbers (:func:`~complaintpanel.simulate.truth_effects.world_sentiment_effects`,
+  which also reports how often the pairs violate monotonicity).
+
+Writes benchmarks/results/sentiment.json. Usage:
+    python benchmarks/bench_sentiment.py [--worlds N] [--customers C] [--weeks W]
+        [--minutes T] [--log benchmarks/work/sentiment.jsonl]
+    python benchmarks/bench_sentiment.py --update-docs   # its table into docs/design.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import RESULTS_DIR, WORK_DIR, replace_docs_block, write_result
+from complaintpanel.config import EstimateConfig, SimulateConfig
+from complaintpanel.estimate import add_model_columns, answered_vs_unanswered
+from complaintpanel.estimate.sentiment import sentiment_lee_bounds
+from complaintpanel.panel import build_panel
+from complaintpanel.simulate import simulate_world
+from complaintpanel.simulate.oracle import TRUE_SENTIMENT, voiced_from_truth
+from complaintpanel.simulate.truth_effects import world_answer_effects, world_sentiment_effects
+
+HORIZON = EstimateConfig().horizon
+TRUTH_DRAWS = 10
+
+
+def one_world(seed: int, customers: int, weeks: int) -> list[dict[str, Any]]:
+    """Estimates, truths and coverage of one world, one row per quantity and lead."""
+    world = simulate_world(SimulateConfig(customers=customers, weeks=weeks, seed=seed))
+    data = add_model_columns(build_panel(voiced_from_truth(world)))
+    assert (data["negative"] == data["complaints"]).all()  # the oracle's sentiment is by voice
+    counts = answered_vs_unanswered(data, outcomes=("negative", "positive"), horizon=HORIZON)
+    bounds = sentiment_lee_bounds(data, horizon=HORIZON, seed=seed)
+    truth = world_answer_effects(world, horizon=HORIZON, draws=TRUTH_DRAWS,
+                                 rows=counts.kept).set_index("lead")
+    truth_sentiment = world_sentiment_effects(world, TRUE_SENTIMENT, horizon=HORIZON,
+                                              draws=TRUTH_DRAWS, rows=bounds.kept
+                                              ).set_index("lead")
+    rows = []
+    for outcome, true_name in (("negative", "complaints"), ("positive", "compliments")):
+        for lead in range(HORIZON + 1):
+            term = counts.term(outcome=outcome, lead=lead)
+            true_value = float(truth.loc[lead, f"effect_{true_name}"])
+            rows.append({"seed": seed, "quantity": f"{outcome}[t+{lead}]",
+                         "estimate": float(term["estimate"]), "se": float(term["se"]),
+                         "truth": true_value,
+                         "covered": bool(term["ci_lower"] <= true_value <= term["ci_upper"])})
+    for lead, row in bounds.table.iterrows():
+        true_row = truth_sentiment.loc[lead]
+        true_value = float(true_row["effect_sentiment_always"])
+        rows.append({
+            "seed": seed, "quantity": f"sentiment_lee[t+{lead}]",
+            "lower": float(row["lower"]), "upper": float(row["upper"]),
+            "ci_lower": float(row["ci_lower"]), "ci_upper": float(row["ci_upper"]),
+            "truth": true_value,
+            "truth_tweeters": float(true_row["difference_tweeters"]),
+            "in_bounds": bool(row["lower"] <= true_value <= row["upper"]),
+            "covered": bool(row["ci_lower"] <= true_value <= row["ci_upper"]),
+            "difference_in_means": float(row["difference_in_means"]),
+            "trimmed_share": float(row["trimmed_share"]),
+            "true_share_answered": float(true_row["share_tweeting_answered"]),
+            "true_share_unanswered": float(true_row["share_tweeting_unanswered"]),
+            "share_against_monotone": float(true_row["share_against_monotone"]),
+        })
+    return rows
+
+
+def summarise(frame: pd.DataFrame) -> dict[str, Any]:
+    """Coverage, bias and widths per quantity."""
+    out: dict[str, Any] = {}
+    for quantity, rows in frame.groupby("quantity", sort=False):
+        entry: dict[str, Any] = {"worlds": len(rows),
+                                 "coverage": round(float(rows["covered"].mean()), 3),
+                                 "mean_truth": round(float(rows["truth"].mean()), 4)}
+        if str(quantity).startswith("sentiment_lee"):
+            entry.update({
+                "truth_in_bounds": round(float(rows["in_bounds"].mean()), 3),
+                "mean_lower": round(float(rows["lower"].mean()), 4),
+                "mean_upper": round(float(rows["upper"].mean()), 4),
+                "mean_width_bounds": round(float((rows["upper"] - rows["lower"]).mean()), 4),
+                "mean_width_ci": round(float((rows["ci_upper"] - rows["ci_lower"]).mean()), 4),
+                "mean_difference_in_means": round(float(rows["difference_in_means"].mean()), 4),
+                **({"mean_truth_tweeters": round(float(rows["truth_tweeters"].mean()), 4)}
+                   if "truth_tweeters" in rows else {}),
+                "mean_trimmed_share": round(float(rows["trimmed_share"].mean()), 4),
+                "mean_share_against_monotone": round(
+                    float(rows["share_against_monotone"].mean()), 4)})
+        else:
+            entry.update({
+                "mean_estimate": round(float(rows["estimate"].mean()), 4),
+                "bias": round(float((rows["estimate"] - rows["truth"]).mean()), 4),
+                "mean_se": round(float(rows["se"].mean()), 4),
+                "sd_estimate_minus_truth": round(float(
+                    (rows["estimate"] - rows["truth"]).std(ddof=1)), 4)})
+        out[str(quantity)] = entry
+    return out
+
+
+def docs_table(payload: dict[str, Any]) -> str:
+    """Markdown of the json's coverage (the block of docs/design.md)."""
+    summary = payload["summary"]
+    lines = [f"{payload['worlds']} worlds ({payload['customers']:,} customers × "
+             f"{payload['weeks']} weeks, exogenous replies, true voice; seeds "
+             f"{payload['first_seed']}…), truth from {payload['truth_draws']} paired "
+             "continuations per customer-week.", "",
+             "| lead | negative tweets: truth / cov / bias | positive tweets: truth / cov / bias "
+             "| sentiment: truth (always-tweeters) | Lee bounds (mean) | truth in bounds "
+             "| truth in 95% CI | naive difference (mean) / its truth | trimmed "
+             "| against monotone |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for lead in range(payload["horizon"] + 1):
+        neg, pos = summary[f"negative[t+{lead}]"], summary[f"positive[t+{lead}]"]
+        lee = summary[f"sentiment_lee[t+{lead}]"]
+        lines.append(
+            f"| t+{lead} | {neg['mean_truth']} / {neg['coverage']} / {neg['bias']:+} "
+            f"| {pos['mean_truth']} / {pos['coverage']} / {pos['bias']:+} "
+            f"| {lee['mean_truth']} | [{lee['mean_lower']}, {lee['mean_upper']}] "
+            f"| {lee['truth_in_bounds']} | {lee['coverage']} "
+            f"| {lee['mean_difference_in_means']} / {lee.get('mean_truth_tweeters', '—')} "
+            f"| {lee['mean_trimmed_share']} "
+            f"| {lee['mean_share_against_monotone']} |")
+    lines += ["", f"Wall time {payload['seconds']} s."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worlds", type=int, default=100)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--weeks", type=int, default=14)
+    parser.add_argument("--first-seed", type=int, default=5000)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="stop starting new worlds after this many minutes")
+    parser.add_argument("--log", type=Path, default=WORK_DIR / "sentiment_v2.jsonl",
+                        help="JSON-lines log of finished worlds, reused by a later run of the "
+                             "same size (resume)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="only write the table of results/sentiment.json into "
+                             "docs/design.md")
+    args = parser.parse_args()
+    if args.update_docs:
+        payload = json.loads((RESULTS_DIR / "sentiment.json").read_text(encoding="utf-8"))
+        print(replace_docs_block("design.md", "bench_sentiment", docs_table(payload)))
+        return
+    started = time.perf_counter()
+    done: dict[int, list[dict[str, Any]]] = {}
+    if args.log.exists():
+        for line in args.log.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if (entry["customers"], entry["weeks"]) == (args.customers, args.weeks):
+                done[int(entry["seed"])] = entry["rows"]
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    worlds = 0
+    for i in range(args.worlds):
+        seed = args.first_seed + i
+        if seed not in done:
+            if args.minutes is not None and time.perf_counter() - started > 60 * args.minutes:
+                break
+            done[seed] = one_world(seed, args.customers, args.weeks)
+            with args.log.open("a", encoding="utf-8") as log:
+                log.write(json.dumps({"seed": seed, "customers": args.customers,
+                                      "weeks": args.weeks, "rows": done[seed]}) + "\n")
+            print(f"world {i + 1}: {time.perf_counter() - started:.0f} s", flush=True)
+        rows += done[seed]
+        worlds += 1
+    frame = pd.DataFrame(rows)
+    path = write_result("sentiment", {
+        "description": __doc__.split("\n\n")[0],
+        "worlds": worlds, "customers": args.customers, "weeks": args.weeks,
+        "horizon": HORIZON, "truth_draws": TRUTH_DRAWS, "first_seed": args.first_seed,
+        "sentiment_by_voice": TRUE_SENTIMENT,
+        "seconds": round(time.perf_counter() - started, 1),
+        "summary": summarise(frame),
+    })
+    print(f"sentiment benchmark ({worlds} worlds) → {path}")
+
+
+if __name__ == "__main__":
+    main()
