@@ -56,8 +56,19 @@ class SimulateConfig:
     complaint_re_sd: float = 0.0
     compliment_re_sd: float = 0.0
     re_corr: float = 0.0
+    # Redress history in the complaint rate (DESIGN.md §4.2): "binary" (a complaint was
+    # answered in an earlier week; the default) or "stock", the decaying stock
+    # R_t = Σ_{s<t} redress_decay^(t−1−s) · 1{answered in s}. redress_decay is ignored when
+    # binary.
+    redress: Literal["binary", "stock"] = "binary"
+    redress_decay: float = 0.7
 
     def __post_init__(self) -> None:
+        if self.redress not in ("binary", "stock"):
+            raise ValueError(f"[simulate] redress must be 'binary' or 'stock', not "
+                             f"{self.redress!r}")
+        if not 0 < self.redress_decay <= 1:
+            raise ValueError("[simulate] redress_decay must lie in (0, 1]")
         if not (self.complaint_re_sd >= 0 and self.compliment_re_sd >= 0):
             raise ValueError("[simulate] complaint_re_sd and compliment_re_sd must be >= 0")
         if not -1 <= self.re_corr <= 1:

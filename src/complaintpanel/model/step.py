@@ -110,8 +110,9 @@ class Period:
                 "unanswered_complaints": self.unanswered, "fast_reply": self.fast}
 
 
-def update_redress(redress: np.ndarray, answered: np.ndarray) -> np.ndarray:
-    """Redress history of the next period: a complaint has been answered in this one or before.
+def update_redress(redress: np.ndarray, answered: np.ndarray,
+                   decay: float | None = None) -> np.ndarray:
+    """Redress history of the next period.
 
     Parameters
     ----------
@@ -119,14 +120,21 @@ def update_redress(redress: np.ndarray, answered: np.ndarray) -> np.ndarray:
         ``R_t``.
     answered : ndarray
         Complaints answered in period *t*.
+    decay : float or None
+        ``None``: binary and permanent redress (a complaint has been answered in this period
+        or before). ``ρ`` in (0, 1]: the decaying stock (:attr:`ModelSpec.redress_decay`).
 
     Returns
     -------
     ndarray of float
-        ``R_{t+1} = max(R_t, 1{answered_t > 0})`` (DESIGN.md §4; a decaying stock
-        ``Σ ρ^{t−1−s} answered_s`` would replace this line).
+        Binary: ``R_{t+1} = max(R_t, 1{answered_t > 0})``; stock: ``R_{t+1} = ρ R_t +
+        1{answered_t > 0}``, so that ``R_t = Σ_{s<t} ρ^{t−1−s} 1{answered_s > 0}``
+        (DESIGN.md §4.2).
     """
-    return np.maximum(redress, (np.asarray(answered) > 0).astype(float))
+    answered_now = (np.asarray(answered) > 0).astype(float)
+    if decay is None:
+        return np.maximum(redress, answered_now)
+    return decay * np.asarray(redress, dtype=float) + answered_now
 
 
 def _emission_covariates(customers: Customers) -> dict[str, np.ndarray]:
@@ -265,7 +273,8 @@ def step(params: ModelParams, customers: Customers, rule: AnswerRule, draws: Dra
         peer_voice=voice, rate_complaints=rate_c, rate_compliments=rate_p)
     carry = Customers(brand=customers.brand, state=state,
                       shift=params.transition_shift(_transition_inputs(spec, period), (size,)),
-                      redress=update_redress(customers.redress, answered),
+                      redress=update_redress(customers.redress, answered,
+                                             spec.redress_decay),
                       voice_effect=customers.voice_effect)
     return period, carry
 
