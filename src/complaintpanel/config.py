@@ -236,8 +236,22 @@ class HMMConfig:
     # quadrature with quadrature_nodes nodes; hmm.json then reports σ and both BICs).
     heterogeneity: Literal["none", "random_intercepts"] = "none"
     quadrature_nodes: int = 9
+    # Redress history in the complaint rate (DESIGN.md §4.2): "binary" (default) or "stock",
+    # the decaying stock Σ_{s<t} ρ^(t−1−s) I_s; redress_decay = ρ in (0, 1] fixed, or "auto"
+    # to estimate it by profile likelihood (hmm.json reports ρ̂ and its interval). Ignored
+    # when binary.
+    redress: Literal["binary", "stock"] = "binary"
+    redress_decay: float | str = "auto"
 
     def __post_init__(self) -> None:
+        if self.redress not in ("binary", "stock"):
+            raise ValueError(f"[hmm] redress must be 'binary' or 'stock', not {self.redress!r}")
+        if isinstance(self.redress_decay, str):
+            if self.redress_decay != "auto":
+                raise ValueError("[hmm] redress_decay must be a number in (0, 1] or 'auto', "
+                                 f"not {self.redress_decay!r}")
+        elif not 0 < self.redress_decay <= 1:
+            raise ValueError("[hmm] redress_decay must lie in (0, 1] (or be 'auto')")
         if self.heterogeneity not in ("none", "random_intercepts"):
             raise ValueError("[hmm] heterogeneity must be 'none' or 'random_intercepts', not "
                              f"{self.heterogeneity!r}")

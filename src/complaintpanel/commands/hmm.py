@@ -94,6 +94,10 @@ def hmm(
              "log-rate, DESIGN.md §4.2).")] = None,
     quadrature_nodes: Annotated[int | None, typer.Option(
         help="Gauss-Hermite nodes of the random intercepts.")] = None,
+    redress: Annotated[str | None, typer.Option(
+        help="binary or stock (a decaying redress stock, DESIGN.md §4.2).")] = None,
+    redress_decay: Annotated[str | None, typer.Option(
+        help="Decay rho of the redress stock in (0, 1], or auto (profile likelihood).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Fit the relationship HMM: hmm.json, coefficient and transition tables.
@@ -110,7 +114,8 @@ def hmm(
                           jobs=jobs, cov_type=cov_type, n_boot=n_boot, unanswered=unanswered,
                           reply_model=reply_model, latency_hours=latency_hours,
                           sentiment=sentiment, heterogeneity=heterogeneity,
-                          quadrature_nodes=quadrature_nodes)
+                          quadrature_nodes=quadrature_nodes, redress=redress,
+                          redress_decay=_decay_option(redress_decay))
     panel_path = find_panel(directory)
     validation_path = validation if validation is not None else (
         Path(settings.validation) if settings.validation else None)
@@ -119,6 +124,17 @@ def hmm(
         summary = _fit_hmm(pd.read_parquet(panel_path), panel_path, settings, outputs,
                            validation_path, voiced)
     echo_summary("hmm", f"{summary} → {out}", time.perf_counter() - started)
+
+
+def _decay_option(value: str | None) -> float | str | None:
+    """``--redress-decay``: ``auto`` or a number."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"a number in (0, 1] or auto, not {value!r}",
+                                 param_hint="--redress-decay") from None
 
 
 def _load_validation(sheet: Path, voiced: Path | None, panel_path: Path) -> ValidationCounts:
@@ -181,6 +197,8 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
             sentiment=settings.sentiment, validation=counts,
             reply_process=replies,
             heterogeneity=settings.heterogeneity, quadrature_nodes=settings.quadrature_nodes,
+            redress=settings.redress,
+            redress_decay=settings.redress_decay if settings.redress == "stock" else None,
         ).fit(panel)
     except IdentificationError as error:
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
@@ -206,6 +224,7 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     payload.pop("fit_seconds", None)
     for start in payload["starts"]:
         start.pop("seconds", None)
+    payload["extra"].get("redress", {}).pop("profile_seconds", None)
     heterogeneous = payload["extra"].get("heterogeneity")
     if heterogeneous:
         heterogeneous.pop("random_intercepts_seconds", None)
@@ -221,6 +240,8 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
                         if name in res.params.index)
     if "heterogeneity" in res.extra:
         effects += f"; BIC selects {res.extra['heterogeneity']['bic_selects']}"
+    if "redress" in res.extra:
+        effects += f"; redress: {res.redress}"
     return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
             f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}")
 
