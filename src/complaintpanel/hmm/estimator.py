@@ -363,7 +363,6 @@ class RelationshipHMM:
 
     # Internal hooks of the profile over the redress decay (_fit_profiled).
     _extra_start: np.ndarray | None = None
-    _skip_information: bool = False
 
     def __init__(self, n_states: int = 3, *,
                  complaint_covariates: Sequence[str] = ("redress",),
@@ -555,11 +554,8 @@ class RelationshipHMM:
         outcomes = self._run_starts(starts, layout, data, chunks, rng)
         best_index = int(np.argmax([report.loglike for _, report in outcomes]))
         theta = outcomes[best_index][0]
-        if self._skip_information:  # the fit only starts the profile over ρ
-            cov_theta, hessian_ok = np.full((theta.size, theta.size), np.nan), False
-        else:
-            information = observed_information(theta, layout, chunks)
-            cov_theta, hessian_ok = _invert_information(information)
+        information = observed_information(theta, layout, chunks)
+        cov_theta, hessian_ok = _invert_information(information)
         cov_type = self.cov_type
         reported_cov = None
         extra: dict[str, Any] = {"start": start_info} if start_info else {}
@@ -605,7 +601,7 @@ class RelationshipHMM:
         conditional on ρ̂. The fit at ρ̂ also runs from all the starts; if it finds a better
         optimum than the profile's, the profile is run again from there (once).
         """
-        from complaintpanel.hmm.redress import profile_decay
+        from complaintpanel.hmm.redress import chord_newton, profile_decay
 
         if self.heterogeneity != "none":
             raise NotImplementedError("estimating the redress decay with random intercepts is "
@@ -614,16 +610,26 @@ class RelationshipHMM:
         started = time.perf_counter()
         first = RelationshipHMM(**{**self.get_params(), "redress_decay": PROFILE_START,
                                    "cov_type": "oim"})
-        first._skip_information = True
         first.fit(panel)
+        # chord Newton steps along ρ, with the inverse information of the latest full refit
+        curvature = {"inverse_information": first.results_.cov_theta}
         # ρ̂ is wanted to RHO_TOL: the profile's refits stop at a looser gradient tolerance
         # (the reported fit at ρ̂ runs to the full one)
         chunk_size, max_iter, gtol = self.chunk_size, self.max_iter, max(self.gtol, 1e-6)
 
         def refit(theta: np.ndarray, layout: ParamLayout, data: PanelArrays
                   ) -> tuple[np.ndarray, float]:
-            theta_hat, report = run_start(theta, layout, data.chunks(chunk_size), data.nobs,
+            theta_hat, loglike, converged = chord_newton(
+                theta, layout, data, curvature["inverse_information"], chunk_size=chunk_size)
+            if converged:
+                return theta_hat, loglike
+            chunks = data.chunks(chunk_size)
+            theta_hat, report = run_start(theta_hat, layout, chunks, data.nobs,
                                           max_iter=max_iter, gtol=gtol)
+            # the curvature has moved: refresh it for the next refits (2p gradients, far
+            # cheaper than an L-BFGS-B run)
+            inverse, _ = _invert_information(observed_information(theta_hat, layout, chunks))
+            curvature["inverse_information"] = inverse
             return theta_hat, report.loglike
 
         theta0, rho0, loglike0 = first.results_.theta, PROFILE_START, first.results_.loglike

@@ -7,7 +7,9 @@ prepare_panel`). For a fixed ρ the stock is an ordinary real-valued covariate: 
 its analytic gradient and the observed information need nothing new.
 
 When ρ is estimated (``redress_decay="auto"`` or ``None``) it is *profiled*: for each ρ the
-other parameters are maximised (L-BFGS-B from the optimum at the nearest ρ already visited),
+other parameters are maximised from the optimum at the nearest ρ already visited (chord
+Newton steps with the inverse information of the profile's first fit, :func:`chord_newton`;
+L-BFGS-B when they do not converge),
 ``ℓ_p(ρ) = max_θ ℓ(θ, ρ)``, and ρ̂ maximises ``ℓ_p`` by a bounded scalar search
 (:func:`scipy.optimize.minimize_scalar`, ``method="bounded"``) over ``[RHO_MIN, 1]`` (ρ = 1 is
 also evaluated, since a bounded Brent search never evaluates its end points). The 95%
@@ -29,11 +31,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq, minimize_scalar
 
-from complaintpanel.hmm.data import prepare_panel
+from complaintpanel.hmm.data import PanelArrays, prepare_panel
+from complaintpanel.hmm.likelihood import evaluate
 from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.model import ModelSpec
 
-__all__ = ["LR_CUT_95", "RHO_MIN", "DecayProfile", "profile_decay"]
+__all__ = ["LR_CUT_95", "RHO_MIN", "DecayProfile", "chord_newton", "profile_decay"]
 
 RHO_MIN = 0.01  # lower end of the search (ρ → 0 leaves only last period's answer)
 LR_CUT_95 = 3.841458820694124  # χ²₁ 0.95 quantile
@@ -77,6 +80,53 @@ class DecayProfile:
             "profile": [[rho, self.values[rho][0]] for rho in sorted(self.values)],
             "note": "standard errors of the other parameters are conditional on rho-hat",
         }
+
+
+def chord_newton(theta: np.ndarray, layout: ParamLayout, data: PanelArrays,
+                 inverse_information: np.ndarray, *, chunk_size: int = 4096,
+                 max_steps: int = 25, tol: float = 1e-2) -> tuple[np.ndarray, float, bool]:
+    """Re-maximise the log-likelihood from a nearby optimum by chord Newton steps.
+
+    Between neighbouring ρ the optimum moves a little and the curvature hardly at all, so
+    Newton steps with one fixed inverse information (the one at the profile's start) converge
+    in a few gradient evaluations, where a fresh L-BFGS-B would rebuild its curvature from
+    scratch. Each step is halved until the log-likelihood does not fall, and kept inside the
+    layout's bounds. The default ``tol`` on the Newton decrement (about twice the distance
+    to the maximum) puts each profile value within ~0.005 of the maximised log-likelihood —
+    far below the 1.92 of the interval's cut; the reported fit at ρ̂ is then run to the full
+    tolerance by L-BFGS-B.
+
+    Returns
+    -------
+    theta : ndarray
+    loglike : float
+    converged : bool
+        The Newton decrement ``g' H⁻¹ g`` fell below ``tol`` (otherwise the caller polishes).
+    """
+    bounds = np.array([(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+                       for lo, hi in layout.bounds()])
+    chunks = data.chunks(chunk_size)
+    theta = np.asarray(theta, dtype=float).copy()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ev = evaluate(theta, layout, chunks)
+        for _ in range(max_steps):
+            grad = ev.gradient()
+            step = inverse_information @ grad
+            if not np.all(np.isfinite(step)):
+                return theta, ev.loglik, False
+            if float(grad @ step) < tol:
+                return theta, ev.loglik, True
+            length = 1.0
+            while length > 1e-3:
+                trial = np.clip(theta + length * step, bounds[:, 0], bounds[:, 1])
+                ev_trial = evaluate(trial, layout, chunks)
+                if np.isfinite(ev_trial.loglik) and ev_trial.loglik >= ev.loglik - 1e-9:
+                    break
+                length /= 2
+            else:
+                return theta, ev.loglik, False
+            theta, ev = trial, ev_trial
+    return theta, ev.loglik, False
 
 
 def profile_decay(panel: pd.DataFrame, spec: ModelSpec, theta0: np.ndarray, rho0: float,
