@@ -628,7 +628,10 @@ class RelationshipHMM:
                                           max_iter=max_iter, gtol=gtol)
             # the curvature has moved: refresh it for the next refits (2p gradients, far
             # cheaper than an L-BFGS-B run)
-            inverse, _ = _invert_information(observed_information(theta_hat, layout, chunks))
+            with warnings.catch_warnings():  # a pseudo-inverse is good enough for steps
+                warnings.simplefilter("ignore", RuntimeWarning)
+                inverse, _ = _invert_information(observed_information(theta_hat, layout,
+                                                                      chunks))
             curvature["inverse_information"] = inverse
             return theta_hat, report.loglike
 
