@@ -13,6 +13,12 @@ Speed: one log-likelihood + gradient of the random-intercept model (9 adaptive n
 20,000-customer × 26-week panel against the homogeneous evaluation (target ≤ 12×), and a full
 fit on the default world (4,000 customers) with random intercepts (target ≤ 3 minutes).
 
+Latent classes (``--classes N``, run on its own): N worlds with two δ classes
+(``[simulate] delta_classes``, default 0.4 and 2.0, equal shares) fitted with
+``heterogeneity="classes"``: per class, coverage of the 95% interval of δ, bias, the share of
+worlds where both δ are within 3 SE (issue 16 target), and how often BIC picks the classes. It
+updates the ``classes`` block of the json and keeps the rest.
+
 Writes benchmarks/results/hmm_heterogeneity.json (and a run log in benchmarks/work/). Run:
 ``nice -n 5 .venv/bin/python benchmarks/bench_hmm_heterogeneity.py --worlds 24 --jobs 2``
 (``--budget-minutes`` stops taking new worlds after that long; the sds are interleaved so a
@@ -78,6 +84,119 @@ def one_world(args: tuple[int, float, int, int]) -> dict[str, Any]:
         "bic_selects": info["bic_selects"],
         "seconds": time.perf_counter() - started,
     }
+
+
+def one_class_world(args: tuple[int, tuple[float, ...], int, int]) -> dict[str, Any]:
+    """Fit one two-class δ world with the class model; a failure is reported, never dropped."""
+    seed, deltas, customers, starts = args
+    started = time.perf_counter()
+    world = simulate.simulate_world(SimulateConfig(customers=customers, seed=seed,
+                                                   delta_classes=deltas))
+    try:
+        fit = RelationshipHMM(n_starts=starts, random_state=seed, heterogeneity="classes",
+                              classes=len(deltas)).fit(world.states)
+    except Exception as error:  # recorded in the results
+        return {"seed": seed, "deltas": list(deltas), "error": repr(error)}
+    res = fit.results_
+    info = res.extra["heterogeneity"]
+    names = ["gamma", "delta", *[f"delta[class{c}]" for c in range(1, len(deltas))],
+             *[f"share[class{c}]" for c in range(len(deltas))]]
+    return {
+        "seed": seed, "deltas": list(deltas),
+        "classes": {"params": {k: float(res.params[k]) for k in names},
+                    "bse": {k: float(res.bse[k]) for k in names},
+                    "loglike": res.loglike, "bic": res.bic, "converged": res.converged,
+                    "hessian_ok": res.hessian_ok, "start_loglikes": info["start_loglikes"],
+                    "mean_max_posterior": info["mean_max_posterior"],
+                    "seconds": info["classes_seconds"]},
+        "homogeneous": {"params": {k: info["homogeneous"]["params"][k]
+                                   for k in ("gamma", "delta")},
+                        "bic": info["homogeneous"]["bic"],
+                        "seconds": info["homogeneous"]["fit_seconds"]},
+        "bic_selects": info["bic_selects"],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def summarise_classes(records: list[dict[str, Any]], deltas: tuple[float, ...]
+                      ) -> dict[str, Any]:
+    """Coverage, bias and the within-3-SE share of each class's δ over the class worlds."""
+    ok = [r for r in records if "classes" in r]
+    out: dict[str, Any] = {"deltas": list(deltas), "n_worlds": len(ok),
+                           "n_failed": len(records) - len(ok)}
+    if not ok:
+        return out
+    within = np.ones(len(ok), dtype=bool)
+    for c, truth in enumerate(deltas):
+        name = "delta" if c == 0 else f"delta[class{c}]"
+        est = np.array([r["classes"]["params"][name] for r in ok])
+        se = np.array([r["classes"]["bse"][name] for r in ok])
+        z = (est - truth) / se
+        within &= np.abs(z) < 3
+        out[f"class{c}"] = {
+            "truth": truth, "mean": float(est.mean()), "bias": float(est.mean() - truth),
+            "bias_mc_se": float(est.std(ddof=1) / np.sqrt(len(ok))) if len(ok) > 1 else None,
+            "median": float(np.median(est)), "sd": float(est.std(ddof=1)) if len(ok) > 1
+            else None, "mean_se": float(se.mean()), "median_se": float(np.median(se)),
+            "coverage_95": float(np.mean(np.abs(z) < Z95)),
+            "within_3se": float(np.mean(np.abs(z) < 3)),
+        }
+    shares = np.array([r["classes"]["params"]["share[class0]"] for r in ok])
+    out["share_class0"] = {"mean": float(shares.mean()), "truth": 1 / len(deltas)}
+    out["both_within_3se"] = float(within.mean())
+    out["homogeneous_delta_mean"] = float(np.mean([r["homogeneous"]["params"]["delta"]
+                                                   for r in ok]))
+    out["bic_picks_classes"] = float(np.mean([r["bic_selects"] == "classes" for r in ok]))
+    out["converged"] = float(np.mean([r["classes"]["converged"] for r in ok]))
+    out["mean_seconds_classes_fit"] = float(np.mean([r["classes"]["seconds"] for r in ok]))
+    return out
+
+
+def run_classes(args: argparse.Namespace) -> None:
+    """The ``--classes`` study: update the ``classes`` block of the json."""
+    name = "hmm_heterogeneity"
+    log = WORK_DIR / f"{name}_classes.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    deltas = tuple(args.class_deltas)
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    tasks = [(args.first_seed + 5000 + i, deltas, args.customers, args.starts)
+             for i in range(args.classes)]
+    records: list[dict[str, Any]] = []
+    deadline = started + 60 * args.budget_minutes
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open("w") as handle:
+        queue = list(tasks)
+        pending: set[Future[dict[str, Any]]] = set()
+        while queue and len(pending) < args.jobs:
+            pending.add(pool.submit(one_class_world, queue.pop(0)))
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                record = future.result()
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                records.append(record)
+                print(json.dumps(record)[:300], flush=True)
+                if queue and time.perf_counter() < deadline:
+                    pending.add(pool.submit(one_class_world, queue.pop(0)))
+    previous = RESULTS_DIR / f"{name}.json"
+    result = json.loads(previous.read_text()) if previous.exists() else {}
+    result["classes"] = {
+        "settings": {"customers": args.customers, "weeks": SimulateConfig().weeks,
+                     "deltas": list(deltas), "shares": "equal",
+                     "homogeneous_starts": args.starts, "class_starts": 2,
+                     "first_seed": args.first_seed + 5000,
+                     "panel": "truth/states (true voice counts: oracle labels)",
+                     "planned_worlds": args.classes, "worlds_not_run_budget": len(queue),
+                     "budget_minutes": args.budget_minutes},
+        "summary": summarise_classes(records, deltas),
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
+        "seconds_total": time.perf_counter() - started,
+    }
+    path = write_result(name, result)
+    print(json.dumps(result["classes"]["summary"]), flush=True)
+    print(f"→ {path}")
 
 
 def default_world_fit(args: tuple[float, int]) -> dict[str, Any]:
@@ -200,7 +319,13 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="keep the worlds (and default-world fit) already in the run log, "
                              "run the rest: extend a run cut by its budget")
+    parser.add_argument("--classes", type=int, default=0,
+                        help="run only the latent-class study on this many two-class δ worlds")
+    parser.add_argument("--class-deltas", type=float, nargs="+", default=[0.4, 2.0])
     args = parser.parse_args()
+    if args.classes:
+        run_classes(args)
+        return
 
     name = "hmm_heterogeneity"
     log = WORK_DIR / f"{name}.jsonl"

@@ -98,7 +98,7 @@ def one_world(args: tuple[int, int, int, int, float]) -> dict[str, Any]:
         "naive": {}, "corrected": {"validation": validation},
         "corrected_reply": {"validation": validation, "reply_process": True}}
     for name, extra in settings.items():
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             res = RelationshipHMM(n_starts=starts, random_state=seed, **extra).fit(panel).results_
         except Exception as error:  # a failed fit is reported, never silently dropped
@@ -108,7 +108,9 @@ def one_world(args: tuple[int, int, int, int, float]) -> dict[str, Any]:
                         "loglike": res.loglike, "converged": res.converged,
                         "n_starts_converged": res.n_starts_converged,
                         "hessian_ok": res.hessian_ok,
-                        "seconds": time.perf_counter() - started}
+                        "seconds": time.perf_counter() - started,
+                        # n_jobs=1: the fit runs in this process, so its CPU time is here
+                        "cpu_seconds": time.process_time() - cpu_started}
     return record
 
 
@@ -124,6 +126,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         bse = pd.DataFrame([r["bse"] for r in ok])
         block: dict[str, Any] = {"n_ok": len(ok), "n_failed": len(records) - len(ok),
                                  "seconds_median": float(np.median([r["seconds"] for r in ok])),
+                                 "cpu_seconds_median": (
+                                     float(np.median([r["cpu_seconds"] for r in ok]))
+                                     if all("cpu_seconds" in r for r in ok) else None),
                                  "share_converged": float(np.mean([r["converged"] for r in ok]))}
         for name in HEADLINE:
             est, se = params[name], bse[name]
@@ -141,6 +146,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     if out["naive"].get("n_ok") and out["corrected_reply"].get("n_ok"):
         out["time_ratio_corrected_reply_over_naive"] = (
             out["corrected_reply"]["seconds_median"] / out["naive"]["seconds_median"])
+        if out["naive"]["cpu_seconds_median"] and out["corrected_reply"]["cpu_seconds_median"]:
+            out["cpu_time_ratio_corrected_reply_over_naive"] = (
+                out["corrected_reply"]["cpu_seconds_median"]
+                / out["naive"]["cpu_seconds_median"])
     both = [r for r in records if "params" in r.get("naive", {})
             and "params" in r.get("corrected_reply", {})]
     if both:  # world by world: the reply process's estimate minus the naive one

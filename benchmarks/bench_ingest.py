@@ -1,7 +1,9 @@
 """Benchmark: ingest + thread of a simulated TWCS-format file of ≥ 2.8M tweets, DuckDB vs pandas.
 
 Usage: ``python benchmarks/bench_ingest.py [--customers 78000] [--repeat 2] [--skip-baseline]
-[--only simulated|real-quirks] [--real-rows 2800000]``
+[--only simulated|real-quirks] [--real-rows 2800000] [--before LABEL SRC]``; then
+``python benchmarks/bench_ingest.py --update-docs`` writes the real-quirks table of
+``docs/ingest.md`` from the results.
 
 **Real quirks at scale** (``real_quirks`` in the results, issue 19): the real excerpts in
 ``../shared/data/real`` (TWCS head, SpotifyCares follow-ups, Kaggle sample, the five brand
@@ -383,13 +385,22 @@ def _flagged(value: str) -> bool:
     return bool(_MANGLED.fullmatch(value)) or not _ID_LIST.fullmatch(value)
 
 
-def run_real_quirks(target_rows: int, repeat: int) -> dict[str, Any]:
-    """Time ingest against the bare DuckDB copy on the real-quirks file; check the accounting."""
+def run_real_quirks(target_rows: int, repeat: int,
+                    before: tuple[str, Path] | None = None) -> dict[str, Any]:
+    """Time ingest against the bare DuckDB copy on the real-quirks file; check the accounting.
+
+    With ``before`` (a label such as a commit, and the ``src`` folder of that version of the
+    package) that version's ingest is timed too, alternating with the others, so that a speed
+    change is measured under the same load.
+    """
     raw, expected = real_quirks_input(target_rows)
-    ingest_runs, bare_runs = [], []
+    ingest_runs, bare_runs, before_runs = [], [], []
     for _ in range(max(1, repeat)):
         bare_runs.append(_child(BARE_COPY_CHILD, raw, WORK_DIR / "bare-copy.parquet"))
         ingest_runs.append(_child(INGEST_CHILD, raw, WORK_DIR / "out-real-quirks", "time"))
+        if before is not None:
+            before_runs.append(_child(INGEST_CHILD, raw, WORK_DIR / "out-real-quirks-before",
+                                      "time", pythonpath=before[1]))
     profile = _child(INGEST_CHILD, raw, WORK_DIR / "out-real-quirks-profile", "profile")
     best = min(ingest_runs, key=lambda r: r["seconds"])
     bare = min(bare_runs, key=lambda r: r["seconds"])
@@ -403,6 +414,19 @@ def run_real_quirks(target_rows: int, repeat: int) -> dict[str, Any]:
         "duckdb_bare_copy_rows": bare["rows"] == expected["rows_in"],
     }
     ratio = best["seconds"] / bare["seconds"]
+    compared: dict[str, Any] = {}
+    if before_runs:
+        old = min(before_runs, key=lambda r: r["seconds"])
+        same = all(old[k] == best[k] for k in ("rows_in", "rows_kept", "rejects_by_reason",
+                                                "mojibake_repaired", "customers",
+                                                "response_lists_flagged"))
+        compared = {"before": {
+            "version": before[0] if before else None, "ingest": old,
+            "runs_s": [round(r["seconds"], 2) for r in before_runs],
+            "ratio_ingest_to_bare_copy": round(old["seconds"] / bare["seconds"], 2),
+            "cpu_ratio_ingest_to_bare_copy": round(old["cpu_s"] / bare["cpu_s"], 2),
+            "same_counts": same,
+            "cpu_s_saved": round(old["cpu_s"] - best["cpu_s"], 2)}}
     return {
         "input": {"path": str(raw.relative_to(WORK_DIR.parent.parent)),
                   "bytes": raw.stat().st_size, **expected},
@@ -421,18 +445,67 @@ def run_real_quirks(target_rows: int, repeat: int) -> dict[str, Any]:
         "checks": checks,
         "target_ratio_max": 3.0,
         "meets_ratio": ratio <= 3.0,
+        "meets_cpu_ratio": best["cpu_s"] / bare["cpu_s"] <= 3.0,
+        "load_average_1m": [round(r["load_average_1m_before"], 1)
+                            for r in (*bare_runs, *ingest_runs, *before_runs)],
+        **compared,
     }
 
 
-def _child(code: str, *args: object) -> dict[str, Any]:
+def _child(code: str, *args: object, pythonpath: Path | None = None) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
+    env = None if pythonpath is None else {**os.environ, "PYTHONPATH": str(pythonpath)}
     result = subprocess.run([sys.executable, "-c", code, *map(str, args)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=env)
     if result.returncode:
         raise RuntimeError(f"benchmark child failed:\n{result.stderr[-3000:]}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     figures["load_average_1m_before"] = load_before
     return figures
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "ingest.md"
+DOCS_START, DOCS_END = "<!-- bench_ingest:start -->", "<!-- bench_ingest:end -->"
+
+
+def render_docs(results: dict[str, Any]) -> str:
+    """The real-quirks timing table of docs/ingest.md, from ``ingest.json``."""
+    real = results["real_quirks"]
+    bare, ingest = real["duckdb_bare_copy"], real["ingest"]
+    rows = [("DuckDB bare typed copy", bare, None, None)]
+    before = real.get("before")
+    if before:
+        rows.append((f"ingest before ({before['version']})", before["ingest"],
+                     before["ratio_ingest_to_bare_copy"], before["cpu_ratio_ingest_to_bare_copy"]))
+    rows.append(("ingest", ingest, real["ratio_ingest_to_bare_copy"],
+                 real["cpu_ratio_ingest_to_bare_copy"]))
+    lines = ["| run (fastest) | load before | wall s | CPU s | wall × bare | CPU × bare |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, run, ratio, cpu_ratio in rows:
+        lines.append(f"| {label} | {run['load_average_1m_before']:.1f} | {run['seconds']:.1f} | "
+                     f"{run['cpu_s']:.1f} | {'' if ratio is None else f'{ratio:.2f}'} | "
+                     f"{'' if cpu_ratio is None else f'{cpu_ratio:.2f}'} |")
+    loads = real.get("load_average_1m", [])
+    profile = real.get("profile_ingest") or {}
+    top = sorted(((k, v) for k, v in profile.items() if not k.startswith("load (")),
+                 key=lambda kv: -kv[1])[:6]
+    lines += ["", f"{real['input']['rows_in']:,} records; accounting exact: "
+              f"{real['accounting_exact']}; target {real['target_ratio_max']}× (met by wall: "
+              f"{real['meets_ratio']}, by CPU: {real.get('meets_cpu_ratio')}). Load average "
+              f"(1 min) before the runs: {', '.join(f'{x:g}' for x in loads) or 'not recorded'} "
+              f"on {results.get('machine', {}).get('cpu_count', '?')} cores, so wall times "
+              "are pessimistic and CPU seconds (all threads of the process) are the steadier "
+              "measure. Profile of one run (wall seconds, cumulative): "
+              + "; ".join(f"{k} {v:.1f}" for k, v in top) + "."]
+    return "\n".join(lines)
+
+
+def update_docs(result_path: Path, docs: Path = DOCS) -> None:
+    """Replace the table between the markers of docs/ingest.md with the json's."""
+    text = docs.read_text(encoding="utf-8")
+    start, end = text.index(DOCS_START) + len(DOCS_START), text.index(DOCS_END)
+    table = render_docs(json.loads(result_path.read_text(encoding="utf-8")))
+    docs.write_text(text[:start] + "\n" + table + "\n" + text[end:], encoding="utf-8")
 
 
 def main() -> None:
@@ -445,18 +518,22 @@ def main() -> None:
                         help="Run one part; the other part's results in ingest.json are kept.")
     parser.add_argument("--real-rows", type=int, default=TARGET_TWEETS,
                         help="Records of the real-quirks file (default 2.8M).")
+    parser.add_argument("--before", nargs=2, metavar=("LABEL", "SRC"), default=None,
+                        help="Also time the ingest of another version of the package (its src "
+                             "folder, e.g. from git archive), alternating, as 'before'.")
     args = parser.parse_args()
     previous_path = Path(__file__).resolve().parent / "results" / "ingest.json"
     previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
-    real = (run_real_quirks(args.real_rows, args.repeat) if args.only != "simulated"
+    before = (args.before[0], Path(args.before[1]).resolve()) if args.before else None
+    real = (run_real_quirks(args.real_rows, args.repeat, before) if args.only != "simulated"
             else previous.get("real_quirks"))
     if args.only == "real-quirks":
         kept = {k: v for k, v in previous.items()
                 if k not in ("benchmark", "machine", "finished_at_unix")}
         path = write_result("ingest", {**kept, "real_quirks": real})
-        print(json.dumps({k: real[k] for k in ("ingest", "duckdb_bare_copy", "profile_ingest",
-                                               "ratio_ingest_to_bare_copy", "checks")},
-                         indent=2))
+        print(json.dumps({k: real.get(k) for k in (
+            "ingest", "duckdb_bare_copy", "profile_ingest", "ratio_ingest_to_bare_copy",
+            "cpu_ratio_ingest_to_bare_copy", "checks", "before")}, indent=2))
         print(f"→ {path}")
         return
     raw = simulated_input(args.customers)
@@ -512,4 +589,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--update-docs"]:
+        update_docs(Path(__file__).resolve().parent / "results" / "ingest.json")
+    else:
+        main()

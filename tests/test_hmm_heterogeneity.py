@@ -220,10 +220,12 @@ def test_bad_settings_are_refused() -> None:
 
     assert HMMConfig().heterogeneity == "none" and HMMConfig().quadrature_nodes == 9
     with pytest.raises(ValueError, match=r"\[hmm\] heterogeneity"):
-        HMMConfig(heterogeneity="classes")  # type: ignore[arg-type]
+        HMMConfig(heterogeneity="mixture")  # type: ignore[arg-type]
     panel = pd.DataFrame()
     with pytest.raises(ValueError, match="heterogeneity must be"):
-        RelationshipHMM(heterogeneity="classes").fit(panel)
+        RelationshipHMM(heterogeneity="mixture").fit(panel)
+    with pytest.raises(ValueError, match="cov_type='oim'"):
+        RelationshipHMM(heterogeneity="classes", cov_type="robust").fit(panel)
     with pytest.raises(ValueError, match="cov_type='oim'"):
         RelationshipHMM(heterogeneity="random_intercepts", cov_type="robust").fit(panel)
     with pytest.raises(ValueError, match="not available with the reply process"):

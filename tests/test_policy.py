@@ -238,3 +238,78 @@ def test_cli_policy_options_reach_the_simulation(tmp_path, truth, world):
     assert {r["contrast"] for r in stored["contrasts"]} >= {
         "all_minus_none", "targeted_minus_random", "all_learning_on_minus_off"}
     assert "contrast" in (out / "policy_table.md").read_text()
+
+
+# ------------------------------------------------------------------ customers differ
+def _heterogeneous_results(params: ModelParams, extra_theta: list[float],
+                           heterogeneity: dict[str, object]) -> RelationshipHMMResults:
+    """Results at ``params`` with σ or the classes appended to θ (no fit)."""
+    theta = np.concatenate([ParamLayout(params.spec).from_natural(params), extra_theta])
+    return RelationshipHMMResults(
+        spec=params.spec, theta=theta, cov_theta=np.eye(theta.size) * 1e-3, loglike=0.0,
+        nobs=1, n_sequences=1, n_customers=1,
+        starts=[StartReport(loglike=0.0, converged=True, n_iter=0, n_eval=0, message="",
+                            seconds=0.0)],
+        extra={"heterogeneity": {**heterogeneity, "homogeneous": {"bic": 0.0}}})
+
+
+HETEROGENEOUS_KWARGS = dict(horizon=3, cohort_horizon=3, policies=("none", "all"),
+                            n_draws=1, n_paths=2, random_state=2, parameter_uncertainty=False)
+
+
+@pytest.mark.parametrize("kind", ["sigma_zero", "equal_classes"])
+def test_without_differences_policies_equal_the_homogeneous_ones(truth, world, kind):
+    """σ = 0, or two classes with the same δ: every outcome equals the homogeneous one."""
+    if kind == "sigma_zero":
+        results = _heterogeneous_results(truth, [0.0], {"kind": "random_intercepts",
+                                                        "quadrature_nodes": 3})
+    else:  # shares 0.3 / 0.7, both δ the truth's
+        results = _heterogeneous_results(truth, [truth.delta, np.log(0.7 / 0.3)],
+                                         {"kind": "classes", "classes": 2,
+                                          "class_blocks": ["delta"]})
+    homogeneous = simulate_policies(_results_at(truth), world, **HETEROGENEOUS_KWARGS)
+    heterogeneous = simulate_policies(results, world, **HETEROGENEOUS_KWARGS)
+    assert heterogeneous.settings["heterogeneity"].startswith(
+        "random_intercepts" if kind == "sigma_zero" else "classes")
+    pd.testing.assert_frame_equal(heterogeneous.totals, homogeneous.totals, check_exact=True)
+    pd.testing.assert_frame_equal(heterogeneous.periods, homogeneous.periods,
+                                  check_exact=True)
+
+
+def test_new_customers_draw_their_effect_from_the_population(truth, world):
+    """σ = 1: new customers complain about e^{σ²/2} ≈ 1.65 times as much with no answers."""
+    results = _heterogeneous_results(truth, [1.0], {"kind": "random_intercepts",
+                                                    "quadrature_nodes": 3})
+    kwargs = HETEROGENEOUS_KWARGS | {"n_paths": 6, "policies": ("none",),
+                                     "populations": ("cohort",), "cohort_horizon": 4}
+    homogeneous = simulate_policies(_results_at(truth), world, **kwargs)
+    loud = simulate_policies(results, world, **kwargs)
+    ratio = (loud.total("cohort", "none", "complaints")["estimate"]
+             / homogeneous.total("cohort", "none", "complaints")["estimate"])
+    assert 1.3 < ratio < 2.0
+
+
+def test_observed_customers_draw_from_their_posterior():
+    """One customer with two sequences, posterior one-hot on a node or class: known draws."""
+    from complaintpanel.hmm.policy import CustomerHeterogeneity
+
+    population = Population("observed", np.array([0, 1, 0]), np.zeros(3), {}, 2)
+    group = np.array([0, 0, 1])  # sequences 0 and 1 are one customer's
+    support = np.array([[-1.0, 0.5], [2.0, 0.7]])  # nodes (Q = 2) of customers 0, 1
+    posterior = np.array([[0.0, 1.0], [1.0, 0.0]])  # customer 0 on node 1, customer 1 on 0
+    p = 3
+    ri = CustomerHeterogeneity("random_intercepts", p, group, support, posterior)
+    effect, delta = ri.draw(np.array([0, 0, 0, -0.5]), population, n_paths=2, seed=1)
+    assert delta is None
+    np.testing.assert_allclose(effect[:, 0], 0.5 * np.array([2.0, 2.0, 0.5] * 2))
+    classes = CustomerHeterogeneity("classes", p, group, np.empty((0, 0)), posterior,
+                                    ("delta",), {"delta": 1})
+    theta = np.array([0.0, 0.4, 0.0, 2.0, 0.3])  # δ of classes 0, 1 = 0.4, 2.0
+    effect, delta = classes.draw(theta, population, n_paths=2, seed=1)
+    assert effect is None
+    np.testing.assert_allclose(delta, [2.0, 2.0, 0.4] * 2)
+    # new customers: classes at their shares (0.43 / 0.57 for the logit 0.3)
+    cohort = Population("cohort", np.zeros(5000, dtype=np.int64), np.zeros(5000), None, 2)
+    _, delta = classes.draw(theta, cohort, n_paths=1, seed=1)
+    share = 1 / (1 + np.exp(0.3))
+    assert abs(np.mean(delta == 0.4) - share) < 4 * np.sqrt(share * (1 - share) / 5000)

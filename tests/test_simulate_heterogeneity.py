@@ -104,3 +104,58 @@ def test_truth_files_record_the_effects(heterogeneous_world, tmp_path: Path) -> 
                           truth_effects=False)
     assert "customers" not in written
     assert not (default_dir / "truth" / "customers.parquet").exists()
+
+
+# ------------------------------------------------------------------ latent classes in δ
+@pytest.fixture(scope="module")
+def class_world():  # type: ignore[no-untyped-def]
+    return simulate_world(SimulateConfig(customers=1500, seed=5, weeks=20,
+                                         delta_classes=(0.4, 2.0),
+                                         delta_class_shares=(0.3, 0.7)))
+
+
+def test_delta_classes_move_the_transitions(class_world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each class moves up after an intervention as its own δ says (known answer).
+
+    For each customer-week with an intervention and a next week, the true probability of
+    moving up is ``1 − P(s' ≤ s | s)`` under ``τ_s· − δ_c − η·peer``; the observed share of
+    moves up matches it within 4 binomial SE in each class, and the classes differ.
+    """
+    from complaintpanel.model import transition_matrices
+
+    world = class_world
+    customers = world.customers
+    assert list(customers.columns) == ["customer_id", "brand", "arrival", "delta_class",
+                                       "delta"]
+    # shares 0.3 / 0.7 over 1,500 customers: SE 0.012
+    assert abs((customers["delta_class"] == 0).mean() - 0.3) < 4 * np.sqrt(0.21 / 1500)
+    assert set(customers["delta"]) == {0.4, 2.0}
+    params = default_params()
+    frame = world.states.merge(customers[["customer_id", "delta"]], on="customer_id")
+    frame["next_state"] = frame.groupby("customer_id")["state"].shift(-1)
+    rows = frame[(frame["intervened"] == 1) & frame["next_state"].notna()]
+    shift = rows["delta"].to_numpy() + params.eta * rows["peer_voice"].to_numpy()
+    state = rows["state"].to_numpy().astype(int)
+    probs = transition_matrices(params.tau, shift)[np.arange(len(rows)), state]
+    p_up = np.array([probs[i, state[i] + 1:].sum() for i in range(len(rows))])
+    up = (rows["next_state"].to_numpy() > state).astype(float)
+    shares = {}
+    for value in (0.4, 2.0):
+        group = rows["delta"].to_numpy() == value
+        se = np.sqrt((p_up[group] * (1 - p_up[group])).sum()) / group.sum()
+        assert abs(up[group].mean() - p_up[group].mean()) < 4 * se
+        shares[value] = up[group].mean()
+    assert shares[2.0] > shares[0.4] + 0.1
+    written = write_world(world, tmp_path, truth_effects=False)
+    assert pd.read_parquet(written["customers"])["delta_class"].tolist() == \
+        customers["delta_class"].tolist()
+    truth = json.loads((tmp_path / "truth" / "params.json").read_text())
+    assert truth["heterogeneity"]["delta_classes"] == [0.4, 2.0]
+
+
+@pytest.mark.parametrize("setting", [{"delta_classes": (0.4, 2.0), "delta_class_shares": (1.0,)},
+                                     {"delta_classes": (0.4, 2.0),
+                                      "delta_class_shares": (0.6, 0.6)}])
+def test_bad_class_settings_are_refused(setting: dict[str, tuple[float, ...]]) -> None:
+    with pytest.raises(ValueError, match=r"\[simulate\] delta_class_shares"):
+        SimulateConfig(**setting)  # type: ignore[arg-type]

@@ -62,6 +62,12 @@ class SimulateConfig:
     # binary.
     redress: Literal["binary", "stock"] = "binary"
     redress_decay: float = 0.7
+    # Latent classes in the relationship effect δ (DESIGN.md §4.2): each customer belongs to
+    # class c with probability delta_class_shares[c] (default: equal shares) and moves with
+    # δ = delta_classes[c] in place of the model's δ. () = no classes (the default world is
+    # then drawn exactly as without these settings).
+    delta_classes: tuple[float, ...] = ()
+    delta_class_shares: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.redress not in ("binary", "stock"):
@@ -73,6 +79,12 @@ class SimulateConfig:
             raise ValueError("[simulate] complaint_re_sd and compliment_re_sd must be >= 0")
         if not -1 <= self.re_corr <= 1:
             raise ValueError("[simulate] re_corr must lie in [-1, 1]")
+        shares = self.delta_class_shares
+        if shares and len(shares) != len(self.delta_classes):
+            raise ValueError("[simulate] delta_class_shares needs one share per entry of "
+                             "delta_classes")
+        if shares and (min(shares) < 0 or abs(sum(shares) - 1) > 1e-9):
+            raise ValueError("[simulate] delta_class_shares must be >= 0 and sum to 1")
 
 
 def parse_utc_instant(value: str, setting: str) -> datetime:
@@ -231,11 +243,22 @@ class HMMConfig:
     # Coded validation sheet (CSV): correct the voice labels for misclassification with M
     # estimated jointly (DESIGN.md §4.1); None fits the naive model on the labels.
     validation: str | None = None
-    # Customers differ (DESIGN.md §4.2): "none" or "random_intercepts" (a normal random
+    # Customers differ (DESIGN.md §4.2): "none", "random_intercepts" (a normal random
     # intercept in each customer's complaint log-rate, integrated by adaptive Gauss–Hermite
-    # quadrature with quadrature_nodes nodes; hmm.json then reports σ and both BICs).
-    heterogeneity: Literal["none", "random_intercepts"] = "none"
+    # quadrature with quadrature_nodes nodes; hmm.json then reports σ and both BICs) or
+    # "classes" (`classes` latent customer classes with their own δ; hmm.json reports each
+    # class's δ and share).
+    heterogeneity: Literal["none", "random_intercepts", "classes"] = "none"
     quadrature_nodes: int = 9
+    classes: int = 2
+    # Starts of the class fit from the homogeneous optimum (class values spread 1×, 2×, …).
+    class_starts: int = 2
+    # Compare none / random_intercepts / classes (C = 2) by BIC beside the fit (hmm.json block
+    # `heterogeneity_selection`, table hmm_heterogeneity.md), on at most select_customers
+    # customers drawn at random (0 = all), with the labels taken as the true voice (the
+    # heterogeneity models do not take the reply process).
+    select_heterogeneity: bool = False
+    select_customers: int = 1000
     # Redress history in the complaint rate (DESIGN.md §4.2): "binary" (default) or "stock",
     # the decaying stock Σ_{s<t} ρ^(t−1−s) I_s; redress_decay = ρ in (0, 1] fixed, or "auto"
     # to estimate it by profile likelihood (hmm.json reports ρ̂ and its interval). Ignored
@@ -252,11 +275,15 @@ class HMMConfig:
                                  f"not {self.redress_decay!r}")
         elif not 0 < self.redress_decay <= 1:
             raise ValueError("[hmm] redress_decay must lie in (0, 1] (or be 'auto')")
-        if self.heterogeneity not in ("none", "random_intercepts"):
-            raise ValueError("[hmm] heterogeneity must be 'none' or 'random_intercepts', not "
-                             f"{self.heterogeneity!r}")
+        if self.heterogeneity not in ("none", "random_intercepts", "classes"):
+            raise ValueError("[hmm] heterogeneity must be 'none', 'random_intercepts' or "
+                             f"'classes', not {self.heterogeneity!r}")
         if self.quadrature_nodes < 1:
             raise ValueError("[hmm] quadrature_nodes must be at least 1")
+        if self.classes < 1:
+            raise ValueError("[hmm] classes must be at least 1")
+        if self.select_customers < 0:
+            raise ValueError("[hmm] select_customers must be >= 0 (0 = all customers)")
 
 
 @dataclass(frozen=True)

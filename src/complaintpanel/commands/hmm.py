@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` st
 # Answered tweets by label, which the reply process of the corrected fit needs.
 REPLY_COLUMNS = ("answered_complaints", "answered_compliments", "answered_neutral")
 
+# Starts of the homogeneous fit behind the heterogeneity comparison (at most; it runs on a
+# subsample beside the main fit, whose n_starts starts have already located the states).
+SELECTION_STARTS = 2
+
 PANEL_HELP = ("Folder with panel.parquet (or a simulator folder with truth/states.parquet, "
               "or a Parquet file).")
 
@@ -90,14 +94,22 @@ def hmm(
         help="voiced.parquet the validation sample was drawn from (default: beside the "
              "panel).")] = None,
     heterogeneity: Annotated[str | None, typer.Option(
-        help="none or random_intercepts (a customer random intercept in the complaint "
-             "log-rate, DESIGN.md §4.2).")] = None,
+        help="none, random_intercepts (a customer random intercept in the complaint "
+             "log-rate) or classes (latent customer classes in delta), DESIGN.md §4.2.")] = None,
     quadrature_nodes: Annotated[int | None, typer.Option(
         help="Gauss-Hermite nodes of the random intercepts.")] = None,
     redress: Annotated[str | None, typer.Option(
         help="binary or stock (a decaying redress stock, DESIGN.md §4.2).")] = None,
     redress_decay: Annotated[str | None, typer.Option(
         help="Decay rho of the redress stock in (0, 1], or auto (profile likelihood).")] = None,
+    classes: Annotated[int | None, typer.Option(
+        help="Number of latent classes (--heterogeneity classes).")] = None,
+    select_heterogeneity: Annotated[bool | None, typer.Option(
+        "--select-heterogeneity/--no-select-heterogeneity",
+        help="Also compare none / random_intercepts / classes by BIC (hmm.json block "
+             "heterogeneity_selection, hmm_heterogeneity.md).")] = None,
+    select_customers: Annotated[int | None, typer.Option(
+        help="Customers (drawn at random) for the BIC comparison; 0 = all.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Fit the relationship HMM: hmm.json, coefficient and transition tables.
@@ -114,7 +126,9 @@ def hmm(
                           jobs=jobs, cov_type=cov_type, n_boot=n_boot, unanswered=unanswered,
                           reply_model=reply_model, latency_hours=latency_hours,
                           sentiment=sentiment, heterogeneity=heterogeneity,
-                          quadrature_nodes=quadrature_nodes, redress=redress,
+                          quadrature_nodes=quadrature_nodes, classes=classes,
+                          select_heterogeneity=select_heterogeneity,
+                          select_customers=select_customers, redress=redress,
                           redress_decay=_decay_option(redress_decay))
     panel_path = find_panel(directory)
     validation_path = validation if validation is not None else (
@@ -199,6 +213,7 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
             heterogeneity=settings.heterogeneity, quadrature_nodes=settings.quadrature_nodes,
             redress=settings.redress,
             redress_decay=settings.redress_decay if settings.redress == "stock" else None,
+            classes=settings.classes, class_starts=settings.class_starts,
         ).fit(panel)
     except IdentificationError as error:
         # A small or one-sided excerpt: record why, like the reduced-form stage does, so the
@@ -228,7 +243,14 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     heterogeneous = payload["extra"].get("heterogeneity")
     if heterogeneous:
         heterogeneous.pop("random_intercepts_seconds", None)
+        heterogeneous.pop("classes_seconds", None)
         heterogeneous["homogeneous"].pop("fit_seconds", None)
+    selection_note = ""
+    if settings.select_heterogeneity:
+        selection = _select_heterogeneity(panel, settings)
+        payload["heterogeneity_selection"] = selection
+        _write_text(_selection_markdown(selection), outputs.path("hmm_heterogeneity.md"))
+        selection_note = f"; heterogeneity: BIC selects {selection.get('selected', 'none')}"
     write_json(payload, outputs.path("hmm.json"))
     _write_text(res.to_markdown(), outputs.path("hmm_table.md"))
     _write_text(res.to_latex(), outputs.path("hmm_table.tex"))
@@ -236,14 +258,92 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     ci = res.conf_int()
     effects = ", ".join(f"{name} {res.params[name]:+.3f} [{ci.loc[name, 'lower']:+.3f}, "
                         f"{ci.loc[name, 'upper']:+.3f}]"
-                        for name in ("gamma", "delta", "sigma[complaint]")
+                        for name in ("gamma", "delta", "sigma[complaint]", "delta[class1]")
                         if name in res.params.index)
     if "heterogeneity" in res.extra:
         effects += f"; BIC selects {res.extra['heterogeneity']['bic_selects']}"
     if "redress" in res.extra:
         effects += f"; redress: {res.redress}"
     return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
-            f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}")
+            f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}"
+            f"{selection_note}")
+
+
+def _select_heterogeneity(panel: pd.DataFrame, settings: HMMConfig) -> dict[str, object]:
+    """Compare none / random intercepts / classes by BIC on a random subsample of customers.
+
+    The candidates are fitted with the voice labels taken as the true voice (the
+    heterogeneity models do not take the misclassification layer's reply process), on at
+    most ``settings.select_customers`` customers drawn with ``settings.seed`` (all of a
+    drawn customer's brands), so the block stays cheap in ``make all``.
+    """
+    import numpy as np
+
+    from complaintpanel.hmm import IdentificationError
+    from complaintpanel.hmm.heterogeneity import select_heterogeneity
+
+    customers = np.sort(panel["customer_id"].unique())
+    n_total = len(customers)
+    limit = settings.select_customers
+    subsample = bool(limit) and n_total > limit
+    if subsample:
+        rng = np.random.default_rng(settings.seed)
+        kept = rng.choice(customers, size=limit, replace=False)
+        panel = panel[panel["customer_id"].isin(kept)]
+    block: dict[str, object] = {
+        "customers": int(panel["customer_id"].nunique()), "customers_total": n_total,
+        "subsample": subsample,
+        "model": "labels taken as the true voice (no misclassification correction, no reply "
+                 "process: the heterogeneity models do not take them)",
+        "criterion": "BIC = -2 logL + p log(customer-periods); smallest is selected",
+    }
+    block["homogeneous_starts"] = min(settings.n_starts, SELECTION_STARTS)
+    if subsample:
+        block["note"] = (f"fitted on {limit:,} of {n_total:,} customers drawn at random "
+                         f"(seed {settings.seed}) to keep the comparison cheap")
+    try:
+        table = select_heterogeneity(
+            panel, classes=max(settings.classes, 2), n_states=settings.n_states,
+            n_starts=min(settings.n_starts, SELECTION_STARTS), random_state=settings.seed,
+            unanswered=settings.unanswered, latency_hours=settings.latency_hours,
+            sentiment=settings.sentiment, quadrature_nodes=settings.quadrature_nodes,
+            class_starts=settings.class_starts)
+    except IdentificationError as error:
+        return {**block, "status": "not identified", "reason": str(error)}
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
+        # an optional comparison: record the failure rather than stop the stage
+        return {**block, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
+    fits = table.attrs["results"]
+    extra_params = {}
+    for name, res in fits.items():
+        extra_params[name] = {k: float(v) for k, v in res.params.items()
+                              if k in ("sigma[complaint]", "gamma", "delta")
+                              or "[class" in str(k)}
+    records = table.drop(columns="best").to_dict(orient="records")
+    for record in records:
+        record["params"] = extra_params[record["heterogeneity"]]
+    return {**block, "status": "estimated",
+            "selected": str(table.loc[table["best"], "heterogeneity"].iloc[0]),
+            "candidates": records}
+
+
+def _selection_markdown(selection: dict[str, object]) -> str:
+    """Render the heterogeneity comparison as a small Markdown table."""
+    if selection.get("status") != "estimated":
+        return f"Heterogeneity not compared: {selection.get('reason')}\n"
+    rows = ["| heterogeneity | log-likelihood | parameters | BIC | gamma | delta | selected |",
+            "|---|---:|---:|---:|---:|---:|:---:|"]
+    candidates = selection["candidates"]
+    assert isinstance(candidates, list)
+    for row in candidates:
+        mark = "yes" if row["heterogeneity"] == selection["selected"] else ""
+        rows.append(f"| {row['description']} | {row['loglike']:.1f} | {row['n_params']} | "
+                    f"{row['bic']:.1f} | {row['gamma']:.3f} | {row['delta']:.3f} | {mark} |")
+    rows += ["", f"{selection['customers']:,} customers ({selection['model']}); "
+             f"{selection['criterion']}."]
+    if "note" in selection:
+        rows[-1] += f" {selection['note']}."
+    return "\n".join(rows) + "\n"
 
 
 def _naive_block(corrected: object, panel: pd.DataFrame) -> dict[str, object]:
@@ -251,9 +351,14 @@ def _naive_block(corrected: object, panel: pd.DataFrame) -> dict[str, object]:
     from complaintpanel.hmm import RelationshipHMM
 
     assert isinstance(corrected, RelationshipHMM)
-    settings = {**corrected.get_params(), "validation": None, "misclassification": None,
-                "reply_process": False}
-    res = RelationshipHMM(**settings).fit(panel).results_
+    naive = getattr(corrected, "naive_", None)  # the corrected fit's start: the same fit
+    params = corrected.get_params()
+    if naive is not None and params["heterogeneity"] == "none" and not params["neutral"]:
+        res = naive.results_
+    else:
+        settings = {**corrected.get_params(), "validation": None, "misclassification": None,
+                    "reply_process": False}
+        res = RelationshipHMM(**settings).fit(panel).results_
     ci = res.conf_int()
     return {"measurement": res.measurement,
             "params": {k: float(v) for k, v in res.params.items()},

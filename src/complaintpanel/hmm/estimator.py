@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -50,7 +50,7 @@ from complaintpanel.model import (
     state_names,
     transition_matrices,
 )
-from complaintpanel.model.measurement import ValidationCounts
+from complaintpanel.model.measurement import ValidationCounts, validation_score
 from complaintpanel.runtime.progress import track
 
 __all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
@@ -171,14 +171,9 @@ def start_values(layout: ParamLayout, data: PanelArrays,
 
 
 # ---------------------------------------------------------------------------------- optimiser
-def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
-             *, max_iter: int = 2000, gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
-    """Maximise the log-likelihood from ``theta0`` with L-BFGS-B.
-
-    The objective is the negative mean log-likelihood per customer-period, so tolerances do
-    not depend on the panel's size.
-    """
-    started = time.perf_counter()
+def _objective(layout: ParamLayout, chunks: list[PanelArrays], nobs: int
+               ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Build the objective: negative mean log-likelihood per customer-period, gradient."""
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -189,7 +184,19 @@ def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
             return 1e10, np.zeros_like(theta)
         return -ev.loglik / nobs, -ev.grad / nobs
 
-    result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=layout.bounds(),
+    return objective
+
+
+def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
+             *, max_iter: int = 2000, gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
+    """Maximise the log-likelihood from ``theta0`` with L-BFGS-B.
+
+    The objective is the negative mean log-likelihood per customer-period, so tolerances do
+    not depend on the panel's size.
+    """
+    started = time.perf_counter()
+    result = minimize(_objective(layout, chunks, nobs), theta0, jac=True, method="L-BFGS-B",
+                      bounds=layout.bounds(),
                       options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-14,
                                "gtol": gtol})
     loglike = -float(result.fun) * nobs
@@ -203,11 +210,84 @@ def optimise(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
     return np.asarray(result.x), report
 
 
+def polish(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
+           *, max_iter: int = 2000, gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
+    """Maximise from a start near the optimum: BFGS preconditioned by the curvature there.
+
+    For the corrected fit's single start (the naive optimum translated through ``M̂``),
+    L-BFGS-B spends most of its ~120 iterations learning the curvature of ~35 parameters.
+    Here BFGS starts from an estimate of the information at ``theta0`` — the outer product of
+    the per-sequence scores (one evaluation) plus the validation sample's own information in
+    the q-logits (:func:`validation_information`), eigenvalues floored — and reaches the same
+    optimum in far fewer iterations (18 against 118 on a 1,000-customer world, log-likelihoods
+    equal to 2e-7). Written here because scipy offers the pieces
+    (``minimize(method="BFGS", hess_inv0=...)``), not the combination. When BFGS does not
+    converge, or leaves the box of :meth:`ParamLayout.bounds`, L-BFGS-B finishes from the best
+    point, so the result is never worse than :func:`optimise`'s.
+    """
+    started = time.perf_counter()
+    objective = _objective(layout, chunks, nobs)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        at_start = evaluate(theta0, layout, chunks, scores=True)
+    scores = at_start.scores
+    if scores is None or not np.all(np.isfinite(scores)):
+        return optimise(theta0, layout, chunks, nobs, max_iter=max_iter, gtol=gtol)
+    information = (scores @ scores.T + validation_information(layout, theta0)) / nobs
+    eigenvalues, vectors = np.linalg.eigh(information)
+    floor = max(1e-3 * float(np.max(np.abs(eigenvalues))), 1e-12)
+    hess_inv0 = (vectors / np.maximum(np.abs(eigenvalues), floor)) @ vectors.T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # line-search precision notes
+        result = minimize(objective, theta0, jac=True, method="BFGS",
+                          options={"hess_inv0": (hess_inv0 + hess_inv0.T) / 2,
+                                   "gtol": gtol, "maxiter": max_iter})
+    bounds = np.array([(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+                       for lo, hi in layout.bounds()])
+    inside = bool(np.all((result.x >= bounds[:, 0]) & (result.x <= bounds[:, 1])))
+    small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
+    n_eval = int(result.nfev) + 1
+    if inside and (result.success or small_gradient):
+        return np.asarray(result.x), StartReport(
+            loglike=-float(result.fun) * nobs, converged=True, n_iter=int(result.nit),
+            n_eval=n_eval, message=f"BFGS preconditioned at the start: {result.message}",
+            seconds=time.perf_counter() - started)
+    restart = np.clip(result.x, bounds[:, 0], bounds[:, 1]) if np.isfinite(result.fun) \
+        and result.fun <= objective(theta0)[0] else theta0
+    theta, report = optimise(restart, layout, chunks, nobs, max_iter=max_iter, gtol=gtol)
+    return theta, StartReport(
+        loglike=report.loglike, converged=report.converged,
+        n_iter=int(result.nit) + report.n_iter, n_eval=n_eval + report.n_eval,
+        message=f"BFGS preconditioned at the start, finished by L-BFGS-B: {report.message}",
+        seconds=time.perf_counter() - started)
+
+
+def validation_information(layout: ParamLayout, theta: np.ndarray) -> np.ndarray:
+    """Information of the validation sample's multinomial term, ``(p, p)`` (zero without one).
+
+    The term depends on the q-logits only; its score is analytic
+    (:func:`complaintpanel.model.measurement.validation_score`), differenced here.
+    """
+    out = np.zeros((theta.size, theta.size))
+    logits = layout.q_logits(theta)
+    if logits is None:
+        return out
+    counts = np.asarray(layout.spec.validation_counts, dtype=float)
+    block = information_from_gradient(
+        lambda x: validation_score(counts, x.reshape(logits.shape)).ravel(), logits.ravel(),
+        step=1e-6, scheme="forward")
+    where = layout.slices["q_logits"]
+    out[where, where] = block
+    return out
+
+
 def observed_information(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays],
-                         step: float = 1e-4) -> np.ndarray:
-    """Observed information ``−∂²ℓ/∂θ∂θ'`` by central differences of the analytic gradient."""
+                         step: float = 1e-4, scheme: str = "central") -> np.ndarray:
+    """Observed information ``−∂²ℓ/∂θ∂θ'`` by finite differences of the analytic gradient.
+
+    See :func:`complaintpanel.hmm.likelihood.information_from_gradient`.
+    """
     return information_from_gradient(lambda t: evaluate(t, layout, chunks).gradient(), theta,
-                                     step)
+                                     step, scheme)
 
 
 def run_start(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], nobs: int,
@@ -340,13 +420,19 @@ class RelationshipHMM:
         and redress latent (a *true* complaint answered). Needs the panel's
         ``answered_complaints``, ``answered_compliments`` and ``answered_neutral``; implies
         ``neutral``. Use it with ``validation``: brands answer true, not labelled, complaints.
-    heterogeneity : {"none", "random_intercepts"}
+    heterogeneity : {"none", "random_intercepts", "classes"}
         How customers differ (DESIGN.md §4.2). ``"random_intercepts"``: a normal random
         intercept ``σ·u_i`` in every customer's complaint log-rate, integrated out by
         Gauss–Hermite quadrature (:mod:`complaintpanel.hmm.heterogeneity`); the homogeneous
         model is fitted first and its optimum starts the random-intercept fit, whose results
         report σ (``sigma[complaint]``) and both BICs. Needs ``cov_type="oim"``. Inference
         methods (``predict_proba``, ``decode``, policies) use the median customer (u = 0).
+        ``"classes"``: a finite mixture of ``classes`` latent customer classes with
+        class-specific ``class_blocks`` (:mod:`complaintpanel.hmm.classes`), fitted from the
+        homogeneous optimum; the results report each class's values (``delta[class1]``, …;
+        class 0, the one with the smallest δ, keeps the plain names) and shares, and
+        :meth:`class_proba` each customer's posterior class membership. Inference methods
+        and policies without a class use class 0's parameters.
     quadrature_nodes : int
         Gauss–Hermite nodes of the random intercept.
     redress : {"binary", "stock"}
@@ -359,6 +445,14 @@ class RelationshipHMM:
         by profile likelihood (ρ̂ and its 95% profile-likelihood interval in
         ``results_.extra["redress"]``; the other standard errors are conditional on ρ̂).
         Must be ``None`` with binary redress.
+    classes : int
+        Number of latent classes (``heterogeneity="classes"``).
+    class_blocks : tuple of str
+        Class-specific parameter blocks: ``"delta"`` (the relationship effect) and/or ``"a"``
+        (the level of the complaint log-rates).
+    class_starts : int
+        Starts of the class fit from the homogeneous optimum, the class values spread by 1,
+        2, … × :data:`~complaintpanel.hmm.classes.START_SPREAD` (the best is kept).
     """
 
     # Internal hooks of the profile over the redress decay (_fit_profiled).
@@ -380,6 +474,8 @@ class RelationshipHMM:
                  misclassification: np.ndarray | None = None,
                  naive_start: bool = True, reply_process: bool = False,
                  heterogeneity: str = "none", quadrature_nodes: int = 9,
+                 classes: int = 2, class_blocks: Sequence[str] = ("delta",),
+                 class_starts: int = 2,
                  redress: str = "binary", redress_decay: float | str | None = None) -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
@@ -408,6 +504,9 @@ class RelationshipHMM:
         self.reply_process = reply_process
         self.heterogeneity = heterogeneity
         self.quadrature_nodes = quadrature_nodes
+        self.classes = classes
+        self.class_blocks = tuple(class_blocks)
+        self.class_starts = class_starts
         self.redress = redress
         self.redress_decay = redress_decay
 
@@ -420,8 +519,8 @@ class RelationshipHMM:
             "sentiment", "reply_model", "first_contact_truncation", "n_starts",
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
-            "naive_start", "reply_process", "heterogeneity", "quadrature_nodes",
-            "redress", "redress_decay")}
+            "naive_start", "reply_process", "heterogeneity", "quadrature_nodes", "classes",
+            "class_blocks", "class_starts", "redress", "redress_decay")}
 
     def _estimates_decay(self) -> bool:
         """Whether ρ of the redress stock is estimated (profiled) rather than fixed."""
@@ -503,17 +602,19 @@ class RelationshipHMM:
         started = time.perf_counter()
         if self.cov_type not in ("oim", "robust", "bootstrap"):
             raise ValueError("cov_type must be 'oim', 'robust' or 'bootstrap'")
-        if self.heterogeneity not in ("none", "random_intercepts"):
-            raise ValueError("heterogeneity must be 'none' or 'random_intercepts', not "
-                             f"{self.heterogeneity!r}")
+        if self.heterogeneity not in ("none", "random_intercepts", "classes"):
+            raise ValueError("heterogeneity must be 'none', 'random_intercepts' or 'classes', "
+                             f"not {self.heterogeneity!r}")
         if self.heterogeneity != "none" and self.cov_type != "oim":
-            raise ValueError("random intercepts have observed-information standard errors "
-                             "only (cov_type='oim')")
+            raise ValueError("random intercepts and classes have observed-information "
+                             "standard errors only (cov_type='oim')")
         if self.heterogeneity != "none" and self.reply_process:
             # The random intercept enters as a per-customer complaint offset, which the reply
             # process's likelihood does not take (yet): refuse rather than ignore it.
-            raise ValueError("random intercepts are not available with the reply process "
-                             "(reply_process=True); fit one or the other")
+            raise ValueError("random intercepts and classes are not available with the reply "
+                             "process (reply_process=True); fit one or the other")
+        if self.heterogeneity == "classes" and self.classes < 1:
+            raise ValueError("classes must be at least 1")
         if self.validation is not None and self.cov_type != "oim":
             raise ValueError("with a validation sample only cov_type='oim' carries the "
                              "uncertainty of M (the sandwich and the customer bootstrap "
@@ -551,10 +652,22 @@ class RelationshipHMM:
             for theta0 in starts:
                 theta0[layout.slices["reply_logits"]] = reply_process.reply_start_logits(
                     data, len(spec.brands)).ravel()
-        outcomes = self._run_starts(starts, layout, data, chunks, rng)
+        if start_info:  # one start near the optimum (the translated naive optimum)
+            outcomes = [polish(theta0, layout, chunks, data.nobs, max_iter=self.max_iter,
+                               gtol=self.gtol) for theta0 in starts]
+        else:
+            outcomes = self._run_starts(starts, layout, data, chunks, rng)
         best_index = int(np.argmax([report.loglike for _, report in outcomes]))
         theta = outcomes[best_index][0]
-        information = observed_information(theta, layout, chunks)
+        if start_info:
+            # The corrected model has twice the parameters and ~5× the cost per gradient:
+            # forward differences with a small step halve the cost and move the standard
+            # errors by at most 5e-5 relative to central differences (measured on a
+            # 1,000-customer world; steps 1e-4 / 1e-5 gave 5e-3 / 5e-4).
+            information = observed_information(theta, layout, chunks, step=1e-6,
+                                               scheme="forward")
+        else:
+            information = observed_information(theta, layout, chunks)
         cov_theta, hessian_ok = _invert_information(information)
         cov_type = self.cov_type
         reported_cov = None
@@ -587,6 +700,13 @@ class RelationshipHMM:
             self.results_ = fit_random_intercepts(
                 self.results_, data, chunks, n_nodes=self.quadrature_nodes,
                 max_iter=self.max_iter, gtol=self.gtol)
+            theta = self.results_.theta
+        elif self.heterogeneity == "classes":
+            from complaintpanel.hmm.classes import fit_classes
+            self.results_ = fit_classes(
+                self.results_, data, chunks, n_classes=self.classes,
+                blocks=self.class_blocks, max_iter=self.max_iter, gtol=self.gtol,
+                spreads=tuple(float(k) for k in range(1, max(1, self.class_starts) + 1)))
             theta = self.results_.theta
         self._set_fitted(spec, theta)
         return self
@@ -677,20 +797,19 @@ class RelationshipHMM:
             The strategy and the naive search's log-likelihood and convergence.
         """
         spec = layout.spec
+        # The full naive fit (starts drawn as its own fit() draws them, so the same optimum),
+        # kept as ``naive_`` so that a report of the naive estimate beside the corrected one
+        # does not fit it again.
         naive = RelationshipHMM(**{**self.get_params(), "validation": None,
                                    "misclassification": None, "neutral": False,
-                                   "cov_type": "oim", "reply_process": False})
-        naive_spec = naive.make_spec(spec.brands if spec.reply_model else ())
+                                   "cov_type": "oim", "reply_process": False,
+                                   "heterogeneity": "none"}).fit(panel)
+        self.naive_ = naive
+        naive_spec = naive.spec_
         naive_data = prepare_panel(panel, naive_spec)
-        check_identification(naive_data, naive_spec)
-        naive_layout = ParamLayout(naive_spec)
-        naive_chunks = naive_data.chunks(self.chunk_size)
-        naive_starts = [start_values(naive_layout, naive_data)] + [
-            start_values(naive_layout, naive_data, rng) for _ in range(max(0, self.n_starts - 1))]
-        outcomes = naive._run_starts(naive_starts, naive_layout, naive_data, naive_chunks, rng)
-        logliks = np.array([report.loglike for _, report in outcomes])
-        best = int(np.argmax(logliks))
-        nat = naive_layout.to_natural(outcomes[best][0])
+        naive_layout = naive.layout_
+        logliks = np.array([report.loglike for report in naive.results_.starts])
+        nat = naive_layout.to_natural(naive.results_.theta)
         # per-state neutral rate: the naive posterior's mean neutral count
         log_initial, cdf, terms = model_arrays(nat, naive_layout, naive_data)
         posterior = core.forward_backward_cumulative(
@@ -718,7 +837,7 @@ class RelationshipHMM:
             a = nat.a
         start = _with_neutral(nat, spec, np.log(true[2]), a=a, c=np.log(true[1]))
         info = {"strategy": "naive optimum translated through M (one corrected start)",
-                "naive_starts": len(outcomes),
+                "naive_starts": len(logliks),
                 "naive_starts_at_optimum": int(np.sum(logliks >= logliks.max()
                                                       - self.optimum_tol)),
                 "naive_loglike": float(logliks.max())}
@@ -844,6 +963,9 @@ class RelationshipHMM:
         (adaptive quadrature with the fit's nodes).
         """
         data = self._prepare(panel)
+        kind = self._heterogeneity_kind()
+        if kind == "classes":
+            return self._latent_classes(data).evaluate(self.theta_, gradient=False).loglik
         if self.theta_.size > self.layout_.n_params:  # random intercepts
             from complaintpanel.hmm.heterogeneity import RandomIntercepts
             nodes = self.results_.extra["heterogeneity"]["quadrature_nodes"]
@@ -851,6 +973,41 @@ class RelationshipHMM:
                                               n_nodes=nodes).adapt(self.theta_).loglik
         return evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size),
                         gradient=False).loglik
+
+    def _heterogeneity_kind(self) -> str:
+        info = getattr(self, "results_", None)
+        if info is None:
+            return "none"
+        return str((info.extra.get("heterogeneity") or {}).get("kind", "none"))
+
+    def _latent_classes(self, data: PanelArrays) -> Any:
+        from complaintpanel.hmm.classes import LatentClasses
+        info = self.results_.extra["heterogeneity"]
+        return LatentClasses.from_data(self.layout_, data, self.chunk_size,
+                                       n_classes=int(info["classes"]),
+                                       blocks=tuple(info["class_blocks"]))
+
+    def class_proba(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """Each customer's posterior class membership ``P(class c | her data)``.
+
+        Shared by the customer's brand sequences (the class is the customer's).
+
+        Returns
+        -------
+        DataFrame
+            ``customer_id`` and one column ``p_class<c>`` per class (class 0 = smallest δ).
+        """
+        if self._heterogeneity_kind() != "classes":
+            raise ValueError("class_proba needs a fit with heterogeneity='classes'")
+        data = self._prepare(panel)
+        posterior = self._latent_classes(data).evaluate(self.theta_,
+                                                        gradient=False).class_posterior
+        # customers in the order of customer_groups (pd.factorize: first appearance)
+        customers = pd.factorize(data.sequences["customer_id"].to_numpy())[1]
+        frame = pd.DataFrame({"customer_id": customers})
+        for c in range(posterior.shape[0]):
+            frame[f"p_class{c}"] = posterior[c]
+        return frame
 
     def score_samples(self, panel: pd.DataFrame) -> pd.DataFrame:
         """Log-likelihood of each customer–brand sequence."""

@@ -53,6 +53,7 @@ from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 
 __all__ = [
+    "CANDIDATES",
     "HETEROGENEITY",
     "SIGMA_NAME",
     "RandomInterceptEvaluation",
@@ -68,7 +69,7 @@ __all__ = [
     "start_from_homogeneous",
 ]
 
-HETEROGENEITY = ("none", "random_intercepts")
+HETEROGENEITY = ("none", "random_intercepts", "classes")
 SIGMA_NAME = "sigma[complaint]"  # reported name of the random intercept's standard deviation
 SIGMA_START = 0.5  # start of σ from the homogeneous optimum (the likelihood is flat at σ = 0)
 
@@ -527,23 +528,76 @@ def heterogeneity_table(results: RelationshipHMMResults) -> pd.DataFrame:
     return table
 
 
-def select_heterogeneity(panel: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """Fit the homogeneous and the random-intercept model and compare them by BIC.
+CANDIDATES = ("none", "random_intercepts", "classes")
+
+
+def select_heterogeneity(panel: pd.DataFrame,
+                         candidates: tuple[str, ...] = CANDIDATES, *, classes: int = 2,
+                         **kwargs: Any) -> pd.DataFrame:
+    """Fit the homogeneous, random-intercept and class models and compare them by BIC.
+
+    The homogeneous model is fitted once (with its ``n_starts`` starts) and its optimum
+    starts the others (:func:`fit_random_intercepts`,
+    :func:`complaintpanel.hmm.classes.fit_classes`), all on the same panel, so the BICs are
+    comparable.
 
     Parameters
     ----------
     panel : DataFrame
         As for :meth:`RelationshipHMM.fit <complaintpanel.hmm.RelationshipHMM.fit>`.
+    candidates : tuple of str
+        From ``"none"``, ``"random_intercepts"``, ``"classes"``.
+    classes : int
+        Number of classes of the ``"classes"`` candidate.
     **kwargs
-        Other :class:`~complaintpanel.hmm.RelationshipHMM` settings.
+        Other :class:`~complaintpanel.hmm.RelationshipHMM` settings (``quadrature_nodes``,
+        ``class_blocks``, ``class_starts`` are used by their candidate).
 
     Returns
     -------
     DataFrame
-        :func:`heterogeneity_table` of the fit (one row per heterogeneity, ``best`` = lowest
-        BIC).
+        One row per candidate: ``heterogeneity``, ``description``, ``loglike``, ``n_params``,
+        ``aic``, ``bic``, ``gamma``, ``delta``, ``best`` (lowest BIC). The fitted results are
+        in ``table.attrs["results"]`` by candidate.
     """
+    from complaintpanel.hmm.classes import fit_classes
+    from complaintpanel.hmm.data import prepare_panel
     from complaintpanel.hmm.estimator import RelationshipHMM
 
-    model = RelationshipHMM(**{**kwargs, "heterogeneity": "random_intercepts"}).fit(panel)
-    return heterogeneity_table(model.results_)
+    unknown = sorted(set(candidates) - set(CANDIDATES))
+    if unknown:
+        raise ValueError(f"unknown heterogeneity candidate(s) {unknown}; known: {CANDIDATES}")
+    settings = {**kwargs, "heterogeneity": "none"}
+    model = RelationshipHMM(**settings).fit(panel)
+    homogeneous = model.results_
+    data = prepare_panel(panel, model.spec_)
+    chunks = data.chunks(model.chunk_size)
+    fits: dict[str, RelationshipHMMResults] = {}
+    descriptions: dict[str, str] = {}
+    for candidate in candidates:
+        if candidate == "none":
+            fits[candidate] = homogeneous
+            descriptions[candidate] = "homogeneous"
+        elif candidate == "random_intercepts":
+            nodes = int(kwargs.get("quadrature_nodes", 9))
+            fits[candidate] = fit_random_intercepts(homogeneous, data, chunks, n_nodes=nodes,
+                                                    max_iter=model.max_iter, gtol=model.gtol)
+            descriptions[candidate] = (f"normal random intercept in the complaint log-rate "
+                                       f"({nodes} adaptive Gauss-Hermite nodes)")
+        else:
+            blocks = tuple(kwargs.get("class_blocks", ("delta",)))
+            starts = int(kwargs.get("class_starts", 2))
+            fits[candidate] = fit_classes(
+                homogeneous, data, chunks, n_classes=classes, blocks=blocks,
+                max_iter=model.max_iter, gtol=model.gtol,
+                spreads=tuple(float(k) for k in range(1, max(1, starts) + 1)))
+            descriptions[candidate] = f"{classes} latent classes in {', '.join(blocks)}"
+    table = pd.DataFrame([
+        {"heterogeneity": name, "description": descriptions[name], "loglike": res.loglike,
+         "n_params": res.n_params, "aic": res.aic, "bic": res.bic,
+         "gamma": float(res.params.get("gamma", np.nan)),
+         "delta": float(res.params.get("delta", np.nan))}
+        for name, res in fits.items()])
+    table["best"] = table["bic"] == table["bic"].min()
+    table.attrs["results"] = fits
+    return table

@@ -219,6 +219,140 @@ def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults
     return population, brands, answer_rate, fast_share
 
 
+@dataclass(frozen=True)
+class CustomerHeterogeneity:
+    """How simulated customers differ under a fit with random intercepts or classes.
+
+    Observed customers draw their effect (or class) from their posterior given their data at
+    the estimate (random intercepts: over the adaptive quadrature nodes; classes: the
+    posterior class probabilities), one draw per customer and path, shared by the
+    customer's brand sequences; new customers draw it from the population distribution
+    (``u ~ Normal(0, 1)``; class ``c`` with its share). The effect's size (σ) and the classes'
+    values and shares come from each parameter draw.
+
+    Attributes
+    ----------
+    kind : {"random_intercepts", "classes"}
+    layout_size : int
+        Length of the homogeneous part of ``θ``.
+    group : ndarray of int, shape (N,)
+        Customer of each observed sequence (column of ``posterior``).
+    support : ndarray, shape (Q, G)
+        Random intercepts: node ``u_iq`` of each customer; classes: unused (class index).
+    posterior : ndarray, shape (Q or C, G)
+        Each customer's posterior over the nodes or classes.
+    blocks : tuple of str
+        Class-specific blocks (classes).
+    index : dict of str to int
+        Position of each class block's coordinate in ``θ``.
+    """
+
+    kind: str
+    layout_size: int
+    group: np.ndarray
+    support: np.ndarray
+    posterior: np.ndarray
+    blocks: tuple[str, ...] = ()
+    index: dict[str, int] = field(default_factory=dict)
+
+    def draw(self, theta: np.ndarray, population: Population, n_paths: int, seed: int
+             ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Each unit's voice effect (n_paths·N, 2) and own δ (n_paths·N,) for one draw.
+
+        From a stream of its own (``[seed, 2**29]``), so the model's other random numbers
+        are those of the homogeneous simulation.
+        """
+        rng = np.random.default_rng([seed, 2**29])
+        n = population.size
+        p = self.layout_size
+        if population.entering:  # new customers: the population distribution
+            if self.kind == "random_intercepts":
+                u = rng.standard_normal((n_paths, n))
+            else:
+                shares = _class_shares(theta, p, len(self.blocks), self.posterior.shape[0])
+                cls = rng.choice(shares.size, size=(n_paths, n), p=shares)
+        else:  # observed customers: each from her posterior, shared by her sequences
+            n_groups = self.posterior.shape[1]
+            cdf = np.cumsum(self.posterior, axis=0)
+            uniform = rng.random((n_paths, n_groups))
+            pick = np.minimum((uniform[:, None, :] > cdf[None, :, :]).sum(axis=1),
+                              self.posterior.shape[0] - 1)  # (paths, G)
+            if self.kind == "random_intercepts":
+                u = np.take_along_axis(self.support, pick, axis=0)[:, self.group]
+            else:
+                cls = pick[:, self.group]
+        if self.kind == "random_intercepts":
+            shifts = np.zeros((n_paths * n, 2))
+            shifts[:, 0] = abs(float(theta[p])) * u.ravel()
+            return shifts, None
+        values = _class_values(theta, p, self.blocks, self.index, self.posterior.shape[0])
+        delta = values["delta"][cls].ravel() if "delta" in values else None
+        effect: np.ndarray | None = None
+        if "a" in values:
+            effect = np.zeros((n_paths * n, 2))
+            effect[:, 0] = (values["a"][cls] - values["a"][0]).ravel()
+        return effect, delta
+
+
+def _class_shares(theta: np.ndarray, p: int, n_blocks: int, n_classes: int) -> np.ndarray:
+    logits = np.concatenate([[0.0], theta[p + n_blocks * (n_classes - 1):]])
+    shares = np.exp(logits - logits.max())
+    return np.asarray(shares / shares.sum())
+
+
+def _class_values(theta: np.ndarray, p: int, blocks: tuple[str, ...], index: dict[str, int],
+                  n_classes: int) -> dict[str, np.ndarray]:
+    c1 = n_classes - 1
+    return {block: np.concatenate([[theta[index[block]]],
+                                   theta[p + b * c1: p + (b + 1) * c1]])
+            for b, block in enumerate(blocks)}
+
+
+def customer_heterogeneity(results: RelationshipHMMResults, model: RelationshipHMM,
+                           panel: pd.DataFrame, frame: pd.DataFrame
+                           ) -> CustomerHeterogeneity | None:
+    """Posterior effects or classes of the observed customers (``None``: homogeneous fit).
+
+    Parameters
+    ----------
+    results : RelationshipHMMResults
+    model : RelationshipHMM
+        Built from ``results``.
+    panel : DataFrame
+        The panel the model was fitted on.
+    frame : DataFrame
+        ``model.model_frame(panel)`` (its sequences, in order, are the observed population).
+    """
+    info = results.extra.get("heterogeneity") or {}
+    kind = info.get("kind")
+    if kind not in ("random_intercepts", "classes"):
+        return None
+    from complaintpanel.hmm.data import prepare_panel
+
+    data = prepare_panel(panel, results.spec)
+    customers = frame.groupby(["customer_id", "brand"], sort=False).tail(1)["customer_id"]
+    groups, uniques = pd.factorize(data.sequences["customer_id"].to_numpy())
+    position = {c: g for g, c in enumerate(uniques)}
+    group = np.array([position[c] for c in customers], dtype=np.int64)
+    p = results.layout.n_params
+    if kind == "random_intercepts":
+        from complaintpanel.hmm.heterogeneity import RandomIntercepts
+
+        quadrature = RandomIntercepts(results.layout, data.chunks(model.chunk_size), groups,
+                                      len(uniques), int(info["quadrature_nodes"]),
+                                      adaptive=bool(info.get("adaptive", True)))
+        ev = quadrature.adapt(results.theta)
+        support = quadrature.mean[None, :] + quadrature.sd[None, :] * quadrature.nodes[:, None]
+        return CustomerHeterogeneity(kind, p, group, support, ev.node_posterior)
+    from complaintpanel.hmm.classes import LatentClasses
+
+    classes = LatentClasses(results.layout, data.chunks(model.chunk_size), groups,
+                            len(uniques), int(info["classes"]), tuple(info["class_blocks"]))
+    posterior = classes.evaluate(results.theta, gradient=False).class_posterior
+    return CustomerHeterogeneity(kind, p, group, np.empty((0, 0)), posterior, classes.blocks,
+                                 dict(classes.index))
+
+
 def available_arms(results: RelationshipHMMResults) -> list[str]:
     """Arms the fitted model supports (``fast`` needs a model with latency)."""
     return [a for a in ARMS if a != "fast" or "fast_reply" in results.spec.transition_covariates]
@@ -303,10 +437,13 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         (arm, False) for arm in arms if learning_off and squeaky and arm != "none"]
 
     rng = np.random.default_rng(random_state)
+    heterogeneity = customer_heterogeneity(results, model, panel, frame)
     drawn: list[ModelParams] = [results.model_params()]
+    thetas: list[np.ndarray] = [results.theta]
     for _ in range(n_draws):
-        drawn.append(results.draw_model_params(rng) if parameter_uncertainty
-                     else results.model_params())
+        theta_d = results.draw_theta(rng) if parameter_uncertainty else results.theta
+        thetas.append(theta_d)
+        drawn.append(results.layout.to_natural(theta_d))
     seeds = [int(rng.integers(2**62)) for _ in drawn]
     # Each draw starts from the states filtered under its own parameters.
     filtered = model.filtered_last_proba(panel, params=drawn)
@@ -326,11 +463,13 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         for d, (params, seed) in enumerate(zip(drawn, seeds, strict=True)):
             probs = (start_probs[d] if name == "observed"
                      else np.broadcast_to(params.initial_probs, (pop.size, params.n_states)))
+            effect, own_delta = (None, None) if heterogeneity is None else (
+                heterogeneity.draw(thetas[d], pop, n_paths, seed))
             for arm, learning in runs:
                 out = run_arm(arm, learning, params, pop, probs, n_paths=n_paths,
                               seed=seed, answer_rate=answer_rate,
                               fast_share=fast_share if has_fast else None, budget=budget,
-                              objective=objective)
+                              objective=objective, voice_effect=effect, delta=own_delta)
                 for metric in PATH_METRICS:
                     values[name][(arm, learning)][metric][d] = out[metric]
 
@@ -392,6 +531,11 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         "metrics": TOTALS, "arm_labels": {a: ARMS[a] for a in arms},
         "population_labels": {p: POPULATIONS[p] for p in populations},
         "objective_label": OBJECTIVES[objective],
+        "heterogeneity": ("none" if heterogeneity is None else
+                          f"{heterogeneity.kind}: observed customers draw their effect or "
+                          "class from their posterior at the estimate, new customers from "
+                          "the population distribution; filtered start states and the "
+                          "targeting rule's beliefs use the common parameters"),
     }
     return PolicyResult(periods=pd.DataFrame(period_rows), totals=pd.DataFrame(total_rows),
                         contrasts=pd.DataFrame(contrast_rows), settings=settings)

@@ -226,7 +226,8 @@ def answer_rule(arm: str, params: ModelParams, *, n_paths: int, n_units: int,
 def run_arm(arm: str, learning: bool, params: ModelParams, population: Population,
             state_probs: np.ndarray, *, n_paths: int, seed: int, answer_rate: np.ndarray,
             fast_share: np.ndarray | None, budget: float = 0.1,
-            objective: str = "good_share") -> dict[str, np.ndarray]:
+            objective: str = "good_share", voice_effect: np.ndarray | None = None,
+            delta: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Simulate one arm over ``n_paths`` paths.
 
     Parameters
@@ -253,6 +254,13 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
         Share of complaints the ``random`` and ``targeted`` arms may answer.
     objective : str
         What the targeting rule maximises (:data:`OBJECTIVES`).
+    voice_effect : ndarray, shape (n_paths · N, 2), optional
+        Each simulated unit's random effects on the complaint and compliment log-rates
+        (customers differ, :attr:`~complaintpanel.model.Customers.voice_effect`), path-major.
+    delta : ndarray, shape (n_paths · N,), optional
+        Each unit's own δ (latent classes, :attr:`~complaintpanel.model.Customers.delta`).
+        The targeting rule's beliefs use the common parameters (the brand does not know a
+        customer's effect or class).
 
     Returns
     -------
@@ -274,7 +282,8 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
                        fast_share=fast, budget=budget, objective=objective)
     history = np.tile(population.redress.astype(float), n_paths)
     if population.entering:
-        customers = Customers.arriving(brand)
+        customers = dataclasses.replace(Customers.arriving(brand), voice_effect=voice_effect,
+                                        delta=delta)
         belief = np.broadcast_to(params.initial_probs, (size, k)).copy()
     else:
         assert population.shift_columns is not None
@@ -283,9 +292,11 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
         state = categorical(u, belief)
         columns = {col: np.tile(values, n_paths)
                    for col, values in population.shift_columns.items()}
-        customers = Customers(brand=brand, state=state,
-                              shift=params.transition_shift(columns, (size,)),
-                              redress=history.copy())
+        shift = params.transition_shift(columns, (size,))
+        if delta is not None and "intervened" in columns:  # each unit's own δ
+            shift = shift + (delta - params.delta) * columns["intervened"]
+        customers = Customers(brand=brand, state=state, shift=shift, redress=history.copy(),
+                              voice_effect=voice_effect, delta=delta)
     out = {name: np.empty((n_paths, horizon)) for name in PATH_METRICS}
     targeted = isinstance(rule, TargetedRule)
     for h in range(horizon):

@@ -135,20 +135,29 @@ class RelationshipHMMResults(EstimationResults):
         self.cov_theta = np.asarray(self.cov_theta, dtype=float)
         self.layout = ParamLayout(self.spec)
         names, values = self.layout.reported(self.theta)
-        n_extra = self.theta.size - self.layout.n_params  # σ of the random intercepts
-        if n_extra:
-            sigma = self.theta[self.layout.n_params:]
-            names = names + [RANDOM_EFFECT_NAMES[i] for i in range(n_extra)]
-            values = np.concatenate([values, np.abs(sigma)])
+        p = self.layout.n_params
+        n_extra = self.theta.size - p  # σ of the random intercepts, or the classes
+        info = self.extra.get("heterogeneity") or {}
+        extra_names: list[str] = []
+        if info.get("kind") == "classes":
+            extra_names, extra_values, extra_jac = _class_reported(
+                self.theta, p, tuple(info["class_blocks"]), int(info["classes"]))
+        elif n_extra:
+            sigma = self.theta[p:]
+            extra_names = [RANDOM_EFFECT_NAMES[i] for i in range(n_extra)]
+            extra_values = np.abs(sigma)
+            # |σ| has derivative sign(σ) (the likelihood is even in σ)
+            extra_jac = np.hstack([np.zeros((n_extra, p)),
+                                   np.diag(np.where(sigma < 0, -1.0, 1.0))])
+        if extra_names:
+            names = names + extra_names
+            values = np.concatenate([values, extra_values])
         self.params = pd.Series(values, index=names, name="params")
         if self.reported_cov is None:
             jac = self.layout.reported_jacobian(self.theta)
-            if n_extra:  # |σ| has derivative sign(σ) (the likelihood is even in σ)
-                jac = np.block([
-                    [jac, np.zeros((jac.shape[0], n_extra))],
-                    [np.zeros((n_extra, jac.shape[1])),
-                     np.diag(np.where(sigma < 0, -1.0, 1.0))],
-                ])
+            if extra_names:
+                jac = np.vstack([np.hstack([jac, np.zeros((jac.shape[0], n_extra))]),
+                                 extra_jac])
             cov = jac @ self.cov_theta @ jac.T
         else:
             cov = np.asarray(self.reported_cov, dtype=float)
@@ -172,7 +181,8 @@ class RelationshipHMMResults(EstimationResults):
         table = self.model_params().reported_terms().drop(columns="value")
         extra = [name for name in self.params.index if name not in table.index]
         if extra:  # the misclassification matrix M[true, label] of the correction, σ
-            blocks = ["heterogeneity" if name in RANDOM_EFFECT_NAMES else "M" for name in extra]
+            blocks = ["heterogeneity" if name in RANDOM_EFFECT_NAMES or "[class" in name
+                      else "M" for name in extra]
             table = pd.concat([table, pd.DataFrame({"block": blocks}, index=extra)]).reindex(
                 columns=table.columns)
             table["cut"] = table["cut"].astype("Int64")
@@ -221,10 +231,28 @@ class RelationshipHMMResults(EstimationResults):
         if not info:
             return "no (homogeneous)"
         homogeneous_bic = info["homogeneous"]["bic"]
+        if info["kind"] == "classes":
+            chosen = "classes" if self.bic < homogeneous_bic else "homogeneous"
+            return (f"{info['classes']} latent classes in {', '.join(info['class_blocks'])} "
+                    f"(class 0 = parameters without a class suffix); BIC {self.bic:.1f} vs "
+                    f"homogeneous {homogeneous_bic:.1f} selects {chosen}")
         chosen = "random intercepts" if self.bic < homogeneous_bic else "homogeneous"
         return (f"random intercept in the complaint log-rate ({info['quadrature_nodes']} "
                 f"Gauss-Hermite nodes); BIC {self.bic:.1f} vs homogeneous "
                 f"{homogeneous_bic:.1f} selects {chosen}")
+
+    def _effect_labels(self) -> dict[str, str]:
+        """Labels of the effects to list under the summary (classes included)."""
+        labels = dict(EFFECT_LABELS)
+        for name in self.params.index:
+            block, _, rest = str(name).partition("[class")
+            if not rest:
+                continue
+            c = rest.rstrip("]")
+            labels[str(name)] = {"delta": f"relationship effect, class {c}",
+                                 "a": f"complaint level (worst state), class {c}",
+                                 "share": f"share of customers in class {c}"}.get(block, name)
+        return labels
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the reported parameters."""
@@ -293,13 +321,20 @@ class RelationshipHMMResults(EstimationResults):
         -------
         ModelParams
         """
+        return self.layout.to_natural(self.draw_theta(random_state))
+
+    def draw_theta(self, random_state: int | np.random.Generator | None = None
+                   ) -> np.ndarray:
+        """Draw the whole unconstrained vector, σ or the classes included.
+
+        As :meth:`draw_model_params`, which maps the draw's first part to natural parameters.
+        """
         if not hasattr(self, "_theta_root"):
             cov = (self.cov_theta + self.cov_theta.T) / 2
             eigval, eigvec = np.linalg.eigh(cov)
             self._theta_root = eigvec * np.sqrt(np.clip(eigval, 0, None))
         rng = np.random.default_rng(random_state)
-        theta = self.theta + self._theta_root @ rng.standard_normal(self.theta.size)
-        return self.layout.to_natural(theta)
+        return np.asarray(self.theta + self._theta_root @ rng.standard_normal(self.theta.size))
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -368,7 +403,7 @@ class RelationshipHMMResults(EstimationResults):
             frame.to_string(float_format=lambda v: f"{v:.4f}"),
             "-" * 78,
         ]
-        for name, label in EFFECT_LABELS.items():
+        for name, label in self._effect_labels().items():
             if name in self.params.index:
                 lo, hi = self.conf_int().loc[name]
                 lines.append(f"{name:<10} {label:<45} {self.params[name]:+.3f} "
@@ -484,7 +519,7 @@ class RelationshipHMMResults(EstimationResults):
             "dropped_rows": self.dropped_rows,
             "transition_matrices": {key: m.to_numpy().tolist()
                                     for key, m in self.transition_matrices().items()},
-            "effects": {name: EFFECT_LABELS[name] for name in EFFECT_LABELS
+            "effects": {name: label for name, label in self._effect_labels().items()
                         if name in self.params.index},
             "coefficient_names": COEFFICIENT_NAMES,
             "extra": self.extra,
@@ -511,6 +546,28 @@ class RelationshipHMMResults(EstimationResults):
 
 
 register_results_kind(RelationshipHMMResults)
+
+
+def _class_reported(theta: np.ndarray, p: int, blocks: tuple[str, ...], n_classes: int
+                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Names, values and ∂values/∂θ of a class mixture's parameters after the first ``p``.
+
+    Class values (δ, or the worst state's complaint log-rate) are reported as they are in
+    ``θ``; the shares are ``softmax(0, η_1, …)``. See :mod:`complaintpanel.hmm.classes`.
+    """
+    c1 = n_classes - 1
+    n_values = len(blocks) * c1
+    names = [f"{block}[class{c}]" for block in blocks for c in range(1, n_classes)]
+    names += [f"share[class{c}]" for c in range(n_classes)]
+    logits = np.concatenate([[0.0], theta[p + n_values:]])
+    shares = np.exp(logits - logits.max())
+    shares /= shares.sum()
+    jac = np.zeros((n_values + n_classes, theta.size))
+    jac[:n_values, p:p + n_values] = np.eye(n_values)
+    # ∂s_c/∂η_m = s_c (1{c = m} − s_m), m = 1 … C−1
+    d_shares = np.diag(shares) - np.outer(shares, shares)
+    jac[n_values:, p + n_values:] = d_shares[:, 1:]
+    return names, np.concatenate([theta[p:p + n_values], shares]), jac
 
 
 def read_hmm_results(path: str | Path) -> RelationshipHMMResults | NotEstimated | None:

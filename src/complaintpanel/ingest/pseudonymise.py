@@ -276,8 +276,9 @@ def pseudonymise_text_query(
     if lookup:
         lead_key = f"coalesce(known.pseudonym, {lead_key})"
         lookup_join = f"LEFT JOIN {lookup} known ON known.handle = lower(lead_handle)"
+    # The masked text and its mentions are computed once per text (kind 2 only), then reused.
     masked = f"regexp_replace(raw_text, '{_EMAIL_PATTERN}', '{EMAIL_MASK}', 'g')"
-    mentions = f"regexp_extract_all({masked}, '{_MENTION_PATTERN}', 0)"
+    mentions = f"regexp_extract_all(masked, '{_MENTION_PATTERN}', 0)"
     is_brand_tok = is_brand_sql("substr(tok, 2)", brand_handles)
     rewrite = (f"lambda tok: CASE WHEN left(tok, 1) <> '@' OR {is_brand_tok} THEN tok "
                f"ELSE '@' || {pseudonym_sql('substr(tok, 2)', key)} END")
@@ -286,7 +287,7 @@ def pseudonymise_text_query(
     general_text = ("array_to_string(list_transform(generate_series(1, array_length(parts)), "
                     "lambda i: list_extract(parts, i) || coalesce(list_extract(rewritten, i), '')"
                     "), '')")
-    general_brand = (f"lower(substr(list_extract(list_filter({mentions}, "
+    general_brand = (f"lower(substr(list_extract(list_filter(mentions, "
                      f"lambda tok: left(tok, 1) = '@' AND {is_brand_tok}), 1), 2))")
     lead_brand = is_brand_sql("lead_handle", brand_handles)
     return f"""
@@ -300,15 +301,21 @@ def pseudonymise_text_query(
     ), with_lead AS (
         SELECT *, CASE WHEN at_kind = 1 THEN regexp_extract(raw_text, '^@(\\w+)', 1) END
                   AS lead_handle,
-               CASE WHEN at_kind = 2 THEN string_split_regex({masked}, '{_MENTION_PATTERN}')
+               CASE WHEN at_kind = 2 THEN {masked} END AS masked
+        FROM staged
+    ), with_mentions AS (
+        SELECT *, CASE WHEN at_kind = 2 THEN string_split_regex(masked, '{_MENTION_PATTERN}')
                     END AS parts,
-               CASE WHEN at_kind = 2 THEN list_transform({mentions}, {rewrite}) END
+               CASE WHEN at_kind = 2 THEN {mentions} END AS mentions
+        FROM with_lead
+    ), with_rewritten AS (
+        SELECT *, CASE WHEN at_kind = 2 THEN list_transform(mentions, {rewrite}) END
                   AS rewritten,
                CASE WHEN at_kind = 2 THEN {general_brand} END AS general_brand
-        FROM staged
+        FROM with_mentions
     ), flagged AS (
         SELECT *, coalesce(lead_handle <> '' AND {lead_brand}, false) AS lead_brand
-        FROM with_lead
+        FROM with_rewritten
     )
     SELECT {cols},
            CASE at_kind WHEN 0 THEN raw_text

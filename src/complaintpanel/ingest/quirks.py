@@ -74,10 +74,17 @@ def repair_texts(texts: list[str]) -> list[str]:
     import ftfy
     import ftfy.bad_codecs  # registers the sloppy-windows-1252 codec
 
+    # Each distinct text is repaired once (exports repeat boilerplate replies).
+    done: dict[str, str] = {}
     repaired = []
     for text in texts:
-        fixed = _round_trip(text)
-        repaired.append(fixed if fixed is not None else ftfy.fix_encoding(text))
+        fixed = done.get(text)
+        if fixed is None:
+            fixed = _round_trip(text)
+            if fixed is None:
+                fixed = ftfy.fix_encoding(text)
+            done[text] = fixed
+        repaired.append(fixed)
     return repaired
 
 
@@ -104,18 +111,24 @@ def repair_mojibake(engine: Engine, table: str = "checked", defer: bool = False)
     # On DuckDB, pure ASCII texts (bytes = characters: most of them) skip the regular
     # expression (Spark has no byte length of a string).
     ascii_skip = "strlen(text) > length(text) AND " if isinstance(engine, DuckDBEngine) else ""
-    candidates = engine.to_pandas(
-        f"SELECT source_row, text FROM {table} WHERE reason IS NULL AND text IS NOT NULL "
-        f"AND {ascii_skip}regexp_matches(text, '{MOJIBAKE_HINT}')")
-    if candidates.empty:
+    query = (f"SELECT source_row, text FROM {table} WHERE reason IS NULL AND text IS NOT NULL "
+             f"AND {ascii_skip}regexp_matches(text, '{MOJIBAKE_HINT}')")
+    # Arrow end to end on DuckDB (no pandas round trip of the candidate texts).
+    if isinstance(engine, DuckDBEngine):
+        candidates = engine.con.sql(query).to_arrow_table()
+        rows = candidates.column("source_row").to_pylist()
+        texts = candidates.column("text").to_pylist()
+    else:
+        frame = engine.to_pandas(query)
+        rows, texts = frame["source_row"].tolist(), frame["text"].tolist()
+    if not texts:
         return 0
-    texts = candidates["text"].tolist()
     fixed = repair_texts(texts)
     changed = [i for i, (old, new) in enumerate(zip(texts, fixed, strict=True)) if old != new]
     if not changed:
         return 0
     engine.register("mojibake_fixes", pa.table({
-        "fix_row": pa.array(candidates["source_row"].iloc[changed].tolist(), pa.int64()),
+        "fix_row": pa.array([rows[i] for i in changed], pa.int64()),
         "fixed_text": pa.array([fixed[i] for i in changed], pa.string())}))
     if defer:
         return len(changed)

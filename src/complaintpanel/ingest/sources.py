@@ -43,6 +43,7 @@ import csv
 import gzip
 import io
 import mmap
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ __all__ = [
 # A lone CR inside a field travels through DuckDB as this private-use character (U+E000).
 CR_PLACEHOLDER = "\ue000"
 _PH = CR_PLACEHOLDER.encode()
+_LONE_CR = re.compile(rb"\r(?!\n)")
 _CHUNK = 1 << 24
 _MAX_LINE = 8_000_000
 _SAMPLE = 1 << 16  # bytes looked at to decide whether a file is text at all
@@ -268,13 +270,22 @@ def _normalise_chunk(data: bytes, stats: dict[str, int]) -> bytes:
         stats["nul_bytes"] = stats.get("nul_bytes", 0) + data.count(b"\0")
     if b"\r" not in data:
         return data
-    # Each CRLF → LF shortens the chunk by one byte: two passes when no lone CR is left.
-    joined = data.replace(b"\r\n", b"\n")
-    stats["crlf"] += len(data) - len(joined)
-    if b"\r" not in joined:
-        return joined
-    stats["lone_cr"] += joined.count(b"\r")
-    return joined.replace(b"\r", _PH)
+    # The lone CRs are found first (a chunk never ends with a CR: see normalise_csv_bytes);
+    # between them every CR is the first half of a CRLF and is deleted, a one-byte deletion
+    # that is several times faster than replacing the two-byte CRLF.
+    lone = [m.start() for m in _LONE_CR.finditer(data)]
+    if not lone:
+        joined = data.replace(b"\r", b"")
+    else:
+        pieces, start = [], 0
+        for at in lone:
+            pieces.append(data[start:at].replace(b"\r", b""))
+            start = at + 1
+        pieces.append(data[start:].replace(b"\r", b""))
+        joined = _PH.join(pieces)
+    stats["lone_cr"] += len(lone)
+    stats["crlf"] += len(data) + (len(_PH) - 1) * len(lone) - len(joined)
+    return joined
 
 
 def _quoted_spans(data: Any) -> list[tuple[int, int]]:

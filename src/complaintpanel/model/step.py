@@ -44,6 +44,10 @@ class Customers:
     voice_effect : ndarray of float, shape (n, 2), optional
         Each customer's random effects on the complaint and compliment log-rates (DESIGN.md
         §4.2, "customers differ"); ``None``: no customer differs (the homogeneous model).
+    delta : ndarray of float, shape (n,), optional
+        Each customer's own relationship effect δ_i (latent classes in δ, DESIGN.md §4.2):
+        the transition shift uses ``δ_i·I_t`` in place of ``params.delta·I_t``; ``None``: δ of
+        ``params`` for everyone.
     """
 
     brand: np.ndarray
@@ -51,6 +55,7 @@ class Customers:
     shift: np.ndarray
     redress: np.ndarray
     voice_effect: np.ndarray | None = None
+    delta: np.ndarray | None = None
 
     @classmethod
     def arriving(cls, brand: np.ndarray) -> Customers:
@@ -271,11 +276,13 @@ def step(params: ModelParams, customers: Customers, rule: AnswerRule, draws: Dra
         intervened=(answered > 0).astype(np.int8), unanswered=complaints - answered,
         redress=customers.redress, peer_complaints=peer_c, peer_compliments=peer_p,
         peer_voice=voice, rate_complaints=rate_c, rate_compliments=rate_p)
-    carry = Customers(brand=customers.brand, state=state,
-                      shift=params.transition_shift(_transition_inputs(spec, period), (size,)),
+    next_shift = params.transition_shift(_transition_inputs(spec, period), (size,))
+    if customers.delta is not None:  # each customer's own δ_i in place of the common δ
+        next_shift = next_shift + (customers.delta - params.delta) * period.intervened
+    carry = Customers(brand=customers.brand, state=state, shift=next_shift,
                       redress=update_redress(customers.redress, answered,
                                              spec.redress_decay),
-                      voice_effect=customers.voice_effect)
+                      voice_effect=customers.voice_effect, delta=customers.delta)
     return period, carry
 
 
@@ -317,7 +324,8 @@ class Histories:
 
 def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarray,
                        n_periods: int, rule: AnswerRule, draws: Draws,
-                       voice_effect: np.ndarray | None = None) -> Histories:
+                       voice_effect: np.ndarray | None = None,
+                       delta: np.ndarray | None = None) -> Histories:
     """Run :func:`step` over periods for customers who arrive and then stay to the end.
 
     Each period the customers who have arrived (``arrival ≤ t``, in index order) take one
@@ -336,6 +344,9 @@ def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarr
     voice_effect : ndarray, shape (n, 2), optional
         Customer random effects on the complaint and compliment log-rates
         (:attr:`Customers.voice_effect`); ``None`` (default): none.
+    delta : ndarray, shape (n,), optional
+        Each customer's relationship effect δ_i (:attr:`Customers.delta`); ``None``
+        (default): ``params.delta`` for everyone.
 
     Returns
     -------
@@ -354,13 +365,15 @@ def simulate_histories(params: ModelParams, arrival: np.ndarray, brand: np.ndarr
     carry = Customers(brand=np.asarray(brand), state=np.full(n, ENTERING, dtype=np.int64),
                       shift=np.zeros(n), redress=np.zeros(n),
                       voice_effect=None if voice_effect is None else np.asarray(
-                          voice_effect, dtype=float).reshape(n, 2))
+                          voice_effect, dtype=float).reshape(n, 2),
+                      delta=None if delta is None else np.asarray(delta, dtype=float).reshape(n))
     for t in range(n_periods):
         active = arrival <= t
         now = Customers(brand=carry.brand[active], state=carry.state[active],
                         shift=carry.shift[active], redress=carry.redress[active],
                         voice_effect=None if carry.voice_effect is None
-                        else carry.voice_effect[active])
+                        else carry.voice_effect[active],
+                        delta=None if carry.delta is None else carry.delta[active])
         period, after = step(params, now, rule, draws)
         state[active, t] = period.state
         for name in counts:

@@ -98,6 +98,15 @@ def summary_markdown(results: Path) -> str:
                          f"{hmm.n_starts_converged}/{hmm.n_starts} starts at the best "
                          "optimum — too little data for the structural model to be reliable; "
                          "treat these estimates as illustrative only.")
+        selection = (_read(results / "hmm.json") or {}).get("heterogeneity_selection")
+        if selection and selection.get("status") == "estimated":
+            bics = ", ".join(f"{row['heterogeneity']} {row['bic']:.1f}"
+                             for row in selection["candidates"])
+            lines.append(f"- **Customers differ**: BIC selects {selection['selected']} "
+                         f"(BIC {bics}; {selection['customers']:,} customers, labels taken "
+                         "as the true voice)")
+        elif selection:
+            lines.append(f"- Customers differ: not compared — {selection.get('reason')}")
     policy = _read(results / "policy.json")
     if policy is not None and "contrasts" in policy:
         lines += ["", "## Counterfactual policies (expected complaints per customer over the "

@@ -35,6 +35,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,7 @@ __all__ = [
     "answer_rule",
     "brand_policies",
     "customer_effects",
+    "delta_classes",
     "simulate_world",
     "timed_simulation",
     "with_redress",
@@ -87,6 +89,7 @@ NEWLINE_SHARE = 0.02  # texts with a line break (real files contain them)
 ENDOGENOUS_LOGIT_SHIFT = 1.0  # --endogenous-replies: + for "poor", − for "good" customers
 SECONDS_PER_WEEK = 7 * 24 * 3600
 EFFECTS_STREAM = 16  # customer random effects come from default_rng([seed, 16]) (issue 16)
+CLASSES_STREAM = 17  # latent δ classes come from default_rng([seed, 17]) (issue 16)
 
 
 @dataclass(frozen=True)
@@ -165,9 +168,11 @@ class World:
     brands : list of BrandPolicy
     spec : SimulateConfig
     customers : DataFrame or None
-        With customer random effects (``spec.complaint_re_sd`` or ``compliment_re_sd`` > 0):
-        one row per customer, ``customer_id``, ``brand``, ``arrival`` (first week),
-        ``complaint_effect``, ``compliment_effect`` (log-rate shifts); ``None`` otherwise.
+        With customer random effects (``spec.complaint_re_sd`` or ``compliment_re_sd`` > 0)
+        or latent δ classes (``spec.delta_classes``): one row per customer, ``customer_id``,
+        ``brand``, ``arrival`` (first week), then ``complaint_effect``,
+        ``compliment_effect`` (log-rate shifts; with random effects) and ``delta_class``,
+        ``delta`` (the customer's class and δ; with classes); ``None`` otherwise.
     """
 
     tweets: pd.DataFrame
@@ -215,6 +220,9 @@ class World:
                 "compliment_re_sd": self.spec.compliment_re_sd,
                 "re_corr": self.spec.re_corr,
                 "effects_seed": [self.spec.seed, EFFECTS_STREAM],
+                "delta_classes": list(self.spec.delta_classes),
+                "delta_class_shares": list(self.spec.delta_class_shares),
+                "classes_seed": [self.spec.seed, CLASSES_STREAM],
             },
             "counts": {
                 "tweets": len(self.tweets),
@@ -271,16 +279,39 @@ def customer_effects(spec: SimulateConfig) -> np.ndarray | None:
     return np.column_stack([complaint, compliment])
 
 
+def delta_classes(spec: SimulateConfig) -> np.ndarray | None:
+    """Draw each customer's latent δ class (DESIGN.md §4.2, issue 16).
+
+    Class ``c`` with probability ``spec.delta_class_shares[c]`` (equal shares when empty),
+    from a stream of its own (``default_rng([seed, CLASSES_STREAM])``), so the rest of the
+    world's draws do not move.
+
+    Returns
+    -------
+    ndarray of int, shape (customers,), or None
+        ``None`` when ``spec.delta_classes`` is empty (no classes).
+    """
+    values = spec.delta_classes
+    if not values:
+        return None
+    shares = (np.asarray(spec.delta_class_shares, dtype=float) if spec.delta_class_shares
+              else np.full(len(values), 1 / len(values)))
+    rng = np.random.default_rng([spec.seed, CLASSES_STREAM])
+    return rng.choice(len(values), size=spec.customers, p=shares).astype(np.int64)
+
+
 def _simulate_histories(
     spec: SimulateConfig, params: ModelParams, brands: list[BrandPolicy],
     rng: np.random.Generator, effects: np.ndarray | None = None,
+    delta: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Histories]:
     """Draw arrival weeks and brands of the customers, then their weeks by the model's step."""
     arrival = rng.integers(0, _arrival_window(spec.weeks), size=spec.customers)
     brand = rng.integers(0, len(brands), size=spec.customers)
     rule = answer_rule(brands, spec.endogenous_replies, params.n_states)
     return arrival, brand, simulate_histories(params, arrival, brand, spec.weeks, rule,
-                                              GeneratorDraws(rng), voice_effect=effects)
+                                              GeneratorDraws(rng), voice_effect=effects,
+                                              delta=delta)
 
 
 def _states_frame(h: Histories, brand: np.ndarray, brands: list[BrandPolicy],
@@ -536,18 +567,29 @@ def simulate_world(spec: SimulateConfig | None = None,
         raise ValueError("a world needs neutral log-rates (ModelParams.neutral)")
     params = with_redress(params, spec)
     effects = customer_effects(spec)
-    arrival, brand, histories = _simulate_histories(spec, params, brands, rng, effects)
+    classes = delta_classes(spec)
+    delta = (None if classes is None
+             else np.asarray(spec.delta_classes, dtype=float)[classes])
+    if delta is not None and "intervened" not in params.spec.transition_covariates:
+        raise ValueError("[simulate] delta_classes needs 'intervened' among the transition "
+                         "covariates")
+    arrival, brand, histories = _simulate_histories(spec, params, brands, rng, effects, delta)
     states = _states_frame(histories, brand, brands, customer_ids, start,
                            params.spec.redress_decay)
     tweets, voice = _build_tweets(histories, brand, brands, customer_ids, start, spec, rng)
     customers = None
-    if effects is not None:
-        customers = pd.DataFrame({
+    if effects is not None or classes is not None:
+        columns: dict[str, Any] = {
             "customer_id": customer_ids,
             "brand": np.array([b.handle for b in brands], dtype=object)[brand],
             "arrival": arrival.astype(np.int32),
-            "complaint_effect": effects[:, 0], "compliment_effect": effects[:, 1],
-        }).sort_values("customer_id", kind="stable").reset_index(drop=True)
+        }
+        if effects is not None:
+            columns |= {"complaint_effect": effects[:, 0], "compliment_effect": effects[:, 1]}
+        if classes is not None and delta is not None:
+            columns |= {"delta_class": classes.astype(np.int32), "delta": delta}
+        customers = pd.DataFrame(columns).sort_values(
+            "customer_id", kind="stable").reset_index(drop=True)
     return World(tweets=tweets, states=states, voice=voice, params=params, brands=brands,
                  spec=spec, customers=customers)
 
