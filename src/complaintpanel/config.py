@@ -56,6 +56,12 @@ class SimulateConfig:
     complaint_re_sd: float = 0.0
     compliment_re_sd: float = 0.0
     re_corr: float = 0.0
+    # Redress history in the complaint rate (DESIGN.md §4.2): "binary" (a complaint was
+    # answered in an earlier week; the default) or "stock", the decaying stock
+    # R_t = Σ_{s<t} redress_decay^(t−1−s) · 1{answered in s}. redress_decay is ignored when
+    # binary.
+    redress: Literal["binary", "stock"] = "binary"
+    redress_decay: float = 0.7
     # Latent classes in the relationship effect δ (DESIGN.md §4.2): each customer belongs to
     # class c with probability delta_class_shares[c] (default: equal shares) and moves with
     # δ = delta_classes[c] in place of the model's δ. () = no classes (the default world is
@@ -69,6 +75,11 @@ class SimulateConfig:
     awareness_effect: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.redress not in ("binary", "stock"):
+            raise ValueError(f"[simulate] redress must be 'binary' or 'stock', not "
+                             f"{self.redress!r}")
+        if not 0 < self.redress_decay <= 1:
+            raise ValueError("[simulate] redress_decay must lie in (0, 1]")
         if not (self.complaint_re_sd >= 0 and self.compliment_re_sd >= 0):
             raise ValueError("[simulate] complaint_re_sd and compliment_re_sd must be >= 0")
         if not -1 <= self.re_corr <= 1:
@@ -253,8 +264,22 @@ class HMMConfig:
     # heterogeneity models do not take the reply process).
     select_heterogeneity: bool = False
     select_customers: int = 1000
+    # Redress history in the complaint rate (DESIGN.md §4.2): "binary" (default) or "stock",
+    # the decaying stock Σ_{s<t} ρ^(t−1−s) I_s; redress_decay = ρ in (0, 1] fixed, or "auto"
+    # to estimate it by profile likelihood (hmm.json reports ρ̂ and its interval). Ignored
+    # when binary.
+    redress: Literal["binary", "stock"] = "binary"
+    redress_decay: float | str = "auto"
 
     def __post_init__(self) -> None:
+        if self.redress not in ("binary", "stock"):
+            raise ValueError(f"[hmm] redress must be 'binary' or 'stock', not {self.redress!r}")
+        if isinstance(self.redress_decay, str):
+            if self.redress_decay != "auto":
+                raise ValueError("[hmm] redress_decay must be a number in (0, 1] or 'auto', "
+                                 f"not {self.redress_decay!r}")
+        elif not 0 < self.redress_decay <= 1:
+            raise ValueError("[hmm] redress_decay must lie in (0, 1] (or be 'auto')")
         if self.heterogeneity not in ("none", "random_intercepts", "classes"):
             raise ValueError("[hmm] heterogeneity must be 'none', 'random_intercepts' or "
                              f"'classes', not {self.heterogeneity!r}")

@@ -98,6 +98,10 @@ def hmm(
              "log-rate) or classes (latent customer classes in delta), DESIGN.md §4.2.")] = None,
     quadrature_nodes: Annotated[int | None, typer.Option(
         help="Gauss-Hermite nodes of the random intercepts.")] = None,
+    redress: Annotated[str | None, typer.Option(
+        help="binary or stock (a decaying redress stock, DESIGN.md §4.2).")] = None,
+    redress_decay: Annotated[str | None, typer.Option(
+        help="Decay rho of the redress stock in (0, 1], or auto (profile likelihood).")] = None,
     classes: Annotated[int | None, typer.Option(
         help="Number of latent classes (--heterogeneity classes).")] = None,
     select_heterogeneity: Annotated[bool | None, typer.Option(
@@ -124,7 +128,8 @@ def hmm(
                           sentiment=sentiment, heterogeneity=heterogeneity,
                           quadrature_nodes=quadrature_nodes, classes=classes,
                           select_heterogeneity=select_heterogeneity,
-                          select_customers=select_customers)
+                          select_customers=select_customers, redress=redress,
+                          redress_decay=_decay_option(redress_decay))
     panel_path = find_panel(directory)
     validation_path = validation if validation is not None else (
         Path(settings.validation) if settings.validation else None)
@@ -133,6 +138,17 @@ def hmm(
         summary = _fit_hmm(pd.read_parquet(panel_path), panel_path, settings, outputs,
                            validation_path, voiced)
     echo_summary("hmm", f"{summary} → {out}", time.perf_counter() - started)
+
+
+def _decay_option(value: str | None) -> float | str | None:
+    """``--redress-decay``: ``auto`` or a number."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"a number in (0, 1] or auto, not {value!r}",
+                                 param_hint="--redress-decay") from None
 
 
 def _load_validation(sheet: Path, voiced: Path | None, panel_path: Path) -> ValidationCounts:
@@ -195,6 +211,8 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
             sentiment=settings.sentiment, validation=counts,
             reply_process=replies,
             heterogeneity=settings.heterogeneity, quadrature_nodes=settings.quadrature_nodes,
+            redress=settings.redress,
+            redress_decay=settings.redress_decay if settings.redress == "stock" else None,
             classes=settings.classes, class_starts=settings.class_starts,
         ).fit(panel)
     except IdentificationError as error:
@@ -221,6 +239,7 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     payload.pop("fit_seconds", None)
     for start in payload["starts"]:
         start.pop("seconds", None)
+    payload["extra"].get("redress", {}).pop("profile_seconds", None)
     heterogeneous = payload["extra"].get("heterogeneity")
     if heterogeneous:
         heterogeneous.pop("random_intercepts_seconds", None)
@@ -243,6 +262,8 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
                         if name in res.params.index)
     if "heterogeneity" in res.extra:
         effects += f"; BIC selects {res.extra['heterogeneity']['bic_selects']}"
+    if "redress" in res.extra:
+        effects += f"; redress: {res.redress}"
     return (f"K={res.spec.n_states}, {effects}, logL {res.loglike:.1f}, "
             f"{res.n_starts_converged}/{res.n_starts} starts at best; {res.measurement}"
             f"{selection_note}")
@@ -407,6 +428,12 @@ def policy(
             _write_text(f"% Policies not simulated: {reason}\n",
                         outputs.path("policy_table.tex"))
             summary = f"not simulated ({reason})"
+        elif results.spec.redress_decay is not None:
+            # hmm.policy carries redress forward as binary (update_redress without a decay):
+            # refuse rather than simulate a different model than the one estimated
+            raise PipelineError("policies for a model with the decaying redress stock "
+                                "([hmm] redress = \"stock\") are not implemented yet; fit "
+                                "the binary model for `complaintpanel policy`", file=estimates)
         else:
             outcome = simulate_policies(
                 results, pd.read_parquet(panel_path), horizon=settings.horizon,

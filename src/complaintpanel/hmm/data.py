@@ -12,7 +12,8 @@ The panel of a customer starts at her first contact with the brand, and the like
 conditions the first period on ``complaints + compliments ≥ 1`` (see :class:`ModelSpec`).
 A real panel may start with a period of neutral tweets only; such leading periods carry no
 voice, so with conditioning switched on they are dropped (their replies still count in the
-redress history, which is derived before dropping) and the sequence starts at the first
+redress history, which is derived before dropping — binary or, with
+``ModelSpec.redress_decay``, the decaying stock for that ρ) and the sequence starts at the first
 period with a complaint or a compliment. The number of dropped rows is reported.
 
 Under the misclassification layer (``ModelSpec.misclassified``) the observed labels are not
@@ -32,7 +33,7 @@ import pandas as pd
 from scipy.special import gammaln
 
 from complaintpanel.hmm.parametrisation import IdentificationError
-from complaintpanel.model import ModelSpec, add_hmm_covariates
+from complaintpanel.model import ModelSpec, add_hmm_covariates, redress_stock
 
 __all__ = ["PanelArrays", "prepare_panel"]
 
@@ -160,6 +161,12 @@ def _derive_covariates(panel: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         frame = add_hmm_covariates(panel)
     else:
         frame = panel.sort_values([*KEYS, "period"]).reset_index(drop=True)
+    if spec.redress_decay is not None and "redress" in needed:
+        # The decaying stock (ModelSpec.redress_decay) is built here for the specification's
+        # ρ from the full answered history, replacing any binary `redress` the panel carries.
+        if "intervened" not in frame.columns:
+            frame = add_hmm_covariates(frame)
+        frame["redress"] = redress_stock(frame, spec.redress_decay)
     if "unanswered_complaints" in needed and "unanswered_complaints" not in frame.columns:
         if "answered_complaints" not in frame.columns:
             raise KeyError("unanswered complaints need `unanswered_complaints` or "

@@ -55,6 +55,8 @@ from complaintpanel.runtime.progress import track
 
 __all__ = ["IdentificationError", "RelationshipHMM", "check_identification", "select_n_states"]
 
+PROFILE_START = 0.5  # ρ of the multi-start fit that starts the profile over the redress decay
+
 
 def check_identification(data: PanelArrays, spec: ModelSpec) -> None:
     """Raise a clear error when the panel cannot identify the specification.
@@ -433,6 +435,16 @@ class RelationshipHMM:
         and policies without a class use class 0's parameters.
     quadrature_nodes : int
         Gauss–Hermite nodes of the random intercept.
+    redress : {"binary", "stock"}
+        The redress history ``redress`` in the complaint rate: ``"binary"`` (a complaint was
+        answered in an earlier period; default) or ``"stock"``, the decaying stock
+        ``R_t = Σ_{s<t} ρ^{t−1−s} I_s`` built from the panel's answered history
+        (:mod:`complaintpanel.hmm.redress`).
+    redress_decay : float, "auto" or None
+        With ``redress="stock"``: a fixed ρ in (0, 1], or ``"auto"``/``None`` to estimate ρ
+        by profile likelihood (ρ̂ and its 95% profile-likelihood interval in
+        ``results_.extra["redress"]``; the other standard errors are conditional on ρ̂).
+        Must be ``None`` with binary redress.
     classes : int
         Number of latent classes (``heterogeneity="classes"``).
     class_blocks : tuple of str
@@ -442,6 +454,9 @@ class RelationshipHMM:
         Starts of the class fit from the homogeneous optimum, the class values spread by 1,
         2, … × :data:`~complaintpanel.hmm.classes.START_SPREAD` (the best is kept).
     """
+
+    # Internal hooks of the profile over the redress decay (_fit_profiled).
+    _extra_start: np.ndarray | None = None
 
     def __init__(self, n_states: int = 3, *,
                  complaint_covariates: Sequence[str] = ("redress",),
@@ -460,7 +475,8 @@ class RelationshipHMM:
                  naive_start: bool = True, reply_process: bool = False,
                  heterogeneity: str = "none", quadrature_nodes: int = 9,
                  classes: int = 2, class_blocks: Sequence[str] = ("delta",),
-                 class_starts: int = 2) -> None:
+                 class_starts: int = 2,
+                 redress: str = "binary", redress_decay: float | str | None = None) -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
         self.compliment_covariates = tuple(compliment_covariates)
@@ -491,6 +507,8 @@ class RelationshipHMM:
         self.classes = classes
         self.class_blocks = tuple(class_blocks)
         self.class_starts = class_starts
+        self.redress = redress
+        self.redress_decay = redress_decay
 
     # ------------------------------------------------------------------ specification
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -502,7 +520,25 @@ class RelationshipHMM:
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
             "naive_start", "reply_process", "heterogeneity", "quadrature_nodes", "classes",
-            "class_blocks", "class_starts")}
+            "class_blocks", "class_starts", "redress", "redress_decay")}
+
+    def _estimates_decay(self) -> bool:
+        """Whether ρ of the redress stock is estimated (profiled) rather than fixed."""
+        return self.redress == "stock" and self.redress_decay in (None, "auto")
+
+    def _decay(self) -> float | None:
+        """ρ of the specification: ``None`` (binary), the fixed ρ, or the profile's start."""
+        if self.redress not in ("binary", "stock"):
+            raise ValueError(f"redress must be 'binary' or 'stock', not {self.redress!r}")
+        if self.redress == "binary":
+            if self.redress_decay not in (None, "auto"):
+                raise ValueError("redress_decay needs redress='stock' (binary redress does "
+                                 "not decay)")
+            return None
+        if self._estimates_decay():
+            return PROFILE_START
+        assert not isinstance(self.redress_decay, str | None)
+        return float(self.redress_decay)
 
     def make_spec(self, brands: tuple[str, ...] = ()) -> ModelSpec:
         """Build the :class:`ModelSpec` these settings describe."""
@@ -535,6 +571,7 @@ class RelationshipHMM:
             sentiment=sentiment, reply_model=self.reply_model,
             first_contact=first_contact, latency_hours=self.latency_hours,
             brands=tuple(brands) if self.reply_model or self.reply_process else (),
+            redress_decay=self._decay(),
         )
 
     def _n_workers(self) -> int:
@@ -582,6 +619,10 @@ class RelationshipHMM:
             raise ValueError("with a validation sample only cov_type='oim' carries the "
                              "uncertainty of M (the sandwich and the customer bootstrap "
                              "would hold the validation sample fixed)")
+        if self.redress == "stock" and "redress" not in self.complaint_covariates:
+            raise ValueError("redress='stock' needs `redress` among the complaint covariates")
+        if self._estimates_decay():
+            return self._fit_profiled(panel)
         brands: tuple[str, ...] = ()
         if self.reply_model or self.reply_process:
             brands = tuple(sorted(map(str, panel["brand"].unique())))
@@ -605,6 +646,8 @@ class RelationshipHMM:
         else:
             starts = [start_values(layout, data)] + [
                 start_values(layout, data, rng) for _ in range(max(0, self.n_starts - 1))]
+        if self._extra_start is not None:  # the profile's optimum at this ρ (redress stock)
+            starts = [np.array(self._extra_start, dtype=float), *starts]
         if spec.reply_process:  # reply probabilities start at the answered share of each label
             for theta0 in starts:
                 theta0[layout.slices["reply_logits"]] = reply_process.reply_start_logits(
@@ -649,6 +692,9 @@ class RelationshipHMM:
                 "correction": ("misclassification + reply process" if spec.reply_process
                                else "misclassification"),
                 "validation_n": int(np.sum(spec.validation_counts))}
+        if spec.redress_decay is not None:
+            self.results_.extra["redress"] = {"kind": "stock", "decay": spec.redress_decay,
+                                              "estimated": False}
         if self.heterogeneity == "random_intercepts":
             from complaintpanel.hmm.heterogeneity import fit_random_intercepts
             self.results_ = fit_random_intercepts(
@@ -663,6 +709,73 @@ class RelationshipHMM:
                 spreads=tuple(float(k) for k in range(1, max(1, self.class_starts) + 1)))
             theta = self.results_.theta
         self._set_fitted(spec, theta)
+        return self
+
+    def _fit_profiled(self, panel: pd.DataFrame) -> RelationshipHMM:
+        """Fit with the redress decay ρ estimated by profile likelihood.
+
+        The model is first fitted from all starts at ``ρ = PROFILE_START``; the profile
+        (:func:`complaintpanel.hmm.redress.profile_decay`) then refits the other parameters
+        at each ρ of a bounded scalar search from the nearest optimum; the reported fit is the
+        one at ρ̂ (one start, from the profile's optimum there), its standard errors
+        conditional on ρ̂. The fit at ρ̂ also runs from all the starts; if it finds a better
+        optimum than the profile's, the profile is run again from there (once).
+        """
+        from complaintpanel.hmm.redress import chord_newton, profile_decay
+
+        if self.heterogeneity != "none":
+            raise NotImplementedError("estimating the redress decay with random intercepts is "
+                                      "not implemented; fix redress_decay, or fit "
+                                      "heterogeneity='none'")
+        started = time.perf_counter()
+        first = RelationshipHMM(**{**self.get_params(), "redress_decay": PROFILE_START,
+                                   "cov_type": "oim"})
+        first.fit(panel)
+        # chord Newton steps along ρ, with the inverse information of the latest full refit
+        curvature = {"inverse_information": first.results_.cov_theta}
+        # ρ̂ is wanted to RHO_TOL: the profile's refits stop at a looser gradient tolerance
+        # (the reported fit at ρ̂ runs to the full one)
+        chunk_size, max_iter, gtol = self.chunk_size, self.max_iter, max(self.gtol, 1e-6)
+
+        def refit(theta: np.ndarray, layout: ParamLayout, data: PanelArrays
+                  ) -> tuple[np.ndarray, float]:
+            theta_hat, loglike, converged = chord_newton(
+                theta, layout, data, curvature["inverse_information"], chunk_size=chunk_size)
+            if converged:
+                return theta_hat, loglike
+            chunks = data.chunks(chunk_size)
+            theta_hat, report = run_start(theta_hat, layout, chunks, data.nobs,
+                                          max_iter=max_iter, gtol=gtol)
+            # the curvature has moved: refresh it for the next refits (2p gradients, far
+            # cheaper than an L-BFGS-B run)
+            with warnings.catch_warnings():  # a pseudo-inverse is good enough for steps
+                warnings.simplefilter("ignore", RuntimeWarning)
+                inverse, _ = _invert_information(observed_information(theta_hat, layout,
+                                                                      chunks))
+            curvature["inverse_information"] = inverse
+            return theta_hat, report.loglike
+
+        theta0, rho0, loglike0 = first.results_.theta, PROFILE_START, first.results_.loglike
+        for _round in range(2):
+            profile = profile_decay(panel, first.spec_, theta0, rho0, loglike0, refit)
+            # The reported fit at ρ̂: from the profile's optimum and from all the starts
+            # (warm starts along ρ may stay in a local optimum of the HMM's likelihood).
+            final = RelationshipHMM(**{**self.get_params(), "redress_decay": profile.rho_hat})
+            final._extra_start = profile.values[profile.rho_hat][1]
+            final.fit(panel)
+            if final.results_.loglike <= profile.loglike + self.optimum_tol:
+                break
+            # a better optimum at ρ̂: profile again from there
+            theta0, rho0, loglike0 = (final.results_.theta, profile.rho_hat,
+                                      final.results_.loglike)
+        self.results_ = final.results_
+        self.results_.extra["redress"] = {
+            **profile.to_dict(), "profile_start": PROFILE_START, "profile_rounds": _round + 1,
+            "starts_at_profile_start": first.results_.n_starts,
+            "starts_converged_at_profile_start": first.results_.n_starts_converged,
+            "profile_seconds": time.perf_counter() - started}
+        self.results_.fit_seconds = time.perf_counter() - started
+        self._set_fitted(final.spec_, final.theta_)
         return self
 
     def _starts_from_naive(self, panel: pd.DataFrame, layout: ParamLayout,
@@ -816,6 +929,8 @@ class RelationshipHMM:
             "latency_hours": spec.latency_hours, "neutral": spec.neutral,
             "misclassification": spec.fixed_misclassification,
             "reply_process": spec.reply_process,
+            "redress": "binary" if spec.redress_decay is None else "stock",
+            "redress_decay": spec.redress_decay,
         }
         model = cls(**{**settings, **kwargs})
         target = model.make_spec(spec.brands)

@@ -213,6 +213,18 @@ class RelationshipHMMResults(EstimationResults):
         return pd.DataFrame(m, index=list(VOICES), columns=list(VOICES))
 
     @property
+    def redress(self) -> str:
+        """The redress history in the complaint rate: binary, or the stock's decay ρ."""
+        info = self.extra.get("redress")
+        if self.spec.redress_decay is None or not info:
+            return "binary (a complaint answered in an earlier period)"
+        if not info.get("estimated"):
+            return f"decaying stock, rho = {info['decay']:.3f} (fixed)"
+        lower, upper = info["conf_int_95"]
+        return (f"decaying stock, rho-hat = {info['decay']:.3f}, 95% profile-likelihood "
+                f"interval [{lower:.3f}, {upper:.3f}]; other SEs conditional on rho-hat")
+
+    @property
     def heterogeneity(self) -> str:
         """How customers differ in the model: not at all, or by random intercepts."""
         info = self.extra.get("heterogeneity")
@@ -253,8 +265,8 @@ class RelationshipHMMResults(EstimationResults):
 
     @property
     def n_params(self) -> int:
-        """Number of free parameters (σ of the random intercepts included)."""
-        return int(self.theta.size)
+        """Number of free parameters (with σ of random intercepts and an estimated decay ρ)."""
+        return int(self.theta.size) + int(bool(self.extra.get("redress", {}).get("estimated")))
 
     @property
     def aic(self) -> float:
@@ -386,6 +398,7 @@ class RelationshipHMMResults(EstimationResults):
             f"Voice: {self.measurement}",
             *([f"Customers differ: {self.heterogeneity}"]
               if "heterogeneity" in self.extra else []),
+            *([f"Redress: {self.redress}"] if "redress" in self.extra else []),
             "-" * 78,
             frame.to_string(float_format=lambda v: f"{v:.4f}"),
             "-" * 78,
@@ -414,7 +427,8 @@ class RelationshipHMMResults(EstimationResults):
         rows += ["", f"Log-likelihood {self.loglike:.2f}; BIC {self.bic:.2f}; "
                  f"{self.nobs:,} customer-periods; {self.n_sequences:,} customer-brand "
                  f"sequences; {self.n_starts_converged}/{self.n_starts} starts at the best "
-                 f"optimum; standard errors: {self.cov_type}; voice: {self.measurement}."]
+                 f"optimum; standard errors: {self.cov_type}; voice: {self.measurement}"
+                 + (f"; redress: {self.redress}" if "redress" in self.extra else "") + "."]
         for key, matrix in self.transition_matrices().items():
             rows += ["", f"Transition matrix, {key.replace('_', ' ')} (row: from, column: to):",
                      "", "| from \\ to | " + " | ".join(matrix.columns) + " |",
@@ -445,6 +459,7 @@ class RelationshipHMMResults(EstimationResults):
                   f"Log-likelihood & \\multicolumn{{3}}{{r}}{{{self.loglike:.2f}}} \\\\",
                   f"BIC & \\multicolumn{{3}}{{r}}{{{self.bic:.2f}}} \\\\",
                   f"Customer-periods & \\multicolumn{{3}}{{r}}{{{self.nobs:,}}} \\\\",
+                  *self._latex_redress(),
                   r"\bottomrule", r"\end{tabular}", ""]
         for key, matrix in self.transition_matrices().items():
             k = matrix.shape[1]
@@ -456,6 +471,18 @@ class RelationshipHMMResults(EstimationResults):
                 lines.append(f"{state} & " + " & ".join(f"{v:.3f}" for v in values) + r" \\")
             lines += [r"\bottomrule", r"\end{tabular}", ""]
         return "\n".join(lines)
+
+    def _latex_redress(self) -> list[str]:
+        """Return the redress stock's decay as a table row (none for binary redress)."""
+        info = self.extra.get("redress")
+        if not info:
+            return []
+        if not info.get("estimated"):
+            return [f"Redress decay $\\rho$ (fixed) & \\multicolumn{{3}}{{r}}"
+                    f"{{{info['decay']:.3f}}} \\\\"]
+        lower, upper = info["conf_int_95"]
+        return [f"Redress decay $\\hat\\rho$ & {info['decay']:.3f} & & "
+                f"[{lower:.3f}, {upper:.3f}] \\\\"]
 
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to report and to reuse the fit (policies), as plain JSON."""

@@ -93,7 +93,8 @@ def sample_panel(params: ModelParams, n_customers: int, n_periods: int, *,
         "peer_complaints": h.peer_complaints[i_idx, t_idx].astype(np.int64),
         "peer_compliments": h.peer_compliments[i_idx, t_idx].astype(np.int64),
         "intervened": h.intervened[i_idx, t_idx].astype(np.int8),
-        "redress": h.redress[i_idx, t_idx].astype(np.int8),
+        "redress": (h.redress[i_idx, t_idx].astype(np.int8) if spec.redress_decay is None
+                    else h.redress[i_idx, t_idx]),  # the stock is real-valued
         "peer_voice": h.peer_voice[i_idx, t_idx],
     })
     frame["unanswered_complaints"] = frame["complaints"] - frame["answered_complaints"]

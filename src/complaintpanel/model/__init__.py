@@ -40,7 +40,7 @@ from complaintpanel.model.answers import (
     AnswerRule,
     Answers,
 )
-from complaintpanel.model.covariates import add_hmm_covariates, peer_voice_counts
+from complaintpanel.model.covariates import add_hmm_covariates, peer_voice_counts, redress_stock
 from complaintpanel.model.draws import Draws, GeneratorDraws, UniformDraws, categorical
 from complaintpanel.model.params import (
     NEUTRAL_LOG_RATE,
@@ -91,6 +91,7 @@ __all__ = [
     "default_params",
     "emission_rates",
     "peer_voice_counts",
+    "redress_stock",
     "simulate_histories",
     "state_names",
     "step",

@@ -88,6 +88,11 @@ class ModelSpec:
         each tweet of true voice ``v`` is answered with probability ``p[v, brand]``, so the
         label × answered counts are independent Poisson, and intervention and redress become
         latent (``intervened`` = a *true* complaint answered). Needs ``neutral`` and brands.
+    redress_decay : float or None
+        ``None`` (default): the redress history ``redress`` is binary and permanent (a
+        complaint was answered in an earlier period). A decay ``ρ`` in (0, 1]: ``redress`` is
+        the decaying stock ``R_t = Σ_{s<t} ρ^{t−1−s} I_s`` of earlier answered periods
+        (DESIGN.md §4.2), i.e. ``R_{t+1} = ρ R_t + I_t``.
     """
 
     n_states: int = 3
@@ -105,8 +110,14 @@ class ModelSpec:
     validation_population: tuple[int, ...] | None = None
     fixed_misclassification: tuple[tuple[float, ...], ...] | None = None
     reply_process: bool = False
+    redress_decay: float | None = None
 
     def __post_init__(self) -> None:
+        if self.redress_decay is not None and not 0 < self.redress_decay <= 1:
+            raise ValueError(f"redress_decay must lie in (0, 1], not {self.redress_decay!r}")
+        if self.redress_decay is not None and self.reply_process:
+            raise ValueError("the decaying redress stock is not available with the reply "
+                             "process (its redress is latent and binary)")
         if self.reply_process and not self.neutral:
             raise ValueError("the reply process needs the neutral emission (neutral=True)")
         if (self.validation_counts is None) != (self.validation_population is None):
@@ -169,6 +180,8 @@ class ModelSpec:
             out["fixed_misclassification"] = [list(r) for r in self.fixed_misclassification]
         if self.reply_process:
             out["reply_process"] = True
+        if self.redress_decay is not None:
+            out["redress_decay"] = float(self.redress_decay)
         return out
 
     @classmethod

@@ -115,8 +115,9 @@ class Period:
                 "unanswered_complaints": self.unanswered, "fast_reply": self.fast}
 
 
-def update_redress(redress: np.ndarray, answered: np.ndarray) -> np.ndarray:
-    """Redress history of the next period: a complaint has been answered in this one or before.
+def update_redress(redress: np.ndarray, answered: np.ndarray,
+                   decay: float | None = None) -> np.ndarray:
+    """Redress history of the next period.
 
     Parameters
     ----------
@@ -124,14 +125,21 @@ def update_redress(redress: np.ndarray, answered: np.ndarray) -> np.ndarray:
         ``R_t``.
     answered : ndarray
         Complaints answered in period *t*.
+    decay : float or None
+        ``None``: binary and permanent redress (a complaint has been answered in this period
+        or before). ``ρ`` in (0, 1]: the decaying stock (:attr:`ModelSpec.redress_decay`).
 
     Returns
     -------
     ndarray of float
-        ``R_{t+1} = max(R_t, 1{answered_t > 0})`` (DESIGN.md §4; a decaying stock
-        ``Σ ρ^{t−1−s} answered_s`` would replace this line).
+        Binary: ``R_{t+1} = max(R_t, 1{answered_t > 0})``; stock: ``R_{t+1} = ρ R_t +
+        1{answered_t > 0}``, so that ``R_t = Σ_{s<t} ρ^{t−1−s} 1{answered_s > 0}``
+        (DESIGN.md §4.2).
     """
-    return np.maximum(redress, (np.asarray(answered) > 0).astype(float))
+    answered_now = (np.asarray(answered) > 0).astype(float)
+    if decay is None:
+        return np.maximum(redress, answered_now)
+    return decay * np.asarray(redress, dtype=float) + answered_now
 
 
 def _emission_covariates(customers: Customers) -> dict[str, np.ndarray]:
@@ -272,7 +280,8 @@ def step(params: ModelParams, customers: Customers, rule: AnswerRule, draws: Dra
     if customers.delta is not None:  # each customer's own δ_i in place of the common δ
         next_shift = next_shift + (customers.delta - params.delta) * period.intervened
     carry = Customers(brand=customers.brand, state=state, shift=next_shift,
-                      redress=update_redress(customers.redress, answered),
+                      redress=update_redress(customers.redress, answered,
+                                             spec.redress_decay),
                       voice_effect=customers.voice_effect, delta=customers.delta)
     return period, carry
 

@@ -110,7 +110,8 @@ def _continuations(params: ModelParams, rule: AnswerRule, eligible: pd.DataFrame
             "unanswered_complaints": complaints0 - answered,
             "fast_reply": np.zeros(size)}, (size,))
         customers = Customers(brand=brand_rep, state=state0, shift=shift,
-                              redress=update_redress(redress0, answered))
+                              redress=update_redress(redress0, answered,
+                                                     params.spec.redress_decay))
         for h in range(horizon + 1):
             period = start_period + 1 + h  # the week this step draws
             inside = period <= last_period

@@ -23,7 +23,9 @@ Conventions
   drawn conditional on at least one of them, so a panel that starts at first contact starts
   exactly at arrival, and the structural likelihood can condition on it exactly.
 * ``I_t`` (intervened) = the brand answered at least one of her complaints in week ``t``;
-  ``R_t`` (redress) = that happened in an earlier week; peer voice per
+  ``R_t`` (redress) = that happened in an earlier week (``[simulate] redress = "binary"``, the
+  default) or the decaying stock ``Σ_{s<t} ρ^{t−1−s} I_s`` (``redress = "stock"``, ρ =
+  ``redress_decay``); peer voice per
   :func:`complaintpanel.model.add_hmm_covariates`.
 """
 
@@ -64,6 +66,7 @@ __all__ = [
     "delta_classes",
     "simulate_world",
     "timed_simulation",
+    "with_redress",
     "write_twcs_csv",
     "write_world",
 ]
@@ -216,6 +219,9 @@ class World:
                 if self.spec.endogenous_replies else 0.0,
                 "arrival_window_weeks": _arrival_window(self.spec.weeks),
             },
+            "redress": {"kind": self.spec.redress,
+                        "decay": (self.params.spec.redress_decay
+                                  if self.spec.redress == "stock" else None)},
             "heterogeneity": {
                 "complaint_re_sd": self.spec.complaint_re_sd,
                 "compliment_re_sd": self.spec.compliment_re_sd,
@@ -250,6 +256,20 @@ def _arrival_window(weeks: int) -> int:
 # --------------------------------------------------------------------------------------------
 # Latent dynamics and counts (vectorised over customers, one step per week)
 # --------------------------------------------------------------------------------------------
+
+
+def with_redress(params: ModelParams, spec: SimulateConfig) -> ModelParams:
+    """Return the parameters with the world's redress history (``[simulate] redress``).
+
+    ``"binary"`` leaves ``params`` as they are (binary and permanent redress unless their
+    specification says otherwise); ``"stock"`` sets the decaying stock with
+    ``ρ = spec.redress_decay`` (:attr:`complaintpanel.model.ModelSpec.redress_decay`), so the
+    truth files (``params.json``'s model) record ρ.
+    """
+    if spec.redress == "binary":
+        return params
+    return dataclasses.replace(params, spec=dataclasses.replace(
+        params.spec, redress_decay=float(spec.redress_decay)))
 
 
 def customer_effects(spec: SimulateConfig) -> np.ndarray | None:
@@ -311,7 +331,8 @@ def _simulate_histories(
 
 
 def _states_frame(h: Histories, brand: np.ndarray, brands: list[BrandPolicy],
-                  customer_ids: np.ndarray, start: pd.Timestamp) -> pd.DataFrame:
+                  customer_ids: np.ndarray, start: pd.Timestamp,
+                  stock_decay: float | None = None) -> pd.DataFrame:
     i_idx, t_idx = np.nonzero(h.state >= 0)
     frame = pd.DataFrame({
         "customer_id": customer_ids[i_idx],
@@ -327,8 +348,10 @@ def _states_frame(h: Histories, brand: np.ndarray, brands: list[BrandPolicy],
     frame["peer_complaints"] = h.peer_complaints[i_idx, t_idx]
     frame["peer_compliments"] = h.peer_compliments[i_idx, t_idx]
     frame["intervened"] = h.intervened[i_idx, t_idx]
-    # an indicator (update_redress): written as int8, as docs/CONTRACTS.md says
-    frame["redress"] = h.redress[i_idx, t_idx].astype(np.int8)
+    # binary redress is an indicator (update_redress): written as int8, as docs/CONTRACTS.md
+    # says; the decaying stock is real-valued (float64)
+    redress = h.redress[i_idx, t_idx]
+    frame["redress"] = redress.astype(np.int8) if stock_decay is None else redress
     frame["peer_voice"] = h.peer_voice[i_idx, t_idx]
     return frame.sort_values(["customer_id", "period"], kind="stable").reset_index(drop=True)
 
@@ -558,6 +581,7 @@ def simulate_world(spec: SimulateConfig | None = None,
     customer_ids = (100_000 + rng.permutation(spec.customers)).astype(str).astype(object)
     if params.neutral is None:
         raise ValueError("a world needs neutral log-rates (ModelParams.neutral)")
+    params = with_redress(params, spec)
     effects = customer_effects(spec)
     classes = delta_classes(spec)
     delta = (None if classes is None
@@ -566,7 +590,8 @@ def simulate_world(spec: SimulateConfig | None = None,
         raise ValueError("[simulate] delta_classes needs 'intervened' among the transition "
                          "covariates")
     arrival, brand, histories = _simulate_histories(spec, params, brands, rng, effects, delta)
-    states = _states_frame(histories, brand, brands, customer_ids, start)
+    states = _states_frame(histories, brand, brands, customer_ids, start,
+                           params.spec.redress_decay)
     tweets, voice = _build_tweets(histories, brand, brands, customer_ids, start, spec, rng)
     customers = None
     if effects is not None or classes is not None:
