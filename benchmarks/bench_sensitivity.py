@@ -3,7 +3,7 @@
 With ``--endogenous-replies`` the simulated brands answer complaints at a logit shifted by
 +1 for customers in the poor state and −1 in the good state, something the design's controls
 cannot see, so its estimate is biased and its interval misses. Over many such worlds this
-measures, per outcome and lead (t+0 … t+HORIZON, the estimate stage's default):
+measures, per outcome and lead (t+0 … t+HORIZON; ``--horizon``, default 2):
 
 * the coverage of the plain design interval (AIPW, normal, clustered by customer: expected
   to fail);
@@ -24,7 +24,8 @@ model on the same kind of world is not rerun: its coverage is read from
 
 Writes benchmarks/results/sensitivity.json; each world's rows go to
 benchmarks/work/sensitivity.jsonl so a run cut by ``--minutes`` is resumed with ``--resume``.
-Run: ``nice -n 5 .venv/bin/python benchmarks/bench_sensitivity.py --worlds 100 --minutes 40``
+Run: ``nice -n 5 .venv/bin/python benchmarks/bench_sensitivity.py --worlds 100 --minutes 40``;
+``--update-docs`` writes its table into docs/measurement.md.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
-from complaintpanel.config import EstimateConfig, SimulateConfig
+from complaintpanel.config import SimulateConfig
 from complaintpanel.estimate import add_model_columns, answered_vs_unanswered
 from complaintpanel.estimate.design import design_sample
 from complaintpanel.estimate.sensitivity import DEFAULT_LAMBDAS, design_sensitivity
@@ -56,11 +57,12 @@ from complaintpanel.simulate.truth_effects import (
 )
 from complaintpanel.simulate.world import answer_rule
 
-HORIZON = EstimateConfig().horizon
+HORIZON = 2  # t+0 … t+2, the leads the paper's design table discusses (issue 21)
 SIM_LAMBDAS = ("p50", "p95", "max")  # the world's implied Λ at which intervals are checked
 
 
-def one_world(seed: int, customers: int, weeks: int, reps: int) -> list[dict[str, Any]]:
+def one_world(seed: int, customers: int, weeks: int, reps: int, horizon: int = HORIZON
+              ) -> list[dict[str, Any]]:
     """Design estimate, sensitivity intervals and truth of one endogenous world."""
     world = simulate_world(SimulateConfig(customers=customers, weeks=weeks, seed=seed,
                                           endogenous_replies=True))
@@ -74,10 +76,10 @@ def one_world(seed: int, customers: int, weeks: int, reps: int) -> list[dict[str
     oracle = selection_lambda(selection_odds_ratios(world.states, rule, handles, kept))
     lambdas = tuple(sorted({*DEFAULT_LAMBDAS, *(implied[q] for q in SIM_LAMBDAS)}))
     started = time.perf_counter()
-    sens = design_sensitivity(data, horizon=HORIZON, lambdas=lambdas, reps=reps, seed=seed)
+    sens = design_sensitivity(data, horizon=horizon, lambdas=lambdas, reps=reps, seed=seed)
     seconds = time.perf_counter() - started
-    design = answered_vs_unanswered(data, horizon=HORIZON)
-    truth = world_answer_effects(world, horizon=HORIZON, draws=10, rows=sens.kept)
+    design = answered_vs_unanswered(data, horizon=horizon)
+    truth = world_answer_effects(world, horizon=horizon, draws=10, rows=sens.kept)
     truth = truth.set_index("lead")
     rows = []
     for term, bounds in sens.bounds.groupby("term", sort=False):
@@ -151,23 +153,34 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=20)
     parser.add_argument("--reps", type=int, default=80, help="bootstrap replicates per world")
     parser.add_argument("--first-seed", type=int, default=7000)
+    parser.add_argument("--horizon", type=int, default=HORIZON,
+                        help="last lead; worlds run with a longer one are reused for these "
+                             "leads (each lead's bounds and bootstrap draws do not depend on "
+                             "the others)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="start no new world after this many minutes")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the worlds in the run log (same settings), run the rest")
-    parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="summarise the worlds in every run log (sensitivity*.jsonl: "
+                             "shards run with --log-name) and stop")
+    parser.add_argument("--log-name", default="sensitivity",
+                        help="run log benchmarks/work/<name>.jsonl (a shard on other seeds "
+                             "runs beside the main run with its own log)")
     args = parser.parse_args()
-    log = WORK_DIR / "sensitivity.jsonl"
+    log = WORK_DIR / f"{args.log_name}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     settings = {"customers": args.customers, "weeks": args.weeks, "reps": args.reps}
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    if (args.resume or args.summarise_only) and log.exists():
-        for line in log.read_text().splitlines():
+    logs = sorted(WORK_DIR.glob("sensitivity*.jsonl")) if args.summarise_only else [log]
+    done: set[int] = set()
+    for path in logs if (args.resume or args.summarise_only) else []:
+        for line in path.read_text().splitlines() if path.exists() else []:
             record = json.loads(line)
-            if record["settings"] == settings:
-                rows += record["rows"]
-    done = {row["seed"] for row in rows}
+            if record["settings"] == settings and record["seed"] not in done:
+                done.add(record["seed"])
+                rows += [row for row in record["rows"] if row["lead"] <= args.horizon]
     reused = len(done)
     if not args.summarise_only:
         with log.open("a" if args.resume else "w") as handle:
@@ -177,7 +190,8 @@ def main() -> None:
                     continue
                 if args.minutes is not None and time.perf_counter() - started > 60 * args.minutes:
                     break
-                world_rows = one_world(seed, args.customers, args.weeks, args.reps)
+                world_rows = one_world(seed, args.customers, args.weeks, args.reps,
+                                       args.horizon)
                 rows += world_rows
                 handle.write(json.dumps({"settings": settings, "seed": seed,
                                          "rows": world_rows}) + "\n")
@@ -188,7 +202,7 @@ def main() -> None:
     worlds = int(frame["seed"].nunique())
     result = {
         "settings": {**settings, "worlds_requested": args.worlds, "worlds_done": worlds,
-                     "first_seed": args.first_seed, "horizon": HORIZON,
+                     "first_seed": args.first_seed, "horizon": args.horizon,
                      "minutes_budget": args.minutes, "world": "--endogenous-replies, "
                      "default calibration, true voice (voiced_from_truth)",
                      "estimator": "augmented stabilised IPW, marginal sensitivity model "
@@ -218,5 +232,50 @@ def main() -> None:
     print(f"sensitivity: {worlds} worlds → {path}")
 
 
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "measurement.md"
+TABLE_START, TABLE_END = "<!-- bench_sensitivity:start -->", "<!-- bench_sensitivity:end -->"
+SHOWN = (("1", "Λ = 1"), ("1.5", "Λ = 1.5"), ("2", "Λ = 2"), ("sim_p95", "Λ = sim p95"),
+         ("sim_max", "Λ = sim max"))
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """Markdown table and summary lines of sensitivity.json (for the docs)."""
+    settings, lam = result["settings"], result["simulator_lambda"]
+    lines = [f"{settings['worlds_done']} worlds with endogenous replies "
+             f"({settings['customers']:,} customers × {settings['weeks']} weeks, true voice, "
+             f"seeds {settings['first_seed']}…), "
+             f"{settings['reps']} cluster-bootstrap replicates per world. The simulator's Λ "
+             f"(true answer probability vs the design's fitted propensity, over the design's "
+             f"customer-periods, mean over worlds): median {lam['p50']}, 95th percentile "
+             f"{lam['p95']}, maximum {lam['max']}.", "",
+             "| term | truth (mean) | design AIPW: cov / bias | "
+             + " | ".join(f"{label}: cov" for _, label in SHOWN)
+             + " | width at sim p95 | median flip Λ |",
+             "|---|---|---|" + "---|" * len(SHOWN) + "---|---|"]
+    for term, row in result["by_term"].items():
+        cover = row["sensitivity_coverage"]
+        lines.append(
+            f"| {term} | {row['mean_truth']} | {row['design_coverage']} / "
+            f"{row['design_bias']:+} | " + " | ".join(str(cover[key]) for key, _ in SHOWN)
+            + f" | {row['mean_interval_width']['sim_p95']} | {row['median_flip_lambda']} |")
+    hmm = result.get("hmm_reply_model") or {}
+    if hmm.get("coverage_95"):
+        lines += ["", "The HMM with its reply model on endogenous worlds "
+                  f"({hmm['source'].split(' ')[0]}, {hmm['worlds']} worlds): coverage of γ "
+                  f"{hmm['coverage_95'].get('gamma')}, of δ {hmm['coverage_95'].get('delta')}."]
+    return "\n".join(lines)
+
+
+def update_docs(result_path: Path, docs: Path = DOCS) -> None:
+    """Replace the table between the markers of docs/measurement.md with the json's."""
+    text = docs.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    table = render_table(json.loads(result_path.read_text(encoding="utf-8")))
+    docs.write_text(text[:start] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--update-docs"]:
+        update_docs(RESULTS_DIR / "sensitivity.json")
+    else:
+        main()

@@ -190,7 +190,7 @@ def test_bootstrap_redraws_customers(endogenous: dict[str, object],
     seen: list[np.ndarray] = []
     original = sensitivity._effect_bounds
 
-    def spy(x, y, treated, score, f, lams, augmented):  # noqa: ANN001, ANN202
+    def spy(x, y, treated, score, f, lams, augmented):
         seen.append(f)
         return original(x, y, treated, score, f, lams, augmented)
 

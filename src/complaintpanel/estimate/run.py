@@ -19,6 +19,7 @@ from complaintpanel.config import EstimateConfig
 from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
+from complaintpanel.estimate.sensitivity import design_sensitivity
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated
 
@@ -121,8 +122,10 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         :class:`~complaintpanel.results.NotEstimated` records: ``ppml_complaints`` /
         ``fe_sentiment_mean`` / ``fe_compliment_share`` (one per treatment definition),
         ``panelols_sentiment_mean`` (cross-check), ``design`` (answered vs unanswered),
-        ``design_heterogeneity`` (by brand and reply-latency bin, next period) and
-        ``event_study`` (per outcome: one results object per estimator, or one record) —
+        ``design_heterogeneity`` (by brand and reply-latency bin, next period),
+        ``sensitivity`` (the design estimate under the marginal sensitivity model,
+        :meth:`~complaintpanel.estimate.sensitivity.SensitivityResults.to_dict`, plain JSON)
+        and ``event_study`` (per outcome: one results object per estimator, or one record) —
         all on the classified labels (naive) — and ``misclassification``
         (:func:`misclassification_estimates`).
     """
@@ -153,6 +156,12 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     if isinstance(results["design"], EffectResults):
         results["design"].info["labels"] = "classified (naive: not corrected)"
     results["design_heterogeneity"] = design_heterogeneity(data)
+    # How strong selection on the unobserved would have to be to overturn the design estimate
+    results["sensitivity"] = attempt(
+        lambda: design_sensitivity(
+            data, horizon=settings.horizon, lambdas=settings.sensitivity_lambdas,
+            reps=settings.sensitivity_reps, seed=settings.sensitivity_seed).to_dict(),
+        "design_sensitivity")
     if with_event_studies:
         # counts also get the Poisson event study; every estimator shares one sample
         estimators = {"complaints": ("did2s", "twfe", "poisson"),
