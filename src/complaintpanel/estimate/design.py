@@ -96,6 +96,14 @@ def control_blocks(base: pd.DataFrame, without: str | None = None) -> dict[str, 
 COUNT_BLOCK = "complaints in t−1"
 
 
+def term_label(outcome: str, lead: int) -> str:
+    """Return the printed name of the design's term for ``outcome`` at lead ``lead``.
+
+    A label only (e.g. ``complaints[t+0]``): consumers select terms by outcome and lead.
+    """
+    return f"{outcome}[t+{lead}]"
+
+
 @dataclass(frozen=True)
 class DesignSample:
     """The customer-periods the design-based estimate uses, with their fitted propensity.
@@ -331,7 +339,7 @@ def answered_vs_unanswered(
                 replicate_estimates.append(
                     _aipw_influence(xo, shifted, do, eo)[0].mean(axis=0).tolist())
             # The name is a label for printing; consumers select by outcome and lead.
-            names.append(f"{outcome}[t+{lead}]")
+            names.append(term_label(outcome, lead))
             estimates.append(float(psi.mean()))
             errors.append(_cluster_se(psi - psi.mean(), customers[ok]))
             influence.append(psi)

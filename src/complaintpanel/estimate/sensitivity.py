@@ -71,6 +71,7 @@ from complaintpanel.estimate.design import (
     control_blocks,
     design_sample,
     fit_propensity,
+    term_label,
 )
 
 __all__ = ["DEFAULT_LAMBDAS", "SensitivityResults", "covariate_benchmarks",
@@ -392,7 +393,7 @@ def _design_sensitivity(data: pd.DataFrame, outcomes: tuple[str, ...], horizon: 
             ok = ~np.isnan(y)
             if ok.sum() < 10 or treated[ok].all() or not treated[ok].any():
                 continue
-            terms.append((f"{outcome}[t+{lead}]", outcome, lead, ok, np.nan_to_num(y), x[ok]))
+            terms.append((term_label(outcome, lead), outcome, lead, ok, np.nan_to_num(y), x[ok]))
     if not terms:
         from complaintpanel.results import NotIdentifiedError
         raise NotIdentifiedError("no lead has outcomes observed after a complaint")
