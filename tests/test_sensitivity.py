@@ -190,9 +190,9 @@ def test_bootstrap_redraws_customers(endogenous: dict[str, object],
     seen: list[np.ndarray] = []
     original = sensitivity._effect_bounds
 
-    def spy(x, y, treated, score, f, lams, augmented):
+    def spy(x, y, treated, score, f, *args):
         seen.append(f)
-        return original(x, y, treated, score, f, lams, augmented)
+        return original(x, y, treated, score, f, *args)
 
     monkeypatch.setattr(sensitivity, "_effect_bounds", spy)
     data = endogenous["data"]

@@ -173,14 +173,18 @@ def _weighted_linear(x: sp.csr_matrix, y: np.ndarray, f: np.ndarray) -> np.ndarr
 
 
 def _effect_bounds(x: sp.csr_matrix, y: np.ndarray, treated: np.ndarray, score: np.ndarray,
-                   f: np.ndarray, lams: np.ndarray, augmented: bool
+                   f: np.ndarray, lams: np.ndarray, augmented: bool,
+                   arms: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the effect on one outcome, one per Λ in ``lams``."""
-    keep = f > 0
-    x, y, treated, score, f = x[keep], y[keep], treated[keep], score[keep], f[keep]
+    """Lower and upper bounds of the effect on one outcome, one per Λ in ``lams``.
+
+    Rows with frequency 0 (not redrawn by a bootstrap replicate) weigh nothing in the outcome
+    models or the weighted means; ``arms`` are ``x``'s answered and unanswered rows, if known.
+    """
     if augmented:
-        m1 = x @ _weighted_linear(x[treated], y[treated], f[treated])
-        m0 = x @ _weighted_linear(x[~treated], y[~treated], f[~treated])
+        x1, x0 = arms if arms is not None else (x[treated], x[~treated])
+        m1 = x @ _weighted_linear(x1, y[treated], f[treated])
+        m0 = x @ _weighted_linear(x0, y[~treated], f[~treated])
         shift = float(np.sum(f * (m1 - m0)) / np.sum(f))
     else:
         m1 = m0 = np.zeros_like(y)
@@ -385,7 +389,8 @@ def _design_sensitivity(data: pd.DataFrame, outcomes: tuple[str, ...], horizon: 
     base, x, treated, score = sample.base, sample.x, sample.treated, sample.propensity
     grid = np.unique(np.concatenate([_SEARCH, lambdas]))
     lookup = data.set_index(["pair_id", "period"])
-    terms: list[tuple[str, str, int, np.ndarray, np.ndarray, sp.csr_matrix]] = []
+    terms: list[tuple[str, str, int, np.ndarray, np.ndarray, sp.csr_matrix,
+                      tuple[sp.csr_matrix, sp.csr_matrix]]] = []
     for outcome in outcomes:
         for lead in range(horizon + 1):
             key = pd.MultiIndex.from_arrays([base["pair_id"], base["period"] + 1 + lead])
@@ -393,16 +398,18 @@ def _design_sensitivity(data: pd.DataFrame, outcomes: tuple[str, ...], horizon: 
             ok = ~np.isnan(y)
             if ok.sum() < 10 or treated[ok].all() or not treated[ok].any():
                 continue
-            terms.append((term_label(outcome, lead), outcome, lead, ok, np.nan_to_num(y), x[ok]))
+            xo = x[ok]
+            terms.append((term_label(outcome, lead), outcome, lead, ok, np.nan_to_num(y), xo,
+                          (xo[treated[ok]], xo[~treated[ok]])))
     if not terms:
         from complaintpanel.results import NotIdentifiedError
         raise NotIdentifiedError("no lead has outcomes observed after a complaint")
 
     def all_bounds(freq: np.ndarray, propensity: np.ndarray) -> np.ndarray:
         out = np.empty((len(terms), 2, grid.size))
-        for k, (_, _, _, ok, y, xo) in enumerate(terms):
+        for k, (_, _, _, ok, y, xo, arms) in enumerate(terms):
             out[k] = _effect_bounds(xo, y[ok], treated[ok], propensity[ok], freq[ok],
-                                    grid, augmented)
+                                    grid, augmented, arms)
         return out
 
     point = all_bounds(np.ones(len(base)), score)
