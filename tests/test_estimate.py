@@ -10,7 +10,7 @@ import pandas as pd
 import pyfixest as pf
 import pytest
 
-from complaintpanel.config import SimulateConfig
+from complaintpanel.config import EstimateConfig, SimulateConfig
 from complaintpanel.estimate import (
     NotEstimated,
     NotIdentifiedError,
@@ -123,7 +123,7 @@ def test_models_without_variation_are_reported_not_crashed(small_panel: pd.DataF
         answered_vs_unanswered(data)
     results = run_estimates(silent_brand, with_event_studies=True)
     for entry in (results["ppml_complaints"]["replied"], results["design"],
-                  results["event_study"]["complaints"]):
+                  results["event_study"]["complaints"], results["sensitivity"]):
         assert isinstance(entry, NotEstimated) and entry.status == "not identified"
     assert "never varies" in results["ppml_complaints"]["replied"].reason
 
@@ -158,11 +158,23 @@ def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path:
     written = write_estimate_tables(results, tmp_path)
     assert {p.name for p in written} == {f"{stem}.{ext}" for stem in (
         "descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
-        "design_sentiment", "awareness", "design_heterogeneity") for ext in ("md", "tex")}
+        "design_sentiment", "awareness", "design_heterogeneity", "design_sensitivity")
+        for ext in ("md", "tex")}
     latex = (tmp_path / "ppml_complaints.tex").read_text()
     assert "\\toprule" in latex and "\\bottomrule" in latex
     assert "Answered a complaint" in (tmp_path / "ppml_complaints.md").read_text()
     assert "| Outcome week |" in (tmp_path / "design_answered.md").read_text()
+    # the sensitivity block: bounds at every configured Λ for each design term, the flip Λ
+    sensitivity = results["sensitivity"]
+    settings = EstimateConfig()
+    assert sensitivity["info"]["bootstrap_reps"] == settings.sensitivity_reps
+    assert {row["lambda"] for row in sensitivity["bounds"]} == set(settings.sensitivity_lambdas)
+    assert {row["outcome"] + str(row["lead"]) for row in sensitivity["flips"]} == {
+        o + str(lead) for o in ("complaints", "compliments") for lead in range(5)}
+    at_one = [row for row in sensitivity["bounds"] if row["lambda"] == 1.0]
+    assert all(row["lower"] == pytest.approx(row["upper"]) for row in at_one)
+    table = (tmp_path / "design_sensitivity.md").read_text()
+    assert "| Complaints t+0 |" in table and "Flip Λ" in table and "Λ = 2.72" in table
 
 
 def test_tiny_event_study_is_not_identified_instead_of_aborting() -> None:

@@ -65,7 +65,7 @@ def test_monthly_tables_say_month(monthly_run: dict[str, object]) -> None:
     texts = {p.name: p.read_text() for p in sorted(tables.iterdir())
              if not p.name.startswith(".")}
     stems = {"descriptives", "design_answered", "design_heterogeneity", "design_sentiment",
-             "awareness",
+             "awareness", "design_sensitivity",
              "event_study_complaints",
              "event_study_sentiment_mean", "fe_sentiment", "ppml_complaints"}
     assert set(texts) == {f"{stem}.{ext}" for stem in stems for ext in ("md", "tex")}

@@ -188,6 +188,19 @@ class EstimateConfig:
     horizon: int = 4
     # Event times −window … +window of the event studies (the ends are binned).
     event_window: int = 4
+    # Sensitivity of the design-based estimate to selection on the unobserved (marginal
+    # sensitivity model, complaintpanel.estimate.sensitivity): the Λ reported (the last is e),
+    # the customer-cluster bootstrap replicates of its intervals (few, to keep the stage fast;
+    # more for a paper) and their seed.
+    sensitivity_lambdas: tuple[float, ...] = (1.0, 1.5, 2.0, 2.718281828459045, 3.0)
+    sensitivity_reps: int = 40
+    sensitivity_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if any(value < 1 for value in self.sensitivity_lambdas):
+            raise ValueError("[estimate] sensitivity_lambdas must all be at least 1")
+        if self.sensitivity_reps < 2:
+            raise ValueError("[estimate] sensitivity_reps must be at least 2")
 
 
 @dataclass(frozen=True)

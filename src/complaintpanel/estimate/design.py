@@ -42,8 +42,8 @@ from complaintpanel.results import (
     NotIdentifiedError,
 )
 
-__all__ = ["LATENCY_BINS", "DesignSample", "answered_vs_unanswered", "design_heterogeneity",
-           "design_sample"]
+__all__ = ["LATENCY_BINS", "DesignSample", "answered_vs_unanswered", "control_blocks",
+           "design_heterogeneity", "design_sample", "fit_propensity"]
 
 LATENCY_BINS = 3  # answered complaints split at the terciles of the fastest reply's latency
 
@@ -58,14 +58,138 @@ COUNT_CAP = 20  # complaint counts above this share one cell (rare; see _control
 
 def _controls(base: pd.DataFrame) -> sp.csr_matrix:
     """Sparse one-hot design: brand × complaint-count cell, redress history, brand × period."""
+    return sp.hstack(list(control_blocks(base).values()), format="csr")
+
+
+def control_blocks(base: pd.DataFrame, without: str | None = None) -> dict[str, sp.csr_matrix]:
+    """Return the propensity score's controls as named blocks (concatenated: the design).
+
+    Parameters
+    ----------
+    base : DataFrame
+        Customer-periods with a complaint (columns ``brand``, ``complaints``,
+        ``answered_before``, ``brand_period``).
+    without : str, optional
+        Leave this block out (a key of the result; for the sensitivity analysis's benchmarks,
+        :mod:`.sensitivity`). Without the complaint count, its block becomes brand dummies, so
+        the brand intercepts stay.
+
+    Returns
+    -------
+    dict of str to sparse matrix
+        ``"complaints in t−1"`` (brand × complaint-count cells), ``"answered before"``,
+        ``"brand × period"`` (first level dropped).
+    """
     count = base["complaints"].clip(upper=COUNT_CAP).astype(str)
-    count_cell = base["brand"].astype(str) + "|" + count
-    blocks = [
-        sp.csr_matrix(pd.get_dummies(count_cell, sparse=False).to_numpy(dtype=float)),
-        sp.csr_matrix(base[["answered_before"]].to_numpy(dtype=float)),
-        _one_hot(base["brand_period"]),
-    ]
-    return sp.hstack(blocks, format="csr")
+    count_cell = base["brand"].astype(str) + ("" if without == COUNT_BLOCK else "|" + count)
+    blocks = {
+        COUNT_BLOCK: sp.csr_matrix(pd.get_dummies(count_cell, sparse=False)
+                                   .to_numpy(dtype=float)),
+        "answered before": sp.csr_matrix(base[["answered_before"]].to_numpy(dtype=float)),
+        "brand × period": _one_hot(base["brand_period"]),
+    }
+    if without is not None and without != COUNT_BLOCK:
+        del blocks[without]
+    return blocks
+
+
+COUNT_BLOCK = "complaints in t−1"
+
+
+def term_label(outcome: str, lead: int) -> str:
+    """Return the printed name of the design's term for ``outcome`` at lead ``lead``.
+
+    A label only (e.g. ``complaints[t+0]``): consumers select terms by outcome and lead.
+    """
+    return f"{outcome}[t+{lead}]"
+
+
+@dataclass(frozen=True)
+class DesignSample:
+    """The customer-periods the design-based estimate uses, with their fitted propensity.
+
+    Attributes
+    ----------
+    data_rows : Index
+        ``data``'s index labels of the kept customer-periods (``t−1``), in order.
+    base : DataFrame
+        Those rows of ``data`` (index reset).
+    x : sparse matrix
+        Their controls (:func:`control_blocks`).
+    treated : ndarray of bool
+        Answered in ``t−1``.
+    propensity : ndarray
+        Fitted chance of being answered (logit on ``x``), inside the overlap range.
+    complained : int
+        Customer-periods with a complaint before the overlap cut.
+    chosen : Series of bool
+        Rows of ``data`` with a complaint (and inside ``rows``), before the overlap cut.
+    inside : ndarray of bool
+        Which of the ``chosen`` rows lie within the overlap range.
+    """
+
+    data_rows: pd.Index
+    base: pd.DataFrame
+    x: sp.csr_matrix
+    treated: np.ndarray
+    propensity: np.ndarray
+    complained: int
+    chosen: pd.Series
+    inside: np.ndarray
+
+    @property
+    def score(self) -> np.ndarray:
+        """The fitted propensity (alias of ``propensity``)."""
+        return self.propensity
+
+    def outcome(self, data: pd.DataFrame, column: str, lead: int) -> np.ndarray:
+        """Values of ``column`` in period ``t+lead`` for each kept row (NaN when unobserved)."""
+        lookup = data.set_index(["pair_id", "period"])[column]
+        key = pd.MultiIndex.from_arrays([self.base["pair_id"], self.base["period"] + 1 + lead])
+        return lookup.reindex(key).to_numpy(dtype=float)
+
+
+def fit_propensity(x: sp.csr_matrix, treated: np.ndarray,
+                   weights: np.ndarray | None = None) -> np.ndarray:
+    """Fitted chance of being answered: a logit on the controls (nearly unpenalised)."""
+    model = LogisticRegression(C=1e4, max_iter=200, solver="newton-cholesky")
+    model.fit(x, treated, sample_weight=weights)
+    return np.asarray(model.predict_proba(x)[:, 1])
+
+
+def design_sample(data: pd.DataFrame, overlap: tuple[float, float] = OVERLAP,
+                  rows: pd.Series | None = None) -> DesignSample:
+    """Select the design's customer-periods and fit the propensity score.
+
+    The sample of :func:`answered_vs_unanswered` (see its parameters ``rows`` and
+    ``overlap``): customer-periods with a complaint whose fitted propensity lies in
+    ``overlap``.
+
+    Raises
+    ------
+    NotIdentifiedError
+        When no complaint was answered, or none was left unanswered (before or after the
+        overlap cut).
+    """
+    chosen = data["complaints"] > 0
+    if rows is not None:
+        chosen &= rows.reindex(data.index, fill_value=False).astype(bool)
+    base = data[chosen].reset_index(drop=True)
+    treated = (base["answered_complaints"] > 0).to_numpy()
+    if treated.all() or not treated.any():
+        raise NotIdentifiedError(
+            f"among {len(base):,} customer-periods with a complaint, "
+            f"{int(treated.sum()):,} were answered: no comparison is possible")
+    x = _controls(base)
+    propensity = fit_propensity(x, treated)
+    inside = (propensity >= overlap[0]) & (propensity <= overlap[1])
+    if treated[inside].all() or not treated[inside].any():
+        raise NotIdentifiedError("no overlap: within the propensity range "
+                                 f"{overlap}, every complaint was answered or none was")
+    return DesignSample(data_rows=chosen[chosen].index[inside],
+                        base=base[inside].reset_index(drop=True), x=x[inside],
+                        treated=treated[inside], propensity=propensity[inside],
+                        complained=len(base), chosen=chosen, inside=inside)
 
 
 def _one_hot(labels: pd.Series) -> sp.csr_matrix:
@@ -113,88 +237,6 @@ def _clustered_covariance(influence: list[np.ndarray], rows: list[np.ndarray],
         g = np.unique(codes[at]).size
         scale[k] = np.sqrt(g / (g - 1)) / at.size
     return (sums.T @ sums) * np.outer(scale, scale)
-
-
-@dataclass(frozen=True)
-class DesignSample:
-    """The design's customer-periods ``t−1``, controls and propensity, after the overlap cut.
-
-    Attributes
-    ----------
-    base : DataFrame
-        Panel rows ``t−1`` kept (a complaint, inside ``rows``, overlap), index reset.
-    x : sparse matrix
-        Their controls (:func:`_controls`).
-    treated : ndarray of bool
-        The brand answered a complaint of the period.
-    score : ndarray of float
-        Estimated propensity of being answered.
-    chosen : Series of bool
-        Rows of ``data`` with a complaint (and inside ``rows``), before the overlap cut.
-    inside : ndarray of bool
-        Which of the ``chosen`` rows lie within the overlap range.
-    n_complained : int
-        Number of ``chosen`` rows.
-    """
-
-    base: pd.DataFrame
-    x: sp.csr_matrix
-    treated: np.ndarray
-    score: np.ndarray
-    chosen: pd.Series
-    inside: np.ndarray
-    n_complained: int
-
-    def outcome(self, data: pd.DataFrame, column: str, lead: int) -> np.ndarray:
-        """Values of ``column`` in period ``t+lead`` for each kept row (NaN when unobserved)."""
-        lookup = data.set_index(["pair_id", "period"])[column]
-        key = pd.MultiIndex.from_arrays([self.base["pair_id"], self.base["period"] + 1 + lead])
-        return lookup.reindex(key).to_numpy(dtype=float)
-
-
-def design_sample(data: pd.DataFrame, overlap: tuple[float, float] = OVERLAP,
-                  rows: pd.Series | None = None) -> DesignSample:
-    """Select the design's customer-periods, fit the propensity score and cut for overlap.
-
-    Parameters
-    ----------
-    data : DataFrame
-        Panel with model columns.
-    overlap : tuple of float
-        Keep customer-periods whose estimated propensity lies in this closed range.
-    rows : Series of bool, optional
-        Restrict the customer-periods ``t−1`` to these rows of ``data``.
-
-    Returns
-    -------
-    DesignSample
-
-    Raises
-    ------
-    NotIdentifiedError
-        When no complaint was answered, or none was left unanswered (before or after the cut).
-    """
-    chosen = data["complaints"] > 0
-    if rows is not None:
-        chosen &= rows.reindex(data.index, fill_value=False).astype(bool)
-    base = data[chosen].reset_index(drop=True)
-    treated = (base["answered_complaints"] > 0).to_numpy()
-    if treated.all() or not treated.any():
-        raise NotIdentifiedError(
-            f"among {len(base):,} customer-periods with a complaint, "
-            f"{int(treated.sum()):,} were answered: no comparison is possible")
-    x = _controls(base)
-    propensity_model = LogisticRegression(C=1e4, max_iter=200, solver="newton-cholesky")
-    propensity_model.fit(x, treated)
-    propensity = propensity_model.predict_proba(x)[:, 1]
-    inside = (propensity >= overlap[0]) & (propensity <= overlap[1])
-    kept = base[inside].reset_index(drop=True)
-    if treated[inside].all() or not treated[inside].any():
-        raise NotIdentifiedError("no overlap: within the propensity range "
-                                 f"{overlap}, every complaint was answered or none was")
-    return DesignSample(base=kept, x=x[inside], treated=treated[inside],
-                        score=propensity[inside], chosen=chosen, inside=inside,
-                        n_complained=len(base))
 
 
 def answered_vs_unanswered(
@@ -265,24 +307,24 @@ def answered_vs_unanswered(
         When no complaint was answered, or none was left unanswered.
     """
     sample = design_sample(data, overlap, rows)
-    base, x, treated, score = sample.base, sample.x, sample.treated, sample.score
-    chosen, inside, n_complained = sample.chosen, sample.inside, sample.n_complained
+    base, x, treated, score = sample.base, sample.x, sample.treated, sample.propensity
+    n_complained = sample.complained
 
     if control_replicates is not None and adjustment_replicates is not None:
         raise ValueError("give control_replicates or adjustment_replicates, not both")
     extra = extra_replicates = None
-    picked = chosen[chosen].index  # data rows of base, before the overlap cut
+    kept_rows = sample.data_rows  # data rows of base
 
     def at_base(values: pd.Series) -> np.ndarray:
-        return values.loc[picked].to_numpy(dtype=float)[inside]
+        return values.loc[kept_rows].to_numpy(dtype=float)
 
     adjust = {key: at_base(values) for key, values in (outcome_adjustments or {}).items()}
     adjust_replicates = [{key: at_base(values) for key, values in replicate.items()}
                          for replicate in adjustment_replicates or []]
     if outcome_controls is not None:
-        extra = outcome_controls.loc[picked].to_numpy(dtype=float)[inside]
+        extra = outcome_controls.loc[kept_rows].to_numpy(dtype=float)
         if control_replicates is not None:
-            extra_replicates = [replicate.loc[picked].to_numpy(dtype=float)[inside]
+            extra_replicates = [replicate.loc[kept_rows].to_numpy(dtype=float)
                                 for replicate in control_replicates]
     lookup = data.set_index(["pair_id", "period"])
     customers = base["customer_id"].to_numpy()
@@ -314,7 +356,7 @@ def answered_vs_unanswered(
                 replicate_estimates.append(
                     _aipw_influence(xo, shifted, do, eo)[0].mean(axis=0).tolist())
             # The name is a label for printing; consumers select by outcome and lead.
-            names.append(f"{outcome}[t+{lead}]")
+            names.append(term_label(outcome, lead))
             estimates.append(float(psi.mean()))
             errors.append(_cluster_se(psi - psi.mean(), customers[ok]))
             influence.append(psi)

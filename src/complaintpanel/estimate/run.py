@@ -20,6 +20,7 @@ from complaintpanel.estimate.awareness import awareness_test
 from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
+from complaintpanel.estimate.sensitivity import design_sensitivity
 from complaintpanel.estimate.sentiment import LeeBoundsResults, sentiment_lee_bounds
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated
@@ -126,8 +127,10 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         ``design_heterogeneity`` (by brand and reply-latency bin, next period),
         ``design_signed_counts`` and ``design_sentiment`` (:func:`sentiment_estimates`),
         ``awareness`` (the brand × period test of the rival mechanism, per outcome group:
-        :func:`~complaintpanel.estimate.awareness.awareness_test`) and
-        ``event_study`` (per outcome: one results object per estimator, or one record) —
+        :func:`~complaintpanel.estimate.awareness.awareness_test`),
+        ``sensitivity`` (the design estimate under the marginal sensitivity model,
+        :meth:`~complaintpanel.estimate.sensitivity.SensitivityResults.to_dict`, plain JSON)
+        and ``event_study`` (per outcome: one results object per estimator, or one record) —
         all on the classified labels (naive) — and ``misclassification``
         (:func:`misclassification_estimates`).
     """
@@ -165,6 +168,12 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     results["awareness"] = {
         group: attempt(partial(awareness_test, data, group), f"awareness_test[{group}]")
         for group in ("silent", "never_answered")}
+    # How strong selection on the unobserved would have to be to overturn the design estimate
+    results["sensitivity"] = attempt(
+        lambda: design_sensitivity(
+            data, horizon=settings.horizon, lambdas=settings.sensitivity_lambdas,
+            reps=settings.sensitivity_reps, seed=settings.sensitivity_seed).to_dict(),
+        "design_sensitivity")
     if with_event_studies:
         # counts also get the Poisson event study; every estimator shares one sample
         estimators = {"complaints": ("did2s", "twfe", "poisson"),

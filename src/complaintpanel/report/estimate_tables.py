@@ -309,6 +309,32 @@ def _heterogeneity(results: dict[str, Any]) -> pd.DataFrame | None:
     return coefficient_table(comparison, rows, index_name="Subgroup", se="beside")
 
 
+def _sensitivity(results: dict[str, Any]) -> tuple[pd.DataFrame, str] | None:
+    entry = results.get("sensitivity")
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):  # a NotEstimated record
+        return pd.DataFrame({"Result": {"Sensitivity": entry.reason}}), ""
+    bounds = pd.DataFrame(entry["bounds"])
+    flips = {row["outcome"] + str(row["lead"]): row["flip_lambda"] for row in entry["flips"]}
+    rows = {}
+    for (outcome, lead), group in bounds.groupby(["outcome", "lead"], sort=False):
+        row = {f"Λ = {lam:.3g}": f"[{lo:+.3f}, {hi:+.3f}]" for lam, lo, hi in zip(
+            group["lambda"], group["ci_lower"], group["ci_upper"], strict=True)}
+        flip = flips.get(f"{outcome}{lead}")
+        row["Flip Λ"] = (f"{flip:.2f}" if flip is not None
+                         else f"> {entry['info'].get('flip_max', 50):g}")
+        rows[f"{outcome.capitalize()} t+{lead}"] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "Outcome"
+    bench = "; ".join(f"{b['control']} {b['lambda_max']:.2f} (95th pct {b['lambda_p95']:.2f})"
+                      for b in entry.get("benchmarks", []))
+    note = (f"{entry['info']['bootstrap_reps']} bootstrap replicates. "
+            + (f"Λ implied by leaving each observed control out of the propensity score "
+               f"(largest odds ratio): {bench}." if bench else ""))
+    return table, note
+
+
 def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write every reduced-form table as Markdown and LaTeX into ``out_dir``.
 
@@ -385,6 +411,18 @@ def write_estimate_tables(results: dict[str, Any], out_dir: str | Path) -> list[
             f"As the design-based table, next {words.noun} only, on one brand's complaints, or "
             "comparing the complaints answered with the fastest reply of the period in one "
             "latency bin (terciles) with the unanswered ones (a dose–response in latency).")
+    sensitivity = _sensitivity(results)
+    if sensitivity is not None:
+        table, note = sensitivity
+        written += write_table(
+            table, out_dir / "design_sensitivity",
+            "Sensitivity of the design-based estimate to selection on the unobserved",
+            "Marginal sensitivity model (Tan 2006): the true odds of being answered may differ "
+            "from the fitted propensity's by a factor up to Λ. Cells: 95% sensitivity "
+            "interval of the effect (bounds of the augmented stabilised IPW estimate, Zhao, "
+            "Small & Bhattacharya 2019; percentile bootstrap over customers); Λ = 1 is the "
+            "design's own assumption. Flip Λ: the smallest Λ whose interval contains 0. "
+            + note)
     for outcome, studies in results.get("event_study", {}).items():
         if not isinstance(studies, dict):
             continue

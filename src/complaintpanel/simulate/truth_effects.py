@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from complaintpanel.model import (
+    AnswerByLogit,
     AnswerRule,
     Customers,
     ModelParams,
@@ -37,8 +38,8 @@ from complaintpanel.model import (
     update_redress,
 )
 
-__all__ = ["answer_effects", "sentiment_effects", "world_answer_effects",
-           "world_sentiment_effects"]
+__all__ = ["answer_effects", "selection_lambda", "selection_odds_ratios", "sentiment_effects",
+           "world_answer_effects", "world_selection_lambda", "world_sentiment_effects"]
 
 # What the continuations draw each week, in this order from the seeded generator: the uniforms
 # of the first three purposes come first so that adding a purpose leaves them unchanged.
@@ -327,3 +328,84 @@ def world_sentiment_effects(world: Any, sentiment_by_voice: Mapping[str, float],
         answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states),
         [b.handle for b in world.brands], sentiment_by_voice, horizon=horizon, draws=draws,
         seed=world.spec.seed + 1, rows=rows)
+
+
+def selection_odds_ratios(states: pd.DataFrame, rule: AnswerByLogit, brands: Sequence[str],
+                          rows: pd.DataFrame, propensity: np.ndarray | None = None
+                          ) -> np.ndarray:
+    """Odds ratio between the true and a design's propensity of each customer-week's answer.
+
+    The simulator knows each customer-week's state, so it knows the true chance that at least
+    one of its ``k`` complaints is answered, ``π = 1 − (1 − p)^k`` with ``p`` the rule's
+    per-complaint probability for the brand and state. The marginal sensitivity model of
+    :mod:`complaintpanel.estimate.sensitivity` bounds the odds ratio between ``π`` and the
+    design's propensity ``e`` by Λ; this returns ``max(OR, 1/OR)`` per row, so a quantile of it
+    is the Λ the world implies.
+
+    Parameters
+    ----------
+    states : DataFrame
+        The simulator's states (``customer_id``, ``period``, ``brand``, ``state``,
+        ``complaints``).
+    rule : AnswerRule
+        The world's answer rule (an ``AnswerByLogit``: ``brand_logit``, ``state_shift``).
+    brands : sequence of str
+        The brands in the rule's order.
+    rows : DataFrame
+        ``customer_id`` and ``period`` of the customer-weeks (e.g. ``SensitivityResults.kept``).
+    propensity : ndarray, optional
+        The design's fitted propensity of ``rows``. Without it, the comparison is with the
+        oracle propensity given the design's controls: the mean of ``π`` within each cell of
+        brand × complaints × answered before × period over ``rows``.
+
+    Returns
+    -------
+    ndarray
+        ``max(OR, 1/OR) ≥ 1`` per row of ``rows``.
+    """
+    from scipy.special import expit
+
+    keys = ["customer_id", "period"]
+    frame = states.astype({"customer_id": str, "period": "int64"})
+    wanted = rows[keys].astype({"customer_id": str, "period": "int64"})
+    merged = wanted.merge(frame[[*keys, "brand", "state", "complaints", "redress"]], on=keys,
+                          how="left", validate="one_to_one")
+    if merged["state"].isna().any():
+        raise ValueError("some rows have no simulated state")
+    index = np.asarray(rule.brand_logit)[merged["brand"].map(
+        {b: i for i, b in enumerate(brands)}).to_numpy()]
+    shift = getattr(rule, "state_shift", None)
+    if shift is not None:
+        index = index + np.asarray(shift)[merged["state"].to_numpy(dtype=int)]
+    k = np.maximum(merged["complaints"].to_numpy(dtype=float), 1.0)
+    true = 1 - (1 - expit(index)) ** k
+    if propensity is None:
+        cell = [merged["brand"], merged["complaints"].clip(upper=20), merged["redress"] > 0,
+                merged["period"]]
+        propensity = pd.Series(true).groupby(cell).transform("mean").to_numpy()
+    true = np.clip(true, 1e-12, 1 - 1e-12)
+    fitted = np.clip(np.asarray(propensity, dtype=float), 1e-12, 1 - 1e-12)
+    return np.exp(np.abs(np.log(true / (1 - true)) - np.log(fitted / (1 - fitted))))
+
+
+def selection_lambda(odds_ratios: np.ndarray) -> dict[str, float]:
+    """Summaries of :func:`selection_odds_ratios`: median, 90th, 95th, 99th pct and maximum."""
+    q = np.quantile(odds_ratios, [0.5, 0.9, 0.95, 0.99])
+    return {"p50": float(q[0]), "p90": float(q[1]), "p95": float(q[2]), "p99": float(q[3]),
+            "max": float(np.max(odds_ratios))}
+
+
+def world_selection_lambda(world: Any, rows: pd.DataFrame | None = None,
+                           propensity: np.ndarray | None = None) -> dict[str, float]:
+    """Return the Λ a simulated world's answers imply (:func:`selection_lambda`).
+
+    ``rows`` defaults to every customer-week with a true complaint; ``propensity`` to the
+    oracle propensity given the design's controls (see :func:`selection_odds_ratios`).
+    """
+    from complaintpanel.simulate.world import answer_rule
+
+    if rows is None:
+        rows = world.states.loc[world.states["complaints"] > 0, ["customer_id", "period"]]
+    rule = answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states)
+    return selection_lambda(selection_odds_ratios(
+        world.states, rule, [b.handle for b in world.brands], rows, propensity))

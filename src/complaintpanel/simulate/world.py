@@ -53,7 +53,7 @@ from complaintpanel.model import (
 )
 from complaintpanel.runtime.io import atomic_path, write_json, write_parquet
 from complaintpanel.simulate import phrases
-from complaintpanel.simulate.truth_effects import answer_effects
+from complaintpanel.simulate.truth_effects import answer_effects, world_selection_lambda
 
 __all__ = [
     "ENDOGENOUS_LOGIT_SHIFT",
@@ -217,6 +217,12 @@ class World:
                 "follow_up_prob": FOLLOW_UP_PROB,
                 "endogenous_logit_shift": ENDOGENOUS_LOGIT_SHIFT
                 if self.spec.endogenous_replies else 0.0,
+                # The Λ of the marginal sensitivity model (estimate.sensitivity) the answers
+                # imply: odds ratio of the true answer probability (state known) to the oracle
+                # propensity given the design's controls, over customer-weeks with a complaint.
+                "selection_lambda": world_selection_lambda(self)
+                if self.spec.endogenous_replies and (self.states["complaints"] > 0).any()
+                else {"p50": 1.0, "p90": 1.0, "p95": 1.0, "p99": 1.0, "max": 1.0},
                 "arrival_window_weeks": _arrival_window(self.spec.weeks),
             },
             "redress": {"kind": self.spec.redress,
