@@ -112,7 +112,8 @@ def one_world(task: tuple[int, float, dict]) -> dict:
         fit = RelationshipHMM(n_starts=opts["starts"], random_state=seed,
                               latency_hours=LATENCY_HOURS).fit(panel)
     except Exception as error:  # a failed world is reported, never silently dropped
-        return {"seed": seed, "delta_fast_true": delta_fast, "error": repr(error)}
+        return {"seed": seed, "delta_fast_true": delta_fast, "error": repr(error),
+                "settings": opts}
     res = fit.results_
     fitted = time.perf_counter()
     common = {"horizon": opts["horizon"], "cohort_horizon": opts["cohort_horizon"],
@@ -120,19 +121,23 @@ def one_world(task: tuple[int, float, dict]) -> dict:
     estimate = simulate_policies(res, panel, n_draws=opts["draws"], n_paths=opts["paths"],
                                  random_state=seed, **common)
     simulated = time.perf_counter()
-    true_out = simulate_policies(results_at(truth.with_spec(res.spec)), panel, n_draws=1,
+    true_out = simulate_policies(results_at(truth.with_spec(res.spec)), panel, n_draws=0,
                                  n_paths=opts["truth_paths"], parameter_uncertainty=False,
                                  random_state=seed + 10**6, **common)
     keys = ["population", "contrast", "metric"]
-    merged = estimate.contrasts.merge(true_out.contrasts[[*keys, "estimate"]], on=keys,
-                                      suffixes=("", "_true"))
+    # the truth's own simulation error (its se without parameter uncertainty), reported so
+    # that the coverage can be read against it
+    truth_rows = true_out.contrasts[[*keys, "estimate", "se"]].rename(
+        columns={"estimate": "estimate_true", "se": "truth_mc_se"})
+    merged = estimate.contrasts.merge(truth_rows, on=keys)
     return {"seed": seed, "delta_fast_true": delta_fast,
             "delta_fast": float(res.params["delta_fast"]),
             "delta_fast_se": float(res.bse["delta_fast"]),
             "gamma": float(res.params["gamma"]), "delta": float(res.params["delta"]),
             "converged": bool(res.converged),
-            "contrasts": merged[[*keys, "estimate", "se", "lower", "upper",
-                                       "estimate_true"]].to_dict(orient="records"),
+            "contrasts": merged[[*keys, "estimate", "se", "lower", "upper", "estimate_true",
+                                 "truth_mc_se"]].to_dict(orient="records"),
+            "settings": opts,
             "seconds_fit": fitted - started, "seconds_policy": simulated - fitted,
             "seconds": time.perf_counter() - started}
 
@@ -146,7 +151,8 @@ def summarise(records: list[dict]) -> dict:
     table = rows.groupby(["population", "contrast", "metric"], sort=False).agg(
         coverage_95=("covered", "mean"), mean_true=("estimate_true", "mean"),
         mean_estimate=("estimate", "mean"), mean_error=("error", "mean"),
-        sd_error=("error", "std"), mean_se=("se", "mean"), worlds=("covered", "size"))
+        sd_error=("error", "std"), mean_se=("se", "mean"),
+        mean_truth_mc_se=("truth_mc_se", "mean"), worlds=("covered", "size"))
     table["se_over_sd_error"] = table["mean_se"] / table["sd_error"]
     table["in_target_band"] = table["coverage_95"].between(*TARGET_BAND)
     headline = table.reset_index()
@@ -190,9 +196,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--weeks", type=int, default=26)
     parser.add_argument("--starts", type=int, default=1)
-    parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--draws", type=int, default=20, help="as the package default")
     parser.add_argument("--paths", type=int, default=2)
-    parser.add_argument("--truth-paths", type=int, default=12)
+    parser.add_argument("--truth-paths", type=int, default=48)
     parser.add_argument("--horizon", type=int, default=12)
     parser.add_argument("--cohort-horizon", type=int, default=26)
     parser.add_argument("--budget", type=float, default=0.1)
@@ -218,8 +224,9 @@ def main() -> None:
     records: list[dict] = []
     if (args.resume or args.summarise_only) and log.exists():
         wanted = {task[0] for task in tasks}
+        # only worlds run with these very settings (a log from other settings is not reused)
         records = [r for r in map(json.loads, log.read_text().splitlines())
-                   if r["seed"] in wanted]
+                   if r["seed"] in wanted and r.get("settings") == opts]
         done = {r["seed"] for r in records}
         tasks = [task for task in tasks if task[0] not in done]
     reused = len(records)

@@ -226,18 +226,23 @@ def test_cli_policy_options_reach_the_simulation(tmp_path, truth, world):
     (out / "hmm.json").write_text(json.dumps(_results_at(truth).to_dict()))
     result = CliRunner().invoke(app, [
         "policy", str(folder), "--out", str(out), "--horizon", "2", "--cohort-horizon", "3",
-        "--draws", "3", "--paths", "1", "--budget", "0.25", "--objective", "net_voice",
+        "--draws", "3", "--paths", "3", "--budget", "0.25", "--objective", "net_voice",
         "--prediction"])
     assert result.exit_code == 0, result.output
     stored = json.loads((out / "policy.json").read_text())
     settings = stored["settings"]
     assert (settings["horizon"], settings["cohort_horizon"], settings["n_draws"],
             settings["n_paths"], settings["budget"], settings["objective"]) == (
-        2, 3, 3, 1, 0.25, "net_voice")
+        2, 3, 3, 3, 0.25, "net_voice")
     assert "pred_lower" in stored["totals"][0]
     assert {r["contrast"] for r in stored["contrasts"]} >= {
         "all_minus_none", "targeted_minus_random", "all_learning_on_minus_off"}
     assert "contrast" in (out / "policy_table.md").read_text()
+    # one path a draw leaves the simulation error unmeasured: a clear error, not a crash
+    one_path = CliRunner().invoke(app, ["policy", str(folder), "--out", str(out), "--paths", "1"])
+    assert one_path.exit_code != 0
+    assert "paths must be at least 2" in one_path.output
+    assert "internal error" not in one_path.output
 
 
 # ------------------------------------------------------------------ customers differ

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from complaintpanel.config import Config, load_config
+from complaintpanel.errors import PipelineError
 
 ConfigOption = Annotated[
     Path | None,
@@ -54,7 +55,10 @@ def overridden(section: Section, **options: Any) -> Section:
     one run.
     """
     given = {key: value for key, value in options.items() if value is not None}
-    return dataclasses.replace(section, **given)  # type: ignore[type-var]
+    try:
+        return dataclasses.replace(section, **given)  # type: ignore[type-var]
+    except ValueError as error:  # the section's own check of the overridden setting
+        raise PipelineError(f"command-line option: {error}") from error
 
 
 def echo_summary(stage: str, what: str, seconds: float) -> None:

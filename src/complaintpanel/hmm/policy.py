@@ -34,13 +34,22 @@ new customers, with the same brands, entering at first contact with a state draw
 **Uncertainty.** An outcome is an *expected* outcome: the average over ``n_paths`` simulated
 paths (and over customers). It is computed at the estimate θ̂ (the point estimate) and at
 ``n_draws`` parameter draws from the estimate's sampling distribution
-(:meth:`RelationshipHMMResults.draw_model_params`), each with its own paths; the standard error
-is the standard deviation across draws, and the interval is estimate ± t·se, with Student's t
-quantile for ``n_draws − 1`` degrees of freedom since the spread is estimated from few draws
-(it includes the simulation error of ``n_paths`` paths). Contrasts between arms (same draws,
-common random numbers) get their interval the same way. Prediction intervals — where this
-sample's realised outcome would fall, path noise included — are added only when asked
-(``prediction=True``).
+(:meth:`RelationshipHMMResults.draw_model_params`). Every draw runs on the **same random
+numbers** as the estimate (common random numbers across draws, as across arms), so the spread
+of the draws' expected outcomes measures what parameter uncertainty does to the outcome,
+nearly free of simulation noise. The estimate's own simulation error — it averages only
+``n_paths`` paths — is measured separately, from the spread of single paths within each draw
+(pooled over draws, so it is well estimated even from two paths a draw). The standard error
+combines the two::
+
+    se² = Var_draws(expected outcome) + Var_within(single path) / n_paths
+
+and the interval is estimate ± t·se, with Student's t at Welch–Satterthwaite degrees of
+freedom (the draws' part is estimated from ``n_draws − 1``, the paths' part from
+``(n_draws + 1)(n_paths − 1)`` degrees of freedom). Contrasts between arms (same draws, same
+random numbers) get their interval the same way. Prediction intervals — where this sample's
+realised outcome would fall, one path's noise included — are added only when asked
+(``prediction=True``): estimate ± t·√(Var_draws + Var_within), a normal approximation.
 """
 
 from __future__ import annotations
@@ -353,6 +362,25 @@ def customer_heterogeneity(results: RelationshipHMMResults, model: RelationshipH
                                  dict(classes.index))
 
 
+def _interval(estimate: float, draw_var: float, df_draws: int, sim_var: float,
+              df_sim: int, level: float) -> tuple[float, float]:
+    """Return estimate ± t·√(draw_var + sim_var), t at Welch–Satterthwaite degrees of freedom.
+
+    Each variance is estimated with its own degrees of freedom (the draws' spread from few
+    parameter draws, the simulation noise from many paths); Satterthwaite's approximation
+    gives the degrees of freedom of their sum.
+    """
+    total = draw_var + sim_var
+    if not np.isfinite(total):
+        return float("nan"), float("nan")
+    if total <= 0:
+        return estimate, estimate
+    denominator = draw_var**2 / df_draws + sim_var**2 / max(df_sim, 1)
+    df = total**2 / denominator if denominator > 0 else float("inf")
+    half = float(student_t.ppf(0.5 + level / 2, df=df)) * float(np.sqrt(total))
+    return float(estimate - half), float(estimate + half)
+
+
 def available_arms(results: RelationshipHMMResults) -> list[str]:
     """Arms the fitted model supports (``fast`` needs a model with latency)."""
     return [a for a in ARMS if a != "fast" or "fast_reply" in results.spec.transition_covariates]
@@ -386,9 +414,12 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
     learning_off : bool
         Also run every answering arm with learning off for the redress it creates.
     n_draws : int
-        Parameter draws for the intervals (besides the estimate itself).
+        Parameter draws for the intervals (besides the estimate itself); 0 computes the
+        expected outcomes at the estimate only (intervals then need
+        ``parameter_uncertainty=False``: simulation error only).
     n_paths : int
-        Simulated paths per parameter draw, averaged into the expected outcome.
+        Simulated paths per parameter draw (at least 2), averaged into the expected outcome;
+        their spread within a draw measures the simulation error.
     budget : float
         Share of complaints answered by the ``random`` and ``targeted`` arms.
     objective : {"good_share", "net_voice"}
@@ -422,8 +453,11 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
             raise ValueError(f"unknown population {name!r} (known: {list(POPULATIONS)})")
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r} (known: {list(OBJECTIVES)})")
-    if horizon < 1 or cohort_horizon < 1 or n_draws < 1 or n_paths < 1:
-        raise ValueError("horizons, n_draws and n_paths must be positive")
+    if horizon < 1 or cohort_horizon < 1 or n_draws < 0:
+        raise ValueError("horizons must be positive and n_draws non-negative")
+    if n_paths < 2:
+        raise ValueError("n_paths must be at least 2: the simulation error of the expected "
+                         "outcomes is measured from the spread of paths within a draw")
     if not 0 < budget <= 1:
         raise ValueError("budget must be a share of complaints in (0, 1]")
     model = RelationshipHMM.from_results(results)
@@ -444,7 +478,9 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         theta_d = results.draw_theta(rng) if parameter_uncertainty else results.theta
         thetas.append(theta_d)
         drawn.append(results.layout.to_natural(theta_d))
-    seeds = [int(rng.integers(2**62)) for _ in drawn]
+    # One seed for the estimate and every draw: common random numbers across draws (and
+    # arms), so the draws differ by their parameters, not by their simulation noise.
+    seed = int(rng.integers(2**62))
     # Each draw starts from the states filtered under its own parameters.
     filtered = model.filtered_last_proba(panel, params=drawn)
     state_columns = [f"p_{s}" for s in model.state_names_]
@@ -460,7 +496,7 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         pop = pops[name]
         values[name] = {run: {m: np.empty((len(drawn), n_paths, pop.horizon))
                               for m in PATH_METRICS} for run in runs}
-        for d, (params, seed) in enumerate(zip(drawn, seeds, strict=True)):
+        for d, params in enumerate(drawn):
             probs = (start_probs[d] if name == "observed"
                      else np.broadcast_to(params.initial_probs, (pop.size, params.n_states)))
             effect, own_delta = (None, None) if heterogeneity is None else (
@@ -473,19 +509,25 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                 for metric in PATH_METRICS:
                     values[name][(arm, learning)][metric][d] = out[metric]
 
-    # est − truth and the draws' deviations share one spread, estimated from n_draws draws:
-    # Student's t with n_draws − 1 degrees of freedom (few draws: wider than the normal's z)
-    z = float(student_t.ppf(0.5 + level / 2, df=max(n_draws - 1, 1)))
-
     def summary(per_path: np.ndarray) -> dict[str, float]:
-        # per_path: (draws, paths); the estimate is draw 0 (θ̂), the se the spread of draws
+        # per_path: (draws, paths), draw 0 the estimate θ̂, all on common random numbers
         expected = per_path.mean(axis=1)
-        se = float(expected[1:].std(ddof=1)) if expected.size > 2 else float("nan")
-        row = {"estimate": float(expected[0]), "se": se,
-               "lower": float(expected[0] - z * se), "upper": float(expected[0] + z * se)}
+        path_var = float(per_path.var(axis=1, ddof=1).mean())  # one path's simulation noise
+        df_paths = per_path.shape[0] * (n_paths - 1)
+        if not parameter_uncertainty:
+            draw_var, df_draws = 0.0, 1
+        elif n_draws >= 2:
+            draw_var, df_draws = float(expected[1:].var(ddof=1)), n_draws - 1
+        else:
+            draw_var, df_draws = float("nan"), 1
+        sim_var = path_var / n_paths
+        se = float(np.sqrt(draw_var + sim_var))
+        row = {"estimate": float(expected[0]), "se": se}
+        row["lower"], row["upper"] = _interval(expected[0], draw_var, df_draws, sim_var,
+                                               df_paths, level)
         if prediction:
-            row["pred_lower"] = float(np.quantile(per_path, (1 - level) / 2))
-            row["pred_upper"] = float(np.quantile(per_path, (1 + level) / 2))
+            row["pred_lower"], row["pred_upper"] = _interval(expected[0], draw_var, df_draws,
+                                                             path_var, df_paths, level)
         return row
 
     def totals_of(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
