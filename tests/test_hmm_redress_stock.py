@@ -229,6 +229,9 @@ def test_cli_fixed_rho_recovers_gamma_and_delta(stock_panel, tmp_path) -> None:
     truth = default_params()
     for name, value in (("gamma", truth.gamma), ("delta", truth.delta)):
         assert abs(stored["params"][name] - value) < 3 * stored["bse"][name], name
-    # policies still carry redress forward as binary: refused, not silently wrong
-    result = CliRunner().invoke(app, ["policy", str(folder), "--out", str(out)])
-    assert result.exit_code != 0 and "decaying redress stock" in result.output
+    # policies carry the stock forward at the fitted ρ
+    result = CliRunner().invoke(app, ["policy", str(folder), "--out", str(out), "--draws", "2",
+                                      "--horizon", "2", "--cohort-horizon", "2"])
+    assert result.exit_code == 0, result.output
+    policy = json.loads((out / "policy.json").read_text())
+    assert policy["settings"]["redress"].startswith("decaying stock, rho = 0.700")

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -47,12 +48,18 @@ def world(truth) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ learning off
+def _with_redress(params: ModelParams, decay: float | None) -> ModelParams:
+    return params.with_spec(dataclasses.replace(params.spec, redress_decay=decay))
+
+
 @pytest.mark.parametrize("arm", ["observed", "all", "targeted"])
 @pytest.mark.parametrize("entering", [False, True])
-def test_learning_off_equals_learning_on_until_the_policy_first_answers(arm, entering):
+@pytest.mark.parametrize("decay", [None, 0.6])
+def test_learning_off_equals_learning_on_until_the_policy_first_answers(arm, entering, decay):
     # Rare complaints and few customers per path, so the first answer comes late in many
-    # paths; half the customers start redressed (they keep their γ-term when learning is off).
-    params = default_params().replace(neutral=None, gamma=0.8)
+    # paths; half the customers start redressed (they keep their γ-term when learning is off;
+    # under the decaying stock it decays as it would without new answers).
+    params = _with_redress(default_params().replace(neutral=None, gamma=0.8), decay)
     params = params.replace(a=params.a - 2.5)
     n, n_paths, horizon = 4, 100, 10
     rng = np.random.default_rng(3)
@@ -79,6 +86,70 @@ def test_learning_off_equals_learning_on_until_the_policy_first_answers(arm, ent
                                           off[metric][p, :first[p] + 1], err_msg=metric)
     # ... and the squeaky wheel the policy creates shows up afterwards
     assert on["complaints"].sum() > off["complaints"].sum()
+
+
+@pytest.mark.parametrize("decay", [None, 0.6])
+def test_answers_that_move_nothing_but_redress_change_nothing_with_learning_off(decay):
+    # With δ = κ = 0 an answer acts only through the redress it creates; with learning off
+    # for that redress, answering everyone is the "none" arm path by path, in every period:
+    # the starting redress (binary, or a stock decaying at ρ) evolves exactly as unanswered.
+    params = _with_redress(default_params().replace(neutral=None, gamma=0.8, delta=0.0), decay)
+    rng = np.random.default_rng(4)
+    n = 6
+    population = Population(name="observed", brand=np.repeat([0, 1], 3),
+                            redress=np.array([0.0, 1.0, 2.5, 0.0, 0.4, 1.0]),
+                            shift_columns={"intervened": np.zeros(n),
+                                           "peer_voice": rng.normal(0, 0.3, n)},
+                            horizon=8)
+    probs = rng.dirichlet(np.ones(3), size=n)
+    kwargs = dict(n_paths=20, seed=5, answer_rate=np.array([0.5, 0.9]), fast_share=None)
+    none = run_arm("none", True, params, population, probs, **kwargs)
+    off = run_arm("all", False, params, population, probs, **kwargs)
+    on = run_arm("all", True, params, population, probs, **kwargs)
+    assert off["answered"].sum() > 0
+    for metric in ("complaints", "compliments", "share_best"):
+        np.testing.assert_array_equal(off[metric], none[metric], err_msg=metric)
+    assert on["complaints"].sum() > off["complaints"].sum()
+
+
+def test_squeaky_wheel_of_the_targeting_rule_under_binary_and_stock_redress():
+    params = default_params().replace(neutral=None, gamma=0.5)
+    base = np.array([2.0, 2.0, 2.0])
+    rule = TargetedRule(params=params, budget=1.0, objective="net_voice",
+                        path=np.zeros(3, dtype=np.int64),
+                        redress=np.array([0.0, 1.0, 0.5]), periods_left=3)
+    # binary: only the customer not yet redressed learns, (e^γ − 1)·rate in each period left
+    binary = rule._squeak(base)
+    learn = np.expm1(0.5)
+    np.testing.assert_allclose(binary, [3 * 2.0 * learn, 0.0, 3 * 0.5 * 2.0 * learn])
+    # stock ρ = 0.5: k periods on the answer adds ρ^(k−1) to a stock that would be ρ^k R
+    rule.params = _with_redress(params, 0.5)
+    stock = rule._squeak(base)
+    for i, r in enumerate([0.0, 1.0, 0.5]):
+        expected = sum(2.0 * (np.exp(0.5 * (0.5**k * r + 0.5 ** (k - 1)))
+                              - np.exp(0.5 * 0.5**k * r)) for k in (1, 2, 3))
+        assert stock[i] == pytest.approx(expected, rel=1e-12)
+    # with ρ = 1 a customer with no redress learns exactly as under binary redress
+    rule.params = _with_redress(params, 1.0)
+    assert rule._squeak(base)[0] == pytest.approx(binary[0], rel=1e-12)
+
+
+def test_policies_run_on_a_decaying_stock_model(truth):
+    params = _with_redress(truth, 0.7)
+    panel = sample_panel(params, 300, 10, random_state=3)
+    out = simulate_policies(_results_at(params), panel, horizon=4, cohort_horizon=5,
+                            policies=("none", "all"), n_draws=2, n_paths=2, random_state=1)
+    assert "0.700" in out.settings["redress"]
+    # the observed customers start from the stock of the data, carried one period on
+    model = RelationshipHMM.from_results(_results_at(params))
+    last = model.model_frame(panel).groupby(["customer_id", "brand"], sort=False).tail(1)
+    from complaintpanel.hmm.policy import _start_facts
+
+    start, *_ = _start_facts(model.model_frame(panel), _results_at(params))
+    expected = 0.7 * last["redress"].to_numpy() + (last["answered_complaints"].to_numpy() > 0)
+    np.testing.assert_allclose(start.redress, expected)
+    assert start.redress.max() > 1.0  # a stock, not a binary flag
+    assert out.contrast("observed", "all_learning_on_minus_off", "complaints")["estimate"] > 0
 
 
 def test_learning_off_keeps_the_redress_of_the_data(truth, world):
@@ -155,6 +226,14 @@ def test_contrasts_are_differences_of_arms_and_intervals_come_from_draws(truth, 
                               prediction=True, **(kwargs | {"n_draws": 10, "n_paths": 4}))
     assert (fixed.contrast("cohort", "all_minus_none", "share_best")["se"]
             < out.contrast("cohort", "all_minus_none", "share_best")["se"])
+    # every draw runs on the estimate's random numbers: with (practically) no parameter
+    # uncertainty the draws agree and the interval is the simulation error alone
+    tiny = simulate_policies(_results_at(truth, 1e-16), world,
+                             **(kwargs | {"n_draws": 10, "n_paths": 4}))
+    for population in ("observed", "cohort"):
+        for metric in ("complaints", "share_best"):
+            assert tiny.contrast(population, "all_minus_none", metric)["se"] == pytest.approx(
+                fixed.contrast(population, "all_minus_none", metric)["se"], rel=1e-4)
     # a prediction interval (one realised path) is wider than the confidence interval of the
     # expected outcome (a mean of 4 paths): about twice as wide without parameter uncertainty
     for population in ("observed", "cohort"):

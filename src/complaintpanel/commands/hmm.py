@@ -429,12 +429,6 @@ def policy(
             _write_text(f"% Policies not simulated: {reason}\n",
                         outputs.path("policy_table.tex"))
             summary = f"not simulated ({reason})"
-        elif results.spec.redress_decay is not None:
-            # hmm.policy carries redress forward as binary (update_redress without a decay):
-            # refuse rather than simulate a different model than the one estimated
-            raise PipelineError("policies for a model with the decaying redress stock "
-                                "([hmm] redress = \"stock\") are not implemented yet; fit "
-                                "the binary model for `complaintpanel policy`", file=estimates)
         else:
             outcome = simulate_policies(
                 results, pd.read_parquet(panel_path), horizon=settings.horizon,

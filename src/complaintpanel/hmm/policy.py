@@ -22,8 +22,9 @@
 
 Each answering arm runs twice: with **learning on** (the model as fitted) and with **learning
 off for the redress the policy creates**: customers keep the redress history they start with
-(those already redressed in the data keep their γ-term), and only the policy's new answers
-raise no later complaints. The two agree in every period before the policy has answered
+(those already redressed in the data keep their γ-term; under the decaying redress stock that
+history decays at ρ as it would without new answers), and only the policy's new answers raise
+no later complaints. The two agree in every period before the policy has answered
 anyone; their difference is the squeaky wheel the policy itself creates.
 
 **Populations.** ``observed``: the customers of the data, from their filtered end states
@@ -223,7 +224,7 @@ def _start_facts(frame: pd.DataFrame, results: RelationshipHMMResults
                              minlength=n_brands)
         fast_share = np.divide(n_fast, n_int, out=np.zeros(n_brands), where=n_int > 0)
     population = Population(name="observed", brand=codes,
-                            redress=update_redress(redress, answered_last),
+                            redress=update_redress(redress, answered_last, spec.redress_decay),
                             shift_columns=columns, horizon=0)
     return population, brands, answer_rate, fast_share
 
@@ -471,6 +472,10 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         (arm, False) for arm in arms if learning_off and squeaky and arm != "none"]
 
     rng = np.random.default_rng(random_state)
+    # One seed for the estimate and every draw: common random numbers across draws (and
+    # arms), so the draws differ by their parameters, not by their simulation noise. Drawn
+    # first, so the paths do not depend on the number of draws or on parameter uncertainty.
+    seed = int(rng.integers(2**62))
     heterogeneity = customer_heterogeneity(results, model, panel, frame)
     drawn: list[ModelParams] = [results.model_params()]
     thetas: list[np.ndarray] = [results.theta]
@@ -478,9 +483,6 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         theta_d = results.draw_theta(rng) if parameter_uncertainty else results.theta
         thetas.append(theta_d)
         drawn.append(results.layout.to_natural(theta_d))
-    # One seed for the estimate and every draw: common random numbers across draws (and
-    # arms), so the draws differ by their parameters, not by their simulation noise.
-    seed = int(rng.integers(2**62))
     # Each draw starts from the states filtered under its own parameters.
     filtered = model.filtered_last_proba(panel, params=drawn)
     state_columns = [f"p_{s}" for s in model.state_names_]
@@ -573,6 +575,9 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         "metrics": TOTALS, "arm_labels": {a: ARMS[a] for a in arms},
         "population_labels": {p: POPULATIONS[p] for p in populations},
         "objective_label": OBJECTIVES[objective],
+        "redress": ("binary" if spec.redress_decay is None else
+                    f"decaying stock, rho = {spec.redress_decay:.3f} (held at its estimate in "
+                    "every parameter draw: its uncertainty is not propagated)"),
         "heterogeneity": ("none" if heterogeneity is None else
                           f"{heterogeneity.kind}: observed customers draw their effect or "
                           "class from their posterior at the estimate, new customers from "

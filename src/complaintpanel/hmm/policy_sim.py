@@ -24,8 +24,9 @@ distribution (δ, and κ for the complaints left unanswered), valued by the obje
 
 * ``good_share``: the rise in the probability of the best state;
 * ``net_voice``: the rise in expected compliments − complaints per period, over the periods
-  left, minus — for a customer not yet redressed — the squeaky wheel: ``(e^γ − 1)`` times the
-  expected complaint rate over the periods left.
+  left, minus the squeaky wheel the answer teaches: for binary redress, for a customer not yet
+  redressed, ``(e^γ − 1)`` times the expected complaint rate over the periods left; for the
+  decaying stock, the extra complaints from the answer's decaying addition to the stock.
 """
 
 from __future__ import annotations
@@ -155,10 +156,30 @@ class TargetedRule:
         if self.objective == "good_share":
             return change[:, -1]
         value = np.exp(params.c) - np.exp(params.a)  # net voice per period by state
-        learned = (np.expm1(params.gamma) if "redress" in params.spec.complaint_covariates
-                   else 0.0)
-        squeak = (1.0 - self.redress) * learned * (posterior @ np.exp(params.a))
-        return self.periods_left * (change @ value - squeak)
+        squeak = self._squeak(posterior @ np.exp(params.a))
+        return self.periods_left * change @ value - squeak
+
+    def _squeak(self, base_rate: np.ndarray) -> np.ndarray:
+        """Extra complaints over the periods left that answering now teaches (the squeaky wheel).
+
+        ``base_rate`` is the customer's expected complaint rate at zero redress, ``E[e^{a_s}]``
+        under the current belief (the state's drift over the horizon is ignored, as in the
+        value term). Binary redress: only a customer not yet redressed learns,
+        ``(1 − R)(e^γ − 1)`` times the rate in every period left. Decaying stock ``ρ``: the
+        answer adds ``ρ^{k−1}`` to the stock ``k`` periods on, where the stock would otherwise
+        be ``ρ^k R``; the extra complaints are ``Σ_k e^{a}(e^{γ(ρ^k R + ρ^{k−1})} − e^{γ ρ^k R})``.
+        """
+        params = self.params
+        assert self.redress is not None
+        if "redress" not in params.spec.complaint_covariates:
+            return np.zeros_like(base_rate)
+        decay = params.spec.redress_decay
+        if decay is None:
+            return self.periods_left * (1.0 - self.redress) * np.expm1(params.gamma) * base_rate
+        k = np.arange(1, self.periods_left + 1, dtype=float)[None, :]
+        kept = decay**k * self.redress[:, None]
+        extra = np.exp(params.gamma * (kept + decay ** (k - 1))) - np.exp(params.gamma * kept)
+        return base_rate * extra.sum(axis=1)
 
     def __call__(self, complaints: np.ndarray, state: np.ndarray, brand: np.ndarray,
                  draws: Draws) -> Answers:
@@ -237,7 +258,8 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
     learning : bool
         Whether redress the policy creates raises later complaints (the squeaky wheel). When
         off, every customer keeps the redress history they start with (customers redressed in
-        the data keep their γ-term); only the policy's new answers have no squeaky wheel.
+        the data keep their γ-term; under the decaying stock that history decays at ρ as it
+        would without new answers); only the policy's new answers have no squeaky wheel.
     params : ModelParams
     population : Population
     state_probs : ndarray, shape (N, K)
@@ -299,6 +321,7 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
                               voice_effect=voice_effect, delta=delta)
     out = {name: np.empty((n_paths, horizon)) for name in PATH_METRICS}
     targeted = isinstance(rule, TargetedRule)
+    decay = params.spec.redress_decay
     for h in range(horizon):
         first = population.entering and h == 0
         draws: Draws
@@ -318,8 +341,9 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
         if targeted:
             belief = _belief_after(params, belief, period.redress, period.complaints,
                                    period.compliments, first)
-        if not learning:
-            customers = dataclasses.replace(customers, redress=history)
+        if not learning:  # the redress the customers started with, as it would decay
+            kept = history if decay is None else history * decay ** (h + 1)
+            customers = dataclasses.replace(customers, redress=kept)
         values = {"complaints": period.complaints, "compliments": period.compliments,
                   "share_best": period.state == k - 1, "share_worst": period.state == 0,
                   "answered": period.answered, "replied": period.intervened}
