@@ -86,10 +86,23 @@ endif
 
 venv: $(INSTALLED)
 
+# The environment is installed from requirements.lock: the exact versions the tests and the
+# benchmarks ran with (tools/write_lock.py writes it; tests/test_packaging.py checks it against
+# pyproject.toml and against .venv). LOCK=0 resolves pyproject.toml's version ranges instead.
+LOCK ?= 1
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+ifeq ($(LOCK),0)
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[spark,dev,lab]"
+	$(PIP) -e ".[spark,dev,lab]"
 	@touch $@
+else
+$(INSTALLED): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps -e ".[spark,dev,lab]"
+	@touch $@
+endif
 
 # ---- data stages -------------------------------------------------------------------------------
 $(RAW_DIR)/twcs.csv: $(STAMPS)/config-simulate.stamp $(SIMULATE_SRC) | $(INSTALLED)
@@ -239,7 +252,7 @@ lab: | $(INSTALLED)
 	$(BIN)/jupyter lab --ServerApp.root_dir=analysis $(LAB_ARGS)
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests benchmarks analysis
+	$(BIN)/ruff check src tests benchmarks analysis tools
 
 clean:
 	rm -rf data/raw/simulated data/interim/*/ data/processed/*/ results $(STAMPS) paper/pages \

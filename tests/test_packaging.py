@@ -51,6 +51,38 @@ def test_environment_yml_matches_pyproject() -> None:
     assert _environment_requirements() == _pyproject_requirements()
 
 
+def _lock() -> dict[str, str]:
+    lines = (REPO / "requirements.lock").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line and not line.startswith("#")]
+    return {_normalise(name): version for name, version in pins}
+
+
+def test_lock_file_satisfies_every_requirement_of_pyproject() -> None:
+    from packaging.requirements import Requirement
+
+    lock = _lock()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra]
+    for text in declared:
+        requirement = Requirement(text.split("#")[0])
+        name = _normalise(requirement.name)
+        assert name in lock, f"{name} is in pyproject.toml but not in requirements.lock"
+        assert requirement.specifier.contains(lock[name], prereleases=True), (
+            f"requirements.lock pins {name}=={lock[name]}, outside pyproject's {text!r}")
+
+
+def test_the_environment_is_the_locked_one() -> None:
+    # `make` installs .venv from requirements.lock: the lock must be exactly the closure of
+    # pyproject's requirements in that environment (tools/write_lock.py --check)
+    venv = (REPO / ".venv").resolve()
+    if Path(sys.prefix).resolve() != venv:
+        pytest.skip(f"not running in the project's .venv ({venv}): the lock describes that one")
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "write_lock.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
 def test_every_dependency_has_a_lower_bound() -> None:
     assert all(bound for bound in _pyproject_requirements().values())
 
