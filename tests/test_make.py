@@ -127,6 +127,30 @@ def test_two_runs_give_identical_results(two_runs: tuple[Path, Path, str]) -> No
         assert table.read_bytes() == (second / "paper" / "tables" / table.name).read_bytes()
 
 
+def _type3_fonts(pdf: Path) -> int:
+    """Count Type 3 font dictionaries in a PDF, inside compressed object streams too."""
+    import zlib
+
+    data = pdf.read_bytes()
+    chunks = [data]
+    for match in re.finditer(rb"stream\r?\n", data):
+        start = match.end()
+        end = data.find(b"endstream", start)
+        try:
+            chunks.append(zlib.decompress(data[start:end]))
+        except zlib.error:
+            continue
+    return sum(len(re.findall(rb"/Subtype\s*/Type3", chunk)) for chunk in chunks)
+
+
+def test_no_type3_fonts_in_the_paper_or_its_figures(two_runs: tuple[Path, Path, str]) -> None:
+    project = two_runs[0]
+    figures = sorted((project / "paper" / "figures").glob("*.pdf"))
+    assert len(figures) >= len(EXPECTED_FIGURES)
+    for pdf in [*figures, project / "paper" / "paper.pdf"]:
+        assert _type3_fonts(pdf) == 0, pdf.name
+
+
 def test_published_outputs_hold_no_handles_or_text(two_runs: tuple[Path, Path, str]) -> None:
     pdfium = pytest.importorskip("pypdfium2")
     project = two_runs[0]

@@ -60,7 +60,10 @@ def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
         (".pdf", _PDF_METADATA, {}), (".png", _PNG_METADATA, {"dpi": 200}))
     for suffix, metadata, extra in formats:
         path = stem.with_suffix(suffix)
-        with atomic_path(path) as tmp:
+        # TrueType (Type 42) fonts embedded, not matplotlib's default Type 3 bitmaps-as-glyphs:
+        # journals reject Type 3 fonts, and the paper embeds these PDFs as they are
+        with atomic_path(path) as tmp, matplotlib.rc_context({"pdf.fonttype": 42,
+                                                              "ps.fonttype": 42}):
             fig.savefig(tmp, format=suffix[1:], bbox_inches="tight", metadata=metadata, **extra)
         written.append(path)
     plt.close(fig)
