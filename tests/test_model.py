@@ -211,7 +211,9 @@ def test_policy_arm_observed_is_a_step_loop_from_the_policy_streams() -> None:
     brand = last["brand"].map({b: i for i, b in enumerate(brands)}).to_numpy()
     n = brand.size
     model = RelationshipHMM.from_results(results)
-    seed = int(np.random.default_rng(7).integers(2**62))  # one seed, drawn first, for all draws
+    from complaintpanel.hmm.policy import _draw_seeds
+
+    seed = _draw_seeds(np.random.default_rng(7), n_draws + 1)[0]  # the estimate's seed
     estimate = results.model_params()
     probs = model.filtered_last_proba(panel)[["p_poor", "p_fair", "p_good"]].to_numpy()
     state = categorical(np.random.default_rng([seed, 2**31]).random(n * n_paths),

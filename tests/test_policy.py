@@ -18,9 +18,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as student_t
 
 from complaintpanel.hmm import ParamLayout, RelationshipHMM, RelationshipHMMResults
-from complaintpanel.hmm.policy import simulate_policies
+from complaintpanel.hmm.policy import draw_path_summary, simulate_policies
 from complaintpanel.hmm.policy_sim import Population, TargetedRule, run_arm
 from complaintpanel.hmm.results import StartReport
 from complaintpanel.hmm.sampling import sample_panel
@@ -171,7 +172,9 @@ def test_targeting_beats_random_answering_at_the_same_budget(truth, world):
     for objective, metric in (("good_share", "share_best"), ("net_voice", "net_voice")):
         out = simulate_policies(_results_at(truth), world, horizon=8, cohort_horizon=12,
                                 policies=("random", "targeted"), learning_off=False,
-                                n_draws=6, n_paths=6, budget=budget, objective=objective,
+                                # 12 paths a draw: the gain is 4–18 se on any seed (t ≈ 1–6
+                                # with 6 paths, too noisy to test a sign at 5%)
+                                n_draws=6, n_paths=12, budget=budget, objective=objective,
                                 parameter_uncertainty=False, random_state=1)
         for population in ("observed", "cohort"):
             gain = out.contrast(population, "targeted_minus_random", metric)
@@ -226,8 +229,8 @@ def test_contrasts_are_differences_of_arms_and_intervals_come_from_draws(truth, 
                               prediction=True, **(kwargs | {"n_draws": 10, "n_paths": 4}))
     assert (fixed.contrast("cohort", "all_minus_none", "share_best")["se"]
             < out.contrast("cohort", "all_minus_none", "share_best")["se"])
-    # every draw runs on the estimate's random numbers: with (practically) no parameter
-    # uncertainty the draws agree and the interval is the simulation error alone
+    # each draw's random numbers do not depend on the parameter draws: with (practically) no
+    # parameter uncertainty the interval is the simulation error alone
     tiny = simulate_policies(_results_at(truth, 1e-16), world,
                              **(kwargs | {"n_draws": 10, "n_paths": 4}))
     for population in ("observed", "cohort"):
@@ -244,6 +247,34 @@ def test_contrasts_are_differences_of_arms_and_intervals_come_from_draws(truth, 
     assert "answer every complaint" in text and "all_minus_none" in text
     assert r"\toprule" in out.to_latex()
     json.dumps(out.to_dict())
+
+
+def test_draw_path_intervals_cover_at_their_level():
+    # x_dp = m_d + ε_dp: m_0 − truth and the draws' m_d − m_0 ~ N(0, τ²) (the draws scatter
+    # around the estimate as the estimate around the truth), ε_dp each draw's own path noise,
+    # here larger than the parameter part as in the small learning on − off contrasts
+    rng = np.random.default_rng(0)
+    tau, noise, n_draws, n_paths, reps = 0.1, 0.3, 20, 2, 3000
+    covered, se2 = 0, []
+    for _ in range(reps):
+        m = rng.normal(0, tau) + np.concatenate([[0.0], rng.normal(0, tau, n_draws)])
+        row = draw_path_summary(m[:, None] + noise * rng.standard_normal((n_draws + 1, n_paths)))
+        covered += row["lower"] <= 0 <= row["upper"]
+        se2.append(row["se"] ** 2)
+    assert 0.94 <= covered / reps <= 0.96
+    assert np.mean(se2) == pytest.approx(tau**2 + noise**2 / n_paths, rel=0.05)
+
+
+def test_draw_path_summary_known_answer():
+    x = np.array([[1.0, 3.0], [2.0, 2.0], [4.0, 6.0], [0.0, 2.0]])  # estimate, then 3 draws
+    row = draw_path_summary(x, prediction=True)
+    assert row["estimate"] == 2.0
+    assert row["se"] == pytest.approx(np.std([2.0, 5.0, 1.0], ddof=1))
+    assert row["upper"] - row["estimate"] == pytest.approx(
+        student_t.ppf(0.975, df=2) * np.std([2.0, 5.0, 1.0], ddof=1))
+    assert (row["pred_lower"], row["pred_upper"]) == pytest.approx(
+        (np.quantile(x, 0.025), np.quantile(x, 0.975)))
+    assert np.isnan(draw_path_summary(x[:2])["se"])  # one draw: no spread
 
 
 # ------------------------------------------------------------------ on a fitted model
@@ -317,11 +348,11 @@ def test_cli_policy_options_reach_the_simulation(tmp_path, truth, world):
     assert {r["contrast"] for r in stored["contrasts"]} >= {
         "all_minus_none", "targeted_minus_random", "all_learning_on_minus_off"}
     assert "contrast" in (out / "policy_table.md").read_text()
-    # one path a draw leaves the simulation error unmeasured: a clear error, not a crash
-    one_path = CliRunner().invoke(app, ["policy", str(folder), "--out", str(out), "--paths", "1"])
-    assert one_path.exit_code != 0
-    assert "paths must be at least 2" in one_path.output
-    assert "internal error" not in one_path.output
+    # a setting out of range is a clear error, not a crash
+    no_path = CliRunner().invoke(app, ["policy", str(folder), "--out", str(out), "--paths", "0"])
+    assert no_path.exit_code != 0
+    assert "paths must be at least 1" in no_path.output
+    assert "internal error" not in no_path.output
 
 
 # ------------------------------------------------------------------ customers differ

@@ -314,8 +314,7 @@ class PolicyConfig:
     cohort_horizon: int = 26
     # Parameter draws for the confidence intervals (besides the estimate itself).
     draws: int = 20
-    # Simulated paths per draw (>= 2), averaged into each expected outcome; their spread
-    # within a draw measures the simulation error in the intervals.
+    # Simulated paths per draw, averaged into each expected outcome.
     paths: int = 2
     seed: int = 7
     # Draw parameters from their estimated sampling distribution (else fix them).
@@ -340,9 +339,8 @@ class PolicyConfig:
                              f"not {self.objective!r}")
         if not 0 < self.budget <= 1:
             raise ValueError(f"[policy] budget must be in (0, 1], not {self.budget}")
-        if self.paths < 2:
-            raise ValueError("[policy] paths must be at least 2 (the simulation error is "
-                             f"measured from the spread of paths within a draw), not {self.paths}")
+        if self.paths < 1:
+            raise ValueError(f"[policy] paths must be at least 1, not {self.paths}")
         if self.draws < 0:
             raise ValueError(f"[policy] draws must be >= 0, not {self.draws}")
 

@@ -381,7 +381,7 @@ def policy(
     draws: Annotated[int | None, typer.Option(
         help="Parameter draws for the confidence intervals.")] = None,
     paths: Annotated[int | None, typer.Option(
-        help="Simulated paths per draw (at least 2).")] = None,
+        help="Simulated paths per draw.")] = None,
     budget: Annotated[float | None, typer.Option(
         help="Share of complaints answered by the budget arms (random, targeted).")] = None,
     objective: Annotated[str | None, typer.Option(

@@ -35,22 +35,13 @@ new customers, with the same brands, entering at first contact with a state draw
 **Uncertainty.** An outcome is an *expected* outcome: the average over ``n_paths`` simulated
 paths (and over customers). It is computed at the estimate θ̂ (the point estimate) and at
 ``n_draws`` parameter draws from the estimate's sampling distribution
-(:meth:`RelationshipHMMResults.draw_model_params`). Every draw runs on the **same random
-numbers** as the estimate (common random numbers across draws, as across arms), so the spread
-of the draws' expected outcomes measures what parameter uncertainty does to the outcome,
-nearly free of simulation noise. The estimate's own simulation error — it averages only
-``n_paths`` paths — is measured separately, from the spread of single paths within each draw
-(pooled over draws, so it is well estimated even from two paths a draw). The standard error
-combines the two::
-
-    se² = Var_draws(expected outcome) + Var_within(single path) / n_paths
-
-and the interval is estimate ± t·se, with Student's t at Welch–Satterthwaite degrees of
-freedom (the draws' part is estimated from ``n_draws − 1``, the paths' part from
-``(n_draws + 1)(n_paths − 1)`` degrees of freedom). Contrasts between arms (same draws, same
-random numbers) get their interval the same way. Prediction intervals — where this sample's
-realised outcome would fall, one path's noise included — are added only when asked
-(``prediction=True``): estimate ± t·√(Var_draws + Var_within), a normal approximation.
+(:meth:`RelationshipHMMResults.draw_model_params`), each draw on random numbers of its own; the
+standard error is the standard deviation across draws — parameter uncertainty plus the
+simulation error of ``n_paths`` paths, the two parts of the estimate's own error — and the
+interval is estimate ± t·se, Student's t with ``n_draws − 1`` degrees of freedom
+(:func:`draw_path_summary`). Contrasts between arms (same draws, common random numbers across
+arms) get their interval the same way. Prediction intervals — where this sample's realised
+outcome would fall, path noise included — are added only when asked (``prediction=True``).
 """
 
 from __future__ import annotations
@@ -68,7 +59,7 @@ from complaintpanel.hmm.results import RelationshipHMMResults
 from complaintpanel.model import ModelParams, update_redress
 
 __all__ = ["ARMS", "CONTRASTS", "OBJECTIVES", "POLICIES", "POPULATIONS", "PolicyResult",
-           "simulate_policies"]
+           "draw_path_summary", "simulate_policies"]
 
 ARMS: dict[str, str] = {
     "none": "answer no complaint",
@@ -363,23 +354,53 @@ def customer_heterogeneity(results: RelationshipHMMResults, model: RelationshipH
                                  dict(classes.index))
 
 
-def _interval(estimate: float, draw_var: float, df_draws: int, sim_var: float,
-              df_sim: int, level: float) -> tuple[float, float]:
-    """Return estimate ± t·√(draw_var + sim_var), t at Welch–Satterthwaite degrees of freedom.
+def draw_path_summary(per_path: np.ndarray, *, level: float = 0.95,
+                      prediction: bool = False) -> dict[str, float]:
+    """Summarise draws × paths: the estimate's expected outcome and its interval.
 
-    Each variance is estimated with its own degrees of freedom (the draws' spread from few
-    parameter draws, the simulation noise from many paths); Satterthwaite's approximation
-    gives the degrees of freedom of their sum.
+    ``per_path[d, p]`` is the outcome of path ``p`` under parameter set ``d`` (``d = 0``: the
+    estimate θ̂, then the draws); every draw has random numbers of its own. The expected
+    outcome is the mean of a row; the standard error is the spread of the draws' means,
+    which holds both what parameter uncertainty does to the outcome and the simulation error
+    of a mean of ``n_paths`` paths — exactly the two parts of the estimate's own error, so
+    the spread is an unbiased estimate of its variance. Its degrees of freedom are
+    ``n_draws − 1`` (Student's t). The prediction interval (where one realised path falls) is
+    the quantiles of all draws' paths.
+
+    (Common random numbers across draws would remove the simulation noise from the draws'
+    spread, but then the estimate's own noise must be measured from its ``n_paths`` paths
+    alone, with ``n_paths − 1`` degrees of freedom; with a few paths that is worse.)
+
+    Parameters
+    ----------
+    per_path : ndarray, shape (1 + n_draws, n_paths)
+    level : float
+    prediction : bool
+        Add ``pred_lower``/``pred_upper``.
+
+    Returns
+    -------
+    dict
+        ``estimate``, ``se``, ``lower``, ``upper`` (``nan`` with fewer than two draws) and the
+        prediction bounds when asked.
     """
-    total = draw_var + sim_var
-    if not np.isfinite(total):
-        return float("nan"), float("nan")
-    if total <= 0:
-        return estimate, estimate
-    denominator = draw_var**2 / df_draws + sim_var**2 / max(df_sim, 1)
-    df = total**2 / denominator if denominator > 0 else float("inf")
-    half = float(student_t.ppf(0.5 + level / 2, df=df)) * float(np.sqrt(total))
-    return float(estimate - half), float(estimate + half)
+    means = per_path.mean(axis=1)
+    n_draws = per_path.shape[0] - 1
+    estimate = float(means[0])
+    se = float(means[1:].std(ddof=1)) if n_draws >= 2 else float("nan")
+    half = float(student_t.ppf(0.5 + level / 2, df=max(n_draws - 1, 1))) * se
+    out = {"estimate": estimate, "se": se, "lower": estimate - half, "upper": estimate + half}
+    if prediction:
+        out["pred_lower"] = float(np.quantile(per_path, (1 - level) / 2))
+        out["pred_upper"] = float(np.quantile(per_path, (1 + level) / 2))
+    return out
+
+
+def _draw_seeds(rng: np.random.Generator, n: int) -> list[int]:
+    """One seed per parameter set (estimate first), independent of the parameter draws."""
+    root = int(rng.integers(2**62))
+    return [int(np.random.SeedSequence([root, d]).generate_state(1, np.uint64)[0] >> 2)
+            for d in range(n)]
 
 
 def available_arms(results: RelationshipHMMResults) -> list[str]:
@@ -419,8 +440,7 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         expected outcomes at the estimate only (intervals then need
         ``parameter_uncertainty=False``: simulation error only).
     n_paths : int
-        Simulated paths per parameter draw (at least 2), averaged into the expected outcome;
-        their spread within a draw measures the simulation error.
+        Simulated paths per parameter draw, averaged into the expected outcome.
     budget : float
         Share of complaints answered by the ``random`` and ``targeted`` arms.
     objective : {"good_share", "net_voice"}
@@ -454,11 +474,8 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
             raise ValueError(f"unknown population {name!r} (known: {list(POPULATIONS)})")
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r} (known: {list(OBJECTIVES)})")
-    if horizon < 1 or cohort_horizon < 1 or n_draws < 0:
-        raise ValueError("horizons must be positive and n_draws non-negative")
-    if n_paths < 2:
-        raise ValueError("n_paths must be at least 2: the simulation error of the expected "
-                         "outcomes is measured from the spread of paths within a draw")
+    if horizon < 1 or cohort_horizon < 1 or n_draws < 0 or n_paths < 1:
+        raise ValueError("horizons and n_paths must be positive, n_draws non-negative")
     if not 0 < budget <= 1:
         raise ValueError("budget must be a share of complaints in (0, 1]")
     model = RelationshipHMM.from_results(results)
@@ -472,10 +489,9 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         (arm, False) for arm in arms if learning_off and squeaky and arm != "none"]
 
     rng = np.random.default_rng(random_state)
-    # One seed for the estimate and every draw: common random numbers across draws (and
-    # arms), so the draws differ by their parameters, not by their simulation noise. Drawn
-    # first, so the paths do not depend on the number of draws or on parameter uncertainty.
-    seed = int(rng.integers(2**62))
+    # A seed per parameter set (arms share it: common random numbers across arms), drawn
+    # before the parameters, so a draw's paths do not depend on parameter uncertainty.
+    seeds = _draw_seeds(rng, n_draws + 1)
     heterogeneity = customer_heterogeneity(results, model, panel, frame)
     drawn: list[ModelParams] = [results.model_params()]
     thetas: list[np.ndarray] = [results.theta]
@@ -498,7 +514,7 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
         pop = pops[name]
         values[name] = {run: {m: np.empty((len(drawn), n_paths, pop.horizon))
                               for m in PATH_METRICS} for run in runs}
-        for d, params in enumerate(drawn):
+        for d, (params, seed) in enumerate(zip(drawn, seeds, strict=True)):
             probs = (start_probs[d] if name == "observed"
                      else np.broadcast_to(params.initial_probs, (pop.size, params.n_states)))
             effect, own_delta = (None, None) if heterogeneity is None else (
@@ -512,25 +528,7 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                     values[name][(arm, learning)][metric][d] = out[metric]
 
     def summary(per_path: np.ndarray) -> dict[str, float]:
-        # per_path: (draws, paths), draw 0 the estimate θ̂, all on common random numbers
-        expected = per_path.mean(axis=1)
-        path_var = float(per_path.var(axis=1, ddof=1).mean())  # one path's simulation noise
-        df_paths = per_path.shape[0] * (n_paths - 1)
-        if not parameter_uncertainty:
-            draw_var, df_draws = 0.0, 1
-        elif n_draws >= 2:
-            draw_var, df_draws = float(expected[1:].var(ddof=1)), n_draws - 1
-        else:
-            draw_var, df_draws = float("nan"), 1
-        sim_var = path_var / n_paths
-        se = float(np.sqrt(draw_var + sim_var))
-        row = {"estimate": float(expected[0]), "se": se}
-        row["lower"], row["upper"] = _interval(expected[0], draw_var, df_draws, sim_var,
-                                               df_paths, level)
-        if prediction:
-            row["pred_lower"], row["pred_upper"] = _interval(expected[0], draw_var, df_draws,
-                                                             path_var, df_paths, level)
-        return row
+        return draw_path_summary(per_path, level=level, prediction=prediction)
 
     def totals_of(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"complaints": v["complaints"].sum(axis=2),
