@@ -10,6 +10,7 @@ import pytest
 from complaintpanel.config import SimulateConfig
 from complaintpanel.estimate import add_model_columns
 from complaintpanel.estimate.sentiment import (
+    _defier_intervals,
     breakdown_defier_share,
     defier_bounds,
     lee_bounds,
@@ -149,7 +150,7 @@ def test_sentiment_bounds_grid_and_breakdown(world_bounds) -> None:
     for lead, row in table.iterrows():
         # κ = 0 of the grid is the Lee row (same bootstrap multiplicities)
         for column in ("lower", "upper", "se_lower", "se_upper", "ci_lower", "ci_upper"):
-            assert grid.loc[(lead, 0.0), column] == row[column]
+            assert grid.loc[(lead, 0.0), column] == pytest.approx(row[column], abs=1e-12)
         assert grid.loc[(lead, 0.01), "lower"] <= row["lower"]
         # the grid's bounds exclude 0 below the breakdown κ and include it above
         kappa = row["breakdown_defier_share"]
@@ -162,3 +163,37 @@ def test_sentiment_bounds_grid_and_breakdown(world_bounds) -> None:
     assert len(exported["defier_bounds"]) == 3 * len(table)
     assert {"breakdown_defier_share", "breakdown_defier_share_ci"} <= set(exported["leads"][0])
     assert "Breakdown" in world_bounds.summary()
+
+
+def test_configured_default_grid_is_the_estimators() -> None:
+    from complaintpanel.config import EstimateConfig
+    from complaintpanel.estimate.sentiment import DEFIER_SHARES
+
+    assert EstimateConfig().sentiment_defier_shares == DEFIER_SHARES
+    with pytest.raises(ValueError, match="sentiment_defier_shares"):
+        EstimateConfig(sentiment_defier_shares=(0.0, -0.1))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sorted_fast_path_equals_the_plain_bounds(seed: int) -> None:
+    # the estimator's grid and root-finding use arms sorted once (cumulative sums, binary
+    # search); they must reproduce defier_bounds, for the point and every bootstrap replicate
+    rng = np.random.default_rng(seed)
+    n = 200
+    treated = rng.random(n) < 0.5
+    tweeted = rng.random(n) < np.where(treated, 0.75, 0.6) if seed == 0 else \
+        rng.random(n) < np.where(treated, 0.5, 0.7)
+    y = np.round(rng.normal(size=n), 1)
+    w = rng.uniform(0.5, 2.0, size=n)
+    replicates = w * rng.multinomial(n, np.full(n, 1 / n), size=30)
+    interval = _defier_intervals(y, tweeted, treated, w, replicates)
+    for kappa in (0.0, 0.013, 0.1, 0.5):
+        plain = defier_bounds(y, tweeted, treated, kappa, w)
+        reps = defier_bounds(y, tweeted, treated, kappa, replicates)
+        low, high, ci_low, ci_high, used, se_low, se_high, *_ = interval(kappa)
+        assert low == pytest.approx(plain["lower"], abs=1e-12)
+        assert high == pytest.approx(plain["upper"], abs=1e-12)
+        assert used == pytest.approx(plain["defier_share"], abs=1e-15)
+        assert se_low == pytest.approx(np.std(reps["lower"], ddof=1), abs=1e-12)
+        assert se_high == pytest.approx(np.std(reps["upper"], ddof=1), abs=1e-12)
+        assert ci_low < low and ci_high > high

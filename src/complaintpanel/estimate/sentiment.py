@@ -133,6 +133,74 @@ def lee_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
     return out
 
 
+# a share of nothing (every tweeter a defier) is trimmed to the support's end by a tiny share
+_TINY = 1e-12
+
+
+def _defier_keeps(share_treated: np.ndarray, share_untreated: np.ndarray, defier_share: float
+                  ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """Return the direction, the capped ``κ`` and the kept fraction of each arm's tweeters."""
+    treated_high = share_treated >= share_untreated
+    higher = np.where(treated_high, share_treated, share_untreated)
+    lower_share = np.where(treated_high, share_untreated, share_treated)
+    kappa = np.maximum(np.minimum(float(defier_share),
+                                  np.minimum(lower_share, 1.0 - higher)), 0.0)
+    # the high arm: Lee's trimmed share plus the defiers' share (the same expression as
+    # lee_bounds at κ = 0, so the two agree to the last bit)
+    trimmed_high = np.where(higher > 0, (higher - lower_share + kappa)
+                            / np.where(higher > 0, higher, 1.0), 0.0)
+    keep_high = 1.0 - trimmed_high
+    keep_low = np.where(lower_share > 0, 1.0 - kappa / np.where(lower_share > 0, lower_share,
+                                                                  1.0), 0.0)
+    keep = {1: np.where(treated_high, keep_high, keep_low),
+            0: np.where(treated_high, keep_low, keep_high)}
+    return treated_high, kappa, keep
+
+
+def _defier_combine(treated_high: np.ndarray, kappa: np.ndarray, keep: dict[int, np.ndarray],
+                    means: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+                    ) -> dict[str, Any]:
+    """Bounds from each arm's (lowest-kept mean, highest-kept mean, full mean)."""
+    ends = {}
+    for arm, (low, high, full) in means.items():
+        # the low arm untrimmed (κ = 0) takes its plain mean, as lee_bounds does
+        untrimmed = (keep[arm] >= 1.0) & (treated_high if arm == 0 else ~treated_high)
+        ends[arm] = (np.where(untrimmed, full, low), np.where(untrimmed, full, high))
+    return {"lower": ends[1][0] - ends[0][1], "upper": ends[1][1] - ends[0][0],
+            "defier_share": kappa, "kept_answered": keep[1], "kept_unanswered": keep[0],
+            "trimmed_arm": np.where(treated_high, "answered", "unanswered")}
+
+
+class _SortedArm:
+    """One arm's tweeters sorted once, for trimmed means at many shares (:func:`_defier_intervals`).
+
+    Cumulative weights and weighted sums in both directions make a trimmed mean a binary
+    search per weighting instead of a pass over the units; the result is
+    :func:`_trimmed_means`'s up to rounding.
+    """
+
+    def __init__(self, values: np.ndarray, weights: np.ndarray) -> None:
+        order = np.argsort(values, kind="stable")
+        y = values[order]
+        w = np.atleast_2d(weights)[:, order]
+        self.total = w.sum(axis=1)
+        self.full = (w * y).sum(axis=1) / self.total
+        self.sorted = {True: y, False: y[::-1]}
+        self.weight = {True: np.cumsum(w, axis=1), False: np.cumsum(w[:, ::-1], axis=1)}
+        self.sum = {True: np.cumsum(w * y, axis=1), False: np.cumsum((w * y)[:, ::-1], axis=1)}
+
+    def trimmed(self, keep: np.ndarray, ascending: bool) -> np.ndarray:
+        """Weighted mean of the lowest (``ascending``) or highest ``keep`` share, per weighting."""
+        weight, total_sum, y = self.weight[ascending], self.sum[ascending], self.sorted[ascending]
+        target = np.maximum(keep, _TINY) * self.total
+        cut = np.array([np.searchsorted(weight[r], target[r]) for r in range(target.size)])
+        cut = np.minimum(cut, y.size - 1)
+        rows = np.arange(target.size)
+        before = np.where(cut > 0, weight[rows, cut - 1], 0.0)
+        summed = np.where(cut > 0, total_sum[rows, cut - 1], 0.0)
+        return (summed + (target - before) * y[cut]) / target
+
+
 def defier_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
                   defier_share: float, weights: np.ndarray | None = None) -> dict[str, Any]:
     """Bounds on the always-tweeters' effect when a share ``κ`` of units may defy monotonicity.
@@ -173,37 +241,15 @@ def defier_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarra
     w = np.atleast_2d(w)
     share = {arm: (w[:, mask & tweeted].sum(axis=1) / w[:, mask].sum(axis=1))
              for arm, mask in ((1, treated), (0, ~treated))}
-    treated_high = share[1] >= share[0]
-    higher = np.where(treated_high, share[1], share[0])
-    lower_share = np.where(treated_high, share[0], share[1])
-    kappa = np.minimum(float(defier_share), np.minimum(lower_share, 1.0 - higher))
-    kappa = np.maximum(kappa, 0.0)
-    # the high arm: Lee's trimmed share plus the defiers' share (the same expression as
-    # lee_bounds at κ = 0, so the two agree to the last bit)
-    trimmed_high = np.where(higher > 0, (higher - lower_share + kappa)
-                            / np.where(higher > 0, higher, 1.0), 0.0)
-    keep_high = 1.0 - trimmed_high
-    keep_low = np.where(lower_share > 0, 1.0 - kappa / np.where(lower_share > 0, lower_share,
-                                                                  1.0), 0.0)
-    # a share of nothing (every tweeter a defier): the support's end, by a tiny share
-    tiny = 1e-12
-    keep = {1: np.where(treated_high, keep_high, keep_low),
-            0: np.where(treated_high, keep_low, keep_high)}
-    arms = {}
+    treated_high, kappa, keep = _defier_keeps(share[1], share[0], defier_share)
+    means = {}
     for arm, mask in ((1, treated), (0, ~treated)):
         rows = mask & tweeted
         y, ww = sentiment[rows], w[:, rows]
-        low, high = _trimmed_means(y, ww, np.maximum(keep[arm], tiny))
-        full = (ww * y).sum(axis=1) / ww.sum(axis=1)
-        # the low arm untrimmed (κ = 0) takes its plain mean, as lee_bounds does
-        untrimmed = (keep[arm] >= 1.0) & (treated_high if arm == 0 else ~treated_high)
-        arms[arm] = (np.where(untrimmed, full, low), np.where(untrimmed, full, high))
-    out: dict[str, Any] = {
-        "lower": arms[1][0] - arms[0][1], "upper": arms[1][1] - arms[0][0],
-        "defier_share": kappa, "kept_answered": keep[1], "kept_unanswered": keep[0],
-        "share_treated": share[1], "share_untreated": share[0],
-        "trimmed_arm": np.where(treated_high, "answered", "unanswered"),
-    }
+        low, high = _trimmed_means(y, ww, np.maximum(keep[arm], _TINY))
+        means[arm] = (low, high, (ww * y).sum(axis=1) / ww.sum(axis=1))
+    out = _defier_combine(treated_high, kappa, keep, means)
+    out.update(share_treated=share[1], share_untreated=share[0])
     if squeeze:
         out = {k: (str(v[0]) if k == "trimmed_arm" else float(v[0])) for k, v in out.items()}
     return out
@@ -335,19 +381,39 @@ def _defier_intervals(y: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
     The function returned maps ``κ`` to ``(lower, upper, ci_lower, ci_upper, κ used,
     se_lower, se_upper, kept answered, kept unanswered)`` of :func:`defier_bounds`, with
     bootstrap SEs from the replicate weights (``bootstrap=False``: the point bounds only, the
-    rest NaN).
+    rest NaN). Each arm is sorted once (:class:`_SortedArm`), so the grid and the root-finding
+    of the breakdown shares cost a binary search per evaluation and weighting.
     """
 
+    def prepare(w: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, _SortedArm]]:
+        w = np.atleast_2d(w)
+        share = {arm: w[:, mask & tweeted].sum(axis=1) / w[:, mask].sum(axis=1)
+                 for arm, mask in ((1, treated), (0, ~treated))}
+        arms = {arm: _SortedArm(y[mask & tweeted], w[:, mask & tweeted])
+                for arm, mask in ((1, treated), (0, ~treated))}
+        return share, arms
+
+    prepared = {False: prepare(weights), True: prepare(replicate_weights)}
+
+    def bounds(kappa: float, replicates: bool) -> dict[str, Any]:
+        share, arms = prepared[replicates]
+        treated_high, used, keep = _defier_keeps(share[1], share[0], kappa)
+        means = {arm: (sorted_arm.trimmed(keep[arm], True), sorted_arm.trimmed(keep[arm], False),
+                       sorted_arm.full) for arm, sorted_arm in arms.items()}
+        return _defier_combine(treated_high, used, keep, means)
+
     def interval(kappa: float, bootstrap: bool = True) -> tuple[float, ...]:
-        point = defier_bounds(y, tweeted, treated, kappa, weights)
+        point = {k: v[0] for k, v in bounds(kappa, False).items()}
         if not bootstrap:
-            return (point["lower"], point["upper"], *([float("nan")] * 7))
-        reps = defier_bounds(y, tweeted, treated, kappa, replicate_weights)
+            return (float(point["lower"]), float(point["upper"]), *([float("nan")] * 7))
+        reps = bounds(kappa, True)
         se_low = float(np.nanstd(reps["lower"], ddof=1))
         se_high = float(np.nanstd(reps["upper"], ddof=1))
-        ci = imbens_manski_interval(point["lower"], point["upper"], se_low, se_high)
-        return (point["lower"], point["upper"], ci[0], ci[1], point["defier_share"], se_low,
-                se_high, point["kept_answered"], point["kept_unanswered"])
+        ci = imbens_manski_interval(float(point["lower"]), float(point["upper"]), se_low,
+                                    se_high)
+        return (float(point["lower"]), float(point["upper"]), ci[0], ci[1],
+                float(point["defier_share"]), se_low, se_high, float(point["kept_answered"]),
+                float(point["kept_unanswered"]))
 
     return interval
 
