@@ -192,6 +192,27 @@ def docs_table(payload: dict[str, Any]) -> str:
             f"| {lee['mean_difference_in_means']} / {lee.get('mean_truth_tweeters', '—')} "
             f"| {lee['mean_trimmed_share']} "
             f"| {lee['mean_share_against_monotone']} |")
+    first = summary.get("sentiment_lee[t+0]", {})
+    if "defiers" in first:
+        grid = list(first["defiers"]["coverage_on_grid"])
+        lines += ["", "Without monotonicity (`defier_bounds`), at each world's true defier share κ "
+                  "(paired continuations that tweet only in the arm the bounds treat as the "
+                  "low-tweeting one), and the 95% intervals' coverage at fixed κ of the grid:", "",
+                  "| lead | true κ: mean / max | bounds at true κ (mean) | truth in bounds "
+                  "| truth in 95% CI | CI width | breakdown κ: median (bounds / CI) "
+                  "| breakdown κ ≤ true κ | "
+                  + " | ".join(f"CI cov. κ = {k}" for k in grid) + " |",
+                  "|" + "---|" * (8 + len(grid))]
+        for lead in range(payload["horizon"] + 1):
+            d = summary[f"sentiment_lee[t+{lead}]"]["defiers"]
+            lines.append(
+                f"| t+{lead} | {d['mean_true_kappa']} / {d['max_true_kappa']} "
+                f"| [{d['mean_lower_at_true_kappa']}, {d['mean_upper_at_true_kappa']}] "
+                f"| {d['truth_in_bounds_at_true_kappa']} | {d['coverage_at_true_kappa']} "
+                f"| {d['mean_width_ci_at_true_kappa']} "
+                f"| {d['median_breakdown_kappa']} / {d['median_breakdown_kappa_ci']} "
+                f"| {d['share_breakdown_below_true_kappa']} | "
+                + " | ".join(str(d["coverage_on_grid"][k]) for k in grid) + " |")
     lines += ["", f"Wall time {payload['seconds']} s."]
     return "\n".join(lines)
 

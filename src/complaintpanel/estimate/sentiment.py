@@ -14,6 +14,13 @@ direction is read off the data: the arm with the higher tweeting share holds all
 tweeters plus the extra tweeters the answer (or its absence) made; trimming that arm's
 sentiment distribution by the extra share from above (below) gives the lower (upper) bound.
 
+**Without monotonicity.** :func:`defier_bounds` lets a share ``κ`` of the customer-periods
+(the *defiers*) tweet only in the arm with the lower tweeting share: the always-tweeters are
+then a share ``p_low − κ``, the high arm is trimmed to ``(p_low − κ)/p_high`` of its tweeters and
+the low arm to ``(p_low − κ)/p_low``, each from either end, and the bounds combine the worst
+cases (``κ = 0``: Lee). They widen with ``κ``; the *breakdown* ``κ`` is the smallest at which
+they include 0 (docs/design.md has the derivation).
+
 **Weighting.** The design's comparison is valid only given its controls, so the bounds are
 computed on the *propensity-weighted* arms: every customer-period weighs ``1/ê`` when
 answered and ``1/(1−ê)`` when not (normalised within arm, Hájek), with the design's own
