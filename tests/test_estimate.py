@@ -169,6 +169,9 @@ def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path:
     settings = EstimateConfig()
     assert sensitivity["info"]["bootstrap_reps"] == settings.sensitivity_reps
     assert {row["lambda"] for row in sensitivity["bounds"]} == set(settings.sensitivity_lambdas)
+    # the sentiment bounds without monotonicity at every configured defier share
+    assert {row["defier_share"] for row in results["design_sentiment"]["defier_bounds"]} == \
+        set(settings.sentiment_defier_shares)
     assert {row["outcome"] + str(row["lead"]) for row in sensitivity["flips"]} == {
         o + str(lead) for o in ("complaints", "compliments") for lead in range(5)}
     at_one = [row for row in sensitivity["bounds"] if row["lambda"] == 1.0]

@@ -195,10 +195,18 @@ class EstimateConfig:
     sensitivity_lambdas: tuple[float, ...] = (1.0, 1.5, 2.0, 2.718281828459045, 3.0)
     sensitivity_reps: int = 40
     sensitivity_seed: int = 0
+    # Lee bounds on the effect on mean sentiment without monotonicity
+    # (complaintpanel.estimate.sentiment.defier_bounds): the defier shares κ reported — the share
+    # of the design's customer-periods whose tweeting in t+h answering moves against the
+    # majority direction (κ = 0: Lee's bounds). The simulator's worlds have 2–4%
+    # (benchmarks/results/sentiment.json). () = none (nor the breakdown κ).
+    sentiment_defier_shares: tuple[float, ...] = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)
 
     def __post_init__(self) -> None:
         if any(value < 1 for value in self.sensitivity_lambdas):
             raise ValueError("[estimate] sensitivity_lambdas must all be at least 1")
+        if any(not 0 <= value <= 1 for value in self.sentiment_defier_shares):
+            raise ValueError("[estimate] sentiment_defier_shares must all lie in [0, 1]")
         if self.sensitivity_reps < 2:
             raise ValueError("[estimate] sensitivity_reps must be at least 2")
 

@@ -9,7 +9,7 @@ collected tree is written to ``estimates.json`` and read back by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,7 +21,11 @@ from complaintpanel.estimate.design import answered_vs_unanswered, design_hetero
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
 from complaintpanel.estimate.sensitivity import design_sensitivity
-from complaintpanel.estimate.sentiment import LeeBoundsResults, sentiment_lee_bounds
+from complaintpanel.estimate.sentiment import (
+    DEFIER_SHARES,
+    LeeBoundsResults,
+    sentiment_lee_bounds,
+)
 from complaintpanel.estimate.treatments import TREATMENTS, add_model_columns
 from complaintpanel.results import ESTIMATION_FAILURES, EffectResults, NotEstimated
 
@@ -164,7 +168,8 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
     if isinstance(results["design"], EffectResults):
         results["design"].info["labels"] = "classified (naive: not corrected)"
     results["design_heterogeneity"] = design_heterogeneity(data)
-    results.update(sentiment_estimates(data, settings.horizon, design=design))
+    results.update(sentiment_estimates(data, settings.horizon, design=design,
+                                       defier_shares=settings.sentiment_defier_shares))
     results["awareness"] = {
         group: attempt(partial(awareness_test, data, group), f"awareness_test[{group}]")
         for group in ("silent", "never_answered")}
@@ -194,7 +199,8 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
 
 
 def sentiment_estimates(data: pd.DataFrame, horizon: int,
-                        design: EffectResults | NotEstimated | None = None) -> dict[str, Any]:
+                        design: EffectResults | NotEstimated | None = None,
+                        defier_shares: Sequence[float] = DEFIER_SHARES) -> dict[str, Any]:
     """Estimate the design's effects on later sentiment (:mod:`complaintpanel.estimate.sentiment`).
 
     Returns
@@ -205,7 +211,9 @@ def sentiment_estimates(data: pd.DataFrame, horizon: int,
         under the simulator's oracle labels they equal complaints and compliments, under a
         classifier they differ where the score and the voice threshold disagree);
         ``design_sentiment``: Lee bounds on the effect on mean sentiment among the
-        always-tweeters (a plain dict, :meth:`LeeBoundsResults.to_dict`), or a
+        always-tweeters (a plain dict, :meth:`LeeBoundsResults.to_dict`, with the bounds
+        without monotonicity at each defier share of ``defier_shares`` under
+        ``defier_bounds`` and the breakdown shares in ``leads``), or a
         :class:`~complaintpanel.results.NotEstimated` record.
 
     Parameters
@@ -217,6 +225,8 @@ def sentiment_estimates(data: pd.DataFrame, horizon: int,
         A design-based fit that includes the signed counts among its outcomes (their terms
         are taken from it: AIPW terms of one outcome do not depend on the others); fitted
         here when not given.
+    defier_shares : sequence of float
+        Grid of defier shares ``κ`` (``[estimate] sentiment_defier_shares``).
     """
     out: dict[str, Any] = {}
     if set(SIGNED_OUTCOMES) <= set(data.columns):
@@ -229,7 +239,8 @@ def sentiment_estimates(data: pd.DataFrame, horizon: int,
             out["design_signed_counts"] = attempt(partial(
                 answered_vs_unanswered, data, outcomes=SIGNED_OUTCOMES, horizon=horizon),
                 "answered_vs_unanswered")
-    bounds = attempt(partial(sentiment_lee_bounds, data, horizon=horizon),
+    bounds = attempt(partial(sentiment_lee_bounds, data, horizon=horizon,
+                             defier_shares=defier_shares),
                      "lee_bounds_sentiment")
     out["design_sentiment"] = bounds.to_dict() if isinstance(bounds, LeeBoundsResults) \
         else bounds

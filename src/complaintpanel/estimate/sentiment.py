@@ -14,6 +14,13 @@ direction is read off the data: the arm with the higher tweeting share holds all
 tweeters plus the extra tweeters the answer (or its absence) made; trimming that arm's
 sentiment distribution by the extra share from above (below) gives the lower (upper) bound.
 
+**Without monotonicity.** :func:`defier_bounds` lets a share ``κ`` of the customer-periods
+(the *defiers*) tweet only in the arm with the lower tweeting share: the always-tweeters are
+then a share ``p_low − κ``, the high arm is trimmed to ``(p_low − κ)/p_high`` of its tweeters and
+the low arm to ``(p_low − κ)/p_low``, each from either end, and the bounds combine the worst
+cases (``κ = 0``: Lee). They widen with ``κ``; the *breakdown* ``κ`` is the smallest at which
+they include 0 (docs/design.md has the derivation).
+
 **Weighting.** The design's comparison is valid only given its controls, so the bounds are
 computed on the *propensity-weighted* arms: every customer-period weighs ``1/ê`` when
 answered and ``1/(1−ê)`` when not (normalised within arm, Hájek), with the design's own
@@ -33,7 +40,9 @@ identified set) with probability 0.95.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -43,9 +52,13 @@ from scipy import optimize, stats
 from complaintpanel.estimate.design import OVERLAP, design_sample
 from complaintpanel.results import NotIdentifiedError
 
-__all__ = ["LeeBoundsResults", "imbens_manski_interval", "lee_bounds", "sentiment_lee_bounds"]
+__all__ = ["LeeBoundsResults", "breakdown_defier_share", "defier_bounds", "imbens_manski_interval",
+           "lee_bounds", "sentiment_lee_bounds"]
 
 BOOTSTRAP_DRAWS = 200
+# Default grid of defier shares κ for the bounds without monotonicity ([estimate]
+# sentiment_defier_shares): the simulator's worlds have 2–4% (benchmarks/bench_sentiment.py).
+DEFIER_SHARES: tuple[float, ...] = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)
 
 
 def _trimmed_means(values: np.ndarray, weights: np.ndarray, keep: float | np.ndarray
@@ -127,6 +140,160 @@ def lee_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
     return out
 
 
+# a share of nothing (every tweeter a defier) is trimmed to the support's end by a tiny share
+_TINY = 1e-12
+
+
+def _defier_keeps(share_treated: np.ndarray, share_untreated: np.ndarray, defier_share: float
+                  ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """Return the direction, the capped ``κ`` and the kept fraction of each arm's tweeters."""
+    treated_high = share_treated >= share_untreated
+    higher = np.where(treated_high, share_treated, share_untreated)
+    lower_share = np.where(treated_high, share_untreated, share_treated)
+    kappa = np.maximum(np.minimum(float(defier_share),
+                                  np.minimum(lower_share, 1.0 - higher)), 0.0)
+    # the high arm: Lee's trimmed share plus the defiers' share (the same expression as
+    # lee_bounds at κ = 0, so the two agree to the last bit)
+    trimmed_high = np.where(higher > 0, (higher - lower_share + kappa)
+                            / np.where(higher > 0, higher, 1.0), 0.0)
+    keep_high = 1.0 - trimmed_high
+    keep_low = np.where(lower_share > 0, 1.0 - kappa / np.where(lower_share > 0, lower_share,
+                                                                  1.0), 0.0)
+    keep = {1: np.where(treated_high, keep_high, keep_low),
+            0: np.where(treated_high, keep_low, keep_high)}
+    return treated_high, kappa, keep
+
+
+def _defier_combine(treated_high: np.ndarray, kappa: np.ndarray, keep: dict[int, np.ndarray],
+                    means: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+                    ) -> dict[str, Any]:
+    """Bounds from each arm's (lowest-kept mean, highest-kept mean, full mean)."""
+    ends = {}
+    for arm, (low, high, full) in means.items():
+        # the low arm untrimmed (κ = 0) takes its plain mean, as lee_bounds does
+        untrimmed = (keep[arm] >= 1.0) & (treated_high if arm == 0 else ~treated_high)
+        ends[arm] = (np.where(untrimmed, full, low), np.where(untrimmed, full, high))
+    return {"lower": ends[1][0] - ends[0][1], "upper": ends[1][1] - ends[0][0],
+            "defier_share": kappa, "kept_answered": keep[1], "kept_unanswered": keep[0],
+            "trimmed_arm": np.where(treated_high, "answered", "unanswered")}
+
+
+class _SortedArm:
+    """One arm's tweeters sorted once, for trimmed means at many shares (:func:`_defier_intervals`).
+
+    Cumulative weights and weighted sums in both directions make a trimmed mean a binary
+    search per weighting instead of a pass over the units; the result is
+    :func:`_trimmed_means`'s up to rounding.
+    """
+
+    def __init__(self, values: np.ndarray, weights: np.ndarray) -> None:
+        order = np.argsort(values, kind="stable")
+        y = values[order]
+        w = np.atleast_2d(weights)[:, order]
+        self.total = w.sum(axis=1)
+        self.full = (w * y).sum(axis=1) / self.total
+        self.sorted = {True: y, False: y[::-1]}
+        self.weight = {True: np.cumsum(w, axis=1), False: np.cumsum(w[:, ::-1], axis=1)}
+        self.sum = {True: np.cumsum(w * y, axis=1), False: np.cumsum((w * y)[:, ::-1], axis=1)}
+
+    def trimmed(self, keep: np.ndarray, ascending: bool) -> np.ndarray:
+        """Weighted mean of the lowest (``ascending``) or highest ``keep`` share, per weighting."""
+        weight, total_sum, y = self.weight[ascending], self.sum[ascending], self.sorted[ascending]
+        target = np.maximum(keep, _TINY) * self.total
+        cut = np.array([np.searchsorted(weight[r], target[r]) for r in range(target.size)])
+        cut = np.minimum(cut, y.size - 1)
+        rows = np.arange(target.size)
+        before = np.where(cut > 0, weight[rows, cut - 1], 0.0)
+        summed = np.where(cut > 0, total_sum[rows, cut - 1], 0.0)
+        return (summed + (target - before) * y[cut]) / target
+
+
+def defier_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
+                  defier_share: float, weights: np.ndarray | None = None) -> dict[str, Any]:
+    """Bounds on the always-tweeters' effect when a share ``κ`` of units may defy monotonicity.
+
+    The direction is read off the data as in :func:`lee_bounds`: the arm with the higher
+    (weighted) tweeting share ``p_high`` is the one answering pushes towards. ``κ`` is the share
+    *of all units* (customer-periods of the design sample) that would tweet in the arm with the
+    lower share ``p_low`` only — the defiers. The always-tweeters are then a share
+    ``p_low − κ`` of the units, i.e. a fraction ``(p_low − κ)/p_high`` of the high arm's
+    tweeters and ``(p_low − κ)/p_low`` of the low arm's, and each arm is trimmed to that
+    fraction from the top and from the bottom, independently (the arms' potential outcomes are
+    different variables). The bounds are those at ``min(κ, p_low, 1 − p_high)`` (a larger
+    share is not compatible with the tweeting shares) and widen monotonically in ``κ``, so they
+    are also the bounds for "at most ``κ`` defiers". ``κ = 0`` gives :func:`lee_bounds`.
+
+    Parameters
+    ----------
+    sentiment, tweeted, treated, weights
+        As :func:`lee_bounds` (``weights`` may be two-dimensional, one row per replicate).
+    defier_share : float
+        ``κ ≥ 0``, share of the units.
+
+    Returns
+    -------
+    dict
+        ``lower``, ``upper``, ``defier_share`` (the ``κ`` used, after the cap),
+        ``kept_answered`` and ``kept_unanswered`` (fraction of each arm's tweeter weight kept),
+        ``share_treated``, ``share_untreated``, ``trimmed_arm`` (the high arm). Arrays over
+        replicates when ``weights`` is two-dimensional.
+    """
+    if not defier_share >= 0:
+        raise ValueError(f"defier_share must be non-negative, not {defier_share}")
+    sentiment = np.asarray(sentiment, dtype=float)
+    tweeted = np.asarray(tweeted, dtype=bool)
+    treated = np.asarray(treated, dtype=bool)
+    w = np.ones(sentiment.size) if weights is None else np.asarray(weights, dtype=float)
+    squeeze = w.ndim == 1
+    w = np.atleast_2d(w)
+    share = {arm: (w[:, mask & tweeted].sum(axis=1) / w[:, mask].sum(axis=1))
+             for arm, mask in ((1, treated), (0, ~treated))}
+    treated_high, kappa, keep = _defier_keeps(share[1], share[0], defier_share)
+    means = {}
+    for arm, mask in ((1, treated), (0, ~treated)):
+        rows = mask & tweeted
+        y, ww = sentiment[rows], w[:, rows]
+        low, high = _trimmed_means(y, ww, np.maximum(keep[arm], _TINY))
+        means[arm] = (low, high, (ww * y).sum(axis=1) / ww.sum(axis=1))
+    out = _defier_combine(treated_high, kappa, keep, means)
+    out.update(share_treated=share[1], share_untreated=share[0])
+    if squeeze:
+        out = {k: (str(v[0]) if k == "trimmed_arm" else float(v[0])) for k, v in out.items()}
+    return out
+
+
+def breakdown_defier_share(interval: Callable[[float], tuple[float, float]], cap: float,
+                           tol: float = 1e-6) -> float:
+    """Smallest defier share ``κ`` at which an interval that widens with ``κ`` includes 0.
+
+    Parameters
+    ----------
+    interval : callable
+        ``κ ↦ (lower, upper)``, non-decreasing width in ``κ`` (lower falls, upper rises).
+    cap : float
+        The largest ``κ`` compatible with the data (bounds stop widening there).
+    tol : float
+        Tolerance of the root in ``κ``.
+
+    Returns
+    -------
+    float
+        0 when the interval at ``κ = 0`` includes 0; NaN when it excludes 0 even at ``cap``.
+    """
+    low, high = interval(0.0)
+    if low <= 0.0 <= high:
+        return 0.0
+    side = 0 if low > 0 else 1  # the end that must reach 0
+    sign = 1.0 if side == 0 else -1.0
+
+    def gap(kappa: float) -> float:
+        return sign * interval(kappa)[side]
+
+    if gap(cap) > 0:
+        return float("nan")
+    return float(optimize.brentq(gap, 0.0, cap, xtol=tol))
+
+
 def imbens_manski_interval(lower: float, upper: float, se_lower: float, se_upper: float,
                            level: float = 0.95) -> tuple[float, float]:
     """Imbens & Manski (2004) confidence interval for a parameter inside ``[lower, upper]``.
@@ -158,7 +325,16 @@ class LeeBoundsResults:
         ``ci_lower``, ``ci_upper`` (Imbens–Manski 95%), ``share_answered`` and
         ``share_unanswered`` (weighted shares who tweet in ``t+lead``), ``trimmed_share``,
         ``trimmed_arm``, ``nobs`` and ``difference_in_means`` (the naive weighted
-        comparison of the tweeters).
+        comparison of the tweeters); ``breakdown_defier_share`` (the smallest defier share
+        ``κ`` at which the bounds include 0; 0 when they do at ``κ = 0``, NaN when not even at
+        the largest ``κ`` the tweeting shares allow) and ``breakdown_defier_share_ci`` (the
+        same for the Imbens–Manski interval).
+    defiers : DataFrame
+        The bounds without monotonicity (:func:`defier_bounds`): one row per lead and defier
+        share ``κ`` of the grid, columns ``lead``, ``defier_share`` (as asked),
+        ``defier_share_used`` (capped by the tweeting shares), ``lower``, ``upper``,
+        ``se_lower``, ``se_upper``, ``ci_lower``, ``ci_upper``, ``kept_answered``,
+        ``kept_unanswered``.
     info : dict
         Assumptions, weighting and bootstrap settings.
     kept : DataFrame
@@ -167,6 +343,7 @@ class LeeBoundsResults:
     """
 
     table: pd.DataFrame
+    defiers: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict[str, Any] = field(default_factory=dict)
     kept: pd.DataFrame | None = None
 
@@ -176,7 +353,16 @@ class LeeBoundsResults:
                             "share_unanswered", "trimmed_share", "nobs"]]
         header = ["Lee bounds: effect of answering on mean sentiment when the customer tweets",
                   *(f"{k}: {v}" for k, v in self.info.items())]
-        return "\n".join(header) + "\n" + shown.to_string(float_format=lambda v: f"{v:.4f}")
+        text = "\n".join(header) + "\n" + shown.to_string(float_format=lambda v: f"{v:.4f}")
+        if not self.defiers.empty:
+            grid = self.defiers.set_index(["lead", "defier_share"])[
+                ["lower", "upper", "ci_lower", "ci_upper"]]
+            text += ("\n\nWithout monotonicity: bounds when a share κ of customer-periods "
+                     "defies it\n" + grid.to_string(float_format=lambda v: f"{v:.4f}")
+                     + "\n\nBreakdown κ (bounds / 95% CI include 0):\n"
+                     + self.table[["breakdown_defier_share", "breakdown_defier_share_ci"]]
+                     .to_string(float_format=lambda v: f"{v:.4f}"))
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: ``info`` and one record per lead."""
@@ -188,13 +374,69 @@ class LeeBoundsResults:
                                        else int(value) if column == "nobs"
                                        else round(float(value), 10))
             records.append(record)
-        return {"model": "lee_bounds_sentiment", "info": self.info, "leads": records}
+        defiers = [{str(k): (int(v) if k == "lead" else round(float(v), 10))
+                    for k, v in row.items()} for row in self.defiers.to_dict("records")]
+        return {"model": "lee_bounds_sentiment", "info": self.info, "leads": records,
+                "defier_bounds": defiers}
+
+
+def _defier_intervals(y: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
+                      weights: np.ndarray, replicate_weights: np.ndarray
+                      ) -> Callable[..., tuple[float, ...]]:
+    """Bounds without monotonicity and their Imbens–Manski interval as a function of ``κ``.
+
+    The function returned maps ``κ`` to ``(lower, upper, ci_lower, ci_upper, κ used,
+    se_lower, se_upper, kept answered, kept unanswered)`` of :func:`defier_bounds`, with
+    bootstrap SEs from the replicate weights (``bootstrap=False``: the point bounds only, the
+    rest NaN). Each arm is sorted once (:class:`_SortedArm`), so the grid and the root-finding
+    of the breakdown shares cost a binary search per evaluation and weighting.
+    """
+
+    def prepare(w: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, _SortedArm]]:
+        w = np.atleast_2d(w)
+        share = {arm: w[:, mask & tweeted].sum(axis=1) / w[:, mask].sum(axis=1)
+                 for arm, mask in ((1, treated), (0, ~treated))}
+        arms = {arm: _SortedArm(y[mask & tweeted], w[:, mask & tweeted])
+                for arm, mask in ((1, treated), (0, ~treated))}
+        return share, arms
+
+    prepared = {False: prepare(weights), True: prepare(replicate_weights)}
+
+    def bounds(kappa: float, replicates: bool) -> dict[str, Any]:
+        share, arms = prepared[replicates]
+        treated_high, used, keep = _defier_keeps(share[1], share[0], kappa)
+        means = {arm: (sorted_arm.trimmed(keep[arm], True), sorted_arm.trimmed(keep[arm], False),
+                       sorted_arm.full) for arm, sorted_arm in arms.items()}
+        return _defier_combine(treated_high, used, keep, means)
+
+    def interval(kappa: float, bootstrap: bool = True) -> tuple[float, ...]:
+        point = {k: v[0] for k, v in bounds(kappa, False).items()}
+        if not bootstrap:
+            return (float(point["lower"]), float(point["upper"]), *([float("nan")] * 7))
+        reps = bounds(kappa, True)
+        se_low = float(np.nanstd(reps["lower"], ddof=1))
+        se_high = float(np.nanstd(reps["upper"], ddof=1))
+        ci = imbens_manski_interval(float(point["lower"]), float(point["upper"]), se_low,
+                                    se_high)
+        return (float(point["lower"]), float(point["upper"]), ci[0], ci[1],
+                float(point["defier_share"]), se_low, se_high, float(point["kept_answered"]),
+                float(point["kept_unanswered"]))
+
+    return interval
+
+
+def _ends(interval: Callable[..., tuple[float, ...]], ci: bool, kappa: float
+          ) -> tuple[float, float]:
+    """Return the bounds (``ci`` false) or the interval (true) of :func:`_defier_intervals`."""
+    out = interval(kappa, bootstrap=ci)
+    return (out[2], out[3]) if ci else (out[0], out[1])
 
 
 def sentiment_lee_bounds(data: pd.DataFrame, horizon: int = 4,
                          overlap: tuple[float, float] = OVERLAP,
                          bootstrap_draws: int = BOOTSTRAP_DRAWS, seed: int = 0,
-                         outcome: str = "sentiment_mean") -> LeeBoundsResults:
+                         outcome: str = "sentiment_mean",
+                         defier_shares: Sequence[float] = DEFIER_SHARES) -> LeeBoundsResults:
     """Lee bounds on the effect of answering a complaint in ``t−1`` on mean sentiment in ``t+h``.
 
     Parameters
@@ -211,6 +453,10 @@ def sentiment_lee_bounds(data: pd.DataFrame, horizon: int = 4,
         Seed of the bootstrap.
     outcome : str
         Panel column observed only when the customer tweets (``tweets > 0``).
+    defier_shares : sequence of float
+        The grid of defier shares ``κ`` (share of the customer-periods whose tweeting in
+        ``t+h`` answering moves against the majority direction) for the bounds without
+        monotonicity (:func:`defier_bounds`); empty: none (nor the breakdown shares).
 
     Returns
     -------
@@ -231,6 +477,7 @@ def sentiment_lee_bounds(data: pd.DataFrame, horizon: int = 4,
     multiplicity = rng.multinomial(n_customers, np.full(n_customers, 1.0 / n_customers),
                                    size=bootstrap_draws).astype(float)
     records = []
+    defier_rows: list[dict[str, Any]] = []
     for lead in range(horizon + 1):
         tweets = sample.outcome(data, "tweets", lead)
         ok = ~np.isnan(tweets)
@@ -247,6 +494,25 @@ def sentiment_lee_bounds(data: pd.DataFrame, horizon: int = 4,
         se_lower = float(np.nanstd(replicates["lower"], ddof=1))
         se_upper = float(np.nanstd(replicates["upper"], ddof=1))
         ci = imbens_manski_interval(point["lower"], point["upper"], se_lower, se_upper)
+        replicate_weights = w * multiplicity[:, customers[ok]]
+        breakdown = {"breakdown_defier_share": float("nan"),
+                     "breakdown_defier_share_ci": float("nan")}
+        if len(defier_shares):
+            interval = _defier_intervals(y, tweeted, d, w, replicate_weights)
+            cap = float(defier_bounds(y, tweeted, d, 1.0, w)["defier_share"])
+            for kappa in defier_shares:
+                low, high, ci_low, ci_high, used, se_low, se_high, kept1, kept0 = \
+                    interval(float(kappa))
+                defier_rows.append({
+                    "lead": lead, "defier_share": float(kappa), "defier_share_used": used,
+                    "lower": low, "upper": high, "se_lower": se_low, "se_upper": se_high,
+                    "ci_lower": ci_low, "ci_upper": ci_high, "kept_answered": kept1,
+                    "kept_unanswered": kept0})
+            breakdown = {
+                "breakdown_defier_share": breakdown_defier_share(
+                    partial(_ends, interval, False), cap),
+                "breakdown_defier_share_ci": breakdown_defier_share(
+                    partial(_ends, interval, True), cap)}
         # the naive comparison of the tweeters (no trimming), for reference
         mean = {arm: float(np.average(y[tweeted & (d == arm)], weights=w[tweeted & (d == arm)]))
                 for arm in (True, False)}
@@ -257,6 +523,7 @@ def sentiment_lee_bounds(data: pd.DataFrame, horizon: int = 4,
             "share_unanswered": point["share_untreated"],
             "trimmed_share": point["trimmed_share"], "trimmed_arm": point["trimmed_arm"],
             "difference_in_means": mean[True] - mean[False], "nobs": int(ok.sum()),
+            **breakdown,
         })
     if not records:
         raise NotIdentifiedError("no lead has tweets in both arms after a complaint")
@@ -273,8 +540,14 @@ def sentiment_lee_bounds(data: pd.DataFrame, horizon: int = 4,
         "interval": f"Imbens–Manski 95%, bootstrap over customers ({bootstrap_draws} draws, "
                     "propensity held fixed)",
         "outcome": outcome,
+        "without_monotonicity": "defier_bounds: a share κ of the customer-periods (the "
+                                "design sample after overlap) may tweet in t+lead only in the "
+                                "arm with the lower weighted tweeting share; the always-"
+                                "tweeters are a share p_low − κ, both arms trimmed to it; "
+                                f"grid κ = {[float(k) for k in defier_shares]}; breakdown κ "
+                                "by root-finding",
     }
     result = LeeBoundsResults(table=pd.DataFrame.from_records(records, index="lead"),
-                              info=info)
+                              defiers=pd.DataFrame.from_records(defier_rows), info=info)
     result.kept = sample.base[["customer_id", "brand", "period"]]
     return result

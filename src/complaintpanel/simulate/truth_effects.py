@@ -11,6 +11,17 @@ the difference. The answer changes two things (DESIGN.md §4): the next transiti
 Later answers follow the brand's own policy in both arms, so the effect at ``t+h`` is the total
 effect of answering in ``t−1``, which is what the design-based comparison identifies.
 
+**Awareness** (``[simulate] awareness_effect = a ≠ 0``, the rival mechanism): in week ``p``
+every customer's complaint log-rate carries ``a × A_{-i}(p−1)``, the share of her brand's
+customers active in ``p−1`` whose complaint the brand answered, *herself excluded*. The design
+estimand is the *direct* effect of answering customer ``i``, holding every other customer's
+treatment (and so ``A_{-i}``) at its observed value: her own answer does not enter her own
+awareness term, but the term multiplies her complaint rate (and so her later complaints, the
+brand's later answers to her and the unanswered-complaint transition shift) in both arms, so
+it does not cancel from the difference. The continuations therefore add the observed
+``a × A_{-i}`` of each week to the complaint log-rate (:func:`_awareness_shifts`). What her
+answer does to *other* customers (the spillover) is not part of this estimand.
+
 Each week of a continuation is one step of the structural model
 (:func:`complaintpanel.model.step`) with draws by inverse CDF from uniforms both arms share
 (:class:`complaintpanel.model.UniformDraws`). Outcomes are recorded as conditional
@@ -21,6 +32,7 @@ much smaller.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -80,15 +92,46 @@ def _eligible_weeks(states: pd.DataFrame, brands: Sequence[str], rows: pd.DataFr
     return eligible, peer_by_brand, b_idx, last_period
 
 
+def _awareness_shifts(states: pd.DataFrame, eligible: pd.DataFrame, awareness_effect: float,
+                      horizon: int) -> np.ndarray:
+    """Observed awareness shift of the complaint log-rate in weeks ``t … t+horizon``.
+
+    Row ``j``, column ``h``: ``a × A_{-i}(t−1+h)`` for the customer ``i`` and week ``t−1`` of
+    ``eligible``'s row ``j``, with ``A_{-i}(q)`` = (customers of her brand active in ``q``
+    with an answered complaint, herself excluded) / (customers of her brand active in ``q``)
+    — the term :func:`complaintpanel.model.simulate_histories` adds in week ``q+1``, with the
+    other customers' answers as observed. Weeks after the panel's last repeat the last one
+    (their outcomes are outside the window and not used).
+    """
+    frame = states[["customer_id", "brand", "period", "answered_complaints"]].copy()
+    frame["answered_any"] = (frame["answered_complaints"] > 0).astype(float)
+    by_brand = frame.groupby(["brand", "period"])["answered_any"].agg(["sum", "size"])
+    last_period = int(frame["period"].max())
+    own = frame.set_index(["customer_id", "period"])["answered_any"]
+    out = np.zeros((len(eligible), horizon + 1))
+    customer = eligible["customer_id"].to_numpy()
+    brand = eligible["brand"].to_numpy()
+    for h in range(horizon + 1):
+        week = np.minimum(eligible["period"].to_numpy() + h, last_period)
+        cell = by_brand.reindex(pd.MultiIndex.from_arrays([brand, week]))
+        mine = own.reindex(pd.MultiIndex.from_arrays([customer, week])).fillna(0.0)
+        out[:, h] = awareness_effect * (cell["sum"].to_numpy() - mine.to_numpy()) \
+            / cell["size"].to_numpy()
+    return out
+
+
 def _continuations(params: ModelParams, rule: AnswerRule, eligible: pd.DataFrame,
                    peer_by_brand: np.ndarray, b_idx: np.ndarray, last_period: int,
-                   horizon: int, draws: int, seed: int, purposes: tuple[str, ...]
+                   horizon: int, draws: int, seed: int, purposes: tuple[str, ...],
+                   awareness: np.ndarray | None = None
                    ) -> Iterator[tuple[int, int, np.ndarray, Period]]:
     """Continue each eligible week ``draws`` times per arm; yield ``(arm, lead, inside, step)``.
 
     Rows are the eligible weeks repeated ``draws`` times (``np.repeat``); ``inside`` marks the
     rows whose week ``t+lead`` lies in the window. Both arms see the same uniforms (per
-    purpose and lead), drawn in ``purposes`` order from ``default_rng(seed)``.
+    purpose and lead), drawn in ``purposes`` order from ``default_rng(seed)``. ``awareness``
+    (eligible weeks × leads, optional): the complaint log-rate shift of week ``t+lead``
+    (:func:`_awareness_shifts`), the same in both arms.
     """
     rep = np.repeat
     start_period = rep(eligible["period"].to_numpy(), draws)
@@ -117,6 +160,10 @@ def _continuations(params: ModelParams, rule: AnswerRule, eligible: pd.DataFrame
             period = start_period + 1 + h  # the week this step draws
             inside = period <= last_period
             draws_h = UniformDraws({purpose: u[h] for purpose, u in uniforms.items()})
+            if awareness is not None:
+                shift_h = np.zeros((size, 2))
+                shift_h[:, 0] = rep(awareness[:, h], draws)
+                customers = dataclasses.replace(customers, voice_effect=shift_h)
             step_h, customers = step(
                 params, customers, rule, draws_h,
                 peer_voice=peer_by_brand[brand_rep, np.minimum(period, last_period)])
@@ -134,6 +181,7 @@ def answer_effects(
     seed: int = 0,
     rows: pd.DataFrame | None = None,
     require_complaint: bool = True,
+    awareness_effect: float = 0.0,
 ) -> pd.DataFrame:
     """Compute the true average effect of answering a complaint in ``t−1`` on later voice.
 
@@ -165,6 +213,11 @@ def answer_effects(
         true complaint changes nothing in the simulator (both arms are the same, so its effect
         is exactly zero), and such weeks dilute the average as they do in the estimate. In a
         week with a true complaint, arm 1 answers every true complaint of the week.
+    awareness_effect : float
+        The world's ``[simulate] awareness_effect``; non-zero adds each week's observed
+        awareness shift to the complaint log-rate in both arms (the direct effect with the
+        other customers' answers as observed; module docstring). ``states`` then needs
+        ``answered_complaints``. 0 (default) leaves every number unchanged.
 
     Returns
     -------
@@ -183,8 +236,11 @@ def answer_effects(
     size = n * draws
     outcomes = {arm: {"complaints": np.full((size, horizon + 1), np.nan),
                       "compliments": np.full((size, horizon + 1), np.nan)} for arm in (0, 1)}
+    awareness = (_awareness_shifts(states, eligible, awareness_effect, horizon)
+                 if awareness_effect else None)
     for arm, h, inside, step_h in _continuations(params, rule, eligible, peer_by_brand, b_idx,
-                                                 last_period, horizon, draws, seed, _PURPOSES):
+                                                 last_period, horizon, draws, seed, _PURPOSES,
+                                                 awareness):
         outcomes[arm]["complaints"][inside, h] = step_h.rate_complaints[inside]
         outcomes[arm]["compliments"][inside, h] = step_h.rate_compliments[inside]
 
@@ -219,7 +275,8 @@ def world_answer_effects(world: Any, horizon: int = 4, draws: int = 20,
         world.states, world.params,
         answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states),
         [b.handle for b in world.brands], horizon=horizon, draws=draws,
-        seed=world.spec.seed + 1, rows=rows, require_complaint=require_complaint)
+        seed=world.spec.seed + 1, rows=rows, require_complaint=require_complaint,
+        awareness_effect=world.spec.awareness_effect)
 
 
 # The sentiment continuation also draws the neutral questions (a silent week has no sentiment).
@@ -237,6 +294,7 @@ def sentiment_effects(
     draws: int = 20,
     seed: int = 0,
     rows: pd.DataFrame | None = None,
+    awareness_effect: float = 0.0,
 ) -> pd.DataFrame:
     """Compute the true effect of answering in ``t−1`` on mean sentiment and tweeting in ``t+h``.
 
@@ -254,7 +312,7 @@ def sentiment_effects(
 
     Parameters
     ----------
-    states, params, rule, brands, horizon, draws, seed, rows
+    states, params, rule, brands, horizon, draws, seed, rows, awareness_effect
         As :func:`answer_effects` (``require_complaint`` is true: true complaints).
     sentiment_by_voice : mapping
         Sentiment of a ``"complaint"``, ``"compliment"`` and ``"neutral"`` tweet.
@@ -266,7 +324,11 @@ def sentiment_effects(
         difference in mean sentiment), ``share_tweeting_answered``,
         ``share_tweeting_unanswered``, ``share_always`` (of all continuations),
         ``share_against_monotone`` (continuations that tweet only in the arm with the lower
-        share), ``se_sentiment_always`` (Monte Carlo, by customer-week),
+        share), ``share_only_answered`` and ``share_only_unanswered`` (continuations that
+        tweet only when answered / only when not: the defier share ``κ`` of
+        :func:`~complaintpanel.estimate.sentiment.defier_bounds` is the second when the
+        bounds trim the answered arm, the first otherwise), ``se_sentiment_always`` (Monte
+        Carlo, by customer-week),
         ``difference_tweeters`` (mean sentiment of the answered arm's tweeters minus the
         unanswered arm's: the naive comparison's population target) and ``n_eligible``.
     """
@@ -279,9 +341,11 @@ def sentiment_effects(
     tweets = {arm: np.zeros((size, horizon + 1)) for arm in (0, 1)}
     mean = {arm: np.full((size, horizon + 1), np.nan) for arm in (0, 1)}
     inside_at = np.zeros((size, horizon + 1), dtype=bool)
+    awareness = (_awareness_shifts(states, eligible, awareness_effect, horizon)
+                 if awareness_effect else None)
     for arm, h, inside, step_h in _continuations(
             params, rule, eligible, peer_by_brand, b_idx, last_period, horizon, draws, seed,
-            _SENTIMENT_PURPOSES):
+            _SENTIMENT_PURPOSES, awareness):
         neutral = step_h.neutral if step_h.neutral is not None else 0
         total = step_h.complaints + step_h.compliments + neutral
         summed = (value["complaint"] * step_h.complaints
@@ -313,6 +377,8 @@ def sentiment_effects(
             "difference_tweeters": tweeters,
             "share_tweeting_answered": p1, "share_tweeting_unanswered": p0,
             "share_always": float(both.mean()), "share_against_monotone": float(against.mean()),
+            "share_only_answered": float((s1 & ~s0).mean()),
+            "share_only_unanswered": float((s0 & ~s1).mean()),
             "n_eligible": int(valid.sum() // draws)})
     return pd.DataFrame(records)
 
@@ -327,7 +393,7 @@ def world_sentiment_effects(world: Any, sentiment_by_voice: Mapping[str, float],
         world.states, world.params,
         answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states),
         [b.handle for b in world.brands], sentiment_by_voice, horizon=horizon, draws=draws,
-        seed=world.spec.seed + 1, rows=rows)
+        seed=world.spec.seed + 1, rows=rows, awareness_effect=world.spec.awareness_effect)
 
 
 def selection_odds_ratios(states: pd.DataFrame, rule: AnswerByLogit, brands: Sequence[str],

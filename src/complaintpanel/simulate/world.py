@@ -194,7 +194,8 @@ class World:
             self.states, self.params,
             answer_rule(self.brands, self.spec.endogenous_replies, self.params.n_states),
             [b.handle for b in self.brands],
-            horizon=horizon, draws=draws, seed=self.spec.seed + 1, rows=rows)
+            horizon=horizon, draws=draws, seed=self.spec.seed + 1, rows=rows,
+            awareness_effect=self.spec.awareness_effect)
 
     def truth_dict(self) -> dict[str, object]:
         """Everything needed to document and re-create the world, as plain JSON.
