@@ -47,7 +47,8 @@ EXPECTED_TABLES = ("descriptives", "ppml_complaints", "fe_sentiment", "design_an
 def _scratch_project(root: Path) -> Path:
     """A copy of the project's sources beside this checkout's installed environment."""
     project = root / "project"
-    for item in ("Makefile", "pyproject.toml", "src", "paper", "benchmarks/results"):
+    for item in ("Makefile", "pyproject.toml", "requirements.lock", "src", "paper",
+                 "benchmarks/results"):
         source = REPO / item
         target = project / item
         if source.is_dir():
