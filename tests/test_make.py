@@ -10,6 +10,7 @@ customer id or tweet text.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -47,7 +48,8 @@ EXPECTED_TABLES = ("descriptives", "ppml_complaints", "fe_sentiment", "design_an
 def _scratch_project(root: Path) -> Path:
     """A copy of the project's sources beside this checkout's installed environment."""
     project = root / "project"
-    for item in ("Makefile", "pyproject.toml", "src", "paper", "benchmarks/results"):
+    for item in ("Makefile", "pyproject.toml", "requirements.lock", "src", "paper",
+                 "benchmarks/results"):
         source = REPO / item
         target = project / item
         if source.is_dir():
@@ -181,3 +183,23 @@ def test_paper_numbers_come_from_the_results(two_runs: tuple[Path, Path, str]) -
     assert f"{activity['customer_tweets']:,}" in text
     assert f"{hmm['params']['gamma']:.3f}" in text
     assert f"{hmm['params']['delta']:.3f}" in text
+    # The reproducibility appendix reports the manifest's time and peak memory of each stage
+    # (either rounding of a tie), and the coverage appendix the committed benchmark results.
+    manifest = json.loads((project / "results/simulated/manifest.json").read_text())
+    stages = [s for s in manifest["stages"] if s["stage"] not in ("manifest", "paper")]
+    assert {s["stage"] for s in stages} >= {"simulate", "estimate", "hmm", "policy"}
+    for stage in stages:
+        rows = {f"{seconds} {memory}" for seconds in _roundings(stage["seconds"], 1)
+                for memory in _roundings(stage["peak_rss_mb"], 0)}
+        assert any(row in text for row in rows), (stage, rows)
+    coverage = json.loads((project / "benchmarks/results/hmm_coverage.json").read_text())
+    gamma, delta = (coverage["headline"][p]["coverage_95"] for p in ("gamma", "delta"))
+    assert f"{100 * gamma:.1f}% / {100 * delta:.1f}%" in text
+    assert "Replication of the original findings" in text
+
+
+def _roundings(value: float, digits: int) -> set[str]:
+    """The number rounded down and up to ``digits`` decimals (the paper's rounding of a tie)."""
+    scale = 10 ** digits
+    return {f"{math.floor(value * scale) / scale:.{digits}f}",
+            f"{math.ceil(value * scale) / scale:.{digits}f}"}
