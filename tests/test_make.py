@@ -77,11 +77,12 @@ def _make(project: Path) -> str:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     installed = REPO / ".venv" / ".installed"
-    # The scratch projects share this checkout's .venv: if pyproject.toml were newer than the
-    # install, their `make` would reinstall the package from the scratch copy (an editable
-    # install pointing into a temporary folder). `make test` installs first, so it never is.
-    if not installed.exists() or installed.stat().st_mtime < (REPO / "pyproject.toml").stat(
-            ).st_mtime:
+    # The scratch projects share this checkout's .venv: if pyproject.toml or the lock were
+    # newer than the install, their `make` would reinstall the package from the scratch copy
+    # (an editable install pointing into a temporary folder). `make test` installs first.
+    if not installed.exists() or any(
+            installed.stat().st_mtime < (REPO / name).stat().st_mtime
+            for name in ("pyproject.toml", "requirements.lock")):
         pytest.skip("run through `make test`, which installs .venv first")
     first = _scratch_project(tmp_path_factory.mktemp("first"))
     second = _scratch_project(tmp_path_factory.mktemp("second"))
