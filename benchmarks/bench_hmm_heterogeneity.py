@@ -25,8 +25,9 @@ truth γ, δ, σ). Run, and extend later with ``--resume`` (worlds already in th
 the same seeds follow):
 ``nice -n 5 .venv/bin/python benchmarks/bench_hmm_heterogeneity.py --worlds 100
 --worlds-large 100 --worlds-homogeneous 100 --jobs 1 --sequential --resume``
-(``--only-sd`` takes one sd; ``--budget-minutes`` stops taking new worlds after that long;
-``--summarise-only`` rewrites the json from the log.)
+(``--resume`` is the default when the log exists, ``--fresh`` starts over; ``--only-sd`` takes
+one sd; ``--budget-minutes`` stops taking new worlds after that long; ``--summarise-only``
+rewrites the json from the log.)
 """
 
 from __future__ import annotations
@@ -363,6 +364,7 @@ def summarise(records: list[dict[str, Any]], sd: float) -> dict[str, Any]:
     out["share_bic_selects_random_intercepts"] = float(np.mean(
         [r["bic_selects"] == "random_intercepts" for r in ok]))
     out["share_converged"] = float(np.mean([r["random_intercepts"]["converged"] for r in ok]))
+    out["share_hessian_ok"] = float(np.mean([r["random_intercepts"]["hessian_ok"] for r in ok]))
     out["seconds_per_world_median"] = float(np.median([r["seconds"] for r in ok]))
     out["cpu_seconds_per_world_median"] = float(np.median(
         [r.get("cpu_seconds", np.nan) for r in ok]))
@@ -371,12 +373,12 @@ def summarise(records: list[dict[str, Any]], sd: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--worlds", type=int, default=24, help="worlds with sd = --sd")
+    parser.add_argument("--worlds", type=int, default=100, help="worlds with sd = --sd")
     parser.add_argument("--sd", type=float, default=0.6)
-    parser.add_argument("--worlds-large", type=int, default=12,
+    parser.add_argument("--worlds-large", type=int, default=100,
                         help="worlds with sd = --sd-large (0 = none)")
     parser.add_argument("--sd-large", type=float, default=1.0)
-    parser.add_argument("--worlds-homogeneous", type=int, default=8,
+    parser.add_argument("--worlds-homogeneous", type=int, default=100,
                         help="worlds with sd = 0 (σ̂ on homogeneous worlds)")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--starts", type=int, default=2)
@@ -396,12 +398,13 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=WORK_DIR / "hmm_heterogeneity.jsonl",
                         help="run log (JSONL, one world a line; git-ignored)")
     parser.add_argument("--fresh", action="store_true",
-                        help="start a new run log (an existing one is kept unless this is set)")
+                        help="start a new run log (by default an existing one is resumed)")
     parser.add_argument("--summarise-only", action="store_true",
                         help="fit nothing: write the json from the run log")
     parser.add_argument("--resume", action="store_true",
                         help="keep the worlds (and default-world fit) already in the run log, "
-                             "run the rest: extend a run cut by its budget")
+                             "run the rest: extend a run cut by its budget (the default when "
+                             "the log exists)")
     parser.add_argument("--classes", type=int, default=0,
                         help="run only the latent-class study on this many two-class δ worlds")
     parser.add_argument("--class-deltas", type=float, nargs="+", default=[0.4, 2.0])
@@ -415,8 +418,8 @@ def main() -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     if args.summarise_only:
         args.resume, args.skip_speed, args.skip_default_fit = True, True, True
-    if log.exists() and log.stat().st_size and not (args.resume or args.fresh):
-        parser.error(f"{log} exists: --resume to extend it, --fresh to start over")
+    if log.exists() and log.stat().st_size and not args.fresh:
+        args.resume = True  # a run log is extended, never overwritten, unless --fresh
     load_before = os.getloadavg()
     started = time.perf_counter()
     result: dict[str, Any] = {}
