@@ -20,7 +20,8 @@ from complaintpanel.model import ModelSpec, default_params
 
 def test_length_groups_known_answer() -> None:
     lengths = np.array([1, 5, 2, 20, 3, 18, 11, 10])
-    groups = lk.length_groups(lengths)
+    assert lk.length_groups(lengths) is None  # 2.3x padding: below the default 4x
+    groups = lk.length_groups(lengths, padding=1.5)
     assert groups is not None
     # sorted 20 18 11 | 10 | 5 3 | 2 | 1: a group ends before half its longest
     assert [g.tolist() for g in groups] == [[3, 5, 6], [7], [1, 4], [2], [0]]
@@ -32,8 +33,9 @@ def test_length_groups_known_answer() -> None:
 def test_length_groups_leave_even_blocks_whole() -> None:
     assert lk.length_groups(np.array([26, 24, 22, 19, 26])) is None  # the simulated world
     assert lk.length_groups(np.array([4])) is None
-    # padding 40 cells for 12 customer-periods: split
-    assert lk.length_groups(np.array([10, 1, 1])) is not None
+    # padding: 120 cells for 25 customer-periods (4.8x): split
+    assert lk.length_groups(np.array([20, 1, 1, 1, 1, 1])) is not None
+    assert lk.length_groups(np.array([20, 1, 1, 1, 1, 1]), padding=5.0) is None
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ CONFIG = "analysis/spotifycares.toml"
 NAME = "spotifycares"
 FILES = ("twcs-brand-exports-excel/SpotifyCares.csv",
          "twcs-spotifycares-followups/support_requests.csv")
-# The simulated default world's counts (analysis/config.toml), never a real run's.
-SIMULATED = ("4,000", "26 weeks")
+# The simulated default world's customers (analysis/config.toml), never a real run's.
+SIMULATED = ("4,000",)
 
 pytestmark = [
     pytest.mark.real_data,
@@ -149,6 +149,8 @@ def test_slice_report_numbers_are_the_slices(slice_run: tuple[Path, float]) -> N
     settings = policy["settings"]
     assert _has(text, f"{settings['n_draws']} parameter draws × {settings['n_paths']} simulated "
                       "paths")
+    assert _has(text, f"horizon {settings['horizon']} weeks (cohort "
+                      f"{settings['cohort_horizon']})")
     for simulated in SIMULATED:
         assert simulated not in text
 
