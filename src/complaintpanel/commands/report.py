@@ -92,17 +92,29 @@ def figures(
         help="benchmarks/results/labels.json, for the classifiers' cross-domain validity "
              "figure (measured on the shared labelled data by benchmarks/bench_labels.py).")
     ] = None,
+    tables: Annotated[Path | None, typer.Option(
+        help="Folder for the paper's regression tables, built from the results JSON "
+             "(reduced, hmm: .typ, .tex, .md; default RESULTS/tables).")] = None,
 ) -> None:
-    """Draw every figure whose inputs exist (PDF + PNG); figures show aggregates only."""
+    """Draw every figure whose inputs exist (PDF + PNG) and write the paper's regression tables.
+
+    Figures show aggregates only. The tables (:mod:`complaintpanel.report.paper_tables`) are
+    read from the same results files, one builder rendering Typst, LaTeX and Markdown.
+    """
+    from complaintpanel.report.paper_tables import write_paper_tables
+
     out = out or results / "figures"
     started = time.perf_counter()
     with stage_outputs("figures", out) as outputs:
         written = _draw_figures(results, processed, truth, outputs.folder())
+        table_files = write_paper_tables(results, outputs.folder(tables or results / "tables"),
+                                         truth if truth is not None and truth.exists() else None)
         if classifier_benchmark is not None and _exists(classifier_benchmark):
             from complaintpanel.report.fig_classifier import fig_classifier_validity
 
             written += fig_classifier_validity(classifier_benchmark, outputs.folder())
-    echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}",
+    echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}; "
+                            f"{len(table_files) // 3} tables",
                  time.perf_counter() - started)
 
 
