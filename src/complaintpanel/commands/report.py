@@ -152,12 +152,24 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
                                                fig.outcome_label(outcome, period), period)
         design = estimates.get("design")
         if design is not None and design.is_estimated:
-            written += fig.fig_design_effects(design, out / "design_effects", period)
+            # a simulated world's true effects of answering, beside its params.json
+            effects = (_read(truth.parent / "answer_effects.json")
+                       if truth is not None and (truth.parent / "answer_effects.json").exists()
+                       else None)
+            written += fig.fig_design_effects(
+                design, out / "design_effects", period,
+                fig.answer_effects_truth(effects) if effects else None)
     hmm = read_hmm_results(results / "hmm.json") if _exists(results / "hmm.json") else None
     if isinstance(hmm, RelationshipHMMResults):
         # the period of the panel the model was fitted on, recorded by the hmm stage
         hmm_period = (_read(results / "hmm.json") or {}).get("period")
-        written += fig.fig_hmm_states(hmm, out / "hmm_states", hmm_period)
+        truth_terms = None
+        if truth is not None and truth.exists():
+            from complaintpanel.model import ModelParams
+
+            truth_terms = ModelParams.from_dict(
+                json.loads(verified_input(truth).read_text())["model"]).reported_terms()
+        written += fig.fig_hmm_states(hmm, out / "hmm_states", hmm_period, truth_terms)
         written += fig.fig_hmm_transitions(hmm, out / "hmm_transitions")
         written += fig.fig_hmm_effects(hmm, out / "hmm_effects")
         fits: dict[str, RelationshipHMMResults] = {"classifier labels": hmm}
@@ -178,7 +190,8 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
         report = LabelReport(labels=tuple(validity["labels"]),
                              confusion=np.asarray(validity["confusion"]))
         written += fig.fig_label_validity(report, out / "label_validity",
-                                          title="Default classifier vs the simulated true voice")
+                                          title="Default classifier vs the simulated true voice",
+                                          reference="Simulated true voice")
     if validity is not None and "validation" in validity:
         from complaintpanel.report.fig_measurement import fig_misclassification
 
