@@ -171,3 +171,9 @@ def test_written_tables_match_the_results_json(tmp_path: Path) -> None:
     typ = (tmp_path / "tables" / "reduced.typ").read_text()
     assert '"Observations", "880–900", "500",' in typ
     assert '"Clusters", "40", "38",' in typ
+
+
+def test_a_missing_standard_error_leaves_no_empty_parentheses() -> None:
+    table = RegressionTable(stub="", columns=["(1)"],
+                            body=[Row("x", (Estimate(1.0, float("nan")),))])
+    assert table.to_markdown() == "|  | (1) |\n|---|---:|\n| x | 1.000 |\n"
