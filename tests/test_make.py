@@ -41,15 +41,16 @@ EXPECTED_FIGURES = (
     "classifier_validity",
 )
 EXPECTED_TABLES = ("descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
-                   "robustness", "reduced", "hmm")
+                   "robustness", "reduced", "robust", "hmm")
 # the paper's regression tables, written by `complaintpanel figures` and #include-d by paper.typ
-PAPER_TABLES = ("reduced", "hmm")
+PAPER_TABLES = ("reduced", "robust", "hmm")
 
 
 def _scratch_project(root: Path) -> Path:
     """A copy of the project's sources beside this checkout's installed environment."""
     project = root / "project"
-    for item in ("Makefile", "pyproject.toml", "src", "paper", "benchmarks/results"):
+    for item in ("Makefile", "pyproject.toml", "requirements.lock", "src", "paper",
+                 "benchmarks/results"):
         source = REPO / item
         target = project / item
         if source.is_dir():
@@ -80,8 +81,10 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     # The scratch projects share this checkout's .venv: if pyproject.toml were newer than the
     # install, their `make` would reinstall the package from the scratch copy (an editable
     # install pointing into a temporary folder). `make test` installs first, so it never is.
-    if not installed.exists() or installed.stat().st_mtime < (REPO / "pyproject.toml").stat(
-            ).st_mtime:
+    # The same holds for requirements.lock, which .venv/.installed also depends on.
+    if not installed.exists() or any(
+            installed.stat().st_mtime < (REPO / name).stat().st_mtime
+            for name in ("pyproject.toml", "requirements.lock")):
         pytest.skip("run through `make test`, which installs .venv first")
     first = _scratch_project(tmp_path_factory.mktemp("first"))
     second = _scratch_project(tmp_path_factory.mktemp("second"))

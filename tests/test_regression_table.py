@@ -177,3 +177,24 @@ def test_a_missing_standard_error_leaves_no_empty_parentheses() -> None:
     table = RegressionTable(stub="", columns=["(1)"],
                             body=[Row("x", (Estimate(1.0, float("nan")),))])
     assert table.to_markdown() == "|  | (1) |\n|---|---:|\n| x | 1.000 |\n"
+
+
+def test_robustness_table_gives_each_specification_its_own_n() -> None:
+    from complaintpanel.report.paper_tables import robustness_table
+
+    main = {"label": "Main", "treatment": "replied",
+            "ppml_complaints": _entry("replied", 0.1, 900, 40),
+            "fe_sentiment": _entry("replied", -0.05, 500, 40),
+            "answered": {"status": "estimated", "nobs": 300, "terms": [
+                {"outcome": "complaints", "lead": 0, "estimate": -0.1, "se": 0.02,
+                 "fixed": False},
+                {"outcome": "complaints", "lead": 1, "estimate": -0.2, "se": 0.02,
+                 "fixed": False}]}}
+    other = {"label": "Treatment: answered", "treatment": "answered_complaint",
+             "ppml_complaints": _entry("answered_complaint", 0.2, 880, 40),
+             "fe_sentiment": {"status": "not_identified"}}
+    markdown = robustness_table([main, other]).to_markdown()
+    assert ("| Main | 0.100 (0.010) | −0.050 (0.010) | −0.100 (0.020) |\n"
+            "| N | 900 | 500 | 300 |\n"
+            "| Treatment: answered | 0.200 (0.010) | n.i. |  |\n"
+            "| N | 880 |  |  |\n") in markdown

@@ -25,7 +25,7 @@ from complaintpanel.report.periods import period_words
 from complaintpanel.report.regression_table import Estimate, Heading, RegressionTable, Row, number
 
 __all__ = ["REDUCED_MODELS", "TREATMENT_LABELS", "hmm_table", "reduced_table",
-           "write_paper_tables"]
+           "robustness_table", "write_paper_tables"]
 
 TREATMENT_LABELS = {
     "replied": "Replied in t−1",
@@ -123,6 +123,58 @@ def reduced_table(estimates: dict[str, Any]) -> RegressionTable:
              "tweet. n.i.: not identified.")
     return RegressionTable(stub=f"Treatment ({words.noun} t)", columns=list(models.values()),
                            body=body, footer=footer, notes=notes)
+
+
+_ROBUSTNESS_MODELS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("ppml_complaints", "Complaints (PPML)", {}),
+    ("fe_sentiment", "Sentiment (FE)", {}),
+    ("answered", "Answered: complaints t (AIPW)", {"outcome": "complaints", "lead": 0}))
+
+
+def robustness_table(specifications: list[dict[str, Any]]) -> RegressionTable:
+    """Build the robustness table: one row per specification, its N on the row below.
+
+    Parameters
+    ----------
+    specifications : list of dict
+        ``robustness.json``'s ``specifications`` as plain JSON.
+
+    Returns
+    -------
+    RegressionTable
+        Columns: PPML complaints, FE sentiment and the design-based effect on next-period
+        complaints; each specification's row holds estimate (SE) on its treatment, and the
+        row under it the N of each model. An empty cell: the specification does not change
+        that model (the design-based estimate does not depend on the treatment definition).
+    """
+    body: list[Row | Heading] = []
+    for spec in specifications:
+        cells: list[Estimate | str | None] = []
+        counts: list[Estimate | str | None] = []
+        for key, _, where in _ROBUSTNESS_MODELS:
+            entry = spec.get(key)
+            if entry is None:
+                cells.append(None)
+                counts.append(None)
+                continue
+            if not _estimated(entry):
+                cells.append("n.i.")
+                counts.append(None)
+                continue
+            term = _term(entry, **(where or {"treatment": spec.get("treatment")}))
+            cells.append(None if term is None else Estimate(term["estimate"], term["se"]))
+            counts.append(number(entry.get("nobs")))
+        body.append(Row(spec["label"], tuple(cells)))
+        body.append(Row("N", tuple(counts)))
+    footer = [Row("Customer–brand and brand × period fixed effects", ("yes", "yes", "no")),
+              Row("Standard errors clustered by", ("customer",) * 3)]
+    notes = ("Estimate (SE) on the row's treatment, its N on the line below. Each row changes "
+             "one choice of the main specification. The design-based column compares "
+             "answered with unanswered complaints with controls rather than fixed effects, "
+             "whatever the treatment definition, so the treatment rows leave it empty. "
+             "n.i.: not identified.")
+    return RegressionTable(stub="Specification", columns=[m[1] for m in _ROBUSTNESS_MODELS],
+                           body=body, footer=footer, notes=notes, se_below=False)
 
 
 # Readable names of the structural model's blocks and coefficients (DESIGN.md §4).
@@ -233,12 +285,13 @@ def hmm_table(fits: dict[str, Any], truth: pd.DataFrame | None = None) -> Regres
 
 
 def write_paper_tables(results: Path, out_dir: Path, truth: Path | None = None) -> list[Path]:
-    """Write ``reduced`` and ``hmm`` (``.typ``, ``.tex``, ``.md``) from a results folder.
+    """Write ``reduced``, ``robust`` and ``hmm`` (``.typ``, ``.tex``, ``.md``) from results.
 
     Parameters
     ----------
     results : Path
-        Results folder (``estimates.json``, ``hmm.json``, ``truth-labels/hmm.json``).
+        Results folder (``estimates.json``, ``robustness.json``, ``hmm.json``,
+        ``truth-labels/hmm.json``).
     out_dir : Path
         Folder of the tables (``paper/tables``).
     truth : Path, optional
@@ -257,6 +310,11 @@ def write_paper_tables(results: Path, out_dir: Path, truth: Path | None = None) 
         estimates = json.loads((results / "estimates.json").read_text())
         written += reduced_table(estimates).write(
             out_dir / "reduced", "Paper-style panel regressions")
+    if (results / "robustness.json").exists():
+        robustness = json.loads((results / "robustness.json").read_text())
+        if robustness.get("specifications"):
+            written += robustness_table(robustness["specifications"]).write(
+                out_dir / "robust", "Robustness of the main estimates")
     if (results / "hmm.json").exists():
         hmm = read_hmm_results(results / "hmm.json")
         if isinstance(hmm, RelationshipHMMResults):
