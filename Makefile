@@ -259,7 +259,7 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf data/raw/simulated data/interim/*/ data/processed/*/ results $(STAMPS) paper/pages \
-		paper/figures/*.pdf paper/figures/*.png paper/figures/.done paper/tables/*.md \
+		paper/figures/*.pdf paper/figures/*.png paper/figures/.done paper/tables/*.md paper/tables/*.typ \
 		paper/tables/*.tex paper/paper.pdf
 
 distclean: clean
