@@ -179,11 +179,14 @@ endif
 $(RESULTS)/activity.json: $(INTERIM)/tweets.parquet $(DESCRIBE_SRC) | $(INSTALLED)
 	$(CP) describe $(INTERIM) --out $(RESULTS)
 
+# The figures command also writes the paper's regression tables (reduced, hmm: .typ/.tex/.md) into
+# $(TABLES) from the same results files; on the simulated world the truth (params.json and the
+# answer_effects.json beside it) is drawn on the figures.
 # The classifiers' cross-domain validity is measured on the shared labelled data by
 # benchmarks/bench_labels.py; its committed result is drawn here (the data itself is not needed).
 CLASSIFIER_BENCHMARK := benchmarks/results/labels.json
 $(FIGURES)/.done: $(RESULT_FILES) $(CLASSIFIER_BENCHMARK) $(FIGURES_SRC) | $(INSTALLED)
-	$(CP) figures $(RESULTS) --processed $(PROCESSED) --out $(FIGURES) $(if $(DATA),,--truth $(RAW_DIR)/truth/params.json) --classifier-benchmark $(CLASSIFIER_BENCHMARK)
+	$(CP) figures $(RESULTS) --processed $(PROCESSED) --out $(FIGURES) --tables $(TABLES) $(if $(DATA),,--truth $(RAW_DIR)/truth/params.json) --classifier-benchmark $(CLASSIFIER_BENCHMARK)
 	@touch $@
 
 $(RESULTS)/summary.md: $(FIGURES)/.done $(RESULT_FILES) $(SUMMARY_SRC) | $(INSTALLED)
@@ -258,7 +261,7 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf data/raw/simulated data/interim/*/ data/processed/*/ results $(STAMPS) paper/pages \
-		paper/figures/*.pdf paper/figures/*.png paper/figures/.done paper/tables/*.md \
+		paper/figures/*.pdf paper/figures/*.png paper/figures/.done paper/tables/*.md paper/tables/*.typ \
 		paper/tables/*.tex paper/paper.pdf
 
 distclean: clean

@@ -42,7 +42,9 @@ EXPECTED_FIGURES = (
     "classifier_validity",
 )
 EXPECTED_TABLES = ("descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
-                   "robustness")
+                   "robustness", "reduced", "robust", "hmm")
+# the paper's regression tables, written by `complaintpanel figures` and #include-d by paper.typ
+PAPER_TABLES = ("reduced", "robust", "hmm")
 
 
 def _scratch_project(root: Path) -> Path:
@@ -100,6 +102,8 @@ def test_every_output_is_built(two_runs: tuple[Path, Path, str]) -> None:
     for name in EXPECTED_TABLES:
         for suffix in (".md", ".tex"):
             assert (project / "paper" / "tables" / f"{name}{suffix}").exists(), name
+    for name in PAPER_TABLES:
+        assert (project / "paper" / "tables" / f"{name}.typ").exists(), name
     assert (project / "paper" / "paper.pdf").stat().st_size > 50_000
     manifest = json.loads((project / "results/simulated/manifest.json").read_text())
     assert manifest["inputs"][0]["sha256"]
@@ -204,3 +208,31 @@ def _roundings(value: float, digits: int) -> set[str]:
     scale = 10 ** digits
     return {f"{math.floor(value * scale) / scale:.{digits}f}",
             f"{math.ceil(value * scale) / scale:.{digits}f}"}
+
+
+def test_paper_tables_count_what_the_results_say(two_runs: tuple[Path, Path, str]) -> None:
+    project = two_runs[0]
+    tables = project / "paper" / "tables"
+    estimates = json.loads((project / "results/simulated/estimates.json").read_text())
+    reduced = (tables / "reduced.typ").read_text()
+    main = estimates["settings"]["main_treatment"]
+    keys = ("ppml_complaints", "fe_sentiment_mean", "fe_compliment_share")
+    nobs = ", ".join(f'"{estimates[k][main]["nobs"]:,}"' for k in keys)
+    clusters = ", ".join(f'"{estimates[k][main]["n_clusters"]:,}"' for k in keys)
+    assert f'"Observations", {nobs},' in reduced
+    assert f'"Clusters", {clusters},' in reduced
+    hmm = json.loads((project / "results/simulated/hmm.json").read_text())
+    table = (tables / "hmm.typ").read_text()
+    assert f'"Customer-periods (N)", "{hmm["nobs"]:,}",' in table
+    assert "a[" not in table and "tau[" not in table  # readable names, not code names
+
+
+def test_figure_text_is_at_least_8pt_in_print(two_runs: tuple[Path, Path, str]) -> None:
+    pytest.importorskip("pypdfium2")
+    from complaintpanel.report.figure_sizes import MIN_PRINTED_PT, printed_text_sizes
+
+    project = two_runs[0]
+    sizes = printed_text_sizes(project / "paper" / "paper.typ", project / "paper" / "figures")
+    assert len(sizes) >= 9
+    small = sizes[sizes["printed_pt"] < MIN_PRINTED_PT]
+    assert small.empty, small.round(2).to_string()
