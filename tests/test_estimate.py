@@ -210,3 +210,22 @@ for estimator in ("did2s", "twfe", "poisson"):
     for estimator in ("did2s", "twfe"):
         assert f"{estimator} not identified" in result.stdout
     assert "poisson estimated" in result.stdout or "poisson not identified" in result.stdout
+
+
+def test_dependent_variable_means_are_over_the_rows_used(small_panel: pd.DataFrame) -> None:
+    """The tables' 'Mean of the dependent variable' is over each regression's own N.
+
+    PPML drops separated pairs (all-zero complaints), so its mean is the complaints of the
+    informative pairs over its N; the linear FE mean is over the rows with a sentiment.
+    """
+    ppml = fit_ppml(small_panel, "answered_complaint")
+    sample = small_panel.dropna(subset=["treat_answered_complaint"])
+    assert ppml.info["dep_var_mean"] == pytest.approx(sample["complaints"].sum() / ppml.nobs,
+                                                      rel=1e-12)
+    assert ppml.info["dep_var_mean"] > sample["complaints"].mean()  # zeros were set aside
+    linear = fit_linear_fe(small_panel, "sentiment_mean", "replied")
+    rows = small_panel.dropna(subset=["treat_replied", "sentiment_mean"])
+    rows = rows[rows.groupby("pair_id")["pair_id"].transform("size") > 1]
+    rows = rows[rows.groupby("brand_period")["brand_period"].transform("size") > 1]
+    assert linear.nobs == len(rows)
+    assert linear.info["dep_var_mean"] == pytest.approx(rows["sentiment_mean"].mean(), rel=1e-12)

@@ -75,6 +75,22 @@ def _term_table(outcome: str, treatment: str) -> pd.DataFrame:
     return pd.DataFrame({"outcome": [outcome], "treatment": [treatment]}, index=[treatment])
 
 
+def _dep_var_mean(fit: object) -> float:
+    """Mean of the outcome over the observations the regression used (its ``nobs``).
+
+    pyfixest keeps the outcome untransformed in ``_Y_untransformed``, after singleton drops
+    but, for ``fepois``, before the separation drops (its ``_Y`` is the working variable).
+    Poisson separation only ever drops observations with a zero outcome, so the sum over
+    ``_Y_untransformed`` divided by ``nobs`` is the mean over the rows used; a linear fit
+    drops no more rows, and the check says so.
+    """
+    n_used = int(fit._N)  # type: ignore[attr-defined]
+    outcome = np.asarray(fit._Y_untransformed, dtype=float).ravel()  # type: ignore[attr-defined]
+    if type(fit).__name__ != "Fepois" and outcome.size != n_used:
+        raise RuntimeError(f"pyfixest used {n_used} rows but kept {outcome.size} outcomes")
+    return float(outcome.sum() / n_used)
+
+
 def _from_pyfixest(fit: object, model: str, estimator: str, outcome: str, treatment: str,
                    sample: pd.DataFrame, formula: str,
                    extra: dict[str, float] | None = None) -> EffectResults:
@@ -96,6 +112,7 @@ def _from_pyfixest(fit: object, model: str, estimator: str, outcome: str, treatm
         dof=n_clusters - 1,
         cov_type="CRV1 clustered by customer",
         info={"formula": formula, "fixed_effects": "customer–brand pair; brand × period",
+              "dep_var_mean": _dep_var_mean(fit),
               "vcov": "CRV1 clustered by customer", "treatment": treatment,
               "treatment_definition": TREATMENTS[treatment]},
     )

@@ -53,7 +53,8 @@ def _term(entry: dict[str, Any], **where: Any) -> dict[str, Any] | None:
 
 def _column_value(entries: list[dict[str, Any]], key: str, digits: int = 3) -> str:
     """One footer cell from the column's regressions: their common value, or the range."""
-    values = sorted({e[key] for e in entries if e.get(key) is not None})
+    values = sorted({value for e in entries
+                     if (value := e.get(key, e.get("info", {}).get(key))) is not None})
     if not values:
         return ""
     if len(values) == 1:
