@@ -197,6 +197,9 @@ def test_paper_numbers_come_from_the_results(two_runs: tuple[Path, Path, str]) -
         rows = {f"{seconds} {memory}" for seconds in _roundings(stage["seconds"], 1)
                 for memory in _roundings(stage["peak_rss_mb"], 0)}
         assert any(row in text for row in rows), (stage, rows)
+    hardware = manifest["hardware"]
+    assert hardware["logical_cpus"] >= 1 and hardware["memory_gib"] > 0
+    assert f"{hardware['logical_cpus']} logical CPUs and {hardware['memory_gib']:.1f} GiB" in text
     coverage = json.loads((project / "benchmarks/results/hmm_coverage.json").read_text())
     gamma, delta = (coverage["headline"][p]["coverage_95"] for p in ("gamma", "delta"))
     assert f"{100 * gamma:.1f}% / {100 * delta:.1f}%" in text
@@ -221,6 +224,9 @@ def test_paper_tables_count_what_the_results_say(two_runs: tuple[Path, Path, str
     clusters = ", ".join(f'"{estimates[k][main]["n_clusters"]:,}"' for k in keys)
     assert f'"Observations", {nobs},' in reduced
     assert f'"Clusters", {clusters},' in reduced
+    means = ", ".join(f'"{estimates[k][main]["info"]["dep_var_mean"]:.3f}"'.replace("-", "−")
+                      for k in keys)
+    assert f'"Mean of the dependent variable", {means},' in reduced
     hmm = json.loads((project / "results/simulated/hmm.json").read_text())
     table = (tables / "hmm.typ").read_text()
     assert f'"Customer-periods (N)", "{hmm["nobs"]:,}",' in table

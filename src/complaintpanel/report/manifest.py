@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -19,13 +20,33 @@ from typing import Any
 from complaintpanel.config import Config
 from complaintpanel.runtime.io import sha256_file
 
-__all__ = ["DEPENDENCIES", "build_manifest"]
+__all__ = ["DEPENDENCIES", "build_manifest", "hardware"]
 
 DEPENDENCIES: tuple[str, ...] = (
     "complaintpanel", "numpy", "scipy", "pandas", "pyarrow", "duckdb", "pyfixest",
     "linearmodels", "statsmodels", "scikit-learn", "vaderSentiment", "matplotlib", "seaborn",
     "typst", "pandera", "typer",
 )
+
+
+def hardware() -> dict[str, Any]:
+    """The machine the stages ran on: architecture, processor, logical CPUs and memory.
+
+    Read from the standard library and, on Linux, ``/proc/cpuinfo`` (the processor's model
+    name; ``platform.processor()`` is empty there); fields that cannot be read are ``None``.
+    """
+    model = platform.processor() or None
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        memory = None
+    return {"machine": platform.machine(), "processor": model, "logical_cpus": os.cpu_count(),
+            "memory_gib": round(memory, 1) if memory is not None else None}
 
 
 def _version(name: str) -> str | None:
@@ -85,6 +106,7 @@ def build_manifest(results_dir: Path, raw_files: list[Path], config: Config,
         "config": dataclasses.asdict(config),
         "seeds": {"simulate": config.simulate.seed, "hmm": config.hmm.seed},
         "classifier": classifier,
+        "hardware": hardware(),
         "software": {"python": sys.version.split()[0], "platform": platform.platform(),
                      "packages": {name: _version(name) for name in DEPENDENCIES}},
         "outputs": [_file_entry(p, root) for p in outputs],

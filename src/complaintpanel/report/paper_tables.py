@@ -114,7 +114,7 @@ def reduced_table(estimates: dict[str, Any]) -> RegressionTable:
     footer.append(Row("Standard errors clustered by", tuple(clustering)))
     footer.append(Row("Clusters", tuple(_column_value(fitted[k], "n_clusters") for k in models)))
     footer.append(Row("Observations", tuple(_column_value(fitted[k], "nobs") for k in models)))
-    if any(e.get("dep_var_mean") is not None for k in models for e in fitted[k]):
+    if any(_column_value(fitted[k], "dep_var_mean") for k in models):
         footer.append(Row("Mean of the dependent variable",
                           tuple(_column_value(fitted[k], "dep_var_mean") for k in models)))
     notes = (f"Each cell is its own regression of the column's outcome on one treatment "
