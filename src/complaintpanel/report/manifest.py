@@ -30,7 +30,7 @@ DEPENDENCIES: tuple[str, ...] = (
 
 
 def hardware() -> dict[str, Any]:
-    """The machine the stages ran on: architecture, processor, logical CPUs and memory.
+    """Describe the machine the stages ran on: architecture, processor, logical CPUs and memory.
 
     Read from the standard library and, on Linux, ``/proc/cpuinfo`` (the processor's model
     name; ``platform.processor()`` is empty there); fields that cannot be read are ``None``.
