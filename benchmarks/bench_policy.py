@@ -16,8 +16,8 @@ benchmark reports how often the estimate's 95% confidence interval covers the tr
 standard error to the spread of the errors. δ_fast's Wald 95% interval coverage is reported
 separately for worlds without a fast-reply effect (δ_fast = 0) and with one.
 
-Writes benchmarks/results/policy.json. Run (100 worlds: 60 min wall with 2 jobs on a loaded
-machine, a median 74 s a world):
+Writes benchmarks/results/policy.json. Run (100 worlds: 75 min wall with 2 jobs on a loaded
+machine; the json records the median time of a world and the load):
 ``nice -n 5 .venv/bin/python benchmarks/bench_policy.py --worlds 100 --jobs 2``
 """
 
