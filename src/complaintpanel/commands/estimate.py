@@ -98,10 +98,10 @@ def estimate(
                if not_estimated else "all models estimated")
     summary += ("; corrected for misclassification" if validation is not None
                 else "; naive (no validation sample)")
+    summary += f" → {out / 'estimates.json'}"
     if known is not None:
-        summary += "; its truth on the design's own population → design_truth.json"
-    echo_summary("estimate", f"{summary} → {out / 'estimates.json'}",
-                 time.perf_counter() - started)
+        summary += f"; the design's truth on its own population → {out / 'design_truth.json'}"
+    echo_summary("estimate", summary, time.perf_counter() - started)
     for path, item in not_estimated:
         typer.echo(f"  {item.status}: {'/'.join(path)}")
 
