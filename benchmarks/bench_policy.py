@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import logit
+from scipy.stats import norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -125,18 +126,18 @@ def one_world(task: tuple[int, float, dict]) -> dict:
                                  n_paths=opts["truth_paths"], parameter_uncertainty=False,
                                  random_state=seed + 10**6, **common)
     keys = ["population", "contrast", "metric"]
-    # the truth's own simulation error (its se without parameter uncertainty), reported so
-    # that the coverage can be read against it
-    truth_rows = true_out.contrasts[[*keys, "estimate", "se"]].rename(
-        columns={"estimate": "estimate_true", "se": "truth_mc_se"})
+    # (the truth's own simulation error is bounded in summarise(): with no parameter draws
+    # simulate_policies gives no se)
+    truth_rows = true_out.contrasts[[*keys, "estimate"]].rename(
+        columns={"estimate": "estimate_true"})
     merged = estimate.contrasts.merge(truth_rows, on=keys)
     return {"seed": seed, "delta_fast_true": delta_fast,
             "delta_fast": float(res.params["delta_fast"]),
             "delta_fast_se": float(res.bse["delta_fast"]),
             "gamma": float(res.params["gamma"]), "delta": float(res.params["delta"]),
             "converged": bool(res.converged),
-            "contrasts": merged[[*keys, "estimate", "se", "lower", "upper", "estimate_true",
-                                 "truth_mc_se"]].to_dict(orient="records"),
+            "contrasts": merged[[*keys, "estimate", "se", "lower", "upper",
+                                 "estimate_true"]].to_dict(orient="records"),
             "settings": opts,
             "seconds_fit": fitted - started, "seconds_policy": simulated - fitted,
             "seconds": time.perf_counter() - started}
@@ -151,8 +152,7 @@ def summarise(records: list[dict]) -> dict:
     table = rows.groupby(["population", "contrast", "metric"], sort=False).agg(
         coverage_95=("covered", "mean"), mean_true=("estimate_true", "mean"),
         mean_estimate=("estimate", "mean"), mean_error=("error", "mean"),
-        sd_error=("error", "std"), mean_se=("se", "mean"),
-        mean_truth_mc_se=("truth_mc_se", "mean"), worlds=("covered", "size"))
+        sd_error=("error", "std"), mean_se=("se", "mean"), worlds=("covered", "size"))
     table["se_over_sd_error"] = table["mean_se"] / table["sd_error"]
     table["in_target_band"] = table["coverage_95"].between(*TARGET_BAND)
     headline = table.reset_index()
@@ -170,7 +170,17 @@ def summarise(records: list[dict]) -> dict:
             "share_significant_5pct": float(
                 (group["delta_fast"].abs() > 1.959964 * group["delta_fast_se"]).mean())}
         for value, group in fast.groupby("delta_fast_true")}
+    # The truth is itself a mean of simulated paths. Its simulation variance is the per-path
+    # variance / truth_paths, while the estimate's se^2 holds at least the per-path variance /
+    # paths (its own simulation error), so sd(truth) / se <= sqrt(paths / truth_paths): a 95%
+    # interval judged against the noisy truth covers at least P(|Z| <= 1.96 / sqrt(1 + r^2)).
+    opts = ok[0]["settings"] if ok else {}
+    ratio = (float(np.sqrt(opts["paths"] / opts["truth_paths"]))
+             if {"paths", "truth_paths"} <= set(opts) else float("nan"))
+    floor = float(2 * norm.cdf(1.959964 / np.sqrt(1 + ratio**2)) - 1)
     return {
+        "truth_noise": {"truth_sd_over_se_at_most": round(ratio, 4),
+                        "coverage_of_an_exact_95pct_interval_at_least": round(floor, 4)},
         "n_worlds": len(records), "n_failed": len(records) - len(ok),
         "failures": [r for r in records if "error" in r],
         "share_converged": float(np.mean([r["converged"] for r in ok])),
