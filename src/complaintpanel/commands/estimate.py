@@ -137,6 +137,7 @@ def _truth_world(truth: Path, directory: Path, panel: pd.DataFrame,
         if not (truth / name).is_file():
             raise PipelineError(f"has no {name}: give the truth folder that `complaintpanel "
                                 "simulate` wrote", file=truth)
+        verified_input(truth / name)
     label_report = directory / "label_report.json"
     if not label_report.is_file():
         raise PipelineError("does not exist: --truth needs it to find the interim folder whose "
@@ -173,13 +174,21 @@ def _design_truth(design: EffectResults | NotEstimated, panel: pd.DataFrame, wor
         Last lead of the estimate.
     truth : Path
         The truth folder (named in errors).
+
+    Returns
+    -------
+    dict
+        :func:`~complaintpanel.simulate.design_truth.design_truth_record`, or a record with
+        ``status`` ``"not estimated"`` and its ``reason`` when the design was not estimated.
     """
     from complaintpanel.results import EffectResults
     from complaintpanel.simulate.design_truth import design_truth, design_truth_record
 
     if not isinstance(design, EffectResults) or not hasattr(design, "kept"):
-        raise PipelineError("--truth: the design-based estimate was not estimated, so it has "
-                            "no population to compute the truth on", file=truth)
+        # nothing to compare: say so rather than fail the stage
+        return {"estimate": "design", "status": "not estimated",
+                "reason": "the design-based estimate was not estimated, so it has no "
+                          "population to compute the truth on"}
     try:
         effects, true_weeks = design_truth(design.kept,  # type: ignore[attr-defined]
                                            panel[["period", "period_start"]], world, key,

@@ -270,6 +270,7 @@ def design_truth_record(estimate: Any, effects: pd.DataFrame, true_complaint_wee
                        "complaint without a true one has an effect of 0 (common random "
                        "numbers; simulate/design_truth.py).",
         "estimate": "design",
+        "status": "estimated",
         "kept_customer_weeks": kept,
         "true_complaint_weeks": true_complaint_weeks,
         "true_complaint_share": true_complaint_weeks / kept if kept else None,
