@@ -138,8 +138,10 @@ endif
 VALIDATE := $(if $(strip $(VALIDATION)),--validation $(VALIDATION),)
 
 # ---- estimates -----------------------------------------------------------------------------------
+# On the simulated world the estimate stage also writes design_truth.json: the true effects
+# averaged over the customer-weeks the design-based estimate kept (its own population).
 $(RESULTS)/estimates.json: $(PROCESSED)/panel.parquet $(VALIDATION) $(STAMPS)/config-estimate.stamp $(ESTIMATE_SRC) | $(INSTALLED)
-	$(CP) estimate $(PROCESSED) --out $(RESULTS) --tables $(TABLES) $(VALIDATE) $(C)
+	$(CP) estimate $(PROCESSED) --out $(RESULTS) --tables $(TABLES) $(VALIDATE) $(if $(DATA),,--truth $(RAW_DIR)/truth) $(C)
 
 # With a validation sheet the structural model is corrected for misclassified voice (the naive
 # fit is kept beside it in hmm.json, block `naive`); the true-label fit below stays naive.

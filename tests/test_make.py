@@ -105,6 +105,10 @@ def test_every_output_is_built(two_runs: tuple[Path, Path, str]) -> None:
     for name in PAPER_TABLES:
         assert (project / "paper" / "tables" / f"{name}.typ").exists(), name
     assert (project / "paper" / "paper.pdf").stat().st_size > 50_000
+    # the truth of the design estimate on its own population (estimate --truth)
+    design_truth = json.loads((project / "results/simulated/design_truth.json").read_text())
+    estimates = json.loads((project / "results/simulated/estimates.json").read_text())
+    assert design_truth["kept_customer_weeks"] == estimates["design"]["nobs"]
     manifest = json.loads((project / "results/simulated/manifest.json").read_text())
     assert manifest["inputs"][0]["sha256"]
     assert manifest["classifier"]["classifier"] == "rules"
