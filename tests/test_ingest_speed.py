@@ -208,3 +208,38 @@ def test_nul_byte_after_the_first_crlf_chunk_is_rejected(
     assert report["rejects_by_reason"] == {"nul_byte": 1}
     assert report["rows_kept"] == 38
     assert report["normalisation"]["crlf"] == 40
+
+
+def _round_trip_every_time(text: str) -> str | None:
+    """The round trip repeated until it fails or changes nothing (no shortcut)."""
+    import ftfy.bad_codecs  # noqa: F401  (registers sloppy-windows-1252)
+
+    fixed, current = None, text
+    while True:
+        try:
+            again = current.encode("sloppy-windows-1252").decode("utf-8")
+        except UnicodeError:
+            return fixed
+        if again == current:
+            return fixed
+        fixed = current = again
+
+
+_ALPHABET = st.sampled_from(["a", " ", "@", "’", "é", "ü", "—", "€", "™", "\u0081", "\u009d",
+                             "\u00a0", "\u00c3", "\u00e2", "\u00f0", "\u00bf", "😀", "日"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_ALPHABET, max_size=12).map("".join), st.integers(0, 3))
+def test_round_trip_stops_early_only_where_nothing_changes(text: str, layers: int) -> None:
+    """Stopping once a repaired text lacks MOJIBAKE_HINT gives the result of trying again."""
+    import ftfy.bad_codecs  # noqa: F401
+
+    from complaintpanel.ingest.quirks import _round_trip
+
+    for _ in range(layers):  # mojibake of mojibake of ...
+        try:
+            text = text.encode("utf-8").decode("sloppy-windows-1252")
+        except UnicodeError:
+            break
+    assert _round_trip(text) == _round_trip_every_time(text)
