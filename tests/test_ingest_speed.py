@@ -163,11 +163,10 @@ def _outputs(out: Path) -> tuple[pa.Table, pa.Table, dict]:
 
 
 @pytest.mark.real_data
-def test_duplicates_marked_in_place_equal_the_rewrite(
-        quirk_file: tuple[Path, list[list[str]]], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Few duplicates are marked by an UPDATE, many by rewriting ``checked``: same outputs."""
-    from complaintpanel.ingest import ingest, validate
+def test_real_quirk_file_duplicates_recounted_with_csv(
+        quirk_file: tuple[Path, list[list[str]]], tmp_path: Path) -> None:
+    """Tweets in two excerpts: each later copy rejected, naming the first, as csv counts."""
+    from complaintpanel.ingest import ingest
 
     path, records = quirk_file
     first: dict[str, int] = {}
@@ -176,19 +175,13 @@ def test_duplicates_marked_in_place_equal_the_rewrite(
         if record[0] in first:
             expected[number] = first[record[0]]
         first.setdefault(record[0], number)
-    assert 0 < len(expected) * validate._UPDATE_SHARE <= len(records)  # the in-place path
-    key = b"test-key-0123456789abcdef"
-    ingest(path, tmp_path / "in-place", key=key)
-    monkeypatch.setattr(validate, "_UPDATE_SHARE", 10 ** 12)  # forces the rewrite
-    ingest(path, tmp_path / "rewrite", key=key)
-    in_place, rewrite = _outputs(tmp_path / "in-place"), _outputs(tmp_path / "rewrite")
-    assert in_place[0].equals(rewrite[0])
-    assert in_place[1].equals(rewrite[1])
-    assert in_place[2] == rewrite[2]
-    rejects = in_place[1].to_pylist()
-    assert in_place[2]["rows_in"] == len(records)
-    assert in_place[2]["rejects_by_reason"] == {"duplicate_tweet_id": len(expected)}
-    assert {r["source_row"]: r["detail"] for r in rejects} == {
+    assert expected
+    ingest(path, tmp_path / "out", key=b"test-key-0123456789abcdef")
+    tweets, rejects, report = _outputs(tmp_path / "out")
+    assert report["rows_in"] == len(records)
+    assert report["rows_kept"] == tweets.num_rows == len(records) - len(expected)
+    assert report["rejects_by_reason"] == {"duplicate_tweet_id": len(expected)}
+    assert {r["source_row"]: r["detail"] for r in rejects.to_pylist()} == {
         n: f"first kept at record {k}" for n, k in expected.items()}
 
 

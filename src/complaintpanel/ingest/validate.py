@@ -26,7 +26,7 @@ cut off before the rest is parsed (Spark's parser cannot parse weekday names).
 from __future__ import annotations
 
 from complaintpanel.ingest.mapping import Mapping
-from complaintpanel.runtime.engines import DuckDBEngine, Engine
+from complaintpanel.runtime.engines import Engine
 
 __all__ = ["REJECT_REASONS", "RESPONSE_LIST_ISSUES", "derive_parents",
            "response_list_issue_sql", "validate"]
@@ -152,10 +152,6 @@ def _reason_sql(prefix: str, bounds: tuple[int, int]) -> list[tuple[str, str]]:
     ]
 
 
-# Duplicates are marked in place (UPDATE) when at most one record in this many is a later copy.
-_UPDATE_SHARE = 100
-
-
 # Flags of a response-id list (``[checks] response_list``), which is never used for links.
 RESPONSE_LIST_ISSUES = ("thousands_separated", "hash_marks", "scientific_notation",
                         "not_a_list")
@@ -263,27 +259,10 @@ def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
     """)
     # Duplicates among otherwise valid records: keep the first in file order.
     engine.create_table("duplicate_ids", """
-        SELECT tweet_id_value, min(source_row) AS first_row, count(*) AS copies
-        FROM checked_first WHERE reason IS NULL GROUP BY tweet_id_value HAVING count(*) > 1
+        SELECT tweet_id_value, min(source_row) AS first_row FROM checked_first
+        WHERE reason IS NULL GROUP BY tweet_id_value HAVING count(*) > 1
     """)
-    (ids, later, records), = engine.rows(
-        "SELECT count(*), coalesce(sum(copies - 1), 0), (SELECT count(*) FROM checked_first) "
-        "FROM duplicate_ids")
-    if ids == 0:  # the common case
-        engine.drop("duplicate_ids")
-        engine.rename("checked_first", "checked")
-        return
-    if isinstance(engine, DuckDBEngine) and later * _UPDATE_SHARE <= records:
-        # Few later copies (real archives: well under 1 %): mark them in place, which costs a
-        # third of copying every record with its text; many updated rows would slow later scans.
-        engine.con.execute("""
-            UPDATE checked_first
-            SET reason = 'duplicate_tweet_id',
-                detail = 'first kept at record ' || CAST(d.first_row AS VARCHAR)
-            FROM duplicate_ids d
-            WHERE d.tweet_id_value = checked_first.tweet_id_value
-              AND checked_first.reason IS NULL AND checked_first.source_row <> d.first_row
-        """)
+    if engine.rows("SELECT count(*) FROM duplicate_ids")[0][0] == 0:  # the common case
         engine.drop("duplicate_ids")
         engine.rename("checked_first", "checked")
         return
