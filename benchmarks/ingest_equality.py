@@ -4,7 +4,8 @@ Usage: ``python benchmarks/ingest_equality.py record|check [--large] [--file F]`
 
 Ingests each real excerpt of ``../shared/data/real`` (alone, with the mapping it is detected
 as), two archives of several inputs (the SpotifyCares two-sided slice; the five brand exports),
-and with ``--large`` the 2.8M-record real-quirks file of ``bench_ingest.py``, always with the
+the real-quirks file of ``bench_ingest.py`` at five copies (``real-quirks-small``, ~190k
+records, every quirk and duplicates) and with ``--large`` at 2.8M records, always with the
 same key, and digests the outputs: ``tweets.parquet`` and ``rejects.parquet`` sorted by record
 number (schema and a canonical CSV rendering of every value, SHA-256) and the report (every key
 but ``seconds``). ``record`` writes the digests (default ``benchmarks/work/ingest_equality.json``);
@@ -94,9 +95,15 @@ def run_case(inputs: list[Path], out: Path) -> dict[str, Any]:
             "seconds": round(seconds, 2)}
 
 
+# Copies of the real excerpts in the small real-quirks file (every quirk, ~190k records).
+SMALL_COPIES = 5
+
+
 def cases(large: bool) -> dict[str, list[Path]]:
     found = {relative: [SHARED_REAL / relative] for relative in SINGLE}
     found.update({name: [SHARED_REAL / r for r in parts] for name, parts in ARCHIVES.items()})
+    unit = real_quirks_input(1)[1]["records_per_copy"]
+    found["real-quirks-small"] = [real_quirks_input(SMALL_COPIES * unit)[0]]
     if large:
         found["real-quirks-2.8M"] = [real_quirks_input(TARGET_TWEETS)[0]]
     return found

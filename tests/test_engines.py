@@ -191,7 +191,9 @@ def edge_value_file(path: Path) -> Path:
     rows = [
         f"{big - 7},custA,True,2017-10-31T10:00:00Z,@AcmeHelp help,",
         f"{big - 6},AcmeHelp,False,2017-10-31T10:05:00Z,@custA sure,{big - 7}",
-        f"{big - 5},custA,True,2017-10-31T10:06:00+02:00,@AcmeHelp thanks,{big - 6}.0",
+        # A second mention after a line break: the text is not one opening handle.
+        f'{big - 5},custA,True,2017-10-31T10:06:00+02:00,"@AcmeHelp thanks\n@custB too",'
+        f"{big - 6}.0",
         f"{big},AcmeHelp,False,2017-10-31T10:07:00Z,@custA welcome,{big - 5}",
         f"{big - 4},custB,True,Thu Jan 01 00:00:00 +0000 1970,epoch default,",
         f"{big - 3},custB,True,2099-01-01T00:00:00Z,typo,",

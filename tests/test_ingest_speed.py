@@ -102,3 +102,137 @@ def test_normalisation_matches_the_plain_replacement(pieces: list[bytes],
     expected, counts = _reference(data)
     assert out.getvalue() == expected
     assert {k: stats[k] for k in counts} == counts
+
+
+# ---------------------------------------------------------------------------------------------
+# A real-quirk fixture: the TWCS-layout excerpts written as one spreadsheet-style file
+# ---------------------------------------------------------------------------------------------
+QUIRK_EXCERPTS = (  # the excerpts of benchmarks/bench_ingest.py's real-quirks file, in its order
+    "twcs-head-5k/twcs.csv",
+    "twcs-spotifycares-followups/support_requests.csv",
+    "twcs-kaggle-sample/sample.csv",
+    "twcs-brand-exports-excel/AirAsiaSupport.csv",
+    "twcs-brand-exports-excel/AskRBC.csv",
+    "twcs-brand-exports-excel/NikeSupport.csv",
+    "twcs-brand-exports-excel/SpotifyCares.csv",
+    "twcs-brand-exports-excel/Walmart.csv",
+)
+TWCS_COLUMNS = ("tweet_id", "author_id", "inbound", "created_at", "text", "response_tweet_id",
+                "in_response_to_tweet_id")
+
+
+def _records(path: Path) -> list[list[str]]:
+    """TWCS fields of a real excerpt's records (lone CRs restored), read with the csv module."""
+    data = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\r", CR_PLACEHOLDER.encode())
+    rows = [r for r in csv.reader(io.StringIO(data.decode("utf-8").removeprefix("\ufeff"),
+                                              newline="")) if r]
+    header = [h.strip() for h in rows[0]]
+    at = [header.index(c) for c in TWCS_COLUMNS]
+    return [[row[i].replace(CR_PLACEHOLDER, "\r") for i in at] for row in rows[1:]]
+
+
+def _field(value: str) -> str:
+    """Quoted only where RFC 4180 needs it: lone CRs stay unquoted, as in the excerpts."""
+    if "," in value or '"' in value or "\n" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@pytest.fixture(scope="module")
+def quirk_file(real_data: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, list[list[str]]]:
+    """The excerpts as one file: BOM, CRLF, quoted newlines, lone CRs, mojibake, mangled
+    response lists, and tweets present in two excerpts (later copies are duplicates)."""
+    records = [r for e in QUIRK_EXCERPTS for r in _records(real_data / e)]
+    path = tmp_path_factory.mktemp("quirks") / "twcs.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("\ufeff" + ",".join(TWCS_COLUMNS) + "\r\n")
+        out.write("".join(",".join(map(_field, r)) + "\r\n" for r in records))
+    return path, records
+
+
+def _outputs(out: Path) -> tuple[pa.Table, pa.Table, dict]:
+    import json
+
+    import pyarrow.parquet as pq
+
+    report = json.loads((out / "ingest_report.json").read_text())
+    report.pop("seconds")
+    return (pq.read_table(out / "tweets.parquet"), pq.read_table(out / "rejects.parquet"),
+            report)
+
+
+@pytest.mark.real_data
+def test_real_quirk_file_duplicates_recounted_with_csv(
+        quirk_file: tuple[Path, list[list[str]]], tmp_path: Path) -> None:
+    """Tweets in two excerpts: each later copy rejected, naming the first, as csv counts."""
+    from complaintpanel.ingest import ingest
+
+    path, records = quirk_file
+    first: dict[str, int] = {}
+    expected = {}  # later copy's record number → the first record's, counted with csv
+    for number, record in enumerate(records, 1):
+        if record[0] in first:
+            expected[number] = first[record[0]]
+        first.setdefault(record[0], number)
+    assert expected
+    ingest(path, tmp_path / "out", key=b"test-key-0123456789abcdef")
+    tweets, rejects, report = _outputs(tmp_path / "out")
+    assert report["rows_in"] == len(records)
+    assert report["rows_kept"] == tweets.num_rows == len(records) - len(expected)
+    assert report["rejects_by_reason"] == {"duplicate_tweet_id": len(expected)}
+    assert {r["source_row"]: r["detail"] for r in rejects.to_pylist()} == {
+        n: f"first kept at record {k}" for n, k in expected.items()}
+
+
+def test_nul_byte_after_the_first_crlf_chunk_is_rejected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CR scan stops at the first chunk with a CR; the normalised copy still finds NULs."""
+    from complaintpanel.ingest import ingest, sources
+
+    monkeypatch.setattr(sources, "_CHUNK", 64)  # the NUL lies chunks after the first CR
+    rows = [f"{i},{100 + i},True,Tue Oct 31 22:10:47 +0000 2017,hello number {i},," for i in
+            range(1, 40)]
+    rows[30] = rows[30].replace("hello", "hel\0lo")
+    path = tmp_path / "twcs.csv"
+    path.write_bytes(("tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
+                      "in_response_to_tweet_id\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    report = ingest(path, tmp_path / "out", key=b"test-key-0123456789abcdef")
+    assert report["rejects_by_reason"] == {"nul_byte": 1}
+    assert report["rows_kept"] == 38
+    assert report["normalisation"]["crlf"] == 40
+
+
+def _round_trip_every_time(text: str) -> str | None:
+    """The round trip repeated until it fails or changes nothing (no shortcut)."""
+    import ftfy.bad_codecs  # noqa: F401  (registers sloppy-windows-1252)
+
+    fixed, current = None, text
+    while True:
+        try:
+            again = current.encode("sloppy-windows-1252").decode("utf-8")
+        except UnicodeError:
+            return fixed
+        if again == current:
+            return fixed
+        fixed = current = again
+
+
+_ALPHABET = st.sampled_from(["a", " ", "@", "’", "é", "ü", "—", "€", "™", "\u0081", "\u009d",
+                             "\u00a0", "\u00c3", "\u00e2", "\u00f0", "\u00bf", "😀", "日"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_ALPHABET, max_size=12).map("".join), st.integers(0, 3))
+def test_round_trip_stops_early_only_where_nothing_changes(text: str, layers: int) -> None:
+    """Stopping once a repaired text lacks MOJIBAKE_HINT gives the result of trying again."""
+    import ftfy.bad_codecs  # noqa: F401
+
+    from complaintpanel.ingest.quirks import _round_trip
+
+    for _ in range(layers):  # mojibake of mojibake of ...
+        try:
+            text = text.encode("utf-8").decode("sloppy-windows-1252")
+        except UnicodeError:
+            break
+    assert _round_trip(text) == _round_trip_every_time(text)

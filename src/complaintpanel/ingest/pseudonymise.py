@@ -294,8 +294,7 @@ def pseudonymise_text_query(
     WITH staged AS (
         SELECT {cols}, {text_col} AS raw_text,
                CASE WHEN {text_col} IS NULL OR NOT contains({text_col}, '@') THEN 0
-                    WHEN starts_with({text_col}, '@')
-                         AND NOT contains(substr({text_col}, 2), '@') THEN 1
+                    WHEN starts_with({text_col}, '@') AND {text_col} NOT LIKE '@%@%' THEN 1
                     ELSE 2 END AS at_kind
         FROM {source}
     ), with_lead AS (

@@ -21,6 +21,8 @@ report counts each case.
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 
 from complaintpanel.runtime.engines import DuckDBEngine, Engine
@@ -32,13 +34,17 @@ __all__ = ["MOJIBAKE_HINT", "repair_mojibake", "repair_texts"]
 _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
 # A UTF-8 lead byte (0xC2-0xF4) read as Latin-1/cp1252, then a continuation byte read so.
 MOJIBAKE_HINT = "[\u00c2-\u00f4][\u0080-\u00bf" + _CP1252_HIGH + "]"
+_HINT = re.compile(MOJIBAKE_HINT)
 
 
 def _round_trip(text: str) -> str | None:
     """Undo whole-text mojibake with ftfy's ``sloppy-windows-1252`` codec; ``None`` if it fails.
 
     Repeated while it changes the text (mojibake of mojibake); ``None`` when the text does not
-    survive even one round trip (correct non-ASCII characters beside the mojibake).
+    survive even one round trip (correct non-ASCII characters beside the mojibake). A text
+    without :data:`MOJIBAKE_HINT` is left by the next round trip as it is (all its bytes are
+    ASCII, or a non-ASCII byte is not a UTF-8 lead byte followed by a continuation byte, so
+    decoding fails), so the loop stops there without trying.
     """
     fixed, current = None, text
     while True:
@@ -49,6 +55,8 @@ def _round_trip(text: str) -> str | None:
         if again == current:
             return fixed
         fixed = current = again
+        if not _HINT.search(current):
+            return fixed
 
 
 def repair_texts(texts: list[str]) -> list[str]:

@@ -353,17 +353,17 @@ def _drop_blank_lines(path: Path, work_dir: Path) -> tuple[Path, int]:
 def _scan_plain(path: Path) -> tuple[bool, bool]:
     """Whether a plain CSV holds CRs or the reserved placeholder, and whether it holds NULs.
 
-    A memchr-speed scan that stops once both are found.
+    A memchr-speed scan that stops at the first chunk needing normalisation: the normalised
+    copy then counts the NUL bytes itself (``has_nul`` is only complete when it returns
+    ``needs_normalising = False``).
     """
-    needs_normalising = has_nul = False
+    has_nul = False
     with path.open("rb") as handle:
         for chunk in _chunks(handle):
-            needs_normalising = needs_normalising or b"\r" in chunk or (
-                b"\xee" in chunk and _PH in chunk)
+            if b"\r" in chunk or (b"\xee" in chunk and _PH in chunk):
+                return True, has_nul
             has_nul = has_nul or b"\0" in chunk
-            if needs_normalising and has_nul:
-                break
-    return needs_normalising, has_nul
+    return False, has_nul
 
 
 def _normalised_copy(path: Path, kind: str, work_dir: Path) -> tuple[Path, dict[str, int]]:
