@@ -50,8 +50,9 @@ from complaintpanel.model import (
     update_redress,
 )
 
-__all__ = ["answer_effects", "selection_lambda", "selection_odds_ratios", "sentiment_effects",
-           "world_answer_effects", "world_selection_lambda", "world_sentiment_effects"]
+__all__ = ["anchor_effects", "answer_effects", "selection_lambda", "selection_odds_ratios",
+           "sentiment_effects", "world_answer_effects", "world_selection_lambda",
+           "world_sentiment_effects"]
 
 # What the continuations draw each week, in this order from the seeded generator: the uniforms
 # of the first three purposes come first so that adding a purpose leaves them unchanged.
@@ -277,6 +278,87 @@ def world_answer_effects(world: Any, horizon: int = 4, draws: int = 20,
         [b.handle for b in world.brands], horizon=horizon, draws=draws,
         seed=world.spec.seed + 1, rows=rows, require_complaint=require_complaint,
         awareness_effect=world.spec.awareness_effect)
+
+
+def anchor_effects(world: Any, rows: pd.DataFrame, draws: int = 10) -> pd.DataFrame:
+    """Compute the true path of the complaint-anchored Poisson event study on its population.
+
+    The estimand of :func:`complaintpanel.estimate.complaint_event_study.complaint_event_study`:
+    each answered anchoring complaint (customer, anchor period ``a``) is continued twice with
+    common random numbers, once answered and once withheld, later replies following the
+    brand's policy in both arms (:func:`answer_effects`' continuations); event time ``k``
+    is lead ``k − 1``. Per anchor cohort ``a`` and event time ``k``, the truth is
+    ``log(mean rate answered / mean rate withheld)`` over the rows of that cell, and the path
+    at ``k`` averages the cohorts with weights = their rows, as the estimator does.
+
+    Parameters
+    ----------
+    world : World
+        The simulated world.
+    rows : DataFrame
+        ``customer_id``, ``anchor_period``, ``event_time`` (≥ 1): the answered rows that
+        inform the estimate (:func:`~complaintpanel.estimate.complaint_event_study.
+        informed_answered_rows`).
+    draws : int
+        Continuations per anchor and arm.
+
+    Returns
+    -------
+    DataFrame
+        One row per event time: ``truth`` (the weighted log rate ratio), ``log_ratio_pooled``
+        (log of the ratio of means over all rows), ``mean_answered``, ``mean_withheld``,
+        ``n_rows``.
+    """
+    from complaintpanel.simulate.world import answer_rule
+
+    if (rows["event_time"] < 1).any():
+        raise ValueError("event times start at 1 (the anchor period's count is given)")
+    horizon = int(rows["event_time"].max()) - 1
+    params = world.params.replace(neutral=None)
+    rule = answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states)
+    brands = [b.handle for b in world.brands]
+    anchors = (rows[["customer_id", "anchor_period"]].drop_duplicates()
+               .rename(columns={"anchor_period": "period"}))
+    eligible, peer_by_brand, b_idx, last_period = _eligible_weeks(
+        world.states, brands, anchors, True)
+    awareness = (_awareness_shifts(world.states, eligible, world.spec.awareness_effect, horizon)
+                 if world.spec.awareness_effect else None)
+    rates = {arm: np.full((len(eligible) * draws, horizon + 1), np.nan) for arm in (0, 1)}
+    for arm, h, inside, step_h in _continuations(params, rule, eligible, peer_by_brand, b_idx,
+                                                 last_period, horizon, draws, world.spec.seed + 1,
+                                                 _PURPOSES, awareness):
+        rates[arm][inside, h] = step_h.rate_complaints[inside]
+    # leads past the panel's end are NaN for every draw (and never asked for)
+    per_anchor = {arm: r.reshape(len(eligible), draws, horizon + 1).mean(axis=1)
+                  for arm, r in rates.items()}
+    position = pd.Series(np.arange(len(eligible)), index=pd.MultiIndex.from_arrays(
+        [eligible["customer_id"].astype(str).to_numpy(),
+         eligible["period"].astype("int64").to_numpy()]))
+    where = position.reindex(pd.MultiIndex.from_arrays(
+        [rows["customer_id"].astype(str).to_numpy(),
+         rows["anchor_period"].astype("int64").to_numpy()]))
+    if where.isna().any():
+        raise ValueError("some anchors have no true complaint in the simulated states")
+    index = where.to_numpy(dtype=int)
+    lead = rows["event_time"].to_numpy(dtype=int) - 1
+    frame = pd.DataFrame({"cohort": rows["anchor_period"].to_numpy(),
+                          "event_time": rows["event_time"].to_numpy(),
+                          "answered": per_anchor[1][index, lead],
+                          "withheld": per_anchor[0][index, lead]})
+    cells = frame.groupby(["event_time", "cohort"]).agg(
+        answered=("answered", "mean"), withheld=("withheld", "mean"), n=("answered", "size"))
+    cells["log_ratio"] = np.log(cells["answered"] / cells["withheld"])
+    out = []
+    for k, cell in cells.groupby(level="event_time"):
+        pooled = frame[frame["event_time"] == k]
+        out.append({"event_time": int(k),
+                    "truth": float(np.average(cell["log_ratio"], weights=cell["n"])),
+                    "log_ratio_pooled": float(np.log(pooled["answered"].mean()
+                                                     / pooled["withheld"].mean())),
+                    "mean_answered": float(pooled["answered"].mean()),
+                    "mean_withheld": float(pooled["withheld"].mean()),
+                    "n_rows": len(pooled)})
+    return pd.DataFrame(out)
 
 
 # The sentiment continuation also draws the neutral questions (a silent week has no sentiment).
