@@ -1,0 +1,148 @@
+"""The complaint-anchored Poisson event study and its truth (issue 21)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from complaintpanel.config import SimulateConfig
+from complaintpanel.estimate import add_model_columns
+from complaintpanel.estimate.complaint_event_study import (
+    STRATUM_FE,
+    _informative,
+    anchor_sample,
+    complaint_event_study,
+    informed_answered_rows,
+)
+from complaintpanel.estimate.event_study import event_study
+from complaintpanel.panel import build_panel
+from complaintpanel.simulate import simulate_world
+from complaintpanel.simulate.oracle import voiced_from_truth
+from complaintpanel.simulate.truth_effects import anchor_effects, answer_effects
+
+# Known rate ratios of answered vs unanswered complainers at event times 1 … 4.
+RATIOS = {1: 2.0, 2: 3.0, 3: 1.0, 4: 0.5}
+
+
+def _panel(rows: list[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for column in ("compliments", "neutral", "answered_before"):
+        frame[column] = 0
+    frame["pair_id"] = frame["customer_id"]
+    frame["brand_period"] = frame["brand"] + "|" + frame["period"].astype(str)
+    return frame
+
+
+def _known_world(rng: np.random.Generator | None = None, pairs: int = 8) -> pd.DataFrame:
+    """Pairs of two brands anchored in periods 1 and 2; half of each stratum answered.
+
+    Without ``rng`` the counts are exact: unanswered pairs complain ``base`` or ``3 × base``
+    times at each event time (base varying by brand, anchor and event time), answered ones
+    ``RATIOS[k]`` times as often, so in every stratum the answered mean is ``RATIOS[k]`` times
+    the unanswered one and the Poisson MLE of every cohort × event time is ``log RATIOS[k]``.
+    With ``rng``, Poisson draws around those means.
+    """
+    rows = []
+    customer = 0
+    for brand, level in (("A", 2), ("B", 4)):
+        for anchor in (1, 2):
+            for i in range(pairs):
+                customer += 1
+                answered = i % 2
+                for period in range(anchor + 6):
+                    k = period - anchor
+                    if k < 0:
+                        complaints = 0
+                    elif k == 0:
+                        complaints = 1
+                    else:
+                        spread = 1 + 2 * ((i // 2) % 2)  # 1 or 3 in each arm
+                        mean = level * (1 + (k + anchor) % 2) * spread * (
+                            RATIOS.get(k, 1.0) if answered else 1.0)
+                        complaints = int(rng.poisson(mean)) if rng is not None else mean
+                    rows.append({"customer_id": f"c{customer}", "brand": brand,
+                                 "period": period, "complaints": int(complaints),
+                                 "answered_complaints": answered * (k == 0)})
+    return _panel(rows)
+
+
+def test_known_rate_ratios_exactly() -> None:
+    fit = complaint_event_study(_known_world(), window=4)
+    np.testing.assert_allclose(fit.params.to_numpy(), np.log(list(RATIOS.values())),
+                               atol=1e-7)
+    assert list(fit.term_estimates()["event_time"]) == [1, 2, 3, 4]
+    assert fit.info["anchors"] == 32 and fit.info["anchors_answered"] == 16
+    # every cohort contributes its answered rows: 8 per cohort and event time
+    assert fit.info["cohort_weights"]["1"] == {"1": 8, "2": 8}
+
+
+def test_recovers_known_ratios_from_poisson_draws() -> None:
+    fit = complaint_event_study(_known_world(np.random.default_rng(5), pairs=100), window=4)
+    z = (fit.params.to_numpy() - np.log(list(RATIOS.values()))) / fit.bse.to_numpy()
+    assert np.all(np.abs(z) < 3.5), z
+    assert fit.bse.max() < 0.1  # the test has power: an error of 0.35 would fail it
+
+
+def test_equals_statsmodels_poisson_with_dummies() -> None:
+    data = _known_world(np.random.default_rng(7), pairs=10)
+    fit = complaint_event_study(data, window=3, placebo=False)
+    kept, _ = _informative(anchor_sample(data, 3), "complaints")
+    cells = sorted(set(kept["cell"]) - {"control"})
+    x = pd.concat([pd.get_dummies(kept[STRATUM_FE], dtype=float),
+                   pd.DataFrame({c: (kept["cell"] == c).astype(float) for c in cells},
+                                index=kept.index)], axis=1)
+    glm = sm.GLM(kept["complaints"].astype(float), x, family=sm.families.Poisson()).fit(
+        tol=1e-12)
+    weights = fit.info["cohort_weights"]
+    for k in (1, 2, 3):
+        by_cohort = weights[str(k)]
+        total = sum(by_cohort.values())
+        expected = sum(n / total * glm.params[f"{a}_{k}"] for a, n in by_cohort.items())
+        assert fit.params[f"event_time={k}"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_placebo_before_the_anchor_does_not_reject_when_nothing_differs() -> None:
+    data = _known_world(np.random.default_rng(11), pairs=40)
+    rng = np.random.default_rng(12)
+    data["compliments"] = rng.poisson(1.0, len(data))
+    test = complaint_event_study(data, window=3).info["placebo_test"]["compliments"]
+    assert test["df"] == 2  # leads −2, −1 (anchors in periods 1 and 2)
+    assert test["pvalue"] > 0.01
+
+
+def test_registered_in_event_study_with_joint_inference() -> None:
+    out = event_study(_known_world(), "complaints", 4, ("poisson_complaint",))
+    result = out["poisson_complaint"]
+    assert set(out) == {"poisson_complaint"}
+    assert {"pvalue_holm", "band_lower", "band_upper"} <= set(result.terms)
+    assert result.info["sup_t_critical_95"] > 1.96
+
+
+@pytest.fixture(scope="module")
+def small_world():
+    world = simulate_world(SimulateConfig(customers=300, weeks=10, seed=21))
+    return world, add_model_columns(build_panel(voiced_from_truth(world)))
+
+
+def test_truth_of_one_cohort_equals_answer_effects(small_world) -> None:
+    world, data = small_world
+    rows = informed_answered_rows(data, "complaints", 2)
+    cohort = rows["anchor_period"].value_counts().idxmax()
+    anchors = rows.loc[rows["anchor_period"] == cohort, ["customer_id"]].drop_duplicates()
+    anchors["anchor_period"] = cohort
+    grid = anchors.merge(pd.DataFrame({"event_time": [1, 2]}), how="cross")
+    truth = anchor_effects(world, grid, draws=5).set_index("event_time")
+    from complaintpanel.simulate.world import answer_rule
+
+    reference = answer_effects(
+        world.states, world.params, answer_rule(world.brands, False, world.params.n_states),
+        [b.handle for b in world.brands], horizon=1, draws=5, seed=world.spec.seed + 1,
+        rows=anchors.rename(columns={"anchor_period": "period"}))
+    for k in (1, 2):
+        lead = reference.loc[k - 1]
+        expected = np.log(lead["mean_complaints_answered"] / lead["mean_complaints_unanswered"])
+        assert truth.loc[k, "truth"] == pytest.approx(expected, rel=1e-9)
+        assert truth.loc[k, "truth"] == pytest.approx(truth.loc[k, "log_ratio_pooled"])
+    assert truth.loc[1, "truth"] > 0  # answering raises complaints next period (γ > 0)
