@@ -187,6 +187,13 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
             outcome: attempt(partial(event_study, data, outcome, settings.event_window,
                                      estimators[outcome]), f"event_study_{outcome}")
             for outcome in ("complaints", "sentiment_mean")}
+        # the complaint-anchored Poisson event study (its own sample: answered vs unanswered
+        # first complaints); attempted on its own so that it cannot sink the others
+        if isinstance(results["event_study"]["complaints"], dict):
+            results["event_study"]["complaints"]["poisson_complaint"] = attempt(
+                lambda: event_study(data, "complaints", settings.event_window,
+                                    ("poisson_complaint",))["poisson_complaint"],
+                "event_study_complaints[poisson_complaint]")
     naive_event_studies = None
     if with_event_studies and settings.event_window == MAIN_EVENT_WINDOW:
         naive_event_studies = {"complaints": results["event_study"]["complaints"]}
