@@ -20,7 +20,11 @@ from complaintpanel.estimate.event_study import event_study
 from complaintpanel.panel import build_panel
 from complaintpanel.simulate import simulate_world
 from complaintpanel.simulate.oracle import voiced_from_truth
-from complaintpanel.simulate.truth_effects import anchor_effects, answer_effects
+from complaintpanel.simulate.truth_effects import (
+    anchor_effects,
+    answer_effects,
+    poisson_fe_log_ratio,
+)
 
 # Known rate ratios of answered vs unanswered complainers at event times 1 … 4.
 RATIOS = {1: 2.0, 2: 3.0, 3: 1.0, 4: 0.5}
@@ -101,6 +105,42 @@ def test_equals_statsmodels_poisson_with_dummies() -> None:
         total = sum(by_cohort.values())
         expected = sum(n / total * glm.params[f"{a}_{k}"] for a, n in by_cohort.items())
         assert fit.params[f"event_time={k}"] == pytest.approx(expected, abs=1e-6)
+
+
+def _two_strata() -> pd.DataFrame:
+    """One cohort, two strata with different rate ratios at event time 1 (exact counts).
+
+    Brand A: 2 answered pairs with 6 complaints, 2 unanswered with 2 (ratio 3); brand B:
+    2 answered with 4, 6 unanswered with 4 (ratio 1).
+    """
+    rows = []
+    arms = {"A": [(1, 6)] * 2 + [(0, 2)] * 2, "B": [(1, 4)] * 2 + [(0, 4)] * 6}
+    for brand, pairs in arms.items():
+        for i, (answered, later) in enumerate(pairs):
+            for period, complaints in enumerate((0, 1, later)):
+                rows.append({"customer_id": f"{brand}{i}", "brand": brand, "period": period,
+                             "complaints": complaints,
+                             "answered_complaints": answered * (period == 1)})
+    return _panel(rows)
+
+
+def test_strata_are_weighted_as_the_poisson_fit_weights_them() -> None:
+    data = _two_strata()
+    fit = complaint_event_study(data, window=1, placebo=False)
+    expected = poisson_fe_log_ratio(np.array([2, 2]), np.array([2, 6]), np.array([6.0, 4.0]),
+                                    np.array([2.0, 4.0]))
+    assert fit.params["event_time=1"] == pytest.approx(expected, abs=1e-8)
+    # not the answered rows' ratio of means (log(5/3)) nor the mean log ratio (log(3)/2)
+    assert abs(expected - np.log(5 / 3)) > 0.05 and abs(expected - np.log(3) / 2) > 0.05
+    rows = informed_answered_rows(data, "complaints", 1)
+    assert sorted(rows["controls"]) == [2, 2, 6, 6]
+    assert rows.groupby("stratum")["controls"].nunique().eq(1).all()
+
+
+def test_poisson_fe_log_ratio_is_the_common_ratio_when_there_is_one() -> None:
+    beta = poisson_fe_log_ratio(np.array([3, 1, 7]), np.array([2, 9, 1]),
+                                np.array([1.5, 6.0, 0.3]), np.array([1.0, 4.0, 0.2]))
+    assert beta == pytest.approx(np.log(1.5), abs=1e-10)
 
 
 def test_placebo_before_the_anchor_does_not_reject_when_nothing_differs() -> None:

@@ -96,7 +96,9 @@ def anchor_sample(data: pd.DataFrame, window: int, *, lo: int = 1,
     hi = window if hi is None else hi
     frame = data.sort_values(["pair_id", "period"])
     complained = frame[frame["complaints"] > 0]
-    anchors = complained.groupby("pair_id", sort=False).first()
+    # the first row with a complaint (not groupby.first(), which takes each column's first
+    # non-missing value and could mix rows)
+    anchors = complained.drop_duplicates("pair_id").set_index("pair_id")
     last_period = int(frame["period"].max())
     anchors = anchors[anchors["period"] < last_period]
     if anchors.empty:
@@ -155,11 +157,17 @@ def informed_answered_rows(data: pd.DataFrame, outcome: str = "complaints", wind
     -------
     DataFrame
         ``customer_id``, ``anchor_period``, ``event_time`` of the answered rows that inform
-        the coefficients (their count per cohort × event time is the path's weight).
+        the coefficients (their count per cohort × event time is the path's weight), their
+        ``stratum`` and ``controls``, the unanswered rows of the same stratum × event time
+        that inform the fit (with the answered rows of the stratum they set the stratum's
+        weight inside its cohort's coefficient;
+        :func:`complaintpanel.simulate.truth_effects.anchor_effects`).
     """
     kept, _ = _informative(anchor_sample(data, window), outcome)
-    return kept.loc[kept["answered"] == 1, ["customer_id", "anchor_period", "event_time"]
-                    ].reset_index(drop=True)
+    controls = (kept["answered"] == 0).groupby(kept[STRATUM_FE]).transform("sum")
+    kept = kept.assign(controls=controls.astype(int))
+    return kept.loc[kept["answered"] == 1, ["customer_id", "anchor_period", "event_time",
+                                            "stratum", "controls"]].reset_index(drop=True)
 
 
 def _fit(sample: pd.DataFrame, outcome: str, times: list[int]
