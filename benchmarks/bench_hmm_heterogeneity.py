@@ -19,10 +19,15 @@ Latent classes (``--classes N``, run on its own): N worlds with two δ classes
 worlds where both δ are within 3 SE (issue 16 target), and how often BIC picks the classes. It
 updates the ``classes`` block of the json and keeps the rest.
 
-Writes benchmarks/results/hmm_heterogeneity.json (and a run log in benchmarks/work/). Run:
-``nice -n 5 .venv/bin/python benchmarks/bench_hmm_heterogeneity.py --worlds 24 --jobs 2``
-(``--budget-minutes`` stops taking new worlds after that long; the sds are interleaved so a
-cut run still covers each).
+Writes benchmarks/results/hmm_heterogeneity.json from the run log
+benchmarks/work/hmm_heterogeneity.jsonl (git-ignored; one world a line, each with its own
+truth γ, δ, σ). Run, and extend later with ``--resume`` (worlds already in the log are kept,
+the same seeds follow):
+``nice -n 5 .venv/bin/python benchmarks/bench_hmm_heterogeneity.py --worlds 100
+--worlds-large 100 --worlds-homogeneous 100 --jobs 1 --sequential --resume``
+(``--resume`` is the default when the log exists, ``--fresh`` starts over; ``--only-sd`` takes
+one sd; ``--budget-minutes`` stops taking new worlds after that long; ``--summarise-only``
+rewrites the json from the log.)
 """
 
 from __future__ import annotations
@@ -45,37 +50,44 @@ from benchmarks._common import RESULTS_DIR, WORK_DIR, peak_rss_mb, write_result
 from complaintpanel import simulate
 from complaintpanel.config import SimulateConfig
 from complaintpanel.hmm import ParamLayout, RelationshipHMM, prepare_panel, sample_panel
-from complaintpanel.hmm.heterogeneity import RandomIntercepts, start_from_homogeneous
+from complaintpanel.hmm.heterogeneity import (
+    RandomIntercepts,
+    fit_random_intercepts,
+    start_from_homogeneous,
+)
 from complaintpanel.hmm.likelihood import evaluate
 from complaintpanel.model import default_params
 
 HEADLINE = ("gamma", "delta")
-TRUTH = {"gamma": float(default_params().gamma), "delta": float(default_params().delta)}
 Z95 = 1.959964
 
 
 def one_world(args: tuple[int, float, int, int]) -> dict[str, Any]:
     """Fit one world both ways; a failure is reported, never dropped."""
     seed, sd, customers, starts = args
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     world = simulate.simulate_world(SimulateConfig(customers=customers, seed=seed,
                                                    complaint_re_sd=sd))
+    truth = world_truth(world)
     try:
         fit = RelationshipHMM(n_starts=starts, random_state=seed,
                               heterogeneity="random_intercepts").fit(world.states)
     except Exception as error:  # recorded in the results
-        return {"seed": seed, "sd": sd, "error": repr(error)}
+        return {"seed": seed, "sd": sd, "truth": truth, "error": repr(error)}
     res = fit.results_
     info = res.extra["heterogeneity"]
     homogeneous = info["homogeneous"]
     names = [*HEADLINE, "sigma[complaint]"]
     return {
-        "seed": seed, "sd": sd,
+        "seed": seed, "sd": sd, "truth": truth,
         "random_intercepts": {"params": {k: float(res.params[k]) for k in names},
                               "bse": {k: float(res.bse[k]) for k in names},
                               "loglike": res.loglike, "bic": res.bic,
                               "converged": res.converged, "hessian_ok": res.hessian_ok,
                               "adaptation_rounds": info["adaptation_rounds"],
+                              "optimiser": info["optimiser"],
+                              "information": info["information"],
+                              "n_iter": info["n_iter"], "n_eval": info["n_eval"],
                               "seconds": info["random_intercepts_seconds"]},
         "homogeneous": {"params": {k: homogeneous["params"][k] for k in HEADLINE},
                         "bse": {k: homogeneous["bse"][k] for k in HEADLINE},
@@ -83,7 +95,19 @@ def one_world(args: tuple[int, float, int, int]) -> dict[str, Any]:
                         "seconds": homogeneous["fit_seconds"]},
         "bic_selects": info["bic_selects"],
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "load_average_1m": os.getloadavg()[0],
     }
+
+
+def world_truth(world: simulate.World) -> dict[str, float]:
+    """The world's own γ, δ and σ (the sd it was drawn with), and the drawn effects' sd."""
+    truth = {"gamma": float(world.params.gamma), "delta": float(world.params.delta),
+             "sigma[complaint]": float(world.spec.complaint_re_sd)}
+    if world.customers is not None and "complaint_effect" in world.customers:
+        effects = world.customers.drop_duplicates("customer_id")["complaint_effect"]
+        truth["sigma_drawn"] = float(effects.std(ddof=1))
+    return truth
 
 
 def one_class_world(args: tuple[int, tuple[float, ...], int, int]) -> dict[str, Any]:
@@ -199,30 +223,68 @@ def run_classes(args: argparse.Namespace) -> None:
     print(f"→ {path}")
 
 
-def default_world_fit(args: tuple[float, int]) -> dict[str, Any]:
-    """Time a fit with random intercepts on the default world (4,000 customers)."""
-    sd, seed = args
+def _timed(function: Any, *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = function(*args, **kwargs)
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def default_world_fit(args: tuple[float, int, bool]) -> dict[str, Any]:
+    """Time a fit with random intercepts on the default world (4,000 customers).
+
+    The homogeneous fit (5 starts) is what ``RelationshipHMM(heterogeneity=
+    "random_intercepts").fit`` runs first; the random-intercept part is then run from its
+    optimum as ``fit`` does (:func:`fit_random_intercepts`), timed by wall clock and CPU (one
+    process: ``n_jobs=1``). With ``compare`` the earlier path (L-BFGS-B rounds,
+    central-difference information) runs too, on the same homogeneous optimum, and the two
+    optima are compared.
+    """
+    sd, seed, compare = args
+    load_before = os.getloadavg()
     world = simulate.simulate_world(SimulateConfig(complaint_re_sd=sd))
-    started = time.perf_counter()
-    fit = RelationshipHMM(random_state=seed, heterogeneity="random_intercepts").fit(
-        world.states)
-    res = fit.results_
+    truth = world_truth(world)
+    model, wall_h, cpu_h = _timed(RelationshipHMM(random_state=seed).fit, world.states)
+    homogeneous = model.results_
+    data = prepare_panel(world.states, model.spec_)
+    chunks = data.chunks(model.chunk_size)
+    res, wall, cpu = _timed(fit_random_intercepts, homogeneous, data, chunks)
     info = res.extra["heterogeneity"]
-    return {"default_world_fit": {
-        "customers": SimulateConfig().customers, "complaint_re_sd": sd,
-        "n_starts_homogeneous": res.extra.get("n_starts", 5),
-        "seconds_total": time.perf_counter() - started,
-        "seconds_homogeneous": info["homogeneous"]["fit_seconds"],
-        "seconds_random_intercepts": info["random_intercepts_seconds"],
+    out: dict[str, Any] = {
+        "customers": SimulateConfig().customers, "complaint_re_sd": sd, "truth": truth,
+        "n_starts_homogeneous": model.n_starts,
+        "seconds_homogeneous": wall_h, "cpu_seconds_homogeneous": cpu_h,
+        "seconds_random_intercepts": wall, "cpu_seconds_random_intercepts": cpu,
+        "seconds_total": wall_h + wall, "cpu_seconds_total": cpu_h + cpu,
         "target_seconds": 180,
-        "within_target": bool(time.perf_counter() - started <= 180),
+        "within_target_random_intercepts": bool(wall <= 180),
+        "within_target_total": bool(wall_h + wall <= 180),
+        "optimiser": info["optimiser"], "information": info["information"],
+        "n_iter": info["n_iter"], "n_eval": info["n_eval"],
+        "loglike": res.loglike,
         "gamma": float(res.params["gamma"]), "gamma_se": float(res.bse["gamma"]),
         "delta": float(res.params["delta"]), "delta_se": float(res.bse["delta"]),
         "sigma": float(res.params["sigma[complaint]"]),
         "sigma_se": float(res.bse["sigma[complaint]"]),
-        "gamma_homogeneous": info["homogeneous"]["params"]["gamma"],
+        "gamma_homogeneous": float(homogeneous.params["gamma"]),
         "bic_selects": info["bic_selects"], "adaptation_rounds": info["adaptation_rounds"],
-        "converged": res.converged}}
+        "converged": res.converged}
+    if compare:
+        old, wall_old, cpu_old = _timed(fit_random_intercepts, homogeneous, data, chunks,
+                                        optimiser="lbfgsb", information="central")
+        old_info = old.extra["heterogeneity"]
+        out["earlier_path"] = {
+            "optimiser": "lbfgsb", "information": "central",
+            "seconds_random_intercepts": wall_old, "cpu_seconds_random_intercepts": cpu_old,
+            "n_iter": old_info["n_iter"], "n_eval": old_info["n_eval"],
+            "adaptation_rounds": old_info["adaptation_rounds"], "loglike": old.loglike,
+            "speedup_wall": wall_old / wall, "speedup_cpu": cpu_old / cpu,
+            "loglike_fast_minus_earlier": res.loglike - old.loglike,
+            "max_abs_param_gap_in_se": float(np.max(np.abs(
+                (res.params - old.params) / old.bse))),
+            "max_rel_se_gap": float(np.max(np.abs(res.bse / old.bse - 1)))}
+    out["load_average_before"] = list(load_before)
+    out["load_average_after"] = list(os.getloadavg())
+    return {"default_world_fit": out}
 
 
 def speed(customers: int = 20_000, weeks: int = 26, repeats: int = 7) -> dict[str, Any]:
@@ -269,15 +331,16 @@ def summarise(records: list[dict[str, Any]], sd: float) -> dict[str, Any]:
                            "n_failed": len(failed), "failures": failed}
     if not ok:
         return out
+    truth = pd.DataFrame([r["truth"] for r in ok])
     for model in ("random_intercepts", "homogeneous"):
         params = pd.DataFrame([r[model]["params"] for r in ok])
         bse = pd.DataFrame([r[model]["bse"] for r in ok])
         block: dict[str, Any] = {}
         for name in HEADLINE:
-            error = params[name] - TRUTH[name]
+            error = params[name] - truth[name]  # each world against its own truth
             coverage = float((error.abs() <= Z95 * bse[name]).mean())
             block[name] = {
-                "truth": TRUTH[name], "coverage_95": coverage,
+                "truth_mean": float(truth[name].mean()), "coverage_95": coverage,
                 "coverage_mc_se": float(np.sqrt(max(coverage * (1 - coverage), 1e-12)
                                                 / len(ok))),
                 "bias": float(error.mean()),
@@ -289,25 +352,33 @@ def summarise(records: list[dict[str, Any]], sd: float) -> dict[str, Any]:
         out[model] = block
     sigma = np.array([r["random_intercepts"]["params"]["sigma[complaint]"] for r in ok])
     sigma_se = np.array([r["random_intercepts"]["bse"]["sigma[complaint]"] for r in ok])
-    out["sigma"] = {"truth": sd, "mean": float(sigma.mean()),
+    sigma_truth = truth["sigma[complaint]"].to_numpy()
+    out["sigma"] = {"truth_mean": float(sigma_truth.mean()), "mean": float(sigma.mean()),
+                    "bias": float((sigma - sigma_truth).mean()),
                     "sd_estimates": float(sigma.std(ddof=1)) if len(ok) > 1 else None,
                     "mean_se": float(sigma_se.mean()), "max": float(sigma.max()),
-                    "coverage_95": float((np.abs(sigma - sd) <= Z95 * sigma_se).mean())}
+                    "coverage_95": float((np.abs(sigma - sigma_truth)
+                                          <= Z95 * sigma_se).mean())}
+    if "sigma_drawn" in truth:
+        out["sigma"]["drawn_sd_mean"] = float(truth["sigma_drawn"].mean())
     out["share_bic_selects_random_intercepts"] = float(np.mean(
         [r["bic_selects"] == "random_intercepts" for r in ok]))
     out["share_converged"] = float(np.mean([r["random_intercepts"]["converged"] for r in ok]))
+    out["share_hessian_ok"] = float(np.mean([r["random_intercepts"]["hessian_ok"] for r in ok]))
     out["seconds_per_world_median"] = float(np.median([r["seconds"] for r in ok]))
+    out["cpu_seconds_per_world_median"] = float(np.median(
+        [r.get("cpu_seconds", np.nan) for r in ok]))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--worlds", type=int, default=24, help="worlds with sd = --sd")
+    parser.add_argument("--worlds", type=int, default=100, help="worlds with sd = --sd")
     parser.add_argument("--sd", type=float, default=0.6)
-    parser.add_argument("--worlds-large", type=int, default=12,
+    parser.add_argument("--worlds-large", type=int, default=100,
                         help="worlds with sd = --sd-large (0 = none)")
     parser.add_argument("--sd-large", type=float, default=1.0)
-    parser.add_argument("--worlds-homogeneous", type=int, default=8,
+    parser.add_argument("--worlds-homogeneous", type=int, default=100,
                         help="worlds with sd = 0 (σ̂ on homogeneous worlds)")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--starts", type=int, default=2)
@@ -316,9 +387,24 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=30.0)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-default-fit", action="store_true")
+    parser.add_argument("--only-sd", type=float, default=None,
+                        help="run worlds of this sd only (one of --sd, --sd-large, 0); the "
+                             "json still summarises every sd in the run log")
+    parser.add_argument("--sequential", action="store_true",
+                        help="run all worlds of --sd, then --sd-large, then 0 (default: "
+                             "interleaved, so a cut run covers each sd)")
+    parser.add_argument("--no-compare", action="store_true",
+                        help="default-world fit: skip the earlier (L-BFGS-B) path")
+    parser.add_argument("--log", type=Path, default=WORK_DIR / "hmm_heterogeneity.jsonl",
+                        help="run log (JSONL, one world a line; git-ignored)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start a new run log (by default an existing one is resumed)")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="fit nothing: write the json from the run log")
     parser.add_argument("--resume", action="store_true",
                         help="keep the worlds (and default-world fit) already in the run log, "
-                             "run the rest: extend a run cut by its budget")
+                             "run the rest: extend a run cut by its budget (the default when "
+                             "the log exists)")
     parser.add_argument("--classes", type=int, default=0,
                         help="run only the latent-class study on this many two-class δ worlds")
     parser.add_argument("--class-deltas", type=float, nargs="+", default=[0.4, 2.0])
@@ -328,8 +414,12 @@ def main() -> None:
         return
 
     name = "hmm_heterogeneity"
-    log = WORK_DIR / f"{name}.jsonl"
+    log = args.log.resolve()
     log.parent.mkdir(parents=True, exist_ok=True)
+    if args.summarise_only:
+        args.resume, args.skip_speed, args.skip_default_fit = True, True, True
+    if log.exists() and log.stat().st_size and not args.fresh:
+        args.resume = True  # a run log is extended, never overwritten, unless --fresh
     load_before = os.getloadavg()
     started = time.perf_counter()
     result: dict[str, Any] = {}
@@ -337,15 +427,21 @@ def main() -> None:
     if not args.skip_speed:
         result["speed"] = speed()
         print("speed:", json.dumps(result["speed"]), flush=True)
-    elif args.resume and previous.exists():
+    elif previous.exists():  # the evaluation is unchanged by --skip-speed runs: keep it
         result["speed"] = json.loads(previous.read_text()).get("speed")
-    # interleave the sds so a run cut by the budget still covers each
+    # seeds by sd: first_seed + 1000 k (k = 0 for --sd, 1 for --sd-large, 2 for 0), so a
+    # world is the same whichever subset of sds a run takes
     plan = [(args.sd, args.worlds), (args.sd_large, args.worlds_large),
             (0.0, args.worlds_homogeneous)]
     queues = [[(args.first_seed + 1000 * k + i, sd, args.customers, args.starts)
-               for i in range(n)] for k, (sd, n) in enumerate(plan)]
+               for i in range(n)] if args.only_sd is None or sd == args.only_sd else []
+              for k, (sd, n) in enumerate(plan)]
+    if args.only_sd is not None and not any(queues):
+        parser.error(f"--only-sd {args.only_sd} is none of --sd, --sd-large, 0")
     tasks: list[tuple[int, float, int, int]] = []
-    while any(queues):
+    if args.sequential:
+        tasks = [task for queue in queues for task in queue]
+    while any(queues) and not args.sequential:  # interleave: a cut run still covers each sd
         for queue in queues:
             if queue:
                 tasks.append(queue.pop(0))
@@ -359,12 +455,14 @@ def main() -> None:
                 records.append(stored)
         done = {(r["seed"], r["sd"]) for r in records}
         tasks = [task for task in tasks if (task[0], task[1]) not in done]
+    if args.summarise_only:
+        tasks = []
     deadline = started + 60 * args.budget_minutes
     with ProcessPoolExecutor(max_workers=args.jobs) as pool, log.open(
             "a" if args.resume else "w") as handle:
         pending: set[Future[dict[str, Any]]] = set()
         if not args.skip_default_fit and "default_world_fit" not in result:
-            pending.add(pool.submit(default_world_fit, (args.sd, 7)))
+            pending.add(pool.submit(default_world_fit, (args.sd, 7, not args.no_compare)))
         queue = list(tasks)
         while queue and len(pending) < args.jobs:
             pending.add(pool.submit(one_world, queue.pop(0)))
@@ -382,6 +480,8 @@ def main() -> None:
                 if queue and time.perf_counter() < deadline:
                     pending.add(pool.submit(one_world, queue.pop(0)))
     skipped = len(queue)
+    if previous.exists() and "classes" in (before := json.loads(previous.read_text())):
+        result["classes"] = before["classes"]  # the --classes study's block, kept
     result.update({
         "settings": {"customers": args.customers, "weeks": SimulateConfig().weeks,
                      "homogeneous_starts": args.starts, "quadrature_nodes": 9,
@@ -389,9 +489,18 @@ def main() -> None:
                      "panel": "truth/states (true voice counts: oracle labels)",
                      "planned_worlds": {str(sd): n for sd, n in plan},
                      "worlds_not_run_budget": skipped,
-                     "budget_minutes": args.budget_minutes, "resumed": args.resume},
+                     "budget_minutes": args.budget_minutes, "resumed": args.resume,
+                     "only_sd": args.only_sd, "sequential": args.sequential,
+                     "optimiser": "polish (OPG-preconditioned BFGS)",
+                     "information": "forward differences of the analytic gradient"},
         "target_coverage_band": [0.92, 0.98],
-        "by_sd": [summarise(records, sd) for sd, n in plan if n],
+        "by_sd": [summarise(records, sd) for sd in sorted(
+            {sd for sd, n in plan if n} | {r["sd"] for r in records},
+            key=lambda sd: [p[0] for p in plan].index(sd) if sd in [p[0] for p in plan]
+            else len(plan))],
+        "n_worlds_in_run_log": len(records),
+        "run_log": (str(log.relative_to(Path(__file__).resolve().parents[1]))
+                    if log.is_relative_to(Path(__file__).resolve().parents[1]) else str(log)),
         "load_average_before": list(load_before),
         "load_average_after": list(os.getloadavg()),
         "seconds_total": time.perf_counter() - started,

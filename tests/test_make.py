@@ -10,6 +10,7 @@ customer id or tweet text.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -41,13 +42,16 @@ EXPECTED_FIGURES = (
     "classifier_validity",
 )
 EXPECTED_TABLES = ("descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
-                   "robustness")
+                   "robustness", "reduced", "robust", "hmm")
+# the paper's regression tables, written by `complaintpanel figures` and #include-d by paper.typ
+PAPER_TABLES = ("reduced", "robust", "hmm")
 
 
 def _scratch_project(root: Path) -> Path:
     """A copy of the project's sources beside this checkout's installed environment."""
     project = root / "project"
-    for item in ("Makefile", "pyproject.toml", "src", "paper", "benchmarks/results"):
+    for item in ("Makefile", "pyproject.toml", "requirements.lock", "src", "paper",
+                 "benchmarks/results"):
         source = REPO / item
         target = project / item
         if source.is_dir():
@@ -75,11 +79,12 @@ def _make(project: Path) -> str:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     installed = REPO / ".venv" / ".installed"
-    # The scratch projects share this checkout's .venv: if pyproject.toml were newer than the
-    # install, their `make` would reinstall the package from the scratch copy (an editable
-    # install pointing into a temporary folder). `make test` installs first, so it never is.
-    if not installed.exists() or installed.stat().st_mtime < (REPO / "pyproject.toml").stat(
-            ).st_mtime:
+    # The scratch projects share this checkout's .venv: if pyproject.toml or the lock were
+    # newer than the install, their `make` would reinstall the package from the scratch copy
+    # (an editable install pointing into a temporary folder). `make test` installs first.
+    if not installed.exists() or any(
+            installed.stat().st_mtime < (REPO / name).stat().st_mtime
+            for name in ("pyproject.toml", "requirements.lock")):
         pytest.skip("run through `make test`, which installs .venv first")
     first = _scratch_project(tmp_path_factory.mktemp("first"))
     second = _scratch_project(tmp_path_factory.mktemp("second"))
@@ -97,6 +102,8 @@ def test_every_output_is_built(two_runs: tuple[Path, Path, str]) -> None:
     for name in EXPECTED_TABLES:
         for suffix in (".md", ".tex"):
             assert (project / "paper" / "tables" / f"{name}{suffix}").exists(), name
+    for name in PAPER_TABLES:
+        assert (project / "paper" / "tables" / f"{name}.typ").exists(), name
     assert (project / "paper" / "paper.pdf").stat().st_size > 50_000
     manifest = json.loads((project / "results/simulated/manifest.json").read_text())
     assert manifest["inputs"][0]["sha256"]
@@ -181,3 +188,51 @@ def test_paper_numbers_come_from_the_results(two_runs: tuple[Path, Path, str]) -
     assert f"{activity['customer_tweets']:,}" in text
     assert f"{hmm['params']['gamma']:.3f}" in text
     assert f"{hmm['params']['delta']:.3f}" in text
+    # The reproducibility appendix reports the manifest's time and peak memory of each stage
+    # (either rounding of a tie), and the coverage appendix the committed benchmark results.
+    manifest = json.loads((project / "results/simulated/manifest.json").read_text())
+    stages = [s for s in manifest["stages"] if s["stage"] not in ("manifest", "paper")]
+    assert {s["stage"] for s in stages} >= {"simulate", "estimate", "hmm", "policy"}
+    for stage in stages:
+        rows = {f"{seconds} {memory}" for seconds in _roundings(stage["seconds"], 1)
+                for memory in _roundings(stage["peak_rss_mb"], 0)}
+        assert any(row in text for row in rows), (stage, rows)
+    coverage = json.loads((project / "benchmarks/results/hmm_coverage.json").read_text())
+    gamma, delta = (coverage["headline"][p]["coverage_95"] for p in ("gamma", "delta"))
+    assert f"{100 * gamma:.1f}% / {100 * delta:.1f}%" in text
+    assert "Replication of the original findings" in text
+
+
+def _roundings(value: float, digits: int) -> set[str]:
+    """The number rounded down and up to ``digits`` decimals (the paper's rounding of a tie)."""
+    scale = 10 ** digits
+    return {f"{math.floor(value * scale) / scale:.{digits}f}",
+            f"{math.ceil(value * scale) / scale:.{digits}f}"}
+
+
+def test_paper_tables_count_what_the_results_say(two_runs: tuple[Path, Path, str]) -> None:
+    project = two_runs[0]
+    tables = project / "paper" / "tables"
+    estimates = json.loads((project / "results/simulated/estimates.json").read_text())
+    reduced = (tables / "reduced.typ").read_text()
+    main = estimates["settings"]["main_treatment"]
+    keys = ("ppml_complaints", "fe_sentiment_mean", "fe_compliment_share")
+    nobs = ", ".join(f'"{estimates[k][main]["nobs"]:,}"' for k in keys)
+    clusters = ", ".join(f'"{estimates[k][main]["n_clusters"]:,}"' for k in keys)
+    assert f'"Observations", {nobs},' in reduced
+    assert f'"Clusters", {clusters},' in reduced
+    hmm = json.loads((project / "results/simulated/hmm.json").read_text())
+    table = (tables / "hmm.typ").read_text()
+    assert f'"Customer-periods (N)", "{hmm["nobs"]:,}",' in table
+    assert "a[" not in table and "tau[" not in table  # readable names, not code names
+
+
+def test_figure_text_is_at_least_8pt_in_print(two_runs: tuple[Path, Path, str]) -> None:
+    pytest.importorskip("pypdfium2")
+    from complaintpanel.report.figure_sizes import MIN_PRINTED_PT, printed_text_sizes
+
+    project = two_runs[0]
+    sizes = printed_text_sizes(project / "paper" / "paper.typ", project / "paper" / "figures")
+    assert len(sizes) >= 9
+    small = sizes[sizes["printed_pt"] < MIN_PRINTED_PT]
+    assert small.empty, small.round(2).to_string()

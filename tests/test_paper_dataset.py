@@ -238,8 +238,8 @@ def test_make_runs_the_twcs_archive_only_when_it_is_there(tmp_path: Path) -> Non
     """`make all` adds the TWCS run and the paper's --real only if data/raw/twcs/twcs.csv exists;
     `make all DATA=...` builds that dataset's report from its results folder."""
     project = tmp_path / "project"
-    for item in ("Makefile", "pyproject.toml", "src", "paper", "analysis/config.toml",
-                 "benchmarks/results"):
+    for item in ("Makefile", "pyproject.toml", "requirements.lock", "src", "paper",
+                 "analysis/config.toml", "benchmarks/results"):
         target = project / item
         target.parent.mkdir(parents=True, exist_ok=True)
         if (REPO / item).is_dir():

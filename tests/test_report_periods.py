@@ -68,7 +68,9 @@ def test_monthly_tables_say_month(monthly_run: dict[str, object]) -> None:
              "awareness", "design_sensitivity",
              "event_study_complaints",
              "event_study_sentiment_mean", "fe_sentiment", "ppml_complaints"}
-    assert set(texts) == {f"{stem}.{ext}" for stem in stems for ext in ("md", "tex")}
+    # the figures stage adds the paper's regression table (reduced.typ/.tex/.md) beside them
+    assert set(texts) == {f"{stem}.{ext}" for stem in stems for ext in ("md", "tex")} | {
+        "reduced.typ", "reduced.tex", "reduced.md"}
     for name, text in texts.items():
         assert "week" not in text.lower(), name
     design = texts["design_answered.md"]
@@ -78,6 +80,7 @@ def test_monthly_tables_say_month(monthly_run: dict[str, object]) -> None:
     assert "| Months |" in descriptives and "Pair-months (panel rows)" in descriptives
     assert "customer × brand × month panel" in descriptives
     assert "brand $\\times$ month fixed effects" in texts["ppml_complaints.tex"]
+    assert '"Brand × month fixed effects", "yes"' in texts["reduced.typ"]
 
 
 def test_monthly_figures_say_month(monthly_run: dict[str, object]) -> None:
@@ -88,11 +91,13 @@ def test_monthly_figures_say_month(monthly_run: dict[str, object]) -> None:
     for stem, texts in labels.items():
         for text in texts:
             assert "week" not in text.lower(), (stem, text)
-    assert "Months after the answered month (t+lead)" in labels["design_effects"]
-    assert "Months since the brand's first reply (thin lines: sup-t 95% bands)" in labels[
+    assert "Months after the answer (t + lead)" in labels["design_effects"]
+    assert "Months since the brand's first reply" in labels["event_study_complaints"]
+    # the coefficients are differences from the reference period, and the axis says so
+    assert "Complaints per customer-month:\ndifference from month −1" in labels[
         "event_study_complaints"]
-    assert "Complaints per customer-month" in labels["event_study_complaints"]
-    assert "Mean sentiment of the month's tweets" in labels["event_study_sentiment_mean"]
+    assert "Mean sentiment of the month's tweets:\ndifference from month −1" in labels[
+        "event_study_sentiment_mean"]
     assert "Month start" in labels["activity_by_brand"]
 
 

@@ -50,8 +50,9 @@ def estimate(
         # The panel stage records the length of its periods beside the panel; tables and
         # figures name it ("week", "month", "day").
         panel_report = directory / "panel_report.json"
-        period = (json.loads(verified_input(panel_report).read_text()).get("period")
-                  if panel_report.exists() else None)
+        panel_info = (json.loads(verified_input(panel_report).read_text())
+                      if panel_report.exists() else {})
+        period = panel_info.get("period")
         counts = coded_tweets = None
         if validation is not None:
             voiced = directory / "voiced.parquet"
@@ -65,6 +66,12 @@ def estimate(
         results = run_estimates(pd.read_parquet(source), settings,
                                 with_event_studies=event_studies, period=period,
                                 validation=counts, validation_tweets=coded_tweets)
+        if panel_info:
+            # The panel's observation window, so a report can state which periods it covers
+            # and how many customer tweets fell outside ([panel] window_start / window_end).
+            results["settings"]["panel_window"] = {
+                key: panel_info.get(key) for key in
+                ("window_start", "window_end", "tweets_outside_window", "periods")}
         write_results(results, outputs.path("estimates.json"))
         write_estimate_tables(results, outputs.folder(tables or out / "tables"))
     not_estimated = [(path, item) for path, item in iter_results(results)

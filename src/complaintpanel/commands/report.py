@@ -92,17 +92,29 @@ def figures(
         help="benchmarks/results/labels.json, for the classifiers' cross-domain validity "
              "figure (measured on the shared labelled data by benchmarks/bench_labels.py).")
     ] = None,
+    tables: Annotated[Path | None, typer.Option(
+        help="Folder for the paper's regression tables, built from the results JSON "
+             "(reduced, hmm: .typ, .tex, .md; default RESULTS/tables).")] = None,
 ) -> None:
-    """Draw every figure whose inputs exist (PDF + PNG); figures show aggregates only."""
+    """Draw every figure whose inputs exist (PDF + PNG) and write the paper's regression tables.
+
+    Figures show aggregates only. The tables (:mod:`complaintpanel.report.paper_tables`) are
+    read from the same results files, one builder rendering Typst, LaTeX and Markdown.
+    """
+    from complaintpanel.report.paper_tables import write_paper_tables
+
     out = out or results / "figures"
     started = time.perf_counter()
     with stage_outputs("figures", out) as outputs:
         written = _draw_figures(results, processed, truth, outputs.folder())
+        table_files = write_paper_tables(results, outputs.folder(tables or results / "tables"),
+                                         truth if truth is not None and truth.exists() else None)
         if classifier_benchmark is not None and _exists(classifier_benchmark):
             from complaintpanel.report.fig_classifier import fig_classifier_validity
 
             written += fig_classifier_validity(classifier_benchmark, outputs.folder())
-    echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}",
+    echo_summary("figures", f"{len(written) // 2} figures ({len(written)} files) → {out}; "
+                            f"{len(table_files) // 3} tables",
                  time.perf_counter() - started)
 
 
@@ -140,12 +152,24 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
                                                fig.outcome_label(outcome, period), period)
         design = estimates.get("design")
         if design is not None and design.is_estimated:
-            written += fig.fig_design_effects(design, out / "design_effects", period)
+            # a simulated world's true effects of answering, beside its params.json
+            effects = (_read(truth.parent / "answer_effects.json")
+                       if truth is not None and (truth.parent / "answer_effects.json").exists()
+                       else None)
+            written += fig.fig_design_effects(
+                design, out / "design_effects", period,
+                fig.answer_effects_truth(effects) if effects else None)
     hmm = read_hmm_results(results / "hmm.json") if _exists(results / "hmm.json") else None
     if isinstance(hmm, RelationshipHMMResults):
         # the period of the panel the model was fitted on, recorded by the hmm stage
         hmm_period = (_read(results / "hmm.json") or {}).get("period")
-        written += fig.fig_hmm_states(hmm, out / "hmm_states", hmm_period)
+        truth_terms = None
+        if truth is not None and truth.exists():
+            from complaintpanel.model import ModelParams
+
+            truth_terms = ModelParams.from_dict(
+                json.loads(verified_input(truth).read_text())["model"]).reported_terms()
+        written += fig.fig_hmm_states(hmm, out / "hmm_states", hmm_period, truth_terms)
         written += fig.fig_hmm_transitions(hmm, out / "hmm_transitions")
         written += fig.fig_hmm_effects(hmm, out / "hmm_effects")
         fits: dict[str, RelationshipHMMResults] = {"classifier labels": hmm}
@@ -166,7 +190,8 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
         report = LabelReport(labels=tuple(validity["labels"]),
                              confusion=np.asarray(validity["confusion"]))
         written += fig.fig_label_validity(report, out / "label_validity",
-                                          title="Default classifier vs the simulated true voice")
+                                          title="Default classifier vs the simulated true voice",
+                                          reference="Simulated true voice")
     if validity is not None and "validation" in validity:
         from complaintpanel.report.fig_measurement import fig_misclassification
 

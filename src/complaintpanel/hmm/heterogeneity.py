@@ -38,6 +38,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,7 @@ __all__ = [
     "heterogeneity_table",
     "maximise",
     "observed_information",
+    "polish",
     "quadrature",
     "select_heterogeneity",
     "start_from_homogeneous",
@@ -348,10 +351,9 @@ def evaluate_random_intercepts(theta: np.ndarray, layout: ParamLayout,
 
 
 # ---------------------------------------------------------------------------------- fitting
-def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
-              max_iter: int, gtol: float) -> tuple[np.ndarray, StartReport]:
-    """L-BFGS-B on the negative mean log-likelihood at fixed node placement."""
-    started = time.perf_counter()
+def _objective(model: RandomIntercepts, nobs: int
+               ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Negative mean log-likelihood and its gradient at fixed node placement."""
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -361,8 +363,19 @@ def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
             return 1e10, np.zeros_like(theta)
         return -ev.loglik / nobs, -grad / nobs
 
-    bounds = [*model.layout.bounds(), (-5.0, 5.0)]
-    result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+    return objective
+
+
+def _bounds(model: RandomIntercepts) -> list[tuple[float | None, float | None]]:
+    return [*model.layout.bounds(), (-5.0, 5.0)]
+
+
+def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
+              max_iter: int, gtol: float) -> tuple[np.ndarray, StartReport]:
+    """L-BFGS-B on the negative mean log-likelihood at fixed node placement."""
+    started = time.perf_counter()
+    result = minimize(_objective(model, nobs), theta0, jac=True, method="L-BFGS-B",
+                      bounds=_bounds(model),
                       options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-14,
                                "gtol": gtol})
     small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
@@ -373,15 +386,94 @@ def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
     return np.asarray(result.x), report
 
 
+def polish(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: int = 2000,
+           gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
+    """BFGS at fixed node placement, its inverse Hessian started at the inverse OPG.
+
+    As :func:`complaintpanel.hmm.estimator.polish` for the homogeneous model: the outer
+    product of the per-customer scores at ``theta0`` (one evaluation with scores, plus the
+    validation sample's information when there is one), eigenvalues floored, estimates the
+    information near an optimum, so BFGS does not spend its iterations learning the curvature
+    as L-BFGS-B does (on the default world :func:`maximise` took 47 iterations in three runs
+    against L-BFGS-B's 126). When BFGS does not converge or leaves the box of bounds, L-BFGS-B
+    (:func:`_optimise`) finishes from the better of its end point and ``theta0``, so the
+    result is never worse than L-BFGS-B's.
+    """
+    from complaintpanel.hmm.estimator import validation_information
+
+    started = time.perf_counter()
+    p = model.layout.n_params
+    objective = _objective(model, nobs)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        at_start = model.evaluate(theta0, scores=True)
+    scores = at_start.scores
+    if scores is None or not np.all(np.isfinite(scores)):
+        return _optimise(theta0, model, nobs, max_iter=max_iter, gtol=gtol)
+    information = scores @ scores.T
+    information[:p, :p] += validation_information(model.layout, np.asarray(theta0)[:p])
+    information /= nobs
+    eigenvalues, vectors = np.linalg.eigh(information)
+    floor = max(1e-3 * float(np.max(np.abs(eigenvalues))), 1e-12)
+    hess_inv0 = (vectors / np.maximum(np.abs(eigenvalues), floor)) @ vectors.T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # line-search precision notes
+        result = minimize(objective, theta0, jac=True, method="BFGS",
+                          options={"hess_inv0": (hess_inv0 + hess_inv0.T) / 2,
+                                   "gtol": gtol, "maxiter": max_iter})
+    bounds = np.array([(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+                       for lo, hi in _bounds(model)])
+    inside = bool(np.all((result.x >= bounds[:, 0]) & (result.x <= bounds[:, 1])))
+    small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
+    n_eval = int(result.nfev) + 1
+    if inside and (result.success or small_gradient):
+        return np.asarray(result.x), StartReport(
+            loglike=-float(result.fun) * nobs, converged=True, n_iter=int(result.nit),
+            n_eval=n_eval, message=f"BFGS preconditioned by the OPG: {result.message}",
+            seconds=time.perf_counter() - started)
+    restart = np.clip(result.x, bounds[:, 0], bounds[:, 1]) if np.isfinite(result.fun) \
+        and result.fun <= objective(theta0)[0] else theta0
+    theta, report = _optimise(restart, model, nobs, max_iter=max_iter, gtol=gtol)
+    return theta, StartReport(
+        loglike=report.loglike, converged=report.converged,
+        n_iter=int(result.nit) + report.n_iter, n_eval=n_eval + report.n_eval,
+        message=f"BFGS preconditioned by the OPG, finished by L-BFGS-B: {report.message}",
+        seconds=time.perf_counter() - started)
+
+
+OPTIMISERS = ("polish", "lbfgsb")
+
+
 def maximise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: int = 2000,
              gtol: float = 1e-7, max_rounds: int = 6, tol: float = 1e-2,
-             round_gtol: float = 1e-4) -> tuple[np.ndarray, StartReport, int]:
+             round_gtol: float = 1e-4, optimiser: str = "polish"
+             ) -> tuple[np.ndarray, StartReport, int]:
     """Maximise the likelihood, re-adapting the nodes between optimiser runs.
 
-    Adapt at the start; then optimise at fixed nodes to the looser ``round_gtol`` and
-    re-adapt at that optimum, until re-adapting moves the log-likelihood by less than
-    ``tol``; a last run at fixed nodes polishes to ``gtol``. The reported optimum is then
-    one of the likelihood with nodes fitted to its own posteriors.
+    Adapt at the start; then optimise at fixed nodes and re-adapt at that optimum, until
+    re-adapting moves the log-likelihood by less than ``tol``; a last run at the final nodes
+    polishes to ``gtol``. The reported optimum is then one of the likelihood with nodes
+    fitted to its own posteriors (to ``tol``).
+
+    Parameters
+    ----------
+    theta0 : ndarray
+        Start ``(θ, σ)``.
+    model : RandomIntercepts
+        Its node placement is updated in place (it ends adapted near the optimum).
+    nobs : int
+        Customer-periods (the objective is the mean log-likelihood).
+    max_iter, gtol : int, float
+        Of each optimiser run.
+    max_rounds : int
+        Optimiser runs at most (the last at the final nodes).
+    tol : float
+        Log-likelihood change on re-adapting below which the nodes count as adapted.
+    round_gtol : float
+        Gradient tolerance of the runs before the last (``"lbfgsb"`` only).
+    optimiser : {"polish", "lbfgsb"}
+        ``"polish"`` (default): OPG-preconditioned BFGS (:func:`polish`) to ``gtol`` in every
+        run. ``"lbfgsb"``: L-BFGS-B to ``round_gtol`` in the runs before the last (the
+        earlier path, about 3× slower on the default world, same optimum).
 
     Returns
     -------
@@ -391,29 +483,45 @@ def maximise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter
     rounds : int
         Optimiser runs.
     """
+    if optimiser not in OPTIMISERS:
+        raise ValueError(f"optimiser must be one of {OPTIMISERS}, not {optimiser!r}")
     started = time.perf_counter()
     model.adapt(theta0)
     theta = np.asarray(theta0, dtype=float)
     n_iter = n_eval = rounds = 0
+    if optimiser == "polish":
+        def run(start: np.ndarray, tolerance: float) -> tuple[np.ndarray, StartReport]:
+            return polish(start, model, nobs, max_iter=max_iter, gtol=gtol)
+    else:
+        def run(start: np.ndarray, tolerance: float) -> tuple[np.ndarray, StartReport]:
+            return _optimise(start, model, nobs, max_iter=max_iter, gtol=tolerance)
+    adapted = not model.adaptive
     if model.adaptive:
         for _ in range(max_rounds - 1):
-            theta, report = _optimise(theta, model, nobs, max_iter=max_iter,
-                                      gtol=max(gtol, round_gtol))
+            theta, report = run(theta, max(gtol, round_gtol))
             n_iter, n_eval, rounds = n_iter + report.n_iter, n_eval + report.n_eval, rounds + 1
             if abs(model.adapt(theta).loglik - report.loglike) < tol:
+                adapted = True
                 break
-    theta, report = _optimise(theta, model, nobs, max_iter=max_iter, gtol=gtol)
+    theta, report = run(theta, gtol)
     n_iter, n_eval, rounds = n_iter + report.n_iter, n_eval + report.n_eval, rounds + 1
     report = StartReport(loglike=report.loglike, converged=report.converged, n_iter=n_iter,
-                         n_eval=n_eval, message=report.message,
+                         n_eval=n_eval, message=report.message + (
+                             "" if adapted else f"; nodes still moved the log-likelihood by "
+                             f"more than {tol} after {max_rounds - 1} rounds"),
                          seconds=time.perf_counter() - started)
     return theta, report, rounds
 
 
-def observed_information(theta: np.ndarray, model: RandomIntercepts, step: float = 1e-4
-                         ) -> np.ndarray:
-    """``−∂²ℓ/∂θ∂θ'`` by central differences of the analytic gradient (nodes fixed)."""
-    return information_from_gradient(lambda t: model.evaluate(t).gradient(), theta, step)
+def observed_information(theta: np.ndarray, model: RandomIntercepts, step: float = 1e-4,
+                         scheme: str = "central") -> np.ndarray:
+    """``−∂²ℓ/∂θ∂θ'`` by finite differences of the analytic gradient (nodes fixed).
+
+    See :func:`complaintpanel.hmm.likelihood.information_from_gradient` (``scheme`` is
+    ``"central"`` or ``"forward"``).
+    """
+    return information_from_gradient(lambda t: model.evaluate(t).gradient(), theta, step,
+                                     scheme)
 
 
 def start_from_homogeneous(theta: np.ndarray, layout: ParamLayout,
@@ -431,7 +539,8 @@ def start_from_homogeneous(theta: np.ndarray, layout: ParamLayout,
 def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays,
                           chunks: list[PanelArrays], *, n_nodes: int = 9,
                           max_iter: int = 2000, gtol: float = 1e-7,
-                          sigma_start: float = SIGMA_START, adaptive: bool = True
+                          sigma_start: float = SIGMA_START, adaptive: bool = True,
+                          optimiser: str = "polish", information: str = "forward"
                           ) -> RelationshipHMMResults:
     """Fit the random-intercept model from a homogeneous fit's optimum.
 
@@ -454,6 +563,13 @@ def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays
         Start value of σ.
     adaptive : bool
         Adaptive Gauss–Hermite quadrature (:class:`RandomIntercepts`).
+    optimiser : {"polish", "lbfgsb"}
+        See :func:`maximise`; both reach the same optimum, ``"polish"`` in about a third of
+        the evaluations.
+    information : {"forward", "central"}
+        Finite differences of the analytic gradient for the observed information:
+        ``"forward"`` (default; ``p + 2`` gradients, step 1e-6) or ``"central"``
+        (``2(p + 1)`` gradients, step 1e-4).
 
     Returns
     -------
@@ -468,15 +584,23 @@ def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays
     codes, n_groups = customer_groups(data)
     model = RandomIntercepts(layout, chunks, codes, n_groups, n_nodes, adaptive=adaptive)
     theta0 = start_from_homogeneous(homogeneous.theta, layout, sigma_start)
-    theta, report, rounds = maximise(theta0, model, data.nobs, max_iter=max_iter, gtol=gtol)
-    information = observed_information(theta, model)
-    cov_theta, hessian_ok = _invert_information(information)
+    if information not in ("forward", "central"):
+        raise ValueError(f"information must be 'forward' or 'central', not {information!r}")
+    theta, report, rounds = maximise(theta0, model, data.nobs, max_iter=max_iter, gtol=gtol,
+                                     optimiser=optimiser)
+    step = 1e-6 if information == "forward" else 1e-4
+    cov_theta, hessian_ok = _invert_information(
+        observed_information(theta, model, step, information))
     extra = dict(homogeneous.extra)
     extra["heterogeneity"] = {
         "kind": "random_intercepts",
         "quadrature_nodes": n_nodes,
         "adaptive": adaptive,
         "adaptation_rounds": rounds,
+        "optimiser": optimiser,
+        "information": information,
+        "n_iter": report.n_iter,
+        "n_eval": report.n_eval,
         "integrated_over": "customers",
         "homogeneous": {
             "loglike": homogeneous.loglike, "n_params": homogeneous.n_params,

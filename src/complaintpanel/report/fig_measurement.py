@@ -14,7 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from complaintpanel.report.figures import save_figure
+from complaintpanel.report.figures import TRUTH_LABEL, _theme, save_figure
 
 __all__ = ["fig_misclassification"]
 
@@ -49,23 +49,24 @@ def fig_misclassification(label_validity_json: Path | Mapping[str, Any], out_dir
     upper = np.asarray(validation["misclassification_ci_upper"])
     truth = report.get("true_misclassification")
     true_m = np.asarray(truth["misclassification"]) if truth else None
-    fig, axes = plt.subplots(1, len(voices), figsize=(3.0 * len(voices), 3.2), sharey=True)
+    _theme()
+    fig, axes = plt.subplots(1, len(voices), figsize=(2.15 * len(voices), 2.7), sharey=True)
     x = np.arange(len(voices))
     for v, ax in enumerate(np.atleast_1d(axes)):
         ax.errorbar(x, m[v], yerr=[m[v] - lower[v], upper[v] - m[v]], fmt="o", capsize=4,
                     color="C0", label="estimated (95% CI)")
         if true_m is not None:
-            ax.scatter(x, true_m[v], marker="x", s=60, color="C3", zorder=3, label="truth")
-        ax.set_xticks(x, voices)
+            ax.scatter(x, true_m[v], marker="x", s=60, color="black", zorder=3,
+                       label=TRUTH_LABEL)
+        ax.set_xticks(x, voices, rotation=20)
         ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"true voice: {voices[v]}", fontsize=9)
+        ax.set_title(f"true voice: {voices[v]}")
         ax.set_xlabel("classifier label")
         ax.grid(axis="y", alpha=0.3)
     first = np.atleast_1d(axes)[0]
     first.set_ylabel("P(label | true voice)")
-    first.legend(fontsize=7, loc="center left")
-    fig.suptitle(f"Misclassification matrix from {validation['n_coded']:,} coded tweets",
-                 fontsize=10)
+    first.legend(loc="center left")
+    fig.suptitle(f"Misclassification matrix from {validation['n_coded']:,} coded tweets")
     fig.tight_layout()
     out_dir.mkdir(parents=True, exist_ok=True)
     return save_figure(fig, out_dir / stem)
