@@ -22,6 +22,7 @@ from complaintpanel.simulate import simulate_world
 from complaintpanel.simulate.oracle import voiced_from_truth
 from complaintpanel.simulate.truth_effects import (
     anchor_effects,
+    anchor_path,
     answer_effects,
     poisson_fe_log_ratio,
 )
@@ -97,44 +98,63 @@ def test_equals_statsmodels_poisson_with_dummies() -> None:
     x = pd.concat([pd.get_dummies(kept[STRATUM_FE], dtype=float),
                    pd.DataFrame({c: (kept["cell"] == c).astype(float) for c in cells},
                                 index=kept.index)], axis=1)
+    # CRV1 by customer with statsmodels' small-sample factor G/(G−1)·(N−1)/(N−K)
     glm = sm.GLM(kept["complaints"].astype(float), x, family=sm.families.Poisson()).fit(
-        tol=1e-12)
+        tol=1e-12, cov_type="cluster",
+        cov_kwds={"groups": pd.factorize(kept["customer_id"])[0], "use_correction": True})
+    assert kept.groupby("customer_id").size().min() > 1  # clustering matters
     weights = fit.info["cohort_weights"]
     for k in (1, 2, 3):
         by_cohort = weights[str(k)]
         total = sum(by_cohort.values())
-        expected = sum(n / total * glm.params[f"{a}_{k}"] for a, n in by_cohort.items())
-        assert fit.params[f"event_time={k}"] == pytest.approx(expected, abs=1e-6)
+        vector = pd.Series(0.0, index=x.columns)
+        for a, n in by_cohort.items():
+            vector[f"{a}_{k}"] = n / total
+        assert fit.params[f"event_time={k}"] == pytest.approx(vector @ glm.params, abs=1e-6)
+        se = float(np.sqrt(vector @ glm.cov_params() @ vector))
+        assert fit.bse[f"event_time={k}"] == pytest.approx(se, rel=1e-6)
 
 
-def _two_strata() -> pd.DataFrame:
-    """One cohort, two strata with different rate ratios at event time 1 (exact counts).
+# Exact counts at event time 1 per anchor period and brand: (answered?, count) × pairs. The
+# rate ratio differs between strata (3 vs 1, 3 vs 0.5) and the cohorts have 4 and 6 answered
+# rows, so neither the strata's nor the cohorts' weights can be got wrong unnoticed.
+TWO_COHORTS = {1: {"A": [(1, 6)] * 2 + [(0, 2)] * 2, "B": [(1, 4)] * 2 + [(0, 4)] * 6},
+               2: {"A": [(1, 3)] * 2 + [(0, 1)] * 3, "B": [(1, 2)] * 4 + [(0, 4)] * 1}}
 
-    Brand A: 2 answered pairs with 6 complaints, 2 unanswered with 2 (ratio 3); brand B:
-    2 answered with 4, 6 unanswered with 4 (ratio 1).
-    """
+
+def _two_cohorts() -> pd.DataFrame:
     rows = []
-    arms = {"A": [(1, 6)] * 2 + [(0, 2)] * 2, "B": [(1, 4)] * 2 + [(0, 4)] * 6}
-    for brand, pairs in arms.items():
-        for i, (answered, later) in enumerate(pairs):
-            for period, complaints in enumerate((0, 1, later)):
-                rows.append({"customer_id": f"{brand}{i}", "brand": brand, "period": period,
-                             "complaints": complaints,
-                             "answered_complaints": answered * (period == 1)})
+    for anchor, by_brand in TWO_COHORTS.items():
+        for brand, pairs in by_brand.items():
+            for i, (answered, later) in enumerate(pairs):
+                for period in range(anchor + 2):
+                    complaints = {anchor: 1, anchor + 1: later}.get(period, 0)
+                    rows.append({"customer_id": f"{brand}{anchor}_{i}", "brand": brand,
+                                 "period": period, "complaints": complaints,
+                                 "answered_complaints": answered * (period == anchor)})
     return _panel(rows)
 
 
 def test_strata_are_weighted_as_the_poisson_fit_weights_them() -> None:
-    data = _two_strata()
+    data = _two_cohorts()
     fit = complaint_event_study(data, window=1, placebo=False)
-    expected = poisson_fe_log_ratio(np.array([2, 2]), np.array([2, 6]), np.array([6.0, 4.0]),
-                                    np.array([2.0, 4.0]))
-    assert fit.params["event_time=1"] == pytest.approx(expected, abs=1e-8)
+    first = poisson_fe_log_ratio(np.array([2, 2]), np.array([2, 6]), np.array([6.0, 4.0]),
+                                 np.array([2.0, 4.0]))
     # not the answered rows' ratio of means (log(5/3)) nor the mean log ratio (log(3)/2)
-    assert abs(expected - np.log(5 / 3)) > 0.05 and abs(expected - np.log(3) / 2) > 0.05
+    assert abs(first - np.log(5 / 3)) > 0.05 and abs(first - np.log(3) / 2) > 0.05
+    assert fit.info["cohort_weights"]["1"] == {"1": 4, "2": 6}
+    # the truth's aggregation, given each answered row's rates with (its count) and without
+    # the answer (its stratum's unanswered count), is the estimator's fit exactly
     rows = informed_answered_rows(data, "complaints", 1)
-    assert sorted(rows["controls"]) == [2, 2, 6, 6]
-    assert rows.groupby("stratum")["controls"].nunique().eq(1).all()
+    assert sorted(rows["controls"]) == [1] * 4 + [2] * 2 + [3] * 2 + [6] * 2
+    sample = anchor_sample(data, 1)
+    count = sample.set_index("customer_id")["complaints"]
+    control = sample[sample["answered"] == 0].groupby("stratum")["complaints"].mean()
+    rows["answered"] = count.reindex(rows["customer_id"]).to_numpy(dtype=float)
+    rows["withheld"] = control.reindex(rows["stratum"]).to_numpy()
+    truth = anchor_path(rows).set_index("event_time")
+    assert truth.loc[1, "truth"] == pytest.approx(fit.params["event_time=1"], abs=1e-8)
+    assert abs(truth.loc[1, "truth_ratio_of_means"] - truth.loc[1, "truth"]) > 0.05
 
 
 def test_poisson_fe_log_ratio_is_the_common_ratio_when_there_is_one() -> None:

@@ -51,9 +51,9 @@ from complaintpanel.model import (
     update_redress,
 )
 
-__all__ = ["anchor_effects", "answer_effects", "poisson_fe_log_ratio", "selection_lambda",
-           "selection_odds_ratios", "sentiment_effects", "world_answer_effects",
-           "world_selection_lambda", "world_sentiment_effects"]
+__all__ = ["anchor_effects", "anchor_path", "answer_effects", "poisson_fe_log_ratio",
+           "selection_lambda", "selection_odds_ratios", "sentiment_effects",
+           "world_answer_effects", "world_selection_lambda", "world_sentiment_effects"]
 
 # What the continuations draw each week, in this order from the seeded generator: the uniforms
 # of the first three purposes come first so that adding a purpose leaves them unchanged.
@@ -388,21 +388,46 @@ def anchor_effects(world: Any, rows: pd.DataFrame, draws: int = 10) -> pd.DataFr
     index = where.to_numpy(dtype=int)
     lead = rows["event_time"].to_numpy(dtype=int) - 1
     by_stratum = {"stratum", "controls"} <= set(rows.columns)
-    frame = pd.DataFrame({"cohort": rows["anchor_period"].to_numpy(),
-                          "event_time": rows["event_time"].to_numpy(),
-                          "stratum": (rows["stratum"].to_numpy() if by_stratum
-                                      else rows["anchor_period"].to_numpy()),
-                          "controls": rows["controls"].to_numpy() if by_stratum else 1,
-                          "answered": per_anchor[1][index, lead],
-                          "withheld": per_anchor[0][index, lead]})
+    return anchor_path(pd.DataFrame({
+        "anchor_period": rows["anchor_period"].to_numpy(),
+        "event_time": rows["event_time"].to_numpy(),
+        "stratum": (rows["stratum"].to_numpy() if by_stratum
+                    else rows["anchor_period"].to_numpy()),
+        "controls": rows["controls"].to_numpy() if by_stratum else 1,
+        "answered": per_anchor[1][index, lead],
+        "withheld": per_anchor[0][index, lead]}), by_stratum=by_stratum)
+
+
+def anchor_path(frame: pd.DataFrame, by_stratum: bool = True) -> pd.DataFrame:
+    """Aggregate the answered rows' true rates into the event-study path (:func:`anchor_effects`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per answered row that informs the estimate: ``anchor_period``,
+        ``event_time``, ``stratum``, ``controls`` (unanswered rows of its stratum × event
+        time), ``answered`` and ``withheld`` (its true mean rate in each arm).
+    by_stratum : bool
+        Combine the strata of a cohort × event time as the Poisson fit does
+        (:func:`poisson_fe_log_ratio`); ``False``: the ratio of the cell's means.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`anchor_effects`.
+    """
     cells = []
-    for (k, cohort), cell in frame.groupby(["event_time", "cohort"]):
-        strata = cell.groupby("stratum").agg(n1=("answered", "size"), n0=("controls", "first"),
-                                             m1=("answered", "mean"), m0=("withheld", "mean"))
+    for (k, cohort), cell in frame.groupby(["event_time", "anchor_period"]):
         means = np.log(cell["answered"].mean() / cell["withheld"].mean())
+        fit = means
+        if by_stratum:
+            strata = cell.groupby("stratum").agg(
+                n1=("answered", "size"), n0=("controls", "first"), m1=("answered", "mean"),
+                m0=("withheld", "mean"))
+            fit = poisson_fe_log_ratio(strata["n1"].to_numpy(), strata["n0"].to_numpy(),
+                                       strata["m1"].to_numpy(), strata["m0"].to_numpy())
         cells.append({"event_time": k, "cohort": cohort, "n": len(cell), "means": means,
-                      "fit": poisson_fe_log_ratio(strata["n1"], strata["n0"], strata["m1"],
-                                                  strata["m0"]) if by_stratum else means})
+                      "fit": fit})
     cells_frame = pd.DataFrame(cells)
     out = []
     for k, cell in cells_frame.groupby("event_time"):
