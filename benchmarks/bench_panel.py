@@ -33,7 +33,8 @@ voice, against its own estimand on its own population
 complaint vs withholding it, on the answered anchors that inform the estimate, cohorts weighted
 as the estimator weights them). Each world's rows are appended to
 benchmarks/results/panel_complaint_event_study_rows.csv as it finishes and worlds already there
-are skipped (resumable); the summary goes to benchmarks/results/panel_complaint_event_study.json.
+are skipped (resumable); the summary goes to benchmarks/results/panel_complaint_event_study.json
+(``--complaint-event-study --update-docs`` writes its table into docs/design.md).
 
 Writes benchmarks/results/panel.json. Usage: python benchmarks/bench_panel.py [--worlds N]
 """
@@ -51,7 +52,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS_DIR, peak_rss_mb, write_result
+from benchmarks._common import RESULTS_DIR, peak_rss_mb, replace_docs_block, write_result
 from complaintpanel.config import EstimateConfig, SimulateConfig
 from complaintpanel.estimate import add_model_columns, answered_vs_unanswered, fit_ppml
 from complaintpanel.estimate.complaint_event_study import informed_answered_rows
@@ -244,6 +245,29 @@ def run_complaint_event_study(worlds: int, endogenous_worlds: int, first_world: 
     print(f"complaint event study → {write_result('panel_complaint_event_study', result)}")
 
 
+def complaint_event_study_docs(payload: dict[str, object]) -> str:
+    """Markdown table of panel_complaint_event_study.json for docs/design.md."""
+    lines = [f"{payload['worlds_exogenous']} exogenous and {payload['worlds_endogenous']} "
+             f"endogenous-replies worlds ({payload['world']}); 95% intervals.", "",
+             "| world | k | mean estimate | mean truth | bias | sd(estimate − truth) | mean SE "
+             "| coverage | coverage of the ratio-of-means truth (mean) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, row in sorted(payload["by_term"].items()):
+        world, _, term = key.split("/")
+        k = term.split("k=")[1].rstrip("]")
+        lines.append(f"| {world} | {k} | {row['mean_estimate']} | {row['mean_truth']} "
+                     f"| {row['bias']} | {row['sd_estimate_minus_truth']} | {row['mean_se']} "
+                     f"| {row['coverage']} | {row['coverage_of_ratio_of_means']} "
+                     f"({row['mean_truth_ratio_of_means']}) |")
+    joint, placebo = payload["coverage_sup_t_band_all_event_times"], payload["placebo_by_world"]
+    lines += ["", "Sup-t band covering the whole path: "
+              + ", ".join(f"{w} {v}" for w, v in joint.items())
+              + ". Placebo rejecting at 5% (share of worlds): "
+              + "; ".join(f"{w}: compliments {v['rejects_5pct_compliments']}, neutral "
+                          f"{v['rejects_5pct_neutral']}" for w, v in placebo.items()) + "."]
+    return "\n".join(lines)
+
+
 def summarise(frame: pd.DataFrame) -> dict[str, object]:
     out = {}
     for (endogenous, labels, term), rows in frame.groupby(["endogenous", "labels", "term"]):
@@ -279,7 +303,16 @@ def main() -> None:
     parser.add_argument("--complaint-event-study", action="store_true",
                         help="run only the complaint-anchored Poisson event study (Part 4; "
                              "resumable) and write panel_complaint_event_study.json")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="with --complaint-event-study: only write the table of "
+                             "results/panel_complaint_event_study.json into docs/design.md")
     args = parser.parse_args()
+    if args.complaint_event_study and args.update_docs:
+        payload = json.loads((RESULTS_DIR / "panel_complaint_event_study.json").read_text(
+            encoding="utf-8"))
+        print(replace_docs_block("design.md", "complaint_event_study",
+                                 complaint_event_study_docs(payload)))
+        return
     if args.complaint_event_study:
         run_complaint_event_study(args.worlds, args.endogenous_worlds, args.first_world)
         return

@@ -206,3 +206,22 @@ def test_truth_of_one_cohort_equals_answer_effects(small_world) -> None:
         assert truth.loc[k, "truth"] == pytest.approx(expected, rel=1e-9)
         assert truth.loc[k, "truth"] == pytest.approx(truth.loc[k, "log_ratio_pooled"])
     assert truth.loc[1, "truth"] > 0  # answering raises complaints next period (γ > 0)
+
+
+def test_written_to_estimates_json_and_tabled(small_world, tmp_path) -> None:
+    from complaintpanel.estimate.event_study import complaint_anchored_event_study
+    from complaintpanel.report.estimate_tables import complaint_event_study_table
+    from complaintpanel.results import read_results, write_results
+
+    _, data = small_world
+    fit = complaint_anchored_event_study(data, "complaints", 2)
+    path = write_results({"event_study_complaint_anchored": {"complaints": fit}},
+                         tmp_path / "estimates.json")
+    back = read_results(path)["event_study_complaint_anchored"]["complaints"]
+    np.testing.assert_allclose(back.params.to_numpy(), fit.params.to_numpy())
+    np.testing.assert_allclose(back.bse.to_numpy(), fit.bse.to_numpy())
+    assert back.info["placebo_test"]["compliments"]["df"] >= 1
+    table = complaint_event_study_table(back)
+    assert ["event time 1", "event time 2"] == list(table.index[:2])
+    assert table.loc["event time 1", "Estimate (SE)"].startswith(f"{fit.params.iloc[0]:.3f}")
+    assert "placebo before the anchor: compliments, joint p" in table.index

@@ -71,7 +71,8 @@ from complaintpanel.estimate.inference import holm, sup_t_critical
 from complaintpanel.estimate.samples import informative_rows
 from complaintpanel.results import EffectResults, NotIdentifiedError
 
-__all__ = ["EVENT_STUDY_ESTIMATORS", "event_study", "event_study_sample", "pretrend_test"]
+__all__ = ["EVENT_STUDY_ESTIMATORS", "complaint_anchored_event_study", "event_study",
+           "event_study_sample", "pretrend_test"]
 
 # Estimator key → how it is described in results and tables.
 EVENT_STUDY_ESTIMATORS: dict[str, str] = {
@@ -142,9 +143,10 @@ def event_study(data: pd.DataFrame, outcome: str = "complaints", window: int = 4
     dict of str to EffectResults
         One results object per estimator (keys as in ``estimators``), all on the same sample
         (same ``nobs``) but ``poisson_complaint``, which has its own (the rows after each
-        pair's first complaint; :mod:`.complaint_event_study`, with its placebo test as
-        ``pretrend_test``); their estimates have no joint covariance. Terms are event times
-        (``did2s``, ``poisson``: 0 … window; ``twfe``: −window … window but the reference −1,
+        pair's first complaint; :mod:`.complaint_event_study`, with its pre-anchor placebo
+        test as ``info["placebo_test"]`` and no ``pretrend_test``); their estimates have no
+        joint covariance. Terms are event times (``did2s``, ``poisson``: 0 … window;
+        ``poisson_complaint``: 1 … window; ``twfe``: −window … window but the reference −1,
         listed as a ``fixed`` term at 0). The term table has ``outcome``, ``estimator``,
         ``event_time``, ``pvalue_holm``, ``band_lower`` and ``band_upper`` (sup-t 95%);
         ``info`` has the ``pretrend_test`` (:func:`pretrend_test`), the sample rule and the
@@ -156,10 +158,7 @@ def event_study(data: pd.DataFrame, outcome: str = "complaints", window: int = 4
                          f"choose from {sorted(EVENT_STUDY_ESTIMATORS)}")
     out = {}
     if "poisson_complaint" in estimators:
-        from complaintpanel.estimate.complaint_event_study import complaint_event_study
-
-        out["poisson_complaint"] = _with_joint_inference(
-            complaint_event_study(data, outcome, window))
+        out["poisson_complaint"] = complaint_anchored_event_study(data, outcome, window)
     first_reply = [name for name in estimators if name not in OWN_SAMPLE]
     if not first_reply:
         return out
@@ -271,6 +270,20 @@ def _effect_results(estimator: str, outcome: str, window: int, sample: pd.DataFr
               "binned": f"event times beyond ±{window} are binned into the end bins "
                         "(estimated, not reported)", **info},
     )
+
+
+def complaint_anchored_event_study(data: pd.DataFrame, outcome: str = "complaints",
+                                   window: int = 4) -> EffectResults:
+    """Complaint-anchored Poisson event study with the sup-t band and Holm p-values.
+
+    :func:`complaintpanel.estimate.complaint_event_study.complaint_event_study` (its own
+    sample and fixed effects, and its pre-anchor placebo test in ``info["placebo_test"]``)
+    with the joint inference the other event studies carry; ``event_study``'s
+    ``poisson_complaint``.
+    """
+    from complaintpanel.estimate.complaint_event_study import complaint_event_study
+
+    return _with_joint_inference(complaint_event_study(data, outcome, window))
 
 
 def _with_joint_inference(result: EffectResults) -> EffectResults:
