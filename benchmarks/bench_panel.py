@@ -26,6 +26,16 @@ next period on). The event study's own counterfactual (never answered) differs f
 when later replies matter, and its parallel-trends assumption fails by construction (a first
 reply follows a complaint, i.e. a bad spell): the benchmark measures by how much.
 
+Part 4 (``--complaint-event-study``, alone): the complaint-anchored Poisson event study
+(:mod:`complaintpanel.estimate.complaint_event_study`) on exogenous and endogenous worlds, true
+voice, against its own estimand on its own population
+(:func:`complaintpanel.simulate.truth_effects.anchor_effects`: answering the pair's first
+complaint vs withholding it, on the answered anchors that inform the estimate, cohorts weighted
+as the estimator weights them). Each world's rows are appended to
+benchmarks/results/panel_complaint_event_study_rows.csv as it finishes and worlds already there
+are skipped (resumable); the summary goes to benchmarks/results/panel_complaint_event_study.json
+(``--complaint-event-study --update-docs`` writes its table into docs/design.md).
+
 Writes benchmarks/results/panel.json. Usage: python benchmarks/bench_panel.py [--worlds N]
 """
 
@@ -42,14 +52,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS_DIR, peak_rss_mb, write_result
+from benchmarks._common import RESULTS_DIR, peak_rss_mb, replace_docs_block, write_result
 from complaintpanel.config import EstimateConfig, SimulateConfig
 from complaintpanel.estimate import add_model_columns, answered_vs_unanswered, fit_ppml
+from complaintpanel.estimate.complaint_event_study import informed_answered_rows
 from complaintpanel.estimate.event_study import event_study
 from complaintpanel.panel import build_panel
 from complaintpanel.simulate import simulate_world
 from complaintpanel.simulate.oracle import voiced_from_truth
-from complaintpanel.simulate.truth_effects import world_answer_effects
+from complaintpanel.simulate.truth_effects import anchor_effects, world_answer_effects
 
 HORIZON = EstimateConfig().horizon  # every lead the estimate stage (and the paper) reports
 WINDOW = EstimateConfig().event_window
@@ -146,6 +157,117 @@ def _poisson_event_study(world, data: pd.DataFrame, seed: int) -> list[dict[str,
     return rows
 
 
+def complaint_event_study_world(seed: int, endogenous: bool) -> list[dict[str, object]]:
+    """Complaint-anchored Poisson event study of one world against its own truth."""
+    world = simulate_world(SimulateConfig(customers=3000, weeks=20, seed=seed,
+                                          endogenous_replies=endogenous))
+    data = add_model_columns(build_panel(voiced_from_truth(world)))
+    fit = event_study(data, "complaints", WINDOW, ("poisson_complaint",))["poisson_complaint"]
+    truth = anchor_effects(world, informed_answered_rows(data, "complaints", WINDOW),
+                           draws=10).set_index("event_time")
+    band = fit.info["sup_t_critical_95"]
+    placebo = fit.info["placebo_test"]
+    rows = []
+    for k in fit.term_estimates()["event_time"]:
+        term = fit.term(event_time=int(k))
+        true_value = float(truth.loc[int(k), "truth"])
+        of_means = float(truth.loc[int(k), "truth_ratio_of_means"])
+        rows.append({"seed": seed, "endogenous": endogenous, "labels": "truth",
+                     "term": f"poisson_complaint_event_study[k={int(k)}]",
+                     "estimate": float(term["estimate"]), "se": float(term["se"]),
+                     "truth": true_value,
+                     "covered": bool(term["ci_lower"] <= true_value <= term["ci_upper"]),
+                     "truth_ratio_of_means": of_means,
+                     "covered_ratio_of_means": bool(term["ci_lower"] <= of_means
+                                                    <= term["ci_upper"]),
+                     "covered_sup_t": bool(abs(term["estimate"] - true_value)
+                                           <= band * term["se"]),
+                     "placebo_p_compliments": placebo.get("compliments", {}).get("pvalue"),
+                     "placebo_p_neutral": placebo.get("neutral", {}).get("pvalue"),
+                     "set_aside_zero_cells": fit.info["set_aside_zero_cells"]})
+    return rows
+
+
+def run_complaint_event_study(worlds: int, endogenous_worlds: int, first_world: int) -> None:
+    """Part 4 alone, resumable (module docstring); writes its own json."""
+    rows_path = RESULTS_DIR / "panel_complaint_event_study_rows.csv"
+    done = pd.read_csv(rows_path) if rows_path.exists() else pd.DataFrame()
+    seen = set(zip(done["seed"], done["endogenous"], strict=True)) if len(done) else set()
+    started = time.perf_counter()
+    plan = [(1000 + i, False) for i in range(first_world, first_world + worlds)] \
+        + [(5000 + i, True) for i in range(first_world, first_world + endogenous_worlds)]
+    for seed, endogenous in plan:
+        if (seed, endogenous) in seen:
+            continue
+        frame = pd.DataFrame(complaint_event_study_world(seed, endogenous))
+        frame.to_csv(rows_path, mode="a", header=not rows_path.exists(), index=False)
+        print(f"world {seed} ({'endogenous' if endogenous else 'exogenous'}) "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+    frame = pd.read_csv(rows_path)
+    by_term = summarise(frame)
+    for (endogenous, term), rows in frame.groupby(["endogenous", "term"]):
+        key = f"{'endogenous' if endogenous else 'exogenous'}/truth/{term}"
+        by_term[key]["placebo_rejects_5pct_compliments"] = round(float(
+            (rows["placebo_p_compliments"] < 0.05).mean()), 3)
+        by_term[key]["placebo_rejects_5pct_neutral"] = round(float(
+            (rows["placebo_p_neutral"] < 0.05).mean()), 3)
+        by_term[key]["coverage_of_ratio_of_means"] = round(float(
+            rows["covered_ratio_of_means"].mean()), 3)
+        by_term[key]["mean_truth_ratio_of_means"] = round(float(
+            rows["truth_ratio_of_means"].mean()), 4)
+    # the sup-t band is simultaneous: a world is covered when every event time is
+    joint = {("endogenous" if endogenous else "exogenous"): round(float(
+        rows.groupby("seed")["covered_sup_t"].all().mean()), 3)
+        for endogenous, rows in frame.groupby("endogenous")}
+    placebo = {("endogenous" if endogenous else "exogenous"): {
+        f"rejects_5pct_{outcome}": round(float(
+            (rows.groupby("seed")[f"placebo_p_{outcome}"].first() < 0.05).mean()), 3)
+        for outcome in ("compliments", "neutral")}
+        for endogenous, rows in frame.groupby("endogenous")}
+    result = {
+        "worlds_exogenous": int(frame.loc[~frame["endogenous"], "seed"].nunique()),
+        "worlds_endogenous": int(frame.loc[frame["endogenous"], "seed"].nunique()),
+        "world": "3,000 customers x 20 weeks, default calibration, true voice",
+        "event_window": WINDOW,
+        "estimator": "complaint-anchored Poisson event study (pyfixest fepois; stratum x event "
+                     "time effects; answered x anchor cohort x event time; CRV1 by customer)",
+        "truth": "log rate ratio of complaints at event time k with the first complaint "
+                 "answered vs withheld (later replies by the brand's policy in both arms) over "
+                 "the answered anchors that inform the estimate, strata and cohorts weighted "
+                 "as the Poisson fit weights them (simulate.truth_effects.anchor_effects, 10 "
+                 "paired continuations); truth_ratio_of_means: per cohort the log ratio of "
+                 "those anchors' mean rates, cohorts weighted by rows",
+        "target_coverage": [0.90, 0.98],
+        "coverage_sup_t_band_all_event_times": joint,
+        "placebo_by_world": placebo,
+        "seconds_this_run": round(time.perf_counter() - started, 1),
+        "by_term": by_term}
+    print(f"complaint event study → {write_result('panel_complaint_event_study', result)}")
+
+
+def complaint_event_study_docs(payload: dict[str, object]) -> str:
+    """Markdown table of panel_complaint_event_study.json for docs/design.md."""
+    lines = [f"{payload['worlds_exogenous']} exogenous and {payload['worlds_endogenous']} "
+             f"endogenous-replies worlds ({payload['world']}); 95% intervals.", "",
+             "| world | k | mean estimate | mean truth | bias | sd(estimate − truth) | mean SE "
+             "| coverage | coverage of the ratio-of-means truth (mean) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, row in sorted(payload["by_term"].items()):
+        world, _, term = key.split("/")
+        k = term.split("k=")[1].rstrip("]")
+        lines.append(f"| {world} | {k} | {row['mean_estimate']} | {row['mean_truth']} "
+                     f"| {row['bias']} | {row['sd_estimate_minus_truth']} | {row['mean_se']} "
+                     f"| {row['coverage']} | {row['coverage_of_ratio_of_means']} "
+                     f"({row['mean_truth_ratio_of_means']}) |")
+    joint, placebo = payload["coverage_sup_t_band_all_event_times"], payload["placebo_by_world"]
+    lines += ["", "Sup-t band covering the whole path: "
+              + ", ".join(f"{w} {v}" for w, v in joint.items())
+              + ". Placebo rejecting at 5% (share of worlds): "
+              + "; ".join(f"{w}: compliments {v['rejects_5pct_compliments']}, neutral "
+                          f"{v['rejects_5pct_neutral']}" for w, v in placebo.items()) + "."]
+    return "\n".join(lines)
+
+
 def summarise(frame: pd.DataFrame) -> dict[str, object]:
     out = {}
     for (endogenous, labels, term), rows in frame.groupby(["endogenous", "labels", "term"]):
@@ -178,7 +300,22 @@ def main() -> None:
                         help="write this shard's per-world rows here (CSV) and stop")
     parser.add_argument("--merge", type=Path, nargs="+",
                         help="summarise the rows of these shards instead of running worlds")
+    parser.add_argument("--complaint-event-study", action="store_true",
+                        help="run only the complaint-anchored Poisson event study (Part 4; "
+                             "resumable) and write panel_complaint_event_study.json")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="with --complaint-event-study: only write the table of "
+                             "results/panel_complaint_event_study.json into docs/design.md")
     args = parser.parse_args()
+    if args.complaint_event_study and args.update_docs:
+        payload = json.loads((RESULTS_DIR / "panel_complaint_event_study.json").read_text(
+            encoding="utf-8"))
+        print(replace_docs_block("design.md", "complaint_event_study",
+                                 complaint_event_study_docs(payload)))
+        return
+    if args.complaint_event_study:
+        run_complaint_event_study(args.worlds, args.endogenous_worlds, args.first_world)
+        return
     result: dict[str, object] = {}
     previous = RESULTS_DIR / "panel.json"
     if args.skip_coverage and previous.exists():

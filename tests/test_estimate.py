@@ -123,7 +123,8 @@ def test_models_without_variation_are_reported_not_crashed(small_panel: pd.DataF
         answered_vs_unanswered(data)
     results = run_estimates(silent_brand, with_event_studies=True)
     for entry in (results["ppml_complaints"]["replied"], results["design"],
-                  results["event_study"]["complaints"], results["sensitivity"]):
+                  results["event_study"]["complaints"], results["sensitivity"],
+                  results["event_study_complaint_anchored"]["complaints"]):
         assert isinstance(entry, NotEstimated) and entry.status == "not identified"
     assert "never varies" in results["ppml_complaints"]["replied"].reason
 

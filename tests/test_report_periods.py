@@ -66,7 +66,7 @@ def test_monthly_tables_say_month(monthly_run: dict[str, object]) -> None:
              if not p.name.startswith(".")}
     stems = {"descriptives", "design_answered", "design_heterogeneity", "design_sentiment",
              "awareness", "design_sensitivity",
-             "event_study_complaints",
+             "event_study_complaints", "event_study_complaint_anchored_complaints",
              "event_study_sentiment_mean", "fe_sentiment", "ppml_complaints"}
     # the figures stage adds the paper's regression table (reduced.typ/.tex/.md) beside them
     assert set(texts) == {f"{stem}.{ext}" for stem in stems for ext in ("md", "tex")} | {

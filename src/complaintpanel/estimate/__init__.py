@@ -9,6 +9,9 @@
   two-stage DiD), the naive TWFE event study and, for counts, Wooldridge's extended TWFE
   Poisson — all on one sample with pair and brand × period fixed effects — with the
   imputation-based pre-trend test on unanswered rows;
+* :mod:`.complaint_event_study` — for complaint counts, the event study anchored on each
+  pair's first complaint instead: answered vs unanswered first complaints within strata of
+  brand × period × complaints (Poisson, cohort × event time), with a pre-anchor placebo test;
 * :mod:`.inference` — wild cluster bootstrap p-values, sup-t simultaneous bands and Holm's
   adjustment, reported beside the conventional numbers;
 * :mod:`.treatments` — the treatment definitions the robustness checks switch between.

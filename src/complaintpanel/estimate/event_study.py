@@ -27,6 +27,11 @@ Estimators (keys of :data:`EVENT_STUDY_ESTIMATORS`):
 * ``twfe`` — the naive two-way fixed-effects event study with leads and lags (reference −1),
   which mixes cohorts with weights that can be negative when effects are heterogeneous (Sun &
   Abraham 2021);
+* ``poisson_complaint`` — for counts, complaint-anchored: event time counted from each pair's
+  first complaint, answered vs unanswered first complaints compared at the same event time
+  within strata of brand × anchor period × anchor complaints (:mod:`.complaint_event_study`;
+  its own sample and fixed effects, since the first-reply comparison's parallel trends fail
+  by construction: a first reply follows a bad spell);
 * ``poisson`` — for counts, Wooldridge's (2023) extended TWFE Poisson (ETWFE): pyfixest
   ``fepois`` with pair and brand × period effects and one indicator per first-reply cohort ×
   post event time, so that effects may differ by cohort; the coefficient of event time k is the
@@ -66,14 +71,19 @@ from complaintpanel.estimate.inference import holm, sup_t_critical
 from complaintpanel.estimate.samples import informative_rows
 from complaintpanel.results import EffectResults, NotIdentifiedError
 
-__all__ = ["EVENT_STUDY_ESTIMATORS", "event_study", "event_study_sample", "pretrend_test"]
+__all__ = ["EVENT_STUDY_ESTIMATORS", "complaint_anchored_event_study", "event_study",
+           "event_study_sample", "pretrend_test"]
 
 # Estimator key → how it is described in results and tables.
 EVENT_STUDY_ESTIMATORS: dict[str, str] = {
     "did2s": "imputation / two-stage DiD (Borusyak–Jaravel–Spiess; Gardner)",
     "twfe": "pyfixest.feols (naive TWFE event study)",
     "poisson": "pyfixest.fepois, cohort × event time (Wooldridge ETWFE Poisson)",
+    "poisson_complaint": "pyfixest.fepois, answered × anchor cohort × event time, "
+                         "complaint-anchored",
 }
+# Estimators with a sample of their own (not the first-reply sample; see their modules).
+OWN_SAMPLE = ("poisson_complaint",)
 REFERENCE = -1  # event time of the TWFE reference bin, normalised to 0
 FIXED_EFFECTS = ("pair_id", "brand_period")
 SAMPLE_RULE = ("rows with the outcome of pairs with ≥ 1 unanswered period, less answered rows "
@@ -132,8 +142,11 @@ def event_study(data: pd.DataFrame, outcome: str = "complaints", window: int = 4
     -------
     dict of str to EffectResults
         One results object per estimator (keys as in ``estimators``), all on the same sample
-        (same ``nobs``); their estimates have no joint covariance. Terms are event times
-        (``did2s``, ``poisson``: 0 … window; ``twfe``: −window … window but the reference −1,
+        (same ``nobs``) but ``poisson_complaint``, which has its own (the rows after each
+        pair's first complaint; :mod:`.complaint_event_study`, with its pre-anchor placebo
+        test as ``info["placebo_test"]`` and no ``pretrend_test``); their estimates have no
+        joint covariance. Terms are event times (``did2s``, ``poisson``: 0 … window;
+        ``poisson_complaint``: 1 … window; ``twfe``: −window … window but the reference −1,
         listed as a ``fixed`` term at 0). The term table has ``outcome``, ``estimator``,
         ``event_time``, ``pvalue_holm``, ``band_lower`` and ``band_upper`` (sup-t 95%);
         ``info`` has the ``pretrend_test`` (:func:`pretrend_test`), the sample rule and the
@@ -143,11 +156,16 @@ def event_study(data: pd.DataFrame, outcome: str = "complaints", window: int = 4
     if unknown:
         raise ValueError(f"unknown event-study estimator(s) {unknown}; "
                          f"choose from {sorted(EVENT_STUDY_ESTIMATORS)}")
+    out = {}
+    if "poisson_complaint" in estimators:
+        out["poisson_complaint"] = complaint_anchored_event_study(data, outcome, window)
+    first_reply = [name for name in estimators if name not in OWN_SAMPLE]
+    if not first_reply:
+        return out
     sample = event_study_sample(data, outcome, window)
     test = _pretrend_on_sample(sample, outcome, window)
     fits = {"did2s": _did2s, "twfe": _twfe, "poisson": _poisson}
-    out = {}
-    for name in estimators:
+    for name in first_reply:
         result = fits[name](sample, outcome, window)
         result.info["pretrend_test"] = test
         out[name] = _with_joint_inference(result)
@@ -252,6 +270,20 @@ def _effect_results(estimator: str, outcome: str, window: int, sample: pd.DataFr
               "binned": f"event times beyond ±{window} are binned into the end bins "
                         "(estimated, not reported)", **info},
     )
+
+
+def complaint_anchored_event_study(data: pd.DataFrame, outcome: str = "complaints",
+                                   window: int = 4) -> EffectResults:
+    """Complaint-anchored Poisson event study with the sup-t band and Holm p-values.
+
+    :func:`complaintpanel.estimate.complaint_event_study.complaint_event_study` (its own
+    sample and fixed effects, and its pre-anchor placebo test in ``info["placebo_test"]``)
+    with the joint inference the other event studies carry; ``event_study``'s
+    ``poisson_complaint``.
+    """
+    from complaintpanel.estimate.complaint_event_study import complaint_event_study
+
+    return _with_joint_inference(complaint_event_study(data, outcome, window))
 
 
 def _with_joint_inference(result: EffectResults) -> EffectResults:

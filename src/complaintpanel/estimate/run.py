@@ -18,7 +18,7 @@ import pandas as pd
 from complaintpanel.config import EstimateConfig
 from complaintpanel.estimate.awareness import awareness_test
 from complaintpanel.estimate.design import answered_vs_unanswered, design_heterogeneity
-from complaintpanel.estimate.event_study import event_study
+from complaintpanel.estimate.event_study import complaint_anchored_event_study, event_study
 from complaintpanel.estimate.fixed_effects import fit_linear_fe, fit_panelols, fit_ppml
 from complaintpanel.estimate.sensitivity import design_sensitivity
 from complaintpanel.estimate.sentiment import (
@@ -134,7 +134,10 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
         :func:`~complaintpanel.estimate.awareness.awareness_test`),
         ``sensitivity`` (the design estimate under the marginal sensitivity model,
         :meth:`~complaintpanel.estimate.sensitivity.SensitivityResults.to_dict`, plain JSON)
-        and ``event_study`` (per outcome: one results object per estimator, or one record) —
+        ``event_study`` (per outcome: one results object per estimator, or one record) and
+        ``event_study_complaint_anchored`` (``complaints``: the complaint-anchored Poisson
+        event study, :mod:`~complaintpanel.estimate.complaint_event_study`, with its
+        pre-anchor placebo test in ``info["placebo_test"]``) —
         all on the classified labels (naive) — and ``misclassification``
         (:func:`misclassification_estimates`).
     """
@@ -187,6 +190,14 @@ def run_estimates(panel: pd.DataFrame, settings: EstimateConfig | None = None,
             outcome: attempt(partial(event_study, data, outcome, settings.event_window,
                                      estimators[outcome]), f"event_study_{outcome}")
             for outcome in ("complaints", "sentiment_mean")}
+        # The complaint-anchored Poisson event study: answered vs unanswered first
+        # complaints, event time from the complaint. Its own sample, fixed effects and
+        # placebo test, so it is not one more column of event_study (whose estimators share
+        # one sample and the first-reply event time, as its table and figure say).
+        results["event_study_complaint_anchored"] = {
+            "complaints": attempt(partial(complaint_anchored_event_study, data, "complaints",
+                                          settings.event_window),
+                                  "event_study_complaint_anchored")}
     naive_event_studies = None
     if with_event_studies and settings.event_window == MAIN_EVENT_WINDOW:
         naive_event_studies = {"complaints": results["event_study"]["complaints"]}

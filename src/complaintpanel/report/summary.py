@@ -71,6 +71,10 @@ def summary_markdown(results: Path) -> str:
             estimates["design"], outcome="complaints", lead=0))
         for outcome, entry in estimates.get("event_study", {}).items():
             lines.append(_status_line(f"Event study ({outcome})", entry))
+        for outcome, entry in estimates.get("event_study_complaint_anchored", {}).items():
+            lines.append(_status_line(
+                f"Complaint-anchored Poisson event study ({outcome}): answered vs unanswered "
+                f"first complaint, {words.noun} 1 after it", entry, event_time=1))
         missing = [f"{model} / {key}" for model in ("ppml_complaints", "fe_sentiment_mean",
                                                      "fe_compliment_share")
                    for key, entry in estimates[model].items() if not entry.is_estimated]

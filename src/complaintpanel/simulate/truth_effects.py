@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from complaintpanel.model import (
     AnswerByLogit,
@@ -50,7 +51,8 @@ from complaintpanel.model import (
     update_redress,
 )
 
-__all__ = ["answer_effects", "selection_lambda", "selection_odds_ratios", "sentiment_effects",
+__all__ = ["anchor_effects", "anchor_path", "answer_effects", "poisson_fe_log_ratio",
+           "selection_lambda", "selection_odds_ratios", "sentiment_effects",
            "world_answer_effects", "world_selection_lambda", "world_sentiment_effects"]
 
 # What the continuations draw each week, in this order from the seeded generator: the uniforms
@@ -277,6 +279,168 @@ def world_answer_effects(world: Any, horizon: int = 4, draws: int = 20,
         [b.handle for b in world.brands], horizon=horizon, draws=draws,
         seed=world.spec.seed + 1, rows=rows, require_complaint=require_complaint,
         awareness_effect=world.spec.awareness_effect)
+
+
+def poisson_fe_log_ratio(answered_rows: np.ndarray, control_rows: np.ndarray,
+                         mean_answered: np.ndarray, mean_withheld: np.ndarray) -> float:
+    """Log rate ratio a Poisson fit with stratum effects converges to, given the truth.
+
+    In a Poisson regression of a count on stratum effects and one answered indicator, the
+    stratum score gives ``exp(μ_s) = (n1 ȳ1 + n0 ȳ0) / (n1 exp(β) + n0)`` and the score of
+    ``β`` becomes ``Σ_s n1 n0 / (n1 exp(β) + n0) · (ȳ1_s − exp(β) ȳ0_s) = 0``: a ratio of
+    stratum means with weights ``n1 n0 / (n1 exp(β) + n0)``, not the answered rows' ratio of
+    means unless the ratio is the same in every stratum. With the answered rows' means with
+    the answer (``ȳ1``) and without it (``ȳ0``, which the unanswered rows of the stratum
+    estimate when answering is as good as random within it) this is the estimator's target.
+
+    Parameters
+    ----------
+    answered_rows, control_rows : ndarray
+        ``n1``, ``n0`` per stratum (both > 0).
+    mean_answered, mean_withheld : ndarray
+        ``ȳ1``, ``ȳ0`` per stratum (true mean rates of the answered rows in each arm).
+
+    Returns
+    -------
+    float
+        The root ``β`` (the score is strictly decreasing in ``exp(β)``).
+    """
+    n1, n0 = np.asarray(answered_rows, float), np.asarray(control_rows, float)
+    m1, m0 = np.asarray(mean_answered, float), np.asarray(mean_withheld, float)
+    if (n1 <= 0).any() or (n0 <= 0).any() or m1.sum() <= 0 or m0.sum() <= 0:
+        raise ValueError("every stratum needs answered and control rows, and rates > 0")
+
+    def score(beta: float) -> float:
+        ratio = np.exp(beta)
+        return float(np.sum(n1 * n0 / (n1 * ratio + n0) * (m1 - ratio * m0)))
+
+    return float(optimize.brentq(score, -30.0, 30.0, xtol=1e-12))
+
+
+def anchor_effects(world: Any, rows: pd.DataFrame, draws: int = 10) -> pd.DataFrame:
+    """Compute the true path of the complaint-anchored Poisson event study on its population.
+
+    The estimand of :func:`complaintpanel.estimate.complaint_event_study.complaint_event_study`:
+    each answered anchoring complaint (customer, anchor period ``a``) is continued twice with
+    common random numbers, once with every complaint of week ``a`` answered and once with none
+    answered, later replies following the brand's policy in both arms (:func:`answer_effects`'
+    continuations); event time ``k`` is lead ``k − 1`` (the week ``a + k``). Per anchor cohort
+    ``a`` and event time ``k``, the truth is the log rate ratio the estimator's Poisson fit
+    targets: per stratum the answered rows' mean rates in each arm, combined with the fit's
+    weights (:func:`poisson_fe_log_ratio`; with ``rows`` lacking ``stratum``/``controls``,
+    the ratio of means over the cell's rows). The path at ``k`` averages the cohorts with
+    weights = their rows, as the estimator does.
+
+    An anchor the brand answered only in part (some of the week's complaints) counts as
+    answered in the estimator and is answered in full in arm 1: the same when unanswered
+    complaints do not move the relationship (κ = 0, the default; intervention and redress are
+    indicators of *an* answer), a difference otherwise.
+
+    Parameters
+    ----------
+    world : World
+        The simulated world.
+    rows : DataFrame
+        ``customer_id``, ``anchor_period``, ``event_time`` (≥ 1), optionally ``stratum`` and
+        ``controls``: the answered rows that inform the estimate
+        (:func:`~complaintpanel.estimate.complaint_event_study.informed_answered_rows`).
+    draws : int
+        Continuations per anchor and arm.
+
+    Returns
+    -------
+    DataFrame
+        One row per event time: ``truth`` (the estimator's target), ``truth_ratio_of_means``
+        (per cohort the log ratio of the answered rows' mean rates, cohorts weighted by rows:
+        the plain effect on the answered on the log scale), ``log_ratio_pooled`` (log of the
+        ratio of means over all rows), ``mean_answered``, ``mean_withheld``, ``n_rows``.
+    """
+    from complaintpanel.simulate.world import answer_rule
+
+    if (rows["event_time"] < 1).any():
+        raise ValueError("event times start at 1 (the anchor period's count is given)")
+    horizon = int(rows["event_time"].max()) - 1
+    params = world.params.replace(neutral=None)
+    rule = answer_rule(world.brands, world.spec.endogenous_replies, world.params.n_states)
+    brands = [b.handle for b in world.brands]
+    anchors = (rows[["customer_id", "anchor_period"]].drop_duplicates()
+               .rename(columns={"anchor_period": "period"}))
+    eligible, peer_by_brand, b_idx, last_period = _eligible_weeks(
+        world.states, brands, anchors, True)
+    awareness = (_awareness_shifts(world.states, eligible, world.spec.awareness_effect, horizon)
+                 if world.spec.awareness_effect else None)
+    rates = {arm: np.full((len(eligible) * draws, horizon + 1), np.nan) for arm in (0, 1)}
+    for arm, h, inside, step_h in _continuations(params, rule, eligible, peer_by_brand, b_idx,
+                                                 last_period, horizon, draws, world.spec.seed + 1,
+                                                 _PURPOSES, awareness):
+        rates[arm][inside, h] = step_h.rate_complaints[inside]
+    # leads past the panel's end are NaN for every draw (and never asked for)
+    per_anchor = {arm: r.reshape(len(eligible), draws, horizon + 1).mean(axis=1)
+                  for arm, r in rates.items()}
+    position = pd.Series(np.arange(len(eligible)), index=pd.MultiIndex.from_arrays(
+        [eligible["customer_id"].astype(str).to_numpy(),
+         eligible["period"].astype("int64").to_numpy()]))
+    where = position.reindex(pd.MultiIndex.from_arrays(
+        [rows["customer_id"].astype(str).to_numpy(),
+         rows["anchor_period"].astype("int64").to_numpy()]))
+    if where.isna().any():
+        raise ValueError("some anchors have no true complaint in the simulated states")
+    index = where.to_numpy(dtype=int)
+    lead = rows["event_time"].to_numpy(dtype=int) - 1
+    by_stratum = {"stratum", "controls"} <= set(rows.columns)
+    return anchor_path(pd.DataFrame({
+        "anchor_period": rows["anchor_period"].to_numpy(),
+        "event_time": rows["event_time"].to_numpy(),
+        "stratum": (rows["stratum"].to_numpy() if by_stratum
+                    else rows["anchor_period"].to_numpy()),
+        "controls": rows["controls"].to_numpy() if by_stratum else 1,
+        "answered": per_anchor[1][index, lead],
+        "withheld": per_anchor[0][index, lead]}), by_stratum=by_stratum)
+
+
+def anchor_path(frame: pd.DataFrame, by_stratum: bool = True) -> pd.DataFrame:
+    """Aggregate the answered rows' true rates into the event-study path (:func:`anchor_effects`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per answered row that informs the estimate: ``anchor_period``,
+        ``event_time``, ``stratum``, ``controls`` (unanswered rows of its stratum × event
+        time), ``answered`` and ``withheld`` (its true mean rate in each arm).
+    by_stratum : bool
+        Combine the strata of a cohort × event time as the Poisson fit does
+        (:func:`poisson_fe_log_ratio`); ``False``: the ratio of the cell's means.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`anchor_effects`.
+    """
+    cells = []
+    for (k, cohort), cell in frame.groupby(["event_time", "anchor_period"]):
+        means = np.log(cell["answered"].mean() / cell["withheld"].mean())
+        fit = means
+        if by_stratum:
+            strata = cell.groupby("stratum").agg(
+                n1=("answered", "size"), n0=("controls", "first"), m1=("answered", "mean"),
+                m0=("withheld", "mean"))
+            fit = poisson_fe_log_ratio(strata["n1"].to_numpy(), strata["n0"].to_numpy(),
+                                       strata["m1"].to_numpy(), strata["m0"].to_numpy())
+        cells.append({"event_time": k, "cohort": cohort, "n": len(cell), "means": means,
+                      "fit": fit})
+    cells_frame = pd.DataFrame(cells)
+    out = []
+    for k, cell in cells_frame.groupby("event_time"):
+        pooled = frame[frame["event_time"] == k]
+        out.append({"event_time": int(k),
+                    "truth": float(np.average(cell["fit"], weights=cell["n"])),
+                    "truth_ratio_of_means": float(np.average(cell["means"], weights=cell["n"])),
+                    "log_ratio_pooled": float(np.log(pooled["answered"].mean()
+                                                     / pooled["withheld"].mean())),
+                    "mean_answered": float(pooled["answered"].mean()),
+                    "mean_withheld": float(pooled["withheld"].mean()),
+                    "n_rows": len(pooled)})
+    return pd.DataFrame(out)
 
 
 # The sentiment continuation also draws the neutral questions (a silent week has no sentiment).
