@@ -55,3 +55,20 @@ def hmm_results_at(params: object = None, variance: float = 1e-4) -> object:
         loglike=-1000.0, nobs=2000, n_sequences=100, n_customers=100,
         starts=[StartReport(loglike=-1000.0, converged=True, n_iter=10, n_eval=12,
                             message="ok", seconds=0.0)])
+
+
+# Modules that each run the whole pipeline (minutes, not seconds). `make test` spreads modules
+# over the cores with pytest-xdist's loadscope, which hands them out in collection order: when
+# one of these comes last, a single core runs it alone at the end. Collected first, they run
+# beside the many short modules instead.
+LONG_MODULES = ("test_make.py", "test_slice_spotifycares.py", "test_paper_dataset.py",
+                "test_notebooks_lab.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the long modules first (a stable sort: the order within each module is kept)."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)

@@ -88,7 +88,7 @@ def estimate(
                 key: panel_info.get(key) for key in
                 ("window_start", "window_end", "tweets_outside_window", "periods")}
         write_results(results, outputs.path("estimates.json"))
-        if known is not None:
+        if known is not None and truth is not None:
             write_json(_design_truth(results["design"], panel, *known, settings.horizon, truth),
                        outputs.path("design_truth.json"))
         write_estimate_tables(results, outputs.folder(tables or out / "tables"))
@@ -190,7 +190,7 @@ def _design_truth(design: EffectResults | NotEstimated, panel: pd.DataFrame, wor
                 "reason": "the design-based estimate was not estimated, so it has no "
                           "population to compute the truth on"}
     try:
-        effects, true_weeks = design_truth(design.kept,  # type: ignore[attr-defined]
+        effects, true_weeks = design_truth(design.kept,
                                            panel[["period", "period_start"]], world, key,
                                            horizon=horizon)
         return design_truth_record(design, effects, true_weeks, seed=world.spec.seed + 1)

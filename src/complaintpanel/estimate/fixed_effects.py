@@ -85,7 +85,7 @@ def _dep_var_mean(fit: object) -> float:
     drops no more rows, and the check says so.
     """
     n_used = int(fit._N)  # type: ignore[attr-defined]
-    outcome = np.asarray(fit._Y_untransformed, dtype=float).ravel()  # type: ignore[attr-defined]
+    outcome = np.asarray(fit._Y_untransformed, dtype=np.float64).ravel()  # type: ignore[attr-defined]
     if type(fit).__name__ != "Fepois" and outcome.size != n_used:
         raise RuntimeError(f"pyfixest used {n_used} rows but kept {outcome.size} outcomes")
     return float(outcome.sum() / n_used)

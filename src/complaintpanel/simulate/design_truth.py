@@ -86,8 +86,8 @@ def read_truth(truth_dir: str | os.PathLike[str]) -> TruthWorld:
     folder = Path(truth_dir)
     truth = json.loads((folder / "params.json").read_text(encoding="utf-8"))
     known = {f.name for f in fields(SimulateConfig)}
-    world = {k: tuple(v) if isinstance(v, list) else v
-             for k, v in truth["world"].items() if k in known}
+    world: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                             for k, v in truth["world"].items() if k in known}
     return TruthWorld(
         states=pd.read_parquet(folder / "states.parquet"),
         params=ModelParams.from_dict(truth["model"]),
