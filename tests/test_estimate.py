@@ -230,3 +230,17 @@ def test_dependent_variable_means_are_over_the_rows_used(small_panel: pd.DataFra
     rows = rows[rows.groupby("brand_period")["brand_period"].transform("size") > 1]
     assert linear.nobs == len(rows)
     assert linear.info["dep_var_mean"] == pytest.approx(rows["sentiment_mean"].mean(), rel=1e-12)
+
+
+def test_the_pipeline_runs_the_complaint_anchored_study_on_complaints(
+        small_panel: pd.DataFrame) -> None:
+    """estimates.json's complaint-anchored study is the study of complaints in the main window."""
+    from complaintpanel.estimate.event_study import complaint_anchored_event_study
+
+    settings = EstimateConfig()
+    anchored = run_estimates(small_panel, settings, with_event_studies=True)[
+        "event_study_complaint_anchored"]["complaints"]
+    direct = complaint_anchored_event_study(small_panel, "complaints", settings.event_window)
+    assert anchored.nobs == direct.nobs
+    pd.testing.assert_series_equal(anchored.params, direct.params, rtol=1e-10)
+    pd.testing.assert_series_equal(anchored.bse, direct.bse, rtol=1e-10)
