@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from pathlib import Path
 
@@ -44,10 +45,15 @@ from complaintpanel.model import (
     transition_matrices,
     update_redress,
 )
+from complaintpanel.model.draws import truncated_poisson
+from complaintpanel.model.params import transition_rows
 from complaintpanel.runtime.io import write_json
 from complaintpanel.simulate import ENDOGENOUS_LOGIT_SHIFT, World, simulate_world
 from complaintpanel.simulate.truth_effects import answer_effects
 from complaintpanel.simulate.world import answer_rule
+
+# the module (the package exports its function `step` under the same name)
+step_module = importlib.import_module("complaintpanel.model.step")
 
 SMALL = SimulateConfig(customers=300, brands=3, weeks=10, seed=11)
 COUNTS = ("state", "complaints", "compliments", "neutral", "answered_complaints",
@@ -249,15 +255,24 @@ def test_policy_arm_observed_is_a_step_loop_from_the_policy_streams() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _arrivals(n: int, first_contact: str, seed: int = 0):
-    params = default_params()
+@pytest.fixture(params=["rejection", "direct"])
+def rejection_rounds(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """First contacts by capped rejection (the default), or all drawn from the law given some
+    voice (no rejection round: the path an almost silent state takes after the cap)."""
+    if request.param == "direct":
+        monkeypatch.setattr(step_module, "REJECTION_ROUNDS", 0)
+    return str(request.param)
+
+
+def _arrivals(n: int, first_contact: str, seed: int = 0, params: ModelParams | None = None):
+    params = params or default_params()
     period, carry = step(params, Customers.arriving(np.zeros(n, dtype=np.int64)), AnswerNone(),
                          GeneratorDraws(np.random.default_rng(seed)),
                          first_contact=first_contact)  # type: ignore[arg-type]
     return params, period, carry
 
 
-def test_first_contact_state_conditions_the_voice_given_the_state() -> None:
+def test_first_contact_state_conditions_the_voice_given_the_state(rejection_rounds: str) -> None:
     n = 40_000
     params, period, _ = _arrivals(n, "state")
     assert ((period.complaints + period.compliments) >= 1).all()
@@ -273,7 +288,8 @@ def test_first_contact_state_conditions_the_voice_given_the_state() -> None:
         assert abs(cell.mean() - expected) < 4 * cell.std() / np.sqrt(cell.size), k
 
 
-def test_first_contact_joint_redraws_the_state_and_none_keeps_silence() -> None:
+def test_first_contact_joint_redraws_the_state_and_none_keeps_silence(
+        rejection_rounds: str) -> None:
     n = 40_000
     params, joint, _ = _arrivals(n, "joint")
     assert ((joint.complaints + joint.compliments) >= 1).all()
@@ -290,6 +306,50 @@ def test_first_contact_joint_redraws_the_state_and_none_keeps_silence() -> None:
                        redress=np.zeros(n))
     later, _ = step(params, moving, AnswerNone(), GeneratorDraws(np.random.default_rng(1)))
     assert np.any(later.complaints + later.compliments == 0)
+
+
+def test_an_almost_silent_state_gets_its_first_contact_voice_from_the_same_law() -> None:
+    # Rates of a few per thousand (as fitted on real weekly data) leave customers silent after
+    # every rejection round the step allows; the rest are drawn given some voice.
+    params = default_params().replace(a=np.log([0.002, 0.3, 1.0]), c=np.log([0.001, 0.2, 0.5]))
+    n = 60_000
+    for mode in ("state", "joint"):
+        _, period, _ = _arrivals(n, mode, seed=5, params=params)
+        assert ((period.complaints + period.compliments) >= 1).all()
+        lam, mu = np.exp(params.a), np.exp(params.c)
+        q = -np.expm1(-(lam + mu))
+        for k in range(3):
+            cell = period.complaints[period.state == k]
+            # E[C | C + P ≥ 1, k] = λ_k / q_k; in the silent state C is 1 with probability
+            # about λ/(λ + μ) = 2/3 (a Bernoulli bound where the sample sd could be 0)
+            bound = max(cell.std(), 0.5) / np.sqrt(cell.size)
+            assert abs(cell.mean() - lam[k] / q[k]) < 4 * bound, (mode, k)
+        shares = np.bincount(period.state, minlength=3) / n
+        expected = (params.initial_probs if mode == "state" else
+                    params.initial_probs * q / (params.initial_probs * q).sum())
+        assert np.all(np.abs(shares - expected) < 4 * np.sqrt(expected * (1 - expected) / n)
+                      + 1e-12), (mode, shares)
+
+
+def test_truncated_poisson_is_the_inverse_cdf_given_at_least_one() -> None:
+    n = 200_000
+    u = (np.arange(n) + 0.5) / n  # a grid: each count's share is its probability to 1/n
+    for rate in (0.003, 0.7, 4.0):
+        counts = truncated_poisson(u, np.full(n, rate))
+        assert counts.min() >= 1
+        law = stats.poisson(rate)
+        for k in range(1, 6):
+            assert abs(np.mean(counts == k) - law.pmf(k) / law.sf(0)) < 2 / n, (rate, k)
+        assert np.all(np.diff(counts) >= 0)  # monotone in u
+
+
+def test_transition_rows_are_the_matrices_rows_at_the_current_state() -> None:
+    params = default_params()
+    rng = np.random.default_rng(2)
+    state = rng.integers(0, 3, 500)
+    shift = rng.normal(0, 2, 500)
+    full = transition_matrices(params.tau, shift)[np.arange(500), state]
+    np.testing.assert_array_equal(transition_rows(params.tau, state, shift), full)
 
 
 def test_redress_is_updated_only_after_the_period() -> None:

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 from scipy.special import ndtri
 
-__all__ = ["Draws", "GeneratorDraws", "UniformDraws", "categorical"]
+__all__ = ["Draws", "GeneratorDraws", "UniformDraws", "categorical", "truncated_poisson"]
 
 class Draws(Protocol):
     """Where :func:`step` gets its random numbers, by purpose.
@@ -143,6 +143,31 @@ def _poisson_inverse(u: np.ndarray, rate: np.ndarray, max_count: int = 60) -> np
         pmf = pmf * rate / j
         cdf = cdf + pmf
     return count
+
+
+def truncated_poisson(u: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Poisson counts given that they are at least 1, by inverse CDF from uniforms ``u``.
+
+    The count is the number of ``k ≥ 1`` with ``(1 − u)·P(N ≥ 1) < P(N ≥ k)`` (small u, small
+    count, as in :class:`UniformDraws`); the tail probabilities are carried as
+    ``P(N ≥ 1) = −expm1(−λ)`` minus the point masses, which keeps them accurate for rates far
+    below 1 (where ``1 − F(k)`` would round to zero).
+    """
+    rate = np.asarray(rate, dtype=float)
+    u = np.asarray(u, dtype=float)
+    tail = -np.expm1(-rate)  # P(N ≥ 1)
+    v = (1.0 - u) * tail
+    pmf = np.exp(-rate) * rate  # P(N = 1)
+    count = np.ones(u.shape, dtype=np.int64)
+    k = 1
+    while True:
+        tail = tail - pmf  # P(N ≥ k + 1)
+        more = v < tail
+        if not more.any() or k > 1000:
+            return count
+        count += more
+        k += 1
+        pmf = pmf * rate / k  # P(N = k)
 
 
 def _binomial_inverse(u: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:

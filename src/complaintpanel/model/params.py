@@ -505,7 +505,34 @@ def transition_matrices(tau: np.ndarray, shift: np.ndarray | float) -> np.ndarra
     """
     shift = np.asarray(shift, dtype=float)
     # cumulative P(s' <= k | s = j), with P(s' <= K-1) = 1 appended
-    cumulative = expit(tau - shift[..., None, None])
-    ones = np.ones((*cumulative.shape[:-1], 1))
-    zeros = np.zeros_like(ones)
-    return np.diff(np.concatenate([zeros, cumulative, ones], axis=-1), axis=-1)
+    return _ordered_logit(expit(tau - shift[..., None, None]))
+
+
+def transition_rows(tau: np.ndarray, state: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Return each observation's row of its transition matrix, at its current state.
+
+    Equals ``transition_matrices(tau, shift)[arange(n), state]`` (the same numbers) without
+    building the other K − 1 rows: what a simulation step needs.
+
+    Parameters
+    ----------
+    tau : ndarray, shape (K, K-1)
+    state : ndarray of int, shape (n,)
+    shift : ndarray, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (n, K)
+        ``P[i, k] = P(s' = k | s = state[i])``.
+    """
+    shift = np.asarray(shift, dtype=float)
+    return _ordered_logit(expit(tau[state] - shift[:, None]))
+
+
+def _ordered_logit(cumulative: np.ndarray) -> np.ndarray:
+    """Category probabilities from cumulative ones (the last category's 1 implied)."""
+    out = np.empty((*cumulative.shape[:-1], cumulative.shape[-1] + 1))
+    out[..., 0] = cumulative[..., 0]
+    np.subtract(cumulative[..., 1:], cumulative[..., :-1], out=out[..., 1:-1])
+    np.subtract(1.0, cumulative[..., -1], out=out[..., -1])
+    return out

@@ -9,8 +9,8 @@ import numpy as np
 
 from complaintpanel.model.answers import AnswerRule
 from complaintpanel.model.covariates import peer_voice_counts
-from complaintpanel.model.draws import Draws, categorical
-from complaintpanel.model.params import ModelParams, transition_matrices
+from complaintpanel.model.draws import Draws, categorical, truncated_poisson
+from complaintpanel.model.params import ModelParams, transition_rows
 from complaintpanel.model.spec import FirstContact, ModelSpec
 
 __all__ = [
@@ -63,6 +63,14 @@ class Customers:
         brand = np.asarray(brand)
         return cls(brand=brand, state=np.full(brand.size, ENTERING, dtype=np.int64),
                    shift=np.zeros(brand.size), redress=np.zeros(brand.size))
+
+    def take(self, rows: np.ndarray) -> Customers:
+        """Select the customers at positions ``rows``."""
+        return Customers(
+            brand=self.brand[rows], state=self.state[rows], shift=self.shift[rows],
+            redress=self.redress[rows],
+            voice_effect=None if self.voice_effect is None else self.voice_effect[rows],
+            delta=None if self.delta is None else self.delta[rows])
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,43 @@ def _initial_states(params: ModelParams, draws: Draws, size: int) -> np.ndarray:
     return categorical(draws.uniform("initial", size), probs)
 
 
+# Rounds of redrawing a silent first contact before the rest are drawn directly from the
+# voice's law given some voice. Rejection is the simulator's own stream (its worlds stay as
+# they were: the default world never needs more than a few rounds), but a state that is
+# almost silent (fitted rates of 0.003 a week on real data) needs hundreds of rounds for
+# its last customers, each a pass over all of them.
+REJECTION_ROUNDS = 32
+
+
+def _voice_given_some(params: ModelParams, draws: Draws, customers: Customers,
+                      silent: np.ndarray, state: np.ndarray, first_contact: FirstContact,
+                      complaints: np.ndarray, compliments: np.ndarray) -> None:
+    """Draw the ``silent`` customers' first-contact voice from its law given some voice.
+
+    Exactly what unbounded rejection would give: under ``"joint"`` the state from
+    ``π_s·P(N ≥ 1 | s)`` normalised, then (both modes) the total ``N = C + P`` from the
+    zero-truncated Poisson law with rate ``λ_c + λ_p`` and ``C | N ~ Binomial(N, λ_c/(λ_c +
+    λ_p))``, ``P = N − C`` (two independent Poisson counts given their sum). Fills
+    ``state``, ``complaints`` and ``compliments`` in place.
+    """
+    rows = np.flatnonzero(silent)
+    subset = customers.take(rows)
+    if first_contact == "joint":
+        if params.spec.initial_covariates:
+            raise ValueError("step() cannot draw initial states that depend on covariates")
+        some = np.empty((rows.size, params.n_states))
+        for s in range(params.n_states):
+            rc, rp = emission_rates(params, np.full(rows.size, s), subset)
+            some[:, s] = -np.expm1(-(rc + rp))
+        weights = params.initial_probs * some
+        state[rows] = categorical(draws.uniform("initial", rows.size),
+                                  weights / weights.sum(axis=1, keepdims=True))
+    rate_c, rate_p = emission_rates(params, state[rows], subset)
+    total = truncated_poisson(draws.uniform("complaints", rows.size), rate_c + rate_p)
+    complaints[rows] = draws.binomial("complaints", total, rate_c / (rate_c + rate_p))
+    compliments[rows] = total - complaints[rows]
+
+
 def step(params: ModelParams, customers: Customers, rule: AnswerRule, draws: Draws, *,
          peer_voice: np.ndarray | None = None, first_contact: FirstContact | None = None
          ) -> tuple[Period, Customers]:
@@ -232,8 +277,7 @@ def step(params: ModelParams, customers: Customers, rule: AnswerRule, draws: Dra
         state[entering] = _initial_states(params, draws, int(entering.sum()))
     moving = ~entering
     if moving.any():
-        rows = transition_matrices(params.tau, customers.shift[moving])[
-            np.arange(int(moving.sum())), customers.state[moving]]
+        rows = transition_rows(params.tau, customers.state[moving], customers.shift[moving])
         state[moving] = categorical(draws.uniform("transition", rows.shape[0]), rows)
 
     rate_c, rate_p = emission_rates(params, state, customers)
@@ -244,13 +288,19 @@ def step(params: ModelParams, customers: Customers, rule: AnswerRule, draws: Dra
         # one (for the same state, or with the state under "joint"); the likelihood conditions
         # on exactly this (hmm.emissions / hmm.likelihood).
         silent = entering & (complaints + compliments == 0)
-        while silent.any():
+        for _ in range(REJECTION_ROUNDS):
+            if not silent.any():
+                break
             if first_contact == "joint":
                 state[silent] = _initial_states(params, draws, int(silent.sum()))
                 rate_c, rate_p = emission_rates(params, state, customers)
             complaints[silent] = draws.poisson("complaints", rate_c[silent])
             compliments[silent] = draws.poisson("compliments", rate_p[silent])
             silent = entering & (complaints + compliments == 0)
+        if silent.any():
+            _voice_given_some(params, draws, customers, silent, state, first_contact,
+                              complaints, compliments)
+            rate_c, rate_p = emission_rates(params, state, customers)
     neutral = (None if params.neutral is None
                else draws.poisson("neutral", np.exp(params.neutral[state])))
 
