@@ -91,6 +91,19 @@ venv: $(INSTALLED)
 # pyproject.toml and against .venv). LOCK=0 resolves pyproject.toml's version ranges instead.
 LOCK ?= 1
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# The lock's ~150 wheels are installed by uv (pip-installed into .venv first; about 3x faster
+# than pip on a fresh machine: 55 s against 150 s here) into the same .venv, from the same PyPI;
+# INSTALLER=pip uses pip alone, and pip takes over if uv fails.
+INSTALLER ?= uv
+UV_VERSION := 0.13.8
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
+ifeq ($(INSTALLER),uv)
+INSTALL_LOCK = $(PIP) uv==$(UV_VERSION) && $(UV) -r requirements.lock && $(UV) --no-deps -e ".[spark,dev,lab]" \
+	|| { echo "uv could not install requirements.lock; installing it with pip"; \
+	     $(PIP) -r requirements.lock && $(PIP) --no-deps -e ".[spark,dev,lab]"; }
+else
+INSTALL_LOCK = $(PIP) -r requirements.lock && $(PIP) --no-deps -e ".[spark,dev,lab]"
+endif
 ifeq ($(LOCK),0)
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -99,8 +112,7 @@ $(INSTALLED): pyproject.toml
 else
 $(INSTALLED): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) -r requirements.lock
-	$(PIP) --no-deps -e ".[spark,dev,lab]"
+	$(INSTALL_LOCK)
 	@touch $@
 endif
 
