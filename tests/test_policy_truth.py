@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -165,6 +166,28 @@ def test_covariates_the_world_lacks_are_zero_and_the_reply_model_maps_to_rho_psi
     np.testing.assert_allclose(nat.reply_brand, logit(REPLY), atol=1e-12)
     np.testing.assert_allclose(nat.reply_state, 0.0, atol=1e-12)
     assert res.layout.misclassification(res.theta) is None  # a naive fit stays naive
+
+
+def test_random_intercepts_take_the_world_sd_and_classes_are_refused():
+    truth = default_params().replace(neutral=None)
+    layout_theta = ParamLayout(truth.spec).from_natural(truth.replace(gamma=0.1))
+    fitted = RelationshipHMMResults(
+        spec=truth.spec, theta=np.concatenate([layout_theta, [0.3]]),
+        cov_theta=np.eye(layout_theta.size + 1) * 1e-4, loglike=0.0, nobs=1, n_sequences=1,
+        n_customers=1,
+        starts=[StartReport(loglike=0.0, converged=True, n_iter=0, n_eval=0, message="",
+                            seconds=0.0)],
+        extra={"heterogeneity": {"kind": "random_intercepts", "quadrature_nodes": 5,
+                                 "homogeneous": {"bic": 0.0}}})
+    world = _truth_json(truth)
+    world["heterogeneity"]["complaint_re_sd"] = 0.8
+    res = truth_results(fitted, world)
+    assert res.params["sigma[complaint]"] == pytest.approx(0.8)
+    assert res.params["gamma"] == pytest.approx(0.4)
+    assert res.extra["heterogeneity"]["kind"] == "random_intercepts"
+    classes = SimpleNamespace(spec=truth.spec, extra={"heterogeneity": {"kind": "classes"}})
+    with pytest.raises(TruthNotInModel, match="classes"):
+        truth_results(classes, _truth_json(truth))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("change", "why"), [
