@@ -160,8 +160,10 @@ $(RESULTS)/estimates.json: $(PROCESSED)/panel.parquet $(VALIDATION) $(STAMPS)/co
 $(RESULTS)/hmm.json: $(PROCESSED)/panel.parquet $(VALIDATION) $(STAMPS)/config-hmm.stamp $(HMM_SRC) | $(INSTALLED)
 	$(CP) hmm $(PROCESSED) --out $(RESULTS) $(VALIDATE) $(C)
 
+# On the simulated world the policy stage also writes policy_truth.json: the same policies at the
+# world's true parameters (in the fitted model's layout, true confusion included), named in policy.json.
 $(RESULTS)/policy.json: $(RESULTS)/hmm.json $(PROCESSED)/panel.parquet $(STAMPS)/config-policy.stamp $(POLICY_SRC) | $(INSTALLED)
-	$(CP) policy $(PROCESSED) --out $(RESULTS) $(C)
+	$(CP) policy $(PROCESSED) --out $(RESULTS) $(if $(DATA),,--truth $(RAW_DIR)/truth) $(C)
 
 $(RESULTS)/robustness.json: $(INTERIM)/exchanges.parquet $(STAMPS)/config-label.stamp \
 		$(STAMPS)/config-panel.stamp $(STAMPS)/config-estimate.stamp \

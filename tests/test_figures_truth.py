@@ -108,6 +108,14 @@ def test_policies_overlay_the_truth_only_when_given(drawn: dict[str, plt.Figure]
     crosses = [c for ax in drawn["with"].axes for c in ax.collections
                if c.get_label() == figures.TRUTH_LABEL]
     assert len(crosses) == 1 and np.allclose(crosses[0].get_offsets()[:, 0], -1.2)
+    # policy_truth.json given on its own (as `figures` passes it); one not computed draws none
+    true_policy = {"status": "computed", **_policy(truth=True)["truth"]}
+    figures.fig_policies(_policy(truth=False), "file", truth=true_policy)
+    lines = _truth_lines(drawn["file"])
+    assert lines and all(np.allclose(line.get_ydata(), 0.45) for line in lines)
+    figures.fig_policies(_policy(truth=False), "not_computed",
+                         truth={"status": "not computed", "reason": "outside the model"})
+    assert _truth_lines(drawn["not_computed"]) == []
 
 
 def test_figure_placements_known_answer(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,7 @@ from complaintpanel.runtime.io import (
 )
 
 if TYPE_CHECKING:  # imported inside the commands, so `complaintpanel --help` stays fast
+    import numpy as np
     import pandas as pd
 
     from complaintpanel.config import HMMConfig
@@ -394,12 +395,23 @@ def policy(
     prediction: Annotated[bool | None, typer.Option(
         "--prediction/--no-prediction",
         help="Add prediction intervals (where this sample's outcome would fall).")] = None,
+    truth: Annotated[Path | None, typer.Option(
+        help="A simulated world's truth folder (params.json, voice.parquet): also write "
+             "policy_truth.json, the same outcomes and contrasts at the true parameters.",
+        file_okay=False)] = None,
+    truth_paths: Annotated[int | None, typer.Option(
+        help="Paths of the truth in all (default 48, split into independent runs for its "
+             "Monte Carlo se).", min=1)] = None,
     config: ConfigOption = None,
 ) -> None:
     """Simulate reply policies (arms × learning on/off, observed customers and a new cohort).
 
     Writes policy.json (expected outcomes, contrasts with confidence intervals) and tables.
-    Every option overrides its key in the config's ``[policy]`` section.
+    Every option overrides its key in the config's ``[policy]`` section. With ``--truth`` (a
+    simulated world) also policy_truth.json: the same arms, contrasts and metrics at the
+    world's true parameters written in the fitted model's layout (true confusion and reply
+    probabilities where the fit has them), no parameter draws, ``--truth-paths`` paths
+    (``complaintpanel.hmm.policy_truth``); policy.json then names it (``truth_file``).
     """
     import pandas as pd
 
@@ -418,6 +430,9 @@ def policy(
     from complaintpanel.hmm.results import read_hmm_results
     from complaintpanel.results import NotEstimated
 
+    truth_json = None
+    if truth is not None:
+        truth_json = read_json(verified_input(truth / "params.json"))
     with stage_outputs("policy", out) as outputs:
         results = read_hmm_results(verified_input(estimates))
         if isinstance(results, NotEstimated) or results is None:
@@ -430,8 +445,9 @@ def policy(
                         outputs.path("policy_table.tex"))
             summary = f"not simulated ({reason})"
         else:
+            panel = pd.read_parquet(panel_path)
             outcome = simulate_policies(
-                results, pd.read_parquet(panel_path), horizon=settings.horizon,
+                results, panel, horizon=settings.horizon,
                 cohort_horizon=settings.cohort_horizon, n_draws=settings.draws,
                 n_paths=settings.paths, policies=settings.policies or None,
                 populations=settings.populations, learning_off=settings.learning_off,
@@ -440,6 +456,11 @@ def policy(
                 prediction=settings.prediction, random_state=settings.seed)
             payload = outcome.to_dict()
             payload["input"] = {"panel": str(panel_path), "estimates": str(estimates)}
+            if truth is not None and truth_json is not None:
+                truth_payload = _policy_truth(results, truth_json, truth, panel, panel_path,
+                                              outcome.settings, truth_paths, config)
+                write_json(truth_payload, outputs.path("policy_truth.json"))
+                payload["truth_file"] = "policy_truth.json"
             write_json(payload, outputs.path("policy.json"))
             _write_text(outcome.to_markdown(), outputs.path("policy_table.md"))
             _write_text(outcome.to_latex(), outputs.path("policy_table.tex"))
@@ -448,7 +469,75 @@ def policy(
                              for row in contrasts.itertuples()
                              if row.contrast in ("all_minus_none", "all_learning_on_minus_off"))
             summary = f"complaints per customer: {text}"
+            if "truth_file" in payload:
+                summary += (f"; truth: {truth_payload['status']}"
+                            + (f" ({truth_payload['reason']})"
+                               if truth_payload["status"] != "computed" else ""))
     echo_summary("policy", f"{summary} → {out}", time.perf_counter() - started)
+
+
+def _policy_truth(results: object, truth_json: dict[str, Any], truth: Path,
+                  panel: pd.DataFrame, panel_path: Path, settings: dict[str, Any],
+                  paths: int | None, config: Path | None) -> dict[str, Any]:
+    """Return policy_truth.json: the policies at the simulated world's true parameters.
+
+    When the truth lies outside the fitted model (:class:`TruthNotInModel`) the file records
+    why (``status`` "not computed") instead.
+    """
+    from complaintpanel.hmm.policy_truth import (
+        TRUTH_PATHS,
+        TRUTH_RUNS,
+        TruthNotInModel,
+        policy_truth,
+    )
+    from complaintpanel.hmm.results import RelationshipHMMResults
+
+    assert isinstance(results, RelationshipHMMResults)
+    paths = TRUTH_PATHS if paths is None else paths
+    source = {"truth": str(truth / "params.json"),
+              "truth_sha256": sha256_file(truth / "params.json")}
+    try:
+        m = (_true_misclassification(truth, panel_path, config)
+             if results.spec.misclassified else None)
+        payload = policy_truth(results, truth_json, panel, settings=settings,
+                               misclassification=m, paths=paths,
+                               runs=min(TRUTH_RUNS, paths))
+    except TruthNotInModel as error:
+        return {"status": "not computed", "reason": str(error), "input": source}
+    payload["input"] = source
+    return payload
+
+
+def _true_misclassification(truth: Path, panel_path: Path, config: Path | None
+                            ) -> np.ndarray:
+    """Return the world's confusion M over every labelled tweet (voiced.parquet beside it).
+
+    The labels carry keyed pseudonyms of the tweet ids; the truth's raw ids are hashed with
+    the key of the interim folder the labels were made from (as ``label-validity`` does).
+    """
+    import pandas as pd
+
+    from complaintpanel.hmm.policy_truth import true_misclassification
+    from complaintpanel.label.stage import interim_key, tweet_pseudonyms
+
+    voiced = panel_path.parent / "voiced.parquet"
+    report = panel_path.parent / "label_report.json"
+    if not voiced.exists() or not report.exists():
+        raise PipelineError("the true confusion needs the labelled tweets (voiced.parquet) and "
+                            "their label_report.json beside the panel", file=voiced)
+    interim = Path(read_json(verified_input(report))["input"]).parent
+    labelled = pd.read_parquet(verified_input(voiced), columns=["tweet_id", "voice"])
+    true_voice = pd.read_parquet(verified_input(truth / "voice.parquet"),
+                                 columns=["tweet_id", "voice"])
+    true_voice["tweet_id"] = tweet_pseudonyms(
+        true_voice["tweet_id"], interim_key(interim, load(config).ingest.key_env)).to_numpy()
+    merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_label", "_true"),
+                            validate="one_to_one")
+    if len(merged) != len(labelled):
+        raise PipelineError(f"{len(labelled) - len(merged):,} of {len(labelled):,} labelled "
+                            "tweets have no true voice (another world, or another key?)",
+                            file=truth / "voice.parquet")
+    return true_misclassification(merged["voice_true"], merged["voice_label"])
 
 
 def register(app: typer.Typer) -> None:

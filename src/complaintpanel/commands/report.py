@@ -182,7 +182,10 @@ def _draw_figures(results: Path, processed: Path | None, truth: Path | None,
                                                   out / "parameter_recovery")
     policy = _read(results / "policy.json")
     if policy is not None and "periods" in policy:
-        written += fig.fig_policies(policy, out / "policies")
+        # a simulated world's policy truth (`policy --truth`), named by policy.json
+        true_policy = (_read(results / policy["truth_file"]) if "truth_file" in policy
+                       else None)
+        written += fig.fig_policies(policy, out / "policies", truth=true_policy)
     validity = _read(results / "label_validity.json")
     if validity is not None and "confusion" in validity:
         from complaintpanel.label.evaluate import LabelReport

@@ -409,21 +409,24 @@ _CONTRAST_NAMES = {"all_minus_none": "All − none", "observed_minus_none": "Obs
                    "targeted_learning_on_minus_off": "Targeted: own squeaky wheel"}
 
 
-def fig_policies(policy: dict, stem: str | Path) -> list[Path]:
+def fig_policies(policy: dict, stem: str | Path, truth: dict | None = None) -> list[Path]:
     """Counterfactual reply policies: paths by arm for each population, and the contrasts.
 
     Top rows: expected complaints and share in the best state per period, by arm (learning
     on; "answer all" with learning off for its own redress dashed), with 95% confidence
     bands, for the observed customers and a new cohort. Bottom: contrasts in complaints per
-    customer over the horizon with 95% confidence intervals. When ``policy`` holds a
-    ``truth`` entry (``periods`` and/or ``contrasts`` computed from a simulated world's true
-    parameters, in the same layout), the truth is drawn as dashed black lines and crosses;
-    without it nothing is overlaid.
+    customer over the horizon with 95% confidence intervals. With a ``truth``
+    (``policy_truth.json`` of a simulated world: ``periods`` and ``contrasts`` at the true
+    parameters, in the same layout; or a ``truth`` entry of ``policy``) the truth is drawn as
+    dashed black lines and crosses; without one (or one whose ``status`` is not
+    ``computed``) nothing is overlaid.
     """
     _theme()
     periods = pd.DataFrame(policy["periods"])
     contrasts = pd.DataFrame(policy.get("contrasts", []))
-    truth = policy.get("truth") or {}
+    truth = truth if truth is not None else (policy.get("truth") or {})
+    if truth.get("status", "computed") != "computed":
+        truth = {}
     true_periods = pd.DataFrame(truth.get("periods", []))
     true_contrasts = pd.DataFrame(truth.get("contrasts", []))
     populations = [p for p in ("observed", "cohort") if p in set(periods["population"])]
