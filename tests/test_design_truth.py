@@ -48,8 +48,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run("thread", root / "interim")
     _run("label", root / "interim", "--out", root / "processed")
     _run("panel", root / "processed")
+    # the design's truth is tested, not the sensitivity bootstrap: 3 replicates, not 40
+    config = root / "config.toml"
+    config.write_text("[estimate]\nsensitivity_reps = 3\n")
     _run("estimate", root / "processed", "--out", root / "results", "--no-event-studies",
-         "--truth", root / "raw" / "truth")
+         "--truth", root / "raw" / "truth", "--config", config)
     return root
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,19 @@ from complaintpanel.simulate.oracle import voiced_from_truth
 def small_panel() -> pd.DataFrame:
     world = simulate_world(SimulateConfig(customers=400, weeks=10, seed=21))
     return add_model_columns(build_panel(voiced_from_truth(world)))
+
+
+# The default settings but for the sensitivity bootstrap's replicates (3, not the default 40:
+# their number is plumbing here, and a stage ignoring the setting would report 40).
+WHOLE_RUN_SETTINGS = EstimateConfig(sensitivity_reps=3)
+
+
+@pytest.fixture(scope="module")
+def whole_run(small_panel: pd.DataFrame) -> dict[str, Any]:
+    """``run_estimates`` as the estimate stage runs it (``WHOLE_RUN_SETTINGS``)."""
+    return run_estimates(small_panel.drop(columns=[c for c in small_panel.columns
+                                                   if c.startswith("treat_")]),
+                         WHOLE_RUN_SETTINGS, with_event_studies=True, period="week")
 
 
 def test_ppml_equals_conditional_poisson(small_panel: pd.DataFrame) -> None:
@@ -152,14 +166,16 @@ def test_event_study_reports_both_estimators(small_panel: pd.DataFrame) -> None:
     assert 0 <= test["pvalue"] <= 1 and test["df"] == 3
 
 
-def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path: Path) -> None:
-    results = run_estimates(small_panel.drop(columns=[c for c in small_panel.columns
-                                                      if c.startswith("treat_")]),
-                            with_event_studies=False, period="week")
+def test_tables_are_written_in_both_formats(whole_run: dict[str, Any], tmp_path: Path) -> None:
+    results = whole_run
     written = write_estimate_tables(results, tmp_path)
+    # (the run has its event studies, so their tables are written too; the estimate stage
+    # without them, `--no-event-studies`, runs in test_design_truth.py and test_validation.py)
     assert {p.name for p in written} == {f"{stem}.{ext}" for stem in (
         "descriptives", "ppml_complaints", "fe_sentiment", "design_answered",
-        "design_sentiment", "awareness", "design_heterogeneity", "design_sensitivity")
+        "design_sentiment", "awareness", "design_heterogeneity", "design_sensitivity",
+        "event_study_complaints", "event_study_complaint_anchored_complaints",
+        "event_study_sentiment_mean")
         for ext in ("md", "tex")}
     latex = (tmp_path / "ppml_complaints.tex").read_text()
     assert "\\toprule" in latex and "\\bottomrule" in latex
@@ -167,7 +183,7 @@ def test_tables_are_written_in_both_formats(small_panel: pd.DataFrame, tmp_path:
     assert "| Outcome week |" in (tmp_path / "design_answered.md").read_text()
     # the sensitivity block: bounds at every configured Λ for each design term, the flip Λ
     sensitivity = results["sensitivity"]
-    settings = EstimateConfig()
+    settings = WHOLE_RUN_SETTINGS
     assert sensitivity["info"]["bootstrap_reps"] == settings.sensitivity_reps
     assert {row["lambda"] for row in sensitivity["bounds"]} == set(settings.sensitivity_lambdas)
     # the sentiment bounds without monotonicity at every configured defier share
@@ -233,13 +249,12 @@ def test_dependent_variable_means_are_over_the_rows_used(small_panel: pd.DataFra
 
 
 def test_the_pipeline_runs_the_complaint_anchored_study_on_complaints(
-        small_panel: pd.DataFrame) -> None:
+        small_panel: pd.DataFrame, whole_run: dict[str, Any]) -> None:
     """estimates.json's complaint-anchored study is the study of complaints in the main window."""
     from complaintpanel.estimate.event_study import complaint_anchored_event_study
 
-    settings = EstimateConfig()
-    anchored = run_estimates(small_panel, settings, with_event_studies=True)[
-        "event_study_complaint_anchored"]["complaints"]
+    settings = WHOLE_RUN_SETTINGS
+    anchored = whole_run["event_study_complaint_anchored"]["complaints"]
     direct = complaint_anchored_event_study(small_panel, "complaints", settings.event_window)
     assert anchored.nobs == direct.nobs
     pd.testing.assert_series_equal(anchored.params, direct.params, rtol=1e-10)

@@ -450,13 +450,25 @@ def test_cli_validation_loader_of_the_validation_workflow():
     assert callable(validation_module.load_validation_counts)
 
 
-def test_policies_and_inference_run_on_a_corrected_fit(small_labelled):
+@pytest.fixture(scope="module")
+def small_corrected_fit(small_labelled) -> RelationshipHMM:
+    """A corrected fit of the small world from two naive starts (the fast start).
+
+    gtol 1e-5: this small world has a flat direction (the good state's first threshold)
+    that the default tolerance chases for ~1,000 iterations without moving γ, δ or ℓ.
+    """
+    panel, validation = small_labelled
+    return RelationshipHMM(n_starts=2, random_state=4, validation=validation,
+                           gtol=1e-5).fit(panel)
+
+
+def test_policies_and_inference_run_on_a_corrected_fit(small_labelled, small_corrected_fit):
     """Policies simulate true voice from a corrected fit read back from its JSON."""
     from complaintpanel.hmm.policy import simulate_policies
     from complaintpanel.hmm.results import RelationshipHMMResults
 
-    panel, validation = small_labelled
-    model = RelationshipHMM(n_starts=1, random_state=0, validation=validation).fit(panel)
+    panel, _ = small_labelled
+    model = small_corrected_fit
     stored = RelationshipHMMResults.from_dict(json.loads(json.dumps(model.results_.to_dict())))
     assert stored.measurement == model.results_.measurement
     out = simulate_policies(stored, panel, n_draws=1)
@@ -477,13 +489,11 @@ def test_the_reply_model_is_refused_under_the_misclassification_layer(small_labe
         RelationshipHMM(reply_model=True, misclassification=np.eye(3), n_starts=1).fit(panel)
 
 
-def test_the_naive_start_reaches_the_corrected_multistart_optimum(small_labelled):
+def test_the_naive_start_reaches_the_corrected_multistart_optimum(small_labelled,
+                                                                  small_corrected_fit):
     """The fast start (naive optimum through M̂) finds the corrected model's own optimum."""
     panel, validation = small_labelled
-    # gtol 1e-5: this small world has a flat direction (the good state's first threshold)
-    # that the default tolerance chases for ~1,000 iterations without moving γ, δ or ℓ
-    fast = RelationshipHMM(n_starts=2, random_state=4, validation=validation,
-                           gtol=1e-5).fit(panel)
+    fast = small_corrected_fit  # n_starts=2, random_state=4, gtol=1e-5 (see the fixture)
     slow = RelationshipHMM(n_starts=1, random_state=4, validation=validation,
                            naive_start=False, gtol=1e-5).fit(panel)
     start = fast.results_.extra["start"]

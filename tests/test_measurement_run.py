@@ -10,6 +10,8 @@ did2s fit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,6 +35,10 @@ def panel() -> pd.DataFrame:
     return build_panel(voiced_from_truth(world))
 
 
+# The sensitivity bootstrap's replicates do not bear on which fits are shared: two keep it cheap.
+SETTINGS = EstimateConfig(horizon=1, sensitivity_reps=2)
+
+
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     calls: list[tuple[str, object]] = []
     for name in ("answered_vs_unanswered", "event_study"):
@@ -46,10 +52,18 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     return calls
 
 
-def test_each_naive_model_is_fitted_once(panel: pd.DataFrame,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _counting(monkeypatch)
-    results = run_estimates(panel, EstimateConfig(horizon=1), validation=VALIDATION)
+@pytest.fixture(scope="module")
+def counted_run(panel: pd.DataFrame) -> tuple[dict[str, Any], list[tuple[str, object]]]:
+    """One run with a validation sample and the event studies, and the fits it called."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        calls = _counting(monkeypatch)
+        results = run_estimates(panel, SETTINGS, validation=VALIDATION)
+    return results, calls
+
+
+def test_each_naive_model_is_fitted_once(
+        counted_run: tuple[dict[str, Any], list[tuple[str, object]]]) -> None:
+    results, calls = counted_run
     designs = [c for c in calls if c[0] == "answered_vs_unanswered"]
     studies = sorted(str(c[1]) for c in calls if c[0] == "event_study")
     assert len(designs) == 1
@@ -62,10 +76,11 @@ def test_each_naive_model_is_fitted_once(panel: pd.DataFrame,
     assert section["design_naive"].terms["outcome"].tolist().count("neutral") == 2
 
 
-def test_shared_fits_equal_separate_ones(panel: pd.DataFrame) -> None:
+def test_shared_fits_equal_separate_ones(
+        panel: pd.DataFrame, counted_run: tuple[dict[str, Any], list[tuple[str, object]]]
+) -> None:
     """The reused fits are the ones fitted separately: same numbers, same covariance."""
-    settings = EstimateConfig(horizon=1)
-    results = run_estimates(panel, settings, with_event_studies=False, validation=VALIDATION)
+    results, _ = counted_run
     data = add_model_columns(panel)
     alone = answered_vs_unanswered(data, horizon=1)
     shared = results["design"]
@@ -84,7 +99,7 @@ def test_shared_fits_equal_separate_ones(panel: pd.DataFrame) -> None:
                                       horizon=1)
     pd.testing.assert_series_equal(three.params, separate.params, rtol=0, atol=0)
     # without a validation sample the main design is fitted on two outcomes, as before
-    plain = run_estimates(panel, settings, with_event_studies=False)
+    plain = run_estimates(panel, SETTINGS, with_event_studies=False)
     pd.testing.assert_series_equal(plain["design"].params, alone.params, rtol=0, atol=0)
 
 

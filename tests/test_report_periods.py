@@ -32,6 +32,9 @@ def monthly_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     processed, results = root / "processed", root / "results"
     world = simulate_world(SimulateConfig(customers=600, weeks=26, seed=8))
     write_parquet(voiced_from_truth(world), processed / "voiced.parquet")
+    # the sensitivity table's words are tested, not its bootstrap: 3 replicates, not 40
+    config = root / "config.toml"
+    config.write_text("[estimate]\nsensitivity_reps = 3\n")
     runner = CliRunner()
     labels: dict[str, list[str]] = {}
     original = figures.save_figure
@@ -43,7 +46,8 @@ def monthly_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(figures, "save_figure", capture)
         for args in (["panel", str(processed), "--period", "month"],
-                     ["estimate", str(processed), "--out", str(results)],
+                     ["estimate", str(processed), "--out", str(results), "--config",
+                      str(config)],
                      ["figures", str(results), "--processed", str(processed)],
                      ["summary", str(results)]):
             outcome = runner.invoke(app, args)
@@ -57,6 +61,7 @@ def test_the_estimate_stage_records_the_panel_period(monthly_run: dict[str, obje
     estimates = json.loads((results / "estimates.json").read_text())
     assert estimates["settings"]["period"] == "month"
     assert estimates["design"]["status"] == "estimated"
+    assert estimates["sensitivity"]["info"]["bootstrap_reps"] == 3  # the fixture's config
 
 
 def test_monthly_tables_say_month(monthly_run: dict[str, object]) -> None:

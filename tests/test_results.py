@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from complaintpanel.config import SimulateConfig
+from complaintpanel.config import EstimateConfig, SimulateConfig
 from complaintpanel.estimate import (
     add_model_columns,
     answered_vs_unanswered,
@@ -64,6 +64,18 @@ def every_result(data: pd.DataFrame) -> dict[str, Any]:
             "failed": NotEstimated.from_error(NotIdentifiedError("no variation"), "ppml")}
 
 
+@pytest.fixture(scope="module")
+def whole_run(data: pd.DataFrame) -> dict[str, Any]:
+    """``run_estimates`` on the panel as the estimate stage reads it (no model columns).
+
+    Three sensitivity bootstrap replicates, not the default 40: what is tested here is how
+    results are written and reported, not their number.
+    """
+    return run_estimates(data.drop(columns=[c for c in data if c.startswith("treat_")]),
+                         EstimateConfig(sensitivity_reps=3), with_event_studies=True,
+                         period="week")
+
+
 def _through_file(tree: Any, path: Path) -> tuple[str, Any]:
     """Write a tree of results, read it back; return the text written and what was read."""
     write_results(tree, path)
@@ -100,9 +112,8 @@ def test_json_round_trip_is_exact_to_the_written_precision(
     pd.testing.assert_frame_equal(loaded.conf_int(), original.conf_int(), rtol=1e-10)
 
 
-def test_a_whole_estimate_run_round_trips(data: pd.DataFrame, tmp_path: Path) -> None:
-    results = run_estimates(data.drop(columns=[c for c in data if c.startswith("treat_")]),
-                            with_event_studies=True, period="week")
+def test_a_whole_estimate_run_round_trips(whole_run: dict[str, Any], tmp_path: Path) -> None:
+    results = whole_run
     text, loaded = _through_file(results, tmp_path / "estimates.json")
     again, _ = _through_file(loaded, tmp_path / "again.json")
     assert again == text
@@ -306,10 +317,9 @@ def _report_outputs(results: dict[str, Any], records: list[dict[str, Any]], fold
     return {p.name: p.read_bytes() for p in written}
 
 
-def test_reports_never_read_term_names(data: pd.DataFrame, tmp_path: Path) -> None:
+def test_reports_never_read_term_names(whole_run: dict[str, Any], tmp_path: Path) -> None:
     """Tables, summary and figures are byte-identical when every term name is replaced."""
-    results = run_estimates(data.drop(columns=[c for c in data if c.startswith("treat_")]),
-                            with_event_studies=True, period="week")
+    results = whole_run
     records = [{"dimension": "main", "label": "Main", "period": "week",
                 "ppml_complaints": results["ppml_complaints"]["answered_complaint"],
                 "fe_sentiment": results["fe_sentiment_mean"]["answered_complaint"],

@@ -238,8 +238,12 @@ def test_label_validity_reports_m_beside_the_truth(pipeline: Path) -> None:
 def test_estimate_with_validation_reports_the_corrected_design(pipeline: Path) -> None:
     """`estimate --validation` writes both designs, the corrected one M̂⁻ᵀ × the naive one."""
     _run("panel", pipeline / "processed")
+    # the correction is tested, not the sensitivity bootstrap: 3 replicates, not 40
+    config = pipeline / "config.toml"
+    config.write_text("[estimate]\nsensitivity_reps = 3\n")
     _run("estimate", pipeline / "processed", "--out", pipeline / "results_est",
-         "--no-event-studies", "--validation", pipeline / "interim" / "validation_coded.csv")
+         "--no-event-studies", "--validation", pipeline / "interim" / "validation_coded.csv",
+         "--config", config)
     from complaintpanel.results import read_results
 
     section = read_results(pipeline / "results_est" / "estimates.json")["misclassification"]
