@@ -83,6 +83,23 @@ def _trimmed_means(values: np.ndarray, weights: np.ndarray, keep: float | np.nda
     return out[0], out[1]
 
 
+def _bound_inputs(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
+                  weights: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Coerce the bounds' inputs; weights as (replicates, n), and whether they were 1-D."""
+    sentiment = np.asarray(sentiment, dtype=float)
+    w = np.ones(sentiment.size) if weights is None else np.asarray(weights, dtype=float)
+    return (sentiment, np.asarray(tweeted, dtype=bool), np.asarray(treated, dtype=bool),
+            np.atleast_2d(w), w.ndim == 1)
+
+
+def _tweeting_shares(w: np.ndarray, tweeted: np.ndarray, treated: np.ndarray
+                     ) -> dict[int, np.ndarray]:
+    """Weighted share of each arm (1 answered, 0 not) that tweeted, per replicate."""
+    return {arm: (w[:, mask & tweeted].sum(axis=1) / w[:, mask].sum(axis=1))
+            for arm, mask in ((1, treated), (0, ~treated))}
+
+
 def lee_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
                weights: np.ndarray | None = None) -> dict[str, Any]:
     """Lee (2009) bounds on the effect of treatment on an outcome observed only when selected.
@@ -106,14 +123,9 @@ def lee_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarray,
         trimmed arm's selected weight removed) and ``trimmed_arm`` (``"answered"`` or
         ``"unanswered"``). Arrays over replicates when ``weights`` is two-dimensional.
     """
-    sentiment = np.asarray(sentiment, dtype=float)
-    tweeted = np.asarray(tweeted, dtype=bool)
-    treated = np.asarray(treated, dtype=bool)
-    w = np.ones(sentiment.size) if weights is None else np.asarray(weights, dtype=float)
-    squeeze = w.ndim == 1
-    w = np.atleast_2d(w)
-    share = {arm: (w[:, mask & tweeted].sum(axis=1) / w[:, mask].sum(axis=1))
-             for arm, mask in ((1, treated), (0, ~treated))}
+    sentiment, tweeted, treated, w, squeeze = _bound_inputs(sentiment, tweeted, treated,
+                                                            weights)
+    share = _tweeting_shares(w, tweeted, treated)
     trim_treated = share[1] >= share[0]
     higher = np.where(trim_treated, share[1], share[0])
     lower_share = np.where(trim_treated, share[0], share[1])
@@ -240,14 +252,9 @@ def defier_bounds(sentiment: np.ndarray, tweeted: np.ndarray, treated: np.ndarra
     """
     if not defier_share >= 0:
         raise ValueError(f"defier_share must be non-negative, not {defier_share}")
-    sentiment = np.asarray(sentiment, dtype=float)
-    tweeted = np.asarray(tweeted, dtype=bool)
-    treated = np.asarray(treated, dtype=bool)
-    w = np.ones(sentiment.size) if weights is None else np.asarray(weights, dtype=float)
-    squeeze = w.ndim == 1
-    w = np.atleast_2d(w)
-    share = {arm: (w[:, mask & tweeted].sum(axis=1) / w[:, mask].sum(axis=1))
-             for arm, mask in ((1, treated), (0, ~treated))}
+    sentiment, tweeted, treated, w, squeeze = _bound_inputs(sentiment, tweeted, treated,
+                                                            weights)
+    share = _tweeting_shares(w, tweeted, treated)
     treated_high, kappa, keep = _defier_keeps(share[1], share[0], defier_share)
     means = {}
     for arm, mask in ((1, treated), (0, ~treated)):

@@ -233,6 +233,48 @@ def polish(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], n
     if scores is None or not np.all(np.isfinite(scores)):
         return optimise(theta0, layout, chunks, nobs, max_iter=max_iter, gtol=gtol)
     information = (scores @ scores.T + validation_information(layout, theta0)) / nobs
+    return preconditioned_bfgs(
+        objective, theta0, information, layout.bounds(),
+        lambda start: optimise(start, layout, chunks, nobs, max_iter=max_iter, gtol=gtol),
+        nobs=nobs, label="BFGS preconditioned at the start", started=started,
+        max_iter=max_iter, gtol=gtol)
+
+
+def preconditioned_bfgs(objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                        theta0: np.ndarray, information: np.ndarray,
+                        bounds: list[tuple[float | None, float | None]],
+                        fallback: Callable[[np.ndarray], tuple[np.ndarray, StartReport]], *,
+                        nobs: int, label: str, started: float, max_iter: int, gtol: float
+                        ) -> tuple[np.ndarray, StartReport]:
+    """BFGS from ``theta0`` whose inverse Hessian starts at the inverse of ``information``.
+
+    The one optimiser behind :func:`polish` and
+    :func:`complaintpanel.hmm.heterogeneity.polish`: eigenvalues of ``information`` are
+    floored at 1e-3 of the largest before inverting. When BFGS does not converge (gradient
+    above ``100·gtol``) or leaves the box ``bounds``, ``fallback`` (L-BFGS-B) finishes from the
+    better of BFGS's end point (clipped to the box) and ``theta0``, so the result is never
+    worse than the fallback's alone.
+
+    Parameters
+    ----------
+    objective : callable
+        Negative mean log-likelihood and its gradient at θ.
+    theta0 : ndarray
+    information : ndarray
+        Estimated information per observation at ``theta0`` (e.g. the OPG).
+    bounds : list of (lower, upper)
+        The box of the parametrisation (None: unbounded).
+    fallback : callable
+        L-BFGS-B from a start, returning the estimate and its :class:`StartReport`.
+    nobs : int
+        Observations the objective's mean is over (the log-likelihood is ``−fun·nobs``).
+    label : str
+        How the report's message names this optimiser.
+    started : float
+        ``time.perf_counter()`` when the caller started (its report's seconds count from it).
+    max_iter, gtol : int, float
+        BFGS's iteration limit and gradient tolerance.
+    """
     eigenvalues, vectors = np.linalg.eigh(information)
     floor = max(1e-3 * float(np.max(np.abs(eigenvalues))), 1e-12)
     hess_inv0 = (vectors / np.maximum(np.abs(eigenvalues), floor)) @ vectors.T
@@ -241,23 +283,23 @@ def polish(theta0: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], n
         result = minimize(objective, theta0, jac=True, method="BFGS",
                           options={"hess_inv0": (hess_inv0 + hess_inv0.T) / 2,
                                    "gtol": gtol, "maxiter": max_iter})
-    bounds = np.array([(-np.inf if lo is None else lo, np.inf if hi is None else hi)
-                       for lo, hi in layout.bounds()])
-    inside = bool(np.all((result.x >= bounds[:, 0]) & (result.x <= bounds[:, 1])))
+    box = np.array([(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+                    for lo, hi in bounds])
+    inside = bool(np.all((result.x >= box[:, 0]) & (result.x <= box[:, 1])))
     small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
     n_eval = int(result.nfev) + 1
     if inside and (result.success or small_gradient):
         return np.asarray(result.x), StartReport(
-            loglike=-float(result.fun) * nobs, converged=True, n_iter=int(result.nit),
-            n_eval=n_eval, message=f"BFGS preconditioned at the start: {result.message}",
+            loglike=-float(result.fun) * nobs, converged=True,
+            n_iter=int(result.nit), n_eval=n_eval, message=f"{label}: {result.message}",
             seconds=time.perf_counter() - started)
-    restart = np.clip(result.x, bounds[:, 0], bounds[:, 1]) if np.isfinite(result.fun) \
+    restart = np.clip(result.x, box[:, 0], box[:, 1]) if np.isfinite(result.fun) \
         and result.fun <= objective(theta0)[0] else theta0
-    theta, report = optimise(restart, layout, chunks, nobs, max_iter=max_iter, gtol=gtol)
+    theta, report = fallback(restart)
     return theta, StartReport(
         loglike=report.loglike, converged=report.converged,
         n_iter=int(result.nit) + report.n_iter, n_eval=n_eval + report.n_eval,
-        message=f"BFGS preconditioned at the start, finished by L-BFGS-B: {report.message}",
+        message=f"{label}, finished by L-BFGS-B: {report.message}",
         seconds=time.perf_counter() - started)
 
 

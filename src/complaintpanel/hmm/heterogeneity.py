@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -399,7 +398,7 @@ def polish(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: 
     (:func:`_optimise`) finishes from the better of its end point and ``theta0``, so the
     result is never worse than L-BFGS-B's.
     """
-    from complaintpanel.hmm.estimator import validation_information
+    from complaintpanel.hmm.estimator import preconditioned_bfgs, validation_information
 
     started = time.perf_counter()
     p = model.layout.n_params
@@ -412,32 +411,11 @@ def polish(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: 
     information = scores @ scores.T
     information[:p, :p] += validation_information(model.layout, np.asarray(theta0)[:p])
     information /= nobs
-    eigenvalues, vectors = np.linalg.eigh(information)
-    floor = max(1e-3 * float(np.max(np.abs(eigenvalues))), 1e-12)
-    hess_inv0 = (vectors / np.maximum(np.abs(eigenvalues), floor)) @ vectors.T
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # line-search precision notes
-        result = minimize(objective, theta0, jac=True, method="BFGS",
-                          options={"hess_inv0": (hess_inv0 + hess_inv0.T) / 2,
-                                   "gtol": gtol, "maxiter": max_iter})
-    bounds = np.array([(-np.inf if lo is None else lo, np.inf if hi is None else hi)
-                       for lo, hi in _bounds(model)])
-    inside = bool(np.all((result.x >= bounds[:, 0]) & (result.x <= bounds[:, 1])))
-    small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
-    n_eval = int(result.nfev) + 1
-    if inside and (result.success or small_gradient):
-        return np.asarray(result.x), StartReport(
-            loglike=-float(result.fun) * nobs, converged=True, n_iter=int(result.nit),
-            n_eval=n_eval, message=f"BFGS preconditioned by the OPG: {result.message}",
-            seconds=time.perf_counter() - started)
-    restart = np.clip(result.x, bounds[:, 0], bounds[:, 1]) if np.isfinite(result.fun) \
-        and result.fun <= objective(theta0)[0] else theta0
-    theta, report = _optimise(restart, model, nobs, max_iter=max_iter, gtol=gtol)
-    return theta, StartReport(
-        loglike=report.loglike, converged=report.converged,
-        n_iter=int(result.nit) + report.n_iter, n_eval=n_eval + report.n_eval,
-        message=f"BFGS preconditioned by the OPG, finished by L-BFGS-B: {report.message}",
-        seconds=time.perf_counter() - started)
+    return preconditioned_bfgs(
+        objective, theta0, information, _bounds(model),
+        lambda start: _optimise(start, model, nobs, max_iter=max_iter, gtol=gtol),
+        nobs=nobs, label="BFGS preconditioned by the OPG", started=started,
+        max_iter=max_iter, gtol=gtol)
 
 
 OPTIMISERS = ("polish", "lbfgsb")
