@@ -33,6 +33,21 @@ seed = 11
 n_states = 3
 n_starts = 2
 seed = 3
+
+# What this module tests is the build (every output, no-op rebuild, determinism, privacy,
+# numbers from the results), not the width of intervals: few replications and draws.
+[estimate]
+sensitivity_reps = 3
+
+[robustness]
+periods = ["month"]
+min_tweets = [3]
+thresholds = [1.5]
+
+[policy]
+draws = 8
+paths = 1
+truth_paths = 8
 """
 
 EXPECTED_FIGURES = (

@@ -338,6 +338,9 @@ class PolicyConfig:
     budget: float = 0.1
     # What the targeting rule maximises: "good_share" or "net_voice".
     objective: str = "good_share"
+    # Simulated world only (`policy --truth`): paths of the true values in all, split into
+    # independent runs for their Monte Carlo se (complaintpanel.hmm.policy_truth).
+    truth_paths: int = 48
     # Add prediction intervals (this sample's realised outcome, path noise included).
     prediction: bool = False
 
@@ -351,6 +354,8 @@ class PolicyConfig:
             raise ValueError(f"[policy] paths must be at least 1, not {self.paths}")
         if self.draws < 0:
             raise ValueError(f"[policy] draws must be >= 0, not {self.draws}")
+        if self.truth_paths < 1:
+            raise ValueError(f"[policy] truth_paths must be at least 1, not {self.truth_paths}")
 
 
 @dataclass(frozen=True)

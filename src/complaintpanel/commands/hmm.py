@@ -400,8 +400,8 @@ def policy(
              "policy_truth.json, the same outcomes and contrasts at the true parameters.",
         file_okay=False)] = None,
     truth_paths: Annotated[int | None, typer.Option(
-        help="Paths of the truth in all (default 48, split into independent runs for its "
-             "Monte Carlo se).", min=1)] = None,
+        help="Paths of the truth in all (default [policy] truth_paths, 48; split into "
+             "independent runs for its Monte Carlo se).", min=1)] = None,
     config: ConfigOption = None,
 ) -> None:
     """Simulate reply policies (arms × learning on/off, observed customers and a new cohort).
@@ -421,7 +421,7 @@ def policy(
     settings = overridden(load(config).policy, horizon=horizon, cohort_horizon=cohort_horizon,
                           draws=draws, paths=paths, budget=budget, objective=objective,
                           seed=seed, parameter_uncertainty=parameter_uncertainty,
-                          prediction=prediction)
+                          prediction=prediction, truth_paths=truth_paths)
     panel_path = find_panel(directory)
     out = out or _default_out(directory)
     estimates = estimates or out / "hmm.json"
@@ -458,7 +458,7 @@ def policy(
             payload["input"] = {"panel": str(panel_path), "estimates": str(estimates)}
             if truth is not None and truth_json is not None:
                 truth_payload = _policy_truth(results, truth_json, truth, panel, panel_path,
-                                              outcome.settings, truth_paths, config)
+                                              outcome.settings, settings.truth_paths, config)
                 write_json(truth_payload, outputs.path("policy_truth.json"))
                 payload["truth_file"] = "policy_truth.json"
             write_json(payload, outputs.path("policy.json"))
