@@ -179,13 +179,26 @@ def label(folder: Path) -> Path:
 # 26 weeks, 28,308 records (the default 4,000 customers give five times as many and prove no
 # more; the Spark side's cost is mostly per query). The > 10,000 checks below hold for it.
 WORLD = SimulateConfig(customers=800)
+EDGE_RECORDS = 312  # records of edge_value_file, ahead of the world's in its run
+
+
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> dict[str, Path]:
+    """The default world with the edge values ahead of it, ingested and threaded by both engines.
+
+    One Spark run for both (each run pays the per-query cost once); the edge records are the
+    first :data:`EDGE_RECORDS` (their ids win where the world's repeat them).
+    """
+    out = tmp_path_factory.mktemp("world")
+    raw = write_world(simulate_world(WORLD), out / "raw", truth_effects=False)["twcs"]
+    joined = joined_input([edge_value_file(out / "edge.csv"), raw], out / "world.csv")
+    return run_both(joined, None, out, spark)
 
 
 @pytest.mark.slow
-def test_default_world_is_identical_on_both_engines(tmp_path: Path, spark: Any) -> None:
-    world = simulate_world(WORLD)
-    raw = write_world(world, tmp_path / "raw", truth_effects=False)["twcs"]
-    folders = run_both(raw, None, tmp_path, spark)
+def test_default_world_is_identical_on_both_engines(world_run: dict[str, Path],
+                                                    spark: Any) -> None:
+    folders = world_run
     assert_same_outputs(folders)
     report = json.loads((folders["spark"] / "ingest_report.json").read_text())
     assert report["rows_in"] == report["rows_kept"] + report["rows_rejected"] > 10_000
@@ -363,9 +376,11 @@ def test_twcs_excerpts_are_identical_through_the_cli_on_spark(
 
 def edge_value_file(path: Path) -> Path:
     """Ids near 2**63 with reply links between them, times at and beyond the plausible bounds,
-    a NUL byte and an invalid UTF-8 byte, a brand author the layout calls a customer."""
+    a NUL byte and an invalid UTF-8 byte, a brand author the layout calls a customer; in the
+    simulator's layout (an empty response list), :data:`EDGE_RECORDS` records."""
     big = 2**63 - 1
-    header = b"tweet_id,author_id,inbound,created_at,text,in_response_to_tweet_id\n"
+    header = (b"tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
+              b"in_response_to_tweet_id\n")
     rows = [
         f"{big - 7},custA,True,2017-10-31T10:00:00Z,@AcmeHelp help,",
         f"{big - 6},AcmeHelp,False,2017-10-31T10:05:00Z,@custA sure,{big - 7}",
@@ -380,27 +395,33 @@ def edge_value_file(path: Path) -> Path:
         "2,custC,True,2011-08-29T03:20:05Z,an ancestor years before the rest,",
         f"{2**63},custC,True,2017-10-31T11:00:00Z,too large,",
     ]
+    rows = ["{},,{}".format(*row.rsplit(",", 1)) for row in rows]  # the empty response list
     data = header + "\n".join(rows).encode() + b"\n"
-    data += b"3,custD,True,2017-10-31T12:00:00Z,a NUL \x00 byte,\n"
-    data += b"4,custD,True,2017-10-31T12:00:00Z,an invalid \xff byte,\n"
-    data += "".join(f"{10 + i},custE,True,2017-10-{1 + i % 28:02d}T09:00:00Z,bulk,\n"
+    data += b"3,custD,True,2017-10-31T12:00:00Z,a NUL \x00 byte,,\n"
+    data += b"4,custD,True,2017-10-31T12:00:00Z,an invalid \xff byte,,\n"
+    data += "".join(f"{10 + i},custE,True,2017-10-{1 + i % 28:02d}T09:00:00Z,bulk,,\n"
                     for i in range(300)).encode()
     path.write_bytes(data)
     return path
 
 
 @pytest.mark.slow
-def test_edge_values_are_identical_on_both_engines(tmp_path: Path, spark: Any) -> None:
-    folders = run_both(edge_value_file(tmp_path / "edge.csv"), "twcs", tmp_path, spark)
+def test_edge_values_are_identical_on_both_engines(world_run: dict[str, Path]) -> None:
+    folders = world_run
     assert_same_outputs(folders)
     report = json.loads((folders["spark"] / "ingest_report.json").read_text())
-    assert report["rejects_by_reason"] == {"created_at_out_of_range": 3, "invalid_encoding": 1,
-                                           "nul_byte": 1, "tweet_id_invalid": 1}
     assert report["created_at_outliers"]["before"] == 2  # 2006 and 2011
     import pyarrow.parquet as pq
 
     for engine in folders:
         tweets = pq.read_table(folders[engine] / "tweets.parquet").to_pydict()
+        rejects = pd.read_parquet(folders[engine] / "rejects.parquet")
+        edge = rejects[rejects["source_row"] <= EDGE_RECORDS]
+        assert edge["reason"].value_counts().to_dict() == {
+            "created_at_out_of_range": 3, "invalid_encoding": 1, "nul_byte": 1,
+            "tweet_id_invalid": 1}
+        kept = sum(row <= EDGE_RECORDS for row in tweets["source_row"])
+        assert kept + len(edge) == EDGE_RECORDS  # the edge records are the first ones
         links = dict(zip(tweets["tweet_id"], tweets["in_reply_to"], strict=True))
         assert links[2**63 - 1] == 2**63 - 6 and links[2**63 - 7] == 2**63 - 8
 
