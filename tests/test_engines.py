@@ -179,7 +179,7 @@ def label(folder: Path) -> Path:
 # 26 weeks, 28,308 records (the default 4,000 customers give five times as many and prove no
 # more; the Spark side's cost is mostly per query). The > 10,000 checks below hold for it.
 WORLD = SimulateConfig(customers=800)
-EDGE_RECORDS = 312  # records of edge_value_file, ahead of the world's in its run
+EDGE_RECORDS = 313  # records of edge_value_file, ahead of the world's in its run
 
 
 @pytest.fixture(scope="module")
@@ -399,6 +399,8 @@ def edge_value_file(path: Path) -> Path:
     data = header + "\n".join(rows).encode() + b"\n"
     data += b"3,custD,True,2017-10-31T12:00:00Z,a NUL \x00 byte,,\n"
     data += b"4,custD,True,2017-10-31T12:00:00Z,an invalid \xff byte,,\n"
+    # A line end after an id: a whole-string match must not match before a final newline.
+    data += b'"5\n",custD,True,2017-10-31T12:00:00Z,an id with a line end,,\n'
     data += "".join(f"{10 + i},custE,True,2017-10-{1 + i % 28:02d}T09:00:00Z,bulk,,\n"
                     for i in range(300)).encode()
     path.write_bytes(data)
@@ -419,7 +421,7 @@ def test_edge_values_are_identical_on_both_engines(world_run: dict[str, Path]) -
         edge = rejects[rejects["source_row"] <= EDGE_RECORDS]
         assert edge["reason"].value_counts().to_dict() == {
             "created_at_out_of_range": 3, "invalid_encoding": 1, "nul_byte": 1,
-            "tweet_id_invalid": 1}
+            "tweet_id_invalid": 2}
         kept = sum(row <= EDGE_RECORDS for row in tweets["source_row"])
         assert kept + len(edge) == EDGE_RECORDS  # the edge records are the first ones
         links = dict(zip(tweets["tweet_id"], tweets["in_reply_to"], strict=True))
