@@ -244,9 +244,13 @@ $(RESULTS)/manifest.json: $(RESULTS)/summary.md $(if $(DATA),$(RESULTS)/paper.pd
 # ---- tests, benchmarks, housekeeping ---------------------------------------------------------------
 # Test modules run in parallel, one module per worker at a time (module-scoped fixtures such as
 # the Spark session and the two `make all` runs are built once); TEST_WORKERS=0 runs serially.
+# Modules are handed out in collection order (tests/conftest.py puts the ones that run the whole
+# pipeline first): xdist's default reorders them by test count, which left the SpotifyCares
+# slice (3 tests, 5 min) to start 14 min into a run and finish alone. The slowest tests are
+# listed at the end of the run.
 TEST_WORKERS ?= auto
 test: $(INSTALLED)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
 
 bench: $(INSTALLED)
 	@set -e; for script in benchmarks/bench_*.py; do \

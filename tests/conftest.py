@@ -58,11 +58,12 @@ def hmm_results_at(params: object = None, variance: float = 1e-4) -> object:
 
 
 # Modules that each run the whole pipeline (minutes, not seconds). `make test` spreads modules
-# over the cores with pytest-xdist's loadscope, which hands them out in collection order: when
-# one of these comes last, a single core runs it alone at the end. Collected first, they run
-# beside the many short modules instead.
-LONG_MODULES = ("test_make.py", "test_slice_spotifycares.py", "test_paper_dataset.py",
-                "test_notebooks_lab.py")
+# over the cores with pytest-xdist's loadscope, which hands them out in collection order (the
+# Makefile's --no-loadscope-reorder; by default xdist sorts them by test count): when one of
+# these comes last, a single core runs it alone at the end. Collected first, the longest first,
+# they run beside the many short modules instead.
+LONG_MODULES = ("test_make.py", "test_slice_spotifycares.py", "test_engines.py",
+                "test_notebooks.py", "test_paper_dataset.py", "test_notebooks_lab.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
