@@ -78,3 +78,31 @@ def echo_summary(stage: str, what: str, seconds: float) -> None:
         path = Path(folder) / f"{stage}-{tag}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def labels_beside_truth(labelled: Any, truth: Path, interim: Path, config: Path | None) -> Any:
+    """Join labelled tweets to the simulator's true voice through the interim folder's key.
+
+    The labels carry keyed pseudonyms of the tweet ids; the truth's raw ids are hashed with the
+    key of ``interim``. Every labelled tweet must find its true voice (else another world or
+    another key was given: a PipelineError naming ``truth``).
+
+    Returns
+    -------
+    DataFrame
+        ``labelled``'s columns with ``voice`` split into ``voice_label`` and ``voice_true``.
+    """
+    import pandas as pd
+
+    from complaintpanel.label.stage import interim_key, tweet_pseudonyms
+
+    true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])
+    true_voice["tweet_id"] = tweet_pseudonyms(
+        true_voice["tweet_id"], interim_key(interim, load(config).ingest.key_env)).to_numpy()
+    merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_label", "_true"),
+                            validate="one_to_one")
+    if len(merged) != len(labelled):
+        raise PipelineError(f"{len(labelled) - len(merged):,} of {len(labelled):,} labelled "
+                            "tweets have no true voice (another world, or another key?)",
+                            file=truth)
+    return merged

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from complaintpanel.commands._common import ConfigOption, echo_summary, load, overridden
+from complaintpanel.commands._common import (
+    ConfigOption,
+    echo_summary,
+    labels_beside_truth,
+    load,
+    overridden,
+)
 from complaintpanel.errors import PipelineError
 from complaintpanel.runtime.io import (
     atomic_path,
@@ -518,7 +524,6 @@ def _true_misclassification(truth: Path, panel_path: Path, config: Path | None
     import pandas as pd
 
     from complaintpanel.hmm.policy_truth import true_misclassification
-    from complaintpanel.label.stage import interim_key, tweet_pseudonyms
 
     voiced = panel_path.parent / "voiced.parquet"
     report = panel_path.parent / "label_report.json"
@@ -527,16 +532,8 @@ def _true_misclassification(truth: Path, panel_path: Path, config: Path | None
                             "their label_report.json beside the panel", file=voiced)
     interim = Path(read_json(verified_input(report))["input"]).parent
     labelled = pd.read_parquet(verified_input(voiced), columns=["tweet_id", "voice"])
-    true_voice = pd.read_parquet(verified_input(truth / "voice.parquet"),
-                                 columns=["tweet_id", "voice"])
-    true_voice["tweet_id"] = tweet_pseudonyms(
-        true_voice["tweet_id"], interim_key(interim, load(config).ingest.key_env)).to_numpy()
-    merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_label", "_true"),
-                            validate="one_to_one")
-    if len(merged) != len(labelled):
-        raise PipelineError(f"{len(labelled) - len(merged):,} of {len(labelled):,} labelled "
-                            "tweets have no true voice (another world, or another key?)",
-                            file=truth / "voice.parquet")
+    merged = labels_beside_truth(labelled, verified_input(truth / "voice.parquet"), interim,
+                                 config)
     return true_misclassification(merged["voice_true"], merged["voice_label"])
 
 

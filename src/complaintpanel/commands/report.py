@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from complaintpanel.commands._common import TIMINGS_ENV, ConfigOption, echo_summary, load
+from complaintpanel.commands._common import (
+    TIMINGS_ENV,
+    ConfigOption,
+    echo_summary,
+    labels_beside_truth,
+    load,
+)
 from complaintpanel.errors import PipelineError
 from complaintpanel.runtime.io import (
     atomic_path,
@@ -231,7 +237,6 @@ def label_validity(
     import pandas as pd
 
     from complaintpanel.label.evaluate import evaluate_labels
-    from complaintpanel.label.stage import interim_key, tweet_pseudonyms
     from complaintpanel.label.validation import load_validation_counts
     from complaintpanel.model.measurement import VOICES, validation_description
     from complaintpanel.runtime.inputs import require_rows
@@ -256,17 +261,8 @@ def label_validity(
         require_rows(verified_input(voiced))
         labelled = pd.read_parquet(voiced, columns=["tweet_id", "voice"])
         if truth is not None and interim is not None:
-            true_voice = pd.read_parquet(truth, columns=["tweet_id", "voice"])
-            true_voice["tweet_id"] = tweet_pseudonyms(
-                true_voice["tweet_id"],
-                interim_key(interim, load(config).ingest.key_env)).to_numpy()
-            merged = labelled.merge(true_voice, on="tweet_id", suffixes=("_predicted", "_true"),
-                                    validate="one_to_one")
-            if len(merged) != len(labelled):
-                raise PipelineError(f"{len(labelled) - len(merged):,} of {len(labelled):,} "
-                                    "tweets have no true voice (another world, or another "
-                                    "key?)", file=truth)
-            report = evaluate_labels(merged["voice_true"], merged["voice_predicted"])
+            merged = labels_beside_truth(labelled, truth, interim, config)
+            report = evaluate_labels(merged["voice_true"], merged["voice_label"])
             payload.update(report.to_dict())
             order = [list(report.labels).index(v) for v in VOICES]
             confusion = np.asarray(report.confusion, dtype=float)[np.ix_(order, order)]
