@@ -159,9 +159,32 @@ class RelationshipHMMResults(EstimationResults):
                 jac = np.vstack([np.hstack([jac, np.zeros((jac.shape[0], n_extra))]),
                                  extra_jac])
             cov = jac @ self.cov_theta @ jac.T
+            # A parameter moved by a coordinate held at the edge has no standard error.
+            at_edge = np.abs(jac[:, self._edge_coordinates()]).sum(axis=1) > 0
+            cov[at_edge, :] = np.nan
+            cov[:, at_edge] = np.nan
         else:
             cov = np.asarray(self.reported_cov, dtype=float)
         self._cov = pd.DataFrame(cov, index=names, columns=names)
+
+    def _edge_coordinates(self) -> np.ndarray:
+        """Coordinates of ``θ`` held at their estimate (a zero row of the covariance).
+
+        See :func:`complaintpanel.hmm.estimator._invert_information`.
+        """
+        if self.cov_type == "bootstrap":
+            return np.zeros(0, dtype=int)
+        return np.flatnonzero(~np.any(self.cov_theta != 0, axis=1))
+
+    @property
+    def held_at_edge(self) -> list[str]:
+        """Reported parameters estimated at the edge of the parameter space.
+
+        The log-likelihood is flat in them at the optimum (e.g. a threshold far out: a
+        transition probability of 0), so they have no Wald standard error (NaN); the other
+        standard errors are conditional on them. Empty when every parameter is interior.
+        """
+        return [str(name) for name in self._cov.index[np.isnan(np.diag(self._cov.to_numpy()))]]
 
     # ------------------------------------------------------------------ statsmodels shape
     # bse, tvalues, pvalues (normal), conf_int, term_estimates, select and term come from
@@ -399,6 +422,8 @@ class RelationshipHMMResults(EstimationResults):
             *([f"Customers differ: {self.heterogeneity}"]
               if "heterogeneity" in self.extra else []),
             *([f"Redress: {self.redress}"] if "redress" in self.extra else []),
+            *([f"At the edge of the parameter space (no standard error): "
+               f"{', '.join(self.held_at_edge)}"] if self.held_at_edge else []),
             "-" * 78,
             frame.to_string(float_format=lambda v: f"{v:.4f}"),
             "-" * 78,
@@ -422,6 +447,9 @@ class RelationshipHMMResults(EstimationResults):
         rows = ["| parameter | estimate | std. error | 95% interval |",
                 "|---|---:|---:|---|"]
         for name, row in frame.iterrows():
+            if np.isnan(row["std_err"]):  # held at the edge of the parameter space
+                rows.append(f"| `{name}` | {row['coef']:.3f} | — | at the edge |")
+                continue
             rows.append(f"| `{name}` | {row['coef']:.3f} | {row['std_err']:.3f} | "
                         f"[{row['lower']:.3f}, {row['upper']:.3f}] |")
         rows += ["", f"Log-likelihood {self.loglike:.2f}; BIC {self.bic:.2f}; "
@@ -453,6 +481,9 @@ class RelationshipHMMResults(EstimationResults):
         lines = [r"\begin{tabular}{lrrr}", r"\toprule",
                  r"Parameter & Estimate & Std.\ error & 95\% interval \\", r"\midrule"]
         for name, row in frame.iterrows():
+            if np.isnan(row["std_err"]):  # held at the edge of the parameter space
+                lines.append(f"{tex(str(name))} & {row['coef']:.3f} & --- & at the edge \\\\")
+                continue
             lines.append(f"{tex(str(name))} & {row['coef']:.3f} & {row['std_err']:.3f} & "
                          f"[{row['lower']:.3f}, {row['upper']:.3f}] \\\\")
         lines += [r"\midrule",

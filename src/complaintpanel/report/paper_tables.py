@@ -235,6 +235,7 @@ def hmm_table(fits: dict[str, Any], truth: pd.DataFrame | None = None) -> Regres
     columns = list(fits) + (["Truth"] if truth_rows is not None else [])
     sources = list(tables.values()) + ([truth_rows] if truth_rows is not None else [])
     body: list[Row | Heading] = []
+    at_edge = False
     order = [("coefficient", "Effects of a reply and of peers"), *_BLOCKS]
     for block, heading in order:
         labels = list(dict.fromkeys(label for source in sources for (b, label) in source
@@ -251,6 +252,7 @@ def hmm_table(fits: dict[str, Any], truth: pd.DataFrame | None = None) -> Regres
                 row = source.get((block, label))
                 se = None if row is None or row["se"] is None or pd.isna(row["se"]) \
                     else float(row["se"])
+                at_edge |= (row is not None and source is not truth_rows and se is None)
                 cells.append(None if row is None else Estimate(float(row["estimate"]), se))
             body.append(Row(label, tuple(cells)))
     blank = ("",) if truth_rows is not None else ()
@@ -280,7 +282,10 @@ def hmm_table(fits: dict[str, Any], truth: pd.DataFrame | None = None) -> Regres
              "layer: counts by label and by answered; with true labels: counts by true "
              "voice), so their log-likelihoods and BICs compare models only within a "
              "column. Empty cell: not a parameter of that column's model. The "
-             "misclassification matrix and the reply probabilities are in hmm.json.")
+             "misclassification matrix and the reply probabilities are in hmm.json."
+             + (" An estimate without a standard error lies at the edge of the parameter "
+                "space (e.g. a transition probability of 0): the log-likelihood is flat in "
+                "it, and the other standard errors hold it there." if at_edge else ""))
     return RegressionTable(stub="Parameter", columns=columns, body=body, footer=footer,
                            notes=notes, se_below=False)
 
