@@ -220,7 +220,7 @@ def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
     valid = (f"tweet_id_value IS NOT NULL AND aid <> '' AND is_customer IS NOT NULL "
              f"AND created_ts IS NOT NULL "
              f"AND epoch_us(created_ts) BETWEEN {bounds[0]} AND {bounds[1]} "
-             f"AND (NOT ({_irt_given}) OR irt_value IS NOT NULL) "
+             f"AND (irt_value IS NOT NULL OR NOT ({_irt_given})) "
              f"AND coalesce(irt_value <> tweet_id_value, true) "
              f"AND NOT ((contains(aid, 'e') OR contains(aid, 'E')) "
              f"AND regexp_full_match(aid, '{_SCI}'))")
