@@ -35,9 +35,10 @@ Decisions:
   counted; a damaged response-id list is flagged per row (``response_list_issue``) and never
   used; an input of brand tweets only gets the customer each reply addresses inferred.
 * Customer ``author_id`` values and every ``@handle`` in text that is not a brand handle are
-  replaced by keyed pseudonyms (:mod:`complaintpanel.ingest.pseudonymise`) inside DuckDB,
-  before any file is written. Brand handles = the mapping's list plus the authors of brand
-  tweets in the file.
+  replaced by keyed pseudonyms (:mod:`complaintpanel.ingest.pseudonymise`) inside the engine,
+  before any file is written (on DuckDB the texts with a mention after their start are
+  rewritten in this process's Python, :func:`_mention_texts`). Brand handles = the mapping's
+  list plus the authors of brand tweets in the file.
 """
 
 from __future__ import annotations
