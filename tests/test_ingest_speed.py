@@ -250,7 +250,7 @@ class _NotAnEngine:
     """Stands for DuckDBEngine in isinstance tests, so that the shared (Spark) path runs."""
 
 
-def _outputs(out: Path) -> tuple[list[dict], list[dict], dict]:
+def _output_rows(out: Path) -> tuple[list[dict], list[dict], dict]:
     import json
 
     tweets = pq.read_table(out / "tweets.parquet").to_pylist()
@@ -270,7 +270,7 @@ def _ingest_both_ways(inputs: list[Path], tmp_path: Path,
         patched.setattr(quirks_module, "DuckDBEngine", _NotAnEngine)
         patched.setattr(stage_module, "_mention_texts", lambda *args: None)
         ingest(inputs if len(inputs) > 1 else inputs[0], tmp_path / "shared", key=key)
-    return _outputs(tmp_path / "fast"), _outputs(tmp_path / "shared")
+    return _output_rows(tmp_path / "fast"), _output_rows(tmp_path / "shared")
 
 
 def test_duckdb_shortcuts_give_the_shared_sql_outputs(tmp_path: Path,
