@@ -6,6 +6,9 @@
 * The line-end normalisation (lone CRs found first, the CRs of CRLFs deleted) must give the
   bytes and counts of the plain two-step replacement, however the stream is cut into chunks.
 * Repairing each distinct text once gives each text its own repair.
+* The DuckDB-only shortcuts (later copies of a tweet id marked by an UPDATE, texts with a
+  mention after their start rewritten in Python, mojibake repaired per distinct text) give the
+  outputs of the shared SQL that Spark runs.
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ from pathlib import Path
 import duckdb
 import ftfy
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import complaintpanel.ingest.quirks as quirks_module
+import complaintpanel.ingest.stage as stage_module
+import complaintpanel.ingest.validate as validate_module
+from complaintpanel.ingest import ingest
 from complaintpanel.ingest.quirks import MOJIBAKE_HINT, repair_texts
 from complaintpanel.ingest.sources import CR_PLACEHOLDER, normalise_csv_bytes
 
@@ -236,3 +244,73 @@ def test_round_trip_stops_early_only_where_nothing_changes(text: str, layers: in
         except UnicodeError:
             break
     assert _round_trip(text) == _round_trip_every_time(text)
+
+
+class _NotAnEngine:
+    """Stands for DuckDBEngine in isinstance tests, so that the shared (Spark) path runs."""
+
+
+def _output_rows(out: Path) -> tuple[list[dict], list[dict], dict]:
+    import json
+
+    tweets = pq.read_table(out / "tweets.parquet").to_pylist()
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    report = json.loads((out / "ingest_report.json").read_text())
+    for key in ("seconds", "engine"):
+        report.pop(key, None)
+    return tweets, rejects, report
+
+
+def _ingest_both_ways(inputs: list[Path], tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch) -> tuple[tuple, tuple]:
+    key = b"0123456789abcdef-speed-test"
+    ingest(inputs if len(inputs) > 1 else inputs[0], tmp_path / "fast", key=key)
+    with monkeypatch.context() as patched:
+        patched.setattr(validate_module, "DuckDBEngine", _NotAnEngine)
+        patched.setattr(quirks_module, "DuckDBEngine", _NotAnEngine)
+        patched.setattr(stage_module, "_mention_texts", lambda *args: None)
+        ingest(inputs if len(inputs) > 1 else inputs[0], tmp_path / "shared", key=key)
+    return _output_rows(tmp_path / "fast"), _output_rows(tmp_path / "shared")
+
+
+def test_duckdb_shortcuts_give_the_shared_sql_outputs(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Duplicate ids (kept first, later ones rejected), mojibake (twice the same text),
+    # mentions after the start (brand, customer, address, e-mail) and lone CRs.
+    rows = [
+        ("1", "cust_a", "True", "Tue Oct 31 22:10:47 +0000 2017",
+         "@AcmeHelp my order\rcc @cust_b and @Other_1, mail jo.x@mail.example.com", "", ""),
+        ("2", "AcmeHelp", "False", "Tue Oct 31 22:20:47 +0000 2017",
+         "@cust_a sorry, itâ€™s late; ask @cust_b or team@acme", "", "1"),
+        ("1", "cust_a", "True", "Tue Oct 31 22:30:47 +0000 2017", "dup of 1", "", ""),
+        ("3", "cust_b", "True", "Tue Oct 31 22:40:47 +0000 2017", "itâ€™s @AcmeHelp", "", ""),
+        ("4", "AcmeHelp", "False", "Tue Oct 31 22:50:47 +0000 2017",
+         "@cust_b itâ€™s @cust_a's too @AcmeHelp", "", "3"),
+        ("2", "AcmeHelp", "False", "Tue Oct 31 23:00:47 +0000 2017", "another dup", "", "1"),
+    ]
+    raw = tmp_path / "twcs.csv"
+    with raw.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
+                     "in_response_to_tweet_id\r\n")
+        for row in rows:
+            handle.write(",".join('"' + v.replace('"', '""') + '"' if "," in v else v
+                                  for v in row) + "\r\n")
+    fast, shared = _ingest_both_ways([raw], tmp_path, monkeypatch)
+    assert fast == shared
+    tweets, rejects, report = fast
+    assert report["rejects_by_reason"] == {"duplicate_tweet_id": 2}
+    assert [r["source_row"] for r in rejects] == [3, 6]
+    assert report["mojibake_repaired"] == 3
+    assert all("cust_" not in t["text"] for t in tweets)
+
+
+@pytest.mark.real_data
+def test_duckdb_shortcuts_on_real_archives(real_data: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = [real_data / "twcs-brand-exports-excel/SpotifyCares.csv",
+              real_data / "twcs-spotifycares-followups/support_requests.csv"]
+    fast, shared = _ingest_both_ways(inputs, tmp_path / "two-sided", monkeypatch)
+    assert fast == shared
+    fast, shared = _ingest_both_ways([real_data / "twcs-head-5k/twcs.csv"],
+                                     tmp_path / "head", monkeypatch)
+    assert fast == shared

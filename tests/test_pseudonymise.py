@@ -25,6 +25,7 @@ from complaintpanel.ingest.pseudonymise import (
     pseudonym,
     pseudonym_sql,
     pseudonymise_text_query,
+    pseudonymise_texts,
     resolve_key,
 )
 
@@ -59,6 +60,27 @@ def test_text_rewriting() -> None:
     }
     for text, expected in cases.items():
         assert rewrite(key, ["AcmeHelp", "Other_Care"], text) == expected
+        # The Python twin used on DuckDB for texts with a mention after their start.
+        texts, brands = pseudonymise_texts([text], key, ["AcmeHelp", "Other_Care"])
+        assert (texts[0], brands[0]) == expected
+
+
+# Texts made of the characters that matter: word characters, "@", the punctuation of
+# addresses, separators and non-ASCII letters (not word characters for RE2 or re.ASCII).
+_PIECES = ["a", "Z", "9", "_", "@", "@", ".", "-", "+", "%", " ", ",", "é", "\n", "\r", "Jo",
+           "x.y", "acmehelp", "AcmeHelp", "ab", "@ab", "@a", "mail.com", "b.c"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_python_rewriting_equals_the_sql(pieces: list[str]) -> None:
+    # Brand "ab" and "a" make brand mentions, prefixes of handles and plain handles all
+    # frequent; the SQL query is the reference (and the one Spark runs).
+    text = "".join(pieces)
+    brands = ["AcmeHelp", "ab", "a"]
+    key = b"0123456789abcdef"
+    texts, mentioned = pseudonymise_texts([text], key, brands)
+    assert (texts[0], mentioned[0]) == rewrite(key, brands, text)
 
 
 def test_key_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

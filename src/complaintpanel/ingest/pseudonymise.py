@@ -34,6 +34,7 @@ import hmac
 import os
 import re
 import secrets
+import string
 import tempfile
 from pathlib import Path
 
@@ -49,6 +50,7 @@ __all__ = [
     "pseudonym",
     "pseudonym_sql",
     "pseudonymise_text_query",
+    "pseudonymise_texts",
     "resolve_key",
 ]
 
@@ -66,6 +68,12 @@ _MENTION_PATTERN = r"\w*@\w+"
 # E-mail addresses are masked as a whole (the IBM data contains some), before handles are looked at.
 _EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
 EMAIL_MASK = "<email>"
+# For Python (re.ASCII: \w is ASCII, as in RE2): the e-mail pattern, the run of word
+# characters after an "@", and the characters a word run and an address's local part are made of.
+_EMAIL_RE = re.compile(_EMAIL_PATTERN, re.ASCII)
+_WORD_RUN = re.compile(r"\w+", re.ASCII)
+_WORD_CHARS = frozenset(string.ascii_letters + string.digits + "_")
+_LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-")
 
 
 def key_file_for(out_dir: str | os.PathLike[str]) -> Path:
@@ -219,17 +227,97 @@ def pseudonym_sql(handle: str, key: bytes) -> str:
             f"|| encode(lower({handle}))))), {PSEUDONYM_HEX_DIGITS}))")
 
 
+def _addressable(handles: list[str] | tuple[str, ...]) -> set[str]:
+    """Lower-cased handles that can be addressed with ``@`` (plain word characters)."""
+    return {h.lower() for h in handles if h and re.fullmatch(r"\w+", h)}
+
+
 def is_brand_sql(handle: str, handles: list[str] | tuple[str, ...]) -> str:
     """Return SQL testing whether the SQL expression ``handle`` is one of ``handles``.
 
     Any case matches. Handles that are not plain word characters cannot be addressed with
     ``@`` and are ignored.
     """
-    cleaned = sorted({h.lower() for h in handles if h and re.fullmatch(r"\w+", h)})
+    cleaned = sorted(_addressable(handles))
     if not cleaned:
         return "false"
     # One compiled alternation is faster than a list lookup per token.
     return f"regexp_full_match(lower({handle}), '{'|'.join(cleaned)}')"
+
+
+def pseudonymise_texts(texts: list[str], key: bytes, brand_handles: list[str] | tuple[str, ...]
+                       ) -> tuple[list[str], list[str | None]]:
+    r"""Pseudonymise texts in Python exactly as :func:`pseudonymise_text_query` does in SQL.
+
+    E-mail addresses are masked, then every ``@handle`` that is not a brand handle becomes ``@``
+    + :func:`pseudonym` (each distinct handle hashed once); the same regular expressions, ASCII
+    ``\w`` as in RE2. Used on DuckDB for the few texts with a mention after their start, whose
+    rewriting in SQL (split, list lambdas, one HMAC per mention) costs several times more.
+
+    Parameters
+    ----------
+    texts : list of str
+        Texts to rewrite.
+    key : bytes
+        Pseudonymisation key.
+    brand_handles : list of str
+        Handles that stay as they are (any case).
+
+    Returns
+    -------
+    texts : list of str
+        The rewritten texts.
+    brand_mentions : list of str or None
+        The lower-cased first brand handle each text addresses, or ``None``.
+    """
+    brands = _addressable(brand_handles)
+    keys: dict[str, str] = {}
+    # HMAC from its definition with the padded keys hashed once (RFC 2104), as pseudonym().
+    inner_pad, outer_pad = (bytes.fromhex(h) for h in _padded_keys(key))
+    inner, outer = hashlib.sha256(inner_pad), hashlib.sha256(outer_pad)
+    rewritten: list[str] = []
+    mentioned: list[str | None] = []
+    for text in texts:
+        at = text.find("@")
+        # An address needs a local-part character just before an "@": only then the pattern.
+        while at >= 0:
+            if at > 0 and text[at - 1] in _LOCAL_CHARS:
+                text = _EMAIL_RE.sub(EMAIL_MASK, text)
+                break
+            at = text.find("@", at + 1)
+        # The matches of _MENTION_PATTERN (\w*@\w+, leftmost, not overlapping), found from the
+        # "@"s: a match runs from the word run before its "@" (not reaching back into the
+        # previous match) through the word run after it; with a word run before, it is part of
+        # an address and stays as it is.
+        pieces: list[str] = []
+        first_brand = None
+        copied = matched_to = 0
+        at = text.find("@")
+        while at >= 0:
+            run = _WORD_RUN.match(text, at + 1)
+            if run is None:  # no word character after this "@": no match starts before it
+                at = text.find("@", at + 1)
+                continue
+            end = run.end()
+            if not (at > matched_to and text[at - 1] in _WORD_CHARS):
+                handle = run.group().lower()
+                if handle in brands:
+                    first_brand = first_brand or handle
+                else:
+                    key_of = keys.get(handle)
+                    if key_of is None:
+                        hashed, outer_hash = inner.copy(), outer.copy()
+                        hashed.update(handle.encode())
+                        outer_hash.update(hashed.digest())
+                        key_of = keys[handle] = ("@c"
+                                                 + outer_hash.hexdigest()[:PSEUDONYM_HEX_DIGITS])
+                    pieces += (text[copied:at], key_of)
+                    copied = end
+            matched_to = end
+            at = text.find("@", end)
+        rewritten.append("".join((*pieces, text[copied:])) if pieces else text)
+        mentioned.append(first_brand)
+    return rewritten, mentioned
 
 
 def pseudonymise_text_query(
@@ -239,6 +327,7 @@ def pseudonymise_text_query(
     key: bytes,
     brand_handles: list[str] | tuple[str, ...],
     lookup: str | None = None,
+    rewritten: str | None = None,
 ) -> str:
     """Build the SQL query that pseudonymises the handles in ``text_col`` of ``source``.
 
@@ -262,6 +351,10 @@ def pseudonymise_text_query(
     lookup : str, optional
         Table ``(handle, pseudonym)`` of lower-cased handles already hashed (e.g. the customer
         authors); the handle opening a text is looked up there before being hashed.
+    rewritten : str, optional
+        Relation ``(pre_row, pre_text, pre_brand)`` holding, for every text with an ``@``
+        after its start, the result of :func:`pseudonymise_texts` keyed by the first ``keep``
+        column; those texts are then taken from it instead of being rewritten in SQL.
 
     Returns
     -------
@@ -290,6 +383,31 @@ def pseudonymise_text_query(
     general_brand = (f"lower(substr(list_extract(list_filter(mentions, "
                      f"lambda tok: left(tok, 1) = '@' AND {is_brand_tok}), 1), 2))")
     lead_brand = is_brand_sql("lead_handle", brand_handles)
+    if rewritten:
+        return f"""
+    WITH staged AS (
+        SELECT {cols}, {text_col} AS raw_text,
+               CASE WHEN {text_col} IS NULL OR NOT contains({text_col}, '@') THEN 0
+                    WHEN starts_with({text_col}, '@') AND {text_col} NOT LIKE '@%@%' THEN 1
+                    ELSE 2 END AS at_kind
+        FROM {source}
+    ), flagged AS (
+        SELECT *, coalesce(lead_handle <> '' AND {lead_brand}, false) AS lead_brand
+        FROM (SELECT *, CASE WHEN at_kind = 1 THEN regexp_extract(raw_text, '^@(\\w+)', 1) END
+                        AS lead_handle
+              FROM staged)
+    )
+    SELECT {cols},
+           CASE at_kind WHEN 0 THEN raw_text
+                WHEN 1 THEN CASE WHEN lead_handle = '' OR lead_brand THEN raw_text
+                                 ELSE '@' || {lead_key}
+                                      || substr(raw_text, length(lead_handle) + 2) END
+                ELSE pre.pre_text END AS text,
+           CASE at_kind WHEN 1 THEN CASE WHEN lead_brand THEN lower(lead_handle) END
+                WHEN 2 THEN pre.pre_brand END AS brand_mention
+    FROM flagged {lookup_join}
+    LEFT JOIN {rewritten} pre ON pre.pre_row = flagged.{keep[0]} AND flagged.at_kind = 2
+    """
     return f"""
     WITH staged AS (
         SELECT {cols}, {text_col} AS raw_text,

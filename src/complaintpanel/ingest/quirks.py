@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from complaintpanel.runtime.engines import DuckDBEngine, Engine
 
@@ -96,6 +98,30 @@ def repair_texts(texts: list[str]) -> list[str]:
     return repaired
 
 
+def _distinct_fixes(engine: DuckDBEngine, query: str) -> pa.Table | None:
+    """Return ``(fix_row, fixed_text)`` of the candidates of ``query`` whose text changes.
+
+    Each distinct text crosses to Python once, with the records that hold it (exports repeat
+    boilerplate replies), and the repaired texts go back per record in Arrow, never as Python
+    objects per record. ``None`` when no text changes.
+    """
+    grouped = engine.con.sql(f"SELECT text, list(source_row) AS fix_rows FROM ({query}) "
+                             "GROUP BY text").to_arrow_table()
+    if grouped.num_rows == 0:
+        return None
+    texts = grouped.column("text").to_pylist()
+    fixed = repair_texts(texts)
+    changed = np.array([old != new for old, new in zip(texts, fixed, strict=True)])
+    if not changed.any():
+        return None
+    rows = grouped.column("fix_rows").combine_chunks()
+    per_text = np.repeat(np.arange(len(texts)), pc.list_value_length(rows).to_numpy())
+    keep = changed[per_text]
+    return pa.table({
+        "fix_row": pc.filter(rows.flatten(), pa.array(keep)).cast(pa.int64()),
+        "fixed_text": pa.array(fixed, pa.string()).take(pa.array(per_text[keep]))})
+
+
 def repair_mojibake(engine: Engine, table: str = "checked", defer: bool = False) -> int:
     """Repair the mojibake in ``text`` of the kept records of ``table``.
 
@@ -121,23 +147,24 @@ def repair_mojibake(engine: Engine, table: str = "checked", defer: bool = False)
     ascii_skip = "strlen(text) > length(text) AND " if isinstance(engine, DuckDBEngine) else ""
     query = (f"SELECT source_row, text FROM {table} WHERE reason IS NULL AND text IS NOT NULL "
              f"AND {ascii_skip}regexp_matches(text, '{MOJIBAKE_HINT}')")
-    # Arrow end to end on DuckDB (no pandas round trip of the candidate texts).
     if isinstance(engine, DuckDBEngine):
-        candidates = engine.con.sql(query).to_arrow_table()
-        rows = candidates.column("source_row").to_pylist()
-        texts = candidates.column("text").to_pylist()
+        fixes = _distinct_fixes(engine, query)
+        if fixes is None:
+            return 0
+        engine.register("mojibake_fixes", fixes)
+        changed = range(fixes.num_rows)
     else:
         frame = engine.to_pandas(query)
         rows, texts = frame["source_row"].tolist(), frame["text"].tolist()
-    if not texts:
-        return 0
-    fixed = repair_texts(texts)
-    changed = [i for i, (old, new) in enumerate(zip(texts, fixed, strict=True)) if old != new]
-    if not changed:
-        return 0
-    engine.register("mojibake_fixes", pa.table({
-        "fix_row": pa.array([rows[i] for i in changed], pa.int64()),
-        "fixed_text": pa.array([fixed[i] for i in changed], pa.string())}))
+        if not texts:
+            return 0
+        fixed = repair_texts(texts)
+        changed = [i for i, (old, new) in enumerate(zip(texts, fixed, strict=True)) if old != new]
+        if not changed:
+            return 0
+        engine.register("mojibake_fixes", pa.table({
+            "fix_row": pa.array([rows[i] for i in changed], pa.int64()),
+            "fixed_text": pa.array([fixed[i] for i in changed], pa.string())}))
     if defer:
         return len(changed)
     select = ", ".join("coalesce(f.fixed_text, c.text) AS text" if c == "text"

@@ -26,7 +26,7 @@ cut off before the rest is parsed (Spark's parser cannot parse weekday names).
 from __future__ import annotations
 
 from complaintpanel.ingest.mapping import Mapping
-from complaintpanel.runtime.engines import Engine
+from complaintpanel.runtime.engines import DuckDBEngine, Engine
 
 __all__ = ["REJECT_REASONS", "RESPONSE_LIST_ISSUES", "derive_parents",
            "response_list_issue_sql", "validate"]
@@ -220,7 +220,7 @@ def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
     valid = (f"tweet_id_value IS NOT NULL AND aid <> '' AND is_customer IS NOT NULL "
              f"AND created_ts IS NOT NULL "
              f"AND epoch_us(created_ts) BETWEEN {bounds[0]} AND {bounds[1]} "
-             f"AND (NOT ({_irt_given}) OR irt_value IS NOT NULL) "
+             f"AND (irt_value IS NOT NULL OR NOT ({_irt_given})) "
              f"AND coalesce(irt_value <> tweet_id_value, true) "
              f"AND NOT ((contains(aid, 'e') OR contains(aid, 'E')) "
              f"AND regexp_full_match(aid, '{_SCI}'))")
@@ -263,6 +263,21 @@ def validate(engine: Engine, mapping: Mapping, bounds: tuple[int, int]) -> None:
         WHERE reason IS NULL GROUP BY tweet_id_value HAVING count(*) > 1
     """)
     if engine.rows("SELECT count(*) FROM duplicate_ids")[0][0] == 0:  # the common case
+        engine.drop("duplicate_ids")
+        engine.rename("checked_first", "checked")
+        return
+    if isinstance(engine, DuckDBEngine):
+        # A few records among millions: marked in place (rewriting the table copies every
+        # text). ingest() turns off DuckDB's automatic checkpoint, which an UPDATE after a
+        # large load would trigger (compressing every in-memory table).
+        engine.con.execute("""
+            UPDATE checked_first c
+            SET reason = 'duplicate_tweet_id',
+                detail = 'first kept at record ' || CAST(d.first_row AS VARCHAR)
+            FROM duplicate_ids d
+            WHERE d.tweet_id_value = c.tweet_id_value AND c.reason IS NULL
+              AND c.source_row <> d.first_row
+        """)
         engine.drop("duplicate_ids")
         engine.rename("checked_first", "checked")
         return
