@@ -826,6 +826,7 @@ class RelationshipHMM:
         p = first.layout_.n_params
         se_rho = float(np.sqrt(max(cov_joint[p, p], 0.0)))
         results = final.results_
+        conditional_bse = {str(k): float(v) for k, v in results.bse.items()}
         results.cov_theta = cov_joint[:p, :p]
         results.cov_type = self.cov_type
         results.hessian_ok = bool(results.hessian_ok and hessian_ok)
@@ -842,7 +843,9 @@ class RelationshipHMM:
             "joint_rounds": _round + 1, "start_decay": PROFILE_START,
             "starts_at_start_decay": first.results_.n_starts,
             "starts_converged_at_start_decay": first.results_.n_starts_converged,
-            "note": "standard errors from the joint observed information of (theta, rho)"}
+            "bse_conditional": conditional_bse,
+            "note": "standard errors from the joint observed information of (theta, rho); "
+                    "bse_conditional: those at rho fixed at rho-hat"}
         # results derived from cov_theta (the reported covariance) are rebuilt
         self.results_ = dataclasses.replace(results)
         self._set_fitted(final.spec_, final.theta_)
