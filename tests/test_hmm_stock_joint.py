@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,13 @@ def test_joint_fit_recovers_rho_gamma_delta_with_joint_errors(joint_fit, stock_p
     assert res.bse["gamma"] > 1.1 * fixed.bse["gamma"]
     assert res.bse["delta"] >= fixed.bse["delta"] * (1 - 1e-6)
     assert f"rho-hat = {rho_hat:.3f} (SE {se:.3f})" in res.summary()
+    assert f"rho-hat = {rho_hat:.3f} (SE {se:.3f})" in res.to_markdown()
+    assert (f"Redress decay $\\hat\\rho$ & {rho_hat:.3f} & {se:.3f} & "
+            "[{:.3f}, {:.3f}]".format(*info["conf_int_95"])) in res.to_latex()
+    stored = json.loads(json.dumps(res.to_dict()))
+    assert stored["extra"]["redress"]["se"] == se
+    assert stored["extra"]["redress"]["bse_conditional"]["gamma"] == pytest.approx(
+        fixed.bse["gamma"], rel=1e-3)
 
 
 def test_joint_rho_variance_is_the_inverse_profile_curvature(joint_fit, stock_panel) -> None:

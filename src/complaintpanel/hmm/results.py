@@ -484,9 +484,9 @@ class RelationshipHMMResults(EstimationResults):
             return [f"Redress decay $\\rho$ (fixed) & \\multicolumn{{3}}{{r}}"
                     f"{{{info['decay']:.3f}}} \\\\"]
         lower, upper = info["conf_int_95"]
-        if "se" in info:  # ρ in θ (redress_decay_method="joint")
-            return (f"decaying stock, rho-hat = {info['decay']:.3f} (SE {info['se']:.3f}), "
-                    f"95% Wald interval [{lower:.3f}, {upper:.3f}]; SEs joint with rho")
+        if "se" in info:  # ρ in θ (redress_decay_method="joint"): SE and Wald interval
+            return [f"Redress decay $\\hat\\rho$ & {info['decay']:.3f} & {info['se']:.3f} & "
+                    f"[{lower:.3f}, {upper:.3f}] \\\\"]
         return [f"Redress decay $\\hat\\rho$ & {info['decay']:.3f} & & "
                 f"[{lower:.3f}, {upper:.3f}] \\\\"]
 
