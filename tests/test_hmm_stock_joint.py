@@ -171,3 +171,18 @@ def test_joint_refusals_and_profile_option(stock_panel) -> None:
     with pytest.raises(ValueError, match="redress_decay_method"):
         RelationshipHMM(redress="stock", redress_decay_method="grid").fit(small)
     assert RelationshipHMM(redress="stock").get_params()["redress_decay_method"] == "joint"
+
+
+def test_joint_clustered_sandwich_is_close_to_the_information(joint_fit, stock_panel) -> None:
+    # A correctly specified model: the customer-clustered sandwich with the joint scores
+    # estimates the same variances as the inverse joint information (up to sampling noise).
+    robust = RelationshipHMM(n_starts=1, random_state=0, redress="stock",
+                             cov_type="robust").fit(stock_panel).results_
+    oim = joint_fit.results_
+    assert robust.cov_type == "robust"
+    assert robust.extra["redress"]["decay"] == pytest.approx(oim.extra["redress"]["decay"],
+                                                             abs=1e-6)
+    ratio = robust.extra["redress"]["se"] / oim.extra["redress"]["se"]
+    assert 0.75 < ratio < 1.33, ratio
+    for name in ("gamma", "delta"):
+        assert 0.75 < robust.bse[name] / oim.bse[name] < 1.33, name
