@@ -7,11 +7,16 @@ model builds its own from the answered history). Fits per world:
 
 * ``binary``: today's model, redress binary and permanent (misspecified here);
 * ``stock_fixed``: the stock with ρ fixed at the truth (``redress_decay=0.7``);
-* ``stock_profiled``: ρ estimated by profile likelihood (``redress_decay="auto"``), every
-  ``--profile-every``-th world (it costs ~20 refits).
+* ``stock_profiled``: ρ estimated by profile likelihood (``redress_decay="auto"``,
+  ``redress_decay_method="profile"``), every ``--profile-every``-th world (it costs ~20
+  refits);
+* ``stock_joint``: ρ inside θ (``redress_decay="auto"``, the default joint method), standard
+  errors from the joint observed information of (θ, ρ).
 
-Reported: bias, empirical SD, mean SE and 95%-interval coverage of γ and δ for each fit, and for
-the profiled fits the coverage of the true ρ by the profile-likelihood interval and the mean ρ̂.
+``--fits`` chooses among them (default: all). Reported: bias, empirical SD, mean SE and
+95%-interval coverage of γ and δ for each fit; for the profiled fits the coverage of the true ρ
+by the profile-likelihood interval and the mean ρ̂; for the joint fits the same for ρ with its
+joint SE (Wald interval), and the coverage γ and δ would have with the SEs conditional on ρ̂.
 The run log (``benchmarks/work/<name>.jsonl``) lets ``--resume`` add worlds; ``--minutes``
 stops starting new worlds after that many minutes.
 
@@ -41,20 +46,24 @@ from complaintpanel.model import default_params
 from complaintpanel.simulate import simulate_world
 
 HEADLINE = ("gamma", "delta")
-FITS = ("binary", "stock_fixed", "stock_profiled")
+FITS = ("binary", "stock_fixed", "stock_profiled", "stock_joint")
 Z95 = 1.959963984540054
 
 
 def one_world(seed: int, customers: int, weeks: int, rho: float, starts: int,
-              profile: bool) -> dict[str, Any]:
+              profile: bool, fits: tuple[str, ...] = FITS) -> dict[str, Any]:
     """Draw one stock world and fit the binary and the stock models to it."""
     world = simulate_world(SimulateConfig(customers=customers, weeks=weeks, seed=seed,
                                           redress="stock", redress_decay=rho))
     panel = world.states.drop(columns=["redress"])
     settings: dict[str, dict[str, Any]] = {
-        "binary": {}, "stock_fixed": {"redress": "stock", "redress_decay": rho}}
-    if profile:
-        settings["stock_profiled"] = {"redress": "stock", "redress_decay": "auto"}
+        "binary": {}, "stock_fixed": {"redress": "stock", "redress_decay": rho},
+        "stock_profiled": {"redress": "stock", "redress_decay": "auto",
+                           "redress_decay_method": "profile"},
+        "stock_joint": {"redress": "stock", "redress_decay": "auto",
+                        "redress_decay_method": "joint"}}
+    settings = {name: kwargs for name, kwargs in settings.items()
+                if name in fits and (profile or name != "stock_profiled")}
     record: dict[str, Any] = {"seed": seed, "nobs": len(panel)}
     for name, kwargs in settings.items():
         started = time.perf_counter()
@@ -68,8 +77,14 @@ def one_world(seed: int, customers: int, weeks: int, rho: float, starts: int,
         if info.get("estimated"):
             fit["rho_hat"] = info["decay"]
             fit["rho_conf_int"] = info["conf_int_95"]
+        if info.get("estimated") and "profile" in info:
             fit["profile_evaluations"] = len(info["profile"])
             fit["profile_rounds"] = info["profile_rounds"]
+        if info.get("estimated") and "se" in info:
+            fit["rho_se"] = info["se"]
+            fit["rho_at_bound"] = info["at_bound"]
+            fit["joint_rounds"] = info["joint_rounds"]
+            fit["bse_conditional"] = {k: info["bse_conditional"][k] for k in HEADLINE}
         record[name] = fit
     return record
 
@@ -107,6 +122,21 @@ def summarise(records: list[dict[str, Any]], rho: float) -> dict[str, Any]:
                             "mean_interval_width": float(np.mean(ci[:, 1] - ci[:, 0])),
                             "mean_profile_evaluations": float(np.mean(
                                 [r["profile_evaluations"] for r in rows]))}
+        if fit == "stock_joint":
+            hats = np.array([r["rho_hat"] for r in rows])
+            se = np.array([r["rho_se"] for r in rows])
+            block["rho"] = {"truth": rho, "mean_hat": float(hats.mean()),
+                            "bias": float(hats.mean() - rho),
+                            "sd_hat": float(hats.std(ddof=1)) if hats.size > 1 else None,
+                            "mean_se": float(se.mean()),
+                            "coverage_95": float(np.mean(np.abs(hats - rho) <= Z95 * se)),
+                            "at_bound": int(sum(bool(r["rho_at_bound"]) for r in rows))}
+            for name in HEADLINE:  # what γ, δ would cover with SEs conditional on ρ̂
+                est = np.array([r["params"][name] for r in rows])
+                cond = np.array([r["bse_conditional"][name] for r in rows])
+                block[name]["mean_se_conditional"] = float(cond.mean())
+                block[name]["coverage_95_conditional"] = float(
+                    np.mean(np.abs(est - true[name]) <= Z95 * cond))
         out[fit] = block
     return out
 
@@ -126,8 +156,14 @@ def main() -> None:
                         help="start no new world after this many minutes")
     parser.add_argument("--resume", action="store_true",
                         help="keep the worlds in the run log (same settings), run the rest")
+    parser.add_argument("--fits", default=",".join(FITS),
+                        help=f"comma-separated fits among {', '.join(FITS)}")
     parser.add_argument("--name", default="hmm_stock")
     args = parser.parse_args()
+    fits = tuple(name for name in args.fits.split(",") if name)
+    unknown = sorted(set(fits) - set(FITS))
+    if unknown:
+        parser.error(f"unknown fit(s) {unknown}")
 
     log = WORK_DIR / f"{args.name}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +182,7 @@ def main() -> None:
                 break
             profile = args.profile_every > 0 and i % args.profile_every == 0
             record = one_world(seed, args.customers, args.weeks, args.rho, args.starts,
-                               profile)
+                               profile, fits)
             records.append(record)
             handle.write(json.dumps(record) + "\n")
             handle.flush()
@@ -156,10 +192,13 @@ def main() -> None:
     result = {
         "description": "Binary-redress vs decaying-stock relationship HMM on simulated stock "
                        "worlds (rho = truth): bias and 95% coverage of gamma and delta; the "
-                       "profiled fit's coverage of rho by its profile-likelihood interval.",
+                       "profiled fit's coverage of rho by its profile-likelihood interval; "
+                       "the joint fit's (rho in theta) coverage of gamma, delta and rho with "
+                       "joint standard errors.",
         "settings": {"customers": args.customers, "weeks": args.weeks, "rho": args.rho,
                      "starts": args.starts, "profile_every": args.profile_every,
-                     "first_seed": args.seed, "minutes_budget": args.minutes},
+                     "first_seed": args.seed, "minutes_budget": args.minutes,
+                     "fits": list(fits)},
         "worlds": len(records),
         "summary": summarise(records, args.rho),
         "wall_seconds_this_run": time.time() - started,

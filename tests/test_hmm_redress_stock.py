@@ -192,7 +192,8 @@ def test_estimated_rho_is_reported(stock_panel, monkeypatch) -> None:
         return profile
 
     monkeypatch.setattr(redress, "profile_decay", stand_in)
-    model = RelationshipHMM(n_starts=1, random_state=0, redress="stock", gtol=1e-4).fit(panel)
+    model = RelationshipHMM(n_starts=1, random_state=0, redress="stock", gtol=1e-4,
+                            redress_decay_method="profile").fit(panel)
     res = model.results_
     assert res.spec.redress_decay == RHO and model.spec_.redress_decay == RHO
     # the fit at ρ̂ ran from the profile's optimum and from the starts, at the stock for ρ̂

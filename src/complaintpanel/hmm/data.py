@@ -35,7 +35,7 @@ from scipy.special import gammaln
 from complaintpanel.hmm.parametrisation import IdentificationError
 from complaintpanel.model import ModelSpec, add_hmm_covariates, redress_stock
 
-__all__ = ["PanelArrays", "prepare_panel"]
+__all__ = ["PanelArrays", "answered_history", "prepare_panel"]
 
 _DERIVED = ("intervened", "redress", "peer_voice")
 KEYS = ["customer_id", "brand"]
@@ -340,3 +340,47 @@ def prepare_panel(panel: pd.DataFrame, spec: ModelSpec) -> PanelArrays:
         sequences=sequences, rows=rows, frame=frame, brands=brand_labels,
         dropped_rows=dropped, answered_by_label=answered_by_label,
     )
+
+
+def answered_history(panel: pd.DataFrame, spec: ModelSpec, data: PanelArrays
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return what the decaying redress stock of a prepared panel is built from, for any ρ.
+
+    The stock ``R_t(ρ) = Σ_{s<t} ρ^{t−1−s} I_s`` (:func:`complaintpanel.model.redress_stock`)
+    of the prepared sequences is ``R_{t+1} = ρ R_t + I_t`` along each sequence's periods,
+    started at the stock its first kept period inherits from leading periods that first
+    contact dropped (``Σ_s ρ^{e_s} I_s`` with ``e_s`` = first period − 1 − s). With these the
+    stock and its derivative in ρ are recomputed for every ρ without preparing the panel again
+    (:class:`complaintpanel.hmm.redress.JointDecay`).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The panel ``data`` was prepared from.
+    spec : ModelSpec
+        The specification it was prepared with (a stock: ``redress_decay`` set).
+    data : PanelArrays
+        ``prepare_panel(panel, spec)``.
+
+    Returns
+    -------
+    intervened : ndarray, shape (T, N)
+        ``I_t`` of the kept periods (0 in padding).
+    prior_sequence, prior_exponent : ndarray of int
+        Sequence and exponent ``e_s`` of every answered period before a sequence's first
+        kept period.
+    prior_weight : ndarray
+        Its ``I_s``.
+    """
+    intervened = np.zeros(data.mask.shape)
+    answered = data.frame["intervened"].to_numpy(dtype=float)
+    intervened[data.mask] = answered[data.rows[data.mask]]
+    full = _derive_covariates(panel, spec)
+    starts = data.sequences[["customer_id", "brand", "first_period"]].assign(
+        _sequence=np.arange(data.n_sequences))
+    before = full.loc[full["intervened"].to_numpy(dtype=float) != 0,
+                      [*KEYS, "period", "intervened"]].merge(starts, on=KEYS, how="inner")
+    before = before.loc[before["period"] < before["first_period"]]
+    return (intervened, before["_sequence"].to_numpy(dtype=np.int64),
+            (before["first_period"] - 1 - before["period"]).to_numpy(dtype=np.int64),
+            before["intervened"].to_numpy(dtype=float))

@@ -18,6 +18,7 @@ Estimation
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -484,9 +485,15 @@ class RelationshipHMM:
         (:mod:`complaintpanel.hmm.redress`).
     redress_decay : float, "auto" or None
         With ``redress="stock"``: a fixed ρ in (0, 1], or ``"auto"``/``None`` to estimate ρ
-        by profile likelihood (ρ̂ and its 95% profile-likelihood interval in
-        ``results_.extra["redress"]``; the other standard errors are conditional on ρ̂).
-        Must be ``None`` with binary redress.
+        (how: ``redress_decay_method``). Must be ``None`` with binary redress.
+    redress_decay_method : {"joint", "profile"}
+        How an estimated ρ is estimated. ``"joint"`` (default): ρ is a parameter of the
+        optimiser beside the others (:class:`complaintpanel.hmm.redress.JointDecay`); ρ̂, its
+        standard error and Wald interval are in ``results_.extra["redress"]`` and the other
+        standard errors come from the joint observed information (they carry ρ's
+        uncertainty; ``cov_type`` "oim" or "robust"). ``"profile"``: profile likelihood
+        (ρ̂ and its 95% profile-likelihood interval; the other standard errors are
+        conditional on ρ̂).
     classes : int
         Number of latent classes (``heterogeneity="classes"``).
     class_blocks : tuple of str
@@ -518,7 +525,8 @@ class RelationshipHMM:
                  heterogeneity: str = "none", quadrature_nodes: int = 9,
                  classes: int = 2, class_blocks: Sequence[str] = ("delta",),
                  class_starts: int = 2,
-                 redress: str = "binary", redress_decay: float | str | None = None) -> None:
+                 redress: str = "binary", redress_decay: float | str | None = None,
+                 redress_decay_method: str = "joint") -> None:
         self.n_states = n_states
         self.complaint_covariates = tuple(complaint_covariates)
         self.compliment_covariates = tuple(compliment_covariates)
@@ -551,6 +559,7 @@ class RelationshipHMM:
         self.class_starts = class_starts
         self.redress = redress
         self.redress_decay = redress_decay
+        self.redress_decay_method = redress_decay_method
 
     # ------------------------------------------------------------------ specification
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -562,7 +571,8 @@ class RelationshipHMM:
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
             "naive_start", "reply_process", "heterogeneity", "quadrature_nodes", "classes",
-            "class_blocks", "class_starts", "redress", "redress_decay")}
+            "class_blocks", "class_starts", "redress", "redress_decay",
+            "redress_decay_method")}
 
     def _estimates_decay(self) -> bool:
         """Whether ρ of the redress stock is estimated (profiled) rather than fixed."""
@@ -664,6 +674,11 @@ class RelationshipHMM:
         if self.redress == "stock" and "redress" not in self.complaint_covariates:
             raise ValueError("redress='stock' needs `redress` among the complaint covariates")
         if self._estimates_decay():
+            if self.redress_decay_method == "joint":
+                return self._fit_joint(panel)
+            if self.redress_decay_method != "profile":
+                raise ValueError("redress_decay_method must be 'joint' or 'profile', not "
+                                 f"{self.redress_decay_method!r}")
             return self._fit_profiled(panel)
         brands: tuple[str, ...] = ()
         if self.reply_model or self.reply_process:
@@ -751,6 +766,89 @@ class RelationshipHMM:
                 spreads=tuple(float(k) for k in range(1, max(1, self.class_starts) + 1)))
             theta = self.results_.theta
         self._set_fitted(spec, theta)
+        return self
+
+    def _fit_joint(self, panel: pd.DataFrame) -> RelationshipHMM:
+        """Fit with the redress decay ρ inside θ (joint maximum likelihood).
+
+        The model is first fitted from all starts at ``ρ = PROFILE_START``; L-BFGS-B then
+        maximises over ``(θ, ρ)`` from that optimum
+        (:meth:`complaintpanel.hmm.redress.JointDecay.maximise`). The reported fit is the one
+        at ρ̂ from the joint optimum and from all the starts (if that finds a better optimum,
+        the joint maximisation runs once more from there); its covariance is the inverse of
+        the joint observed information of ``(θ, ρ)`` (or the customer-clustered sandwich with
+        the joint scores), of which ``results_.cov_theta`` is the θ block and ρ's variance
+        is in ``results_.extra["redress"]``.
+        """
+        from complaintpanel.hmm.redress import RHO_MIN, JointDecay
+
+        if self.heterogeneity != "none":
+            raise NotImplementedError("estimating the redress decay with random intercepts is "
+                                      "not implemented; fix redress_decay, or fit "
+                                      "heterogeneity='none'")
+        if self.cov_type not in ("oim", "robust"):
+            raise ValueError("with ρ in θ the covariance is 'oim' or 'robust' (the bootstrap "
+                             "is available with redress_decay_method='profile')")
+        started = time.perf_counter()
+        first = RelationshipHMM(**{**self.get_params(), "redress_decay": PROFILE_START,
+                                   "cov_type": "oim"})
+        first.fit(panel)
+        spec = first.spec_
+        data = prepare_panel(panel, spec)
+        joint = JointDecay(first.layout_, data, panel, chunk_size=self.chunk_size)
+        point = np.append(first.results_.theta, PROFILE_START)
+        n_iter = 0
+        for _round in range(2):
+            point, loglike, converged, iterations = joint.maximise(
+                point, max_iter=self.max_iter, gtol=self.gtol)
+            n_iter += iterations
+            rho_hat = float(point[-1])
+            # The reported fit at ρ̂: from the joint optimum and from all the starts (the
+            # joint path from one start may stay in a local optimum of the HMM's likelihood).
+            final = RelationshipHMM(**{**self.get_params(), "redress_decay": rho_hat,
+                                       "cov_type": "oim"})
+            final._extra_start = point[:-1]
+            final.fit(panel)
+            if final.results_.loglike <= loglike + self.optimum_tol:
+                break
+            point = np.append(final.results_.theta, rho_hat)  # a better optimum at ρ̂
+        point = np.append(final.results_.theta, rho_hat)
+        information = joint.information(point)
+        cov_joint, hessian_ok = _invert_information(information)
+        if self.cov_type == "robust":
+            scores = joint.evaluate(point, scores=True).scores
+            assert scores is not None  # asked for: (p + 1, N)
+            codes, uniques = pd.factorize(data.sequences["customer_id"].to_numpy())
+            clustered = np.zeros((scores.shape[0], len(uniques)))
+            np.add.at(clustered.T, codes, scores.T)
+            g = len(uniques)
+            cov_joint = cov_joint @ (clustered @ clustered.T * g / max(g - 1, 1)) @ cov_joint
+        p = first.layout_.n_params
+        se_rho = float(np.sqrt(max(cov_joint[p, p], 0.0)))
+        results = final.results_
+        conditional_bse = {str(k): float(v) for k, v in results.bse.items()}
+        results.cov_theta = cov_joint[:p, :p]
+        results.cov_type = self.cov_type
+        results.hessian_ok = bool(results.hessian_ok and hessian_ok)
+        results.fit_seconds = time.perf_counter() - started
+        results.extra["redress"] = {
+            "kind": "stock", "decay": rho_hat, "estimated": True,
+            "method": "joint maximum likelihood (rho in theta, bounded to "
+                      f"[{RHO_MIN}, 1]; analytic gradient in rho)",
+            "se": se_rho, "conf_int_95": [rho_hat - 1.959963984540054 * se_rho,
+                                          rho_hat + 1.959963984540054 * se_rho],
+            "at_bound": bool(rho_hat <= RHO_MIN + 1e-8 or rho_hat >= 1.0 - 1e-8),
+            "cov_rho_theta": cov_joint[p, :p].tolist(),
+            "joint_converged": converged, "joint_iterations": n_iter,
+            "joint_rounds": _round + 1, "start_decay": PROFILE_START,
+            "starts_at_start_decay": first.results_.n_starts,
+            "starts_converged_at_start_decay": first.results_.n_starts_converged,
+            "bse_conditional": conditional_bse,
+            "note": "standard errors from the joint observed information of (theta, rho); "
+                    "bse_conditional: those at rho fixed at rho-hat"}
+        # results derived from cov_theta (the reported covariance) are rebuilt
+        self.results_ = dataclasses.replace(results)
+        self._set_fitted(final.spec_, final.theta_)
         return self
 
     def _fit_profiled(self, panel: pd.DataFrame) -> RelationshipHMM:

@@ -1,4 +1,4 @@
-"""A decaying redress stock with its decay estimated by profile likelihood (issue 16).
+"""A decaying redress stock with its decay ρ estimated jointly or by profile likelihood (issue 16).
 
 With ``RelationshipHMM(redress="stock")`` the complaint log-rate carries ``γ·R_it`` with the
 decaying stock ``R_it = Σ_{s<t} ρ^{t−1−s} I_is`` of the customer's earlier answered periods
@@ -6,7 +6,21 @@ decaying stock ``R_it = Σ_{s<t} ρ^{t−1−s} I_is`` of the customer's earlier
 prepare_panel`). For a fixed ρ the stock is an ordinary real-valued covariate: the likelihood,
 its analytic gradient and the observed information need nothing new.
 
-When ρ is estimated (``redress_decay="auto"`` or ``None``) it is *profiled*: for each ρ the
+When ρ is estimated (``redress_decay="auto"`` or ``None``) it is by default a parameter of the
+optimiser beside θ (:class:`JointDecay`, ``redress_decay_method="joint"``): the stock ``R_t(ρ)``
+and its derivative ``D_t = ∂R_t/∂ρ`` are recomputed at every evaluation from the answered
+history (``R_{t+1} = ρ R_t + I_t``, ``D_{t+1} = R_t + ρ D_t``,
+:func:`complaintpanel.hmm.data.answered_history`). ρ enters only the complaint log-rate, as
+``γ R_t(ρ)``, so ``∂ℓ/∂ρ = γ Σ_t D_t ∂ℓ/∂log λ_t``: the score of a complaint covariate ``D_t``
+whose coefficient is held at 0, times γ. The likelihood's own code gives it exactly
+(Fisher's identity, first-contact terms and the misclassification layer included) when ``D``
+is added as one more complaint covariate at coefficient 0, which leaves the likelihood
+unchanged bit for bit. ρ is bounded to ``[RHO_MIN, 1]`` (L-BFGS-B), and its standard error —
+with those of γ, δ and the rest — comes from the observed information of the joint vector
+``(θ, ρ)`` (central differences of the joint analytic gradient), so the other standard errors
+carry ρ's uncertainty. The 95% interval of ρ is then Wald's, ``ρ̂ ± 1.96 SE``.
+
+With ``redress_decay_method="profile"`` ρ is *profiled* instead: for each ρ the
 other parameters are maximised from the optimum at the nearest ρ already visited (chord
 Newton steps with the inverse information of the profile's first fit, :func:`chord_newton`;
 L-BFGS-B when they do not converge),
@@ -29,18 +43,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq, minimize_scalar
+from scipy.optimize import brentq, minimize, minimize_scalar
 
-from complaintpanel.hmm.data import PanelArrays, prepare_panel
-from complaintpanel.hmm.likelihood import evaluate
+from complaintpanel.hmm.data import PanelArrays, answered_history, prepare_panel
+from complaintpanel.hmm.likelihood import Evaluation, evaluate, information_from_gradient
 from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.model import ModelSpec
 
-__all__ = ["LR_CUT_95", "RHO_MIN", "DecayProfile", "chord_newton", "profile_decay"]
+__all__ = ["DERIVATIVE_COVARIATE", "LR_CUT_95", "RHO_MIN", "DecayProfile", "JointDecay",
+           "chord_newton", "profile_decay"]
 
 RHO_MIN = 0.01  # lower end of the search (ρ → 0 leaves only last period's answer)
 LR_CUT_95 = 3.841458820694124  # χ²₁ 0.95 quantile
 RHO_TOL = 5e-3  # tolerance on ρ of the search and of the interval's ends
+# Name of the stock's derivative in ρ as an extra complaint covariate (coefficient held at 0)
+DERIVATIVE_COVARIATE = "d_redress_d_decay"
 
 
 @dataclass
@@ -189,3 +206,178 @@ def profile_decay(panel: pd.DataFrame, spec: ModelSpec, theta0: np.ndarray, rho0
     profile.conf_int = (lower, upper)
     profile.censored = (lower_censored, upper_censored)
     return profile
+
+
+@dataclass(frozen=True)
+class _StockPiece:
+    """One block of sequences with what its stock is rebuilt from."""
+
+    data: PanelArrays
+    intervened: np.ndarray  # (T, N)
+    prior_sequence: np.ndarray
+    prior_exponent: np.ndarray
+    prior_weight: np.ndarray
+
+
+class JointDecay:
+    """Log-likelihood and analytic gradient of ``(θ, ρ)``: the redress decay inside θ.
+
+    Parameters
+    ----------
+    layout : ParamLayout
+        Layout of a stock specification (``redress_decay`` set to any ρ; the value is not
+        used) with ``redress`` among the complaint covariates only.
+    data : PanelArrays
+        The panel prepared with that specification.
+    panel : DataFrame
+        The panel itself (the answered periods that first contact dropped).
+    chunk_size : int
+        Sequences per block of the likelihood.
+
+    Notes
+    -----
+    The joint vector is ``θ`` of ``layout`` followed by ρ itself (bounded to
+    ``[RHO_MIN, 1]`` by :meth:`bounds`; the likelihood is smooth in ρ across 1, so central
+    differences at the bound are defined).
+    """
+
+    def __init__(self, layout: ParamLayout, data: PanelArrays, panel: pd.DataFrame, *,
+                 chunk_size: int = 4096) -> None:
+        spec = layout.spec
+        if spec.redress_decay is None or "redress" not in spec.complaint_covariates:
+            raise ValueError("the joint decay needs a stock specification with `redress` "
+                             "among the complaint covariates")
+        if "redress" in (*spec.compliment_covariates, *spec.transition_covariates,
+                         *spec.initial_covariates):
+            raise NotImplementedError("ρ in θ is implemented for `redress` in the complaint "
+                                      "rate only")
+        self.layout = layout
+        self.index = spec.complaint_covariates.index("redress")
+        augmented = dataclasses.replace(
+            spec, complaint_covariates=(*spec.complaint_covariates, DERIVATIVE_COVARIATE))
+        self.augmented_layout = ParamLayout(augmented)
+        # position of the derivative's coefficient in the augmented θ (after β_c)
+        self.position = layout.slices["beta_c"].stop
+        self.gamma_position = layout.slices["beta_c"].start + self.index
+        self.n_params = layout.n_params + 1
+        self.nobs = data.nobs
+        self.sequences = data.sequences
+        intervened, seq, exponent, weight = answered_history(panel, spec, data)
+        self.pieces: list[_StockPiece] = []
+        n = data.n_sequences
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            chunk = data if (start, stop) == (0, n) else data.take(np.arange(start, stop))
+            keep = (seq >= start) & (seq < stop)
+            self.pieces.append(_StockPiece(
+                data=chunk, intervened=intervened[:chunk.n_periods, start:stop],
+                prior_sequence=seq[keep] - start, prior_exponent=exponent[keep],
+                prior_weight=weight[keep]))
+
+    @staticmethod
+    def stock(piece: _StockPiece, rho: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the stock ``R_t(ρ)`` and its derivative ``D_t = ∂R_t/∂ρ`` of one block, (T, N).
+
+        ``R_{t+1} = ρ R_t + I_t`` and ``D_{t+1} = R_t + ρ D_t`` from the inherited stock
+        ``R_0 = Σ ρ^e I`` (``D_0 = Σ e ρ^{e−1} I``); 0 in padding.
+        """
+        mask = piece.data.mask
+        n_periods, n = mask.shape
+        stock = np.zeros((n_periods, n))
+        derivative = np.zeros((n_periods, n))
+        if piece.prior_weight.size:
+            e, w = piece.prior_exponent, piece.prior_weight
+            np.add.at(stock[0], piece.prior_sequence, w * rho ** e)
+            np.add.at(derivative[0], piece.prior_sequence,
+                      np.where(e > 0, w * e * rho ** np.maximum(e - 1, 0), 0.0))
+        for t in range(n_periods - 1):
+            derivative[t + 1] = stock[t] + rho * derivative[t]
+            stock[t + 1] = rho * stock[t] + piece.intervened[t]
+        return stock * mask, derivative * mask
+
+    def chunks(self, rho: float, *, derivative: bool = True) -> list[PanelArrays]:
+        """Return the blocks with the stock at ρ as ``redress`` (and ``D`` as a last covariate)."""
+        out = []
+        for piece in self.pieces:
+            stock, d_stock = self.stock(piece, rho)
+            x = piece.data.x_complaint.copy()
+            x[self.index] = stock
+            if derivative:
+                x = np.concatenate([x, d_stock[None]], axis=0)
+            out.append(dataclasses.replace(piece.data, x_complaint=x))
+        return out
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        """Box bounds of the joint vector: the layout's, then ``[RHO_MIN, 1]`` for ρ."""
+        return [*self.layout.bounds(), (RHO_MIN, 1.0)]
+
+    def evaluate(self, theta_joint: np.ndarray, *, gradient: bool = True,
+                 scores: bool = False) -> Evaluation:
+        """Log-likelihood (and gradient, per-sequence scores) at ``(θ, ρ)``.
+
+        Parameters
+        ----------
+        theta_joint : ndarray, shape (p + 1,)
+            θ of :attr:`layout`, then ρ.
+        gradient, scores : bool
+            As :func:`complaintpanel.hmm.likelihood.evaluate`; gradients have ``p + 1``
+            entries, ρ's last.
+
+        Returns
+        -------
+        Evaluation
+        """
+        theta_joint = np.asarray(theta_joint, dtype=float)
+        theta, rho = theta_joint[:-1], float(theta_joint[-1])
+        if not (gradient or scores):
+            return evaluate(theta, self.layout, self.chunks(rho, derivative=False),
+                            gradient=False)
+        augmented = np.insert(theta, self.position, 0.0)
+        ev = evaluate(augmented, self.augmented_layout, self.chunks(rho), gradient=gradient,
+                      scores=scores)
+        gamma = theta[self.gamma_position]
+
+        def joint(values: np.ndarray | None) -> np.ndarray | None:
+            if values is None:
+                return None
+            rest = np.delete(values, self.position, axis=0)
+            return np.concatenate([rest, gamma * values[self.position][None]], axis=0)
+
+        return Evaluation(ev.loglik, ev.loglik_seq, joint(ev.grad), joint(ev.scores))
+
+    def information(self, theta_joint: np.ndarray, step: float = 1e-4) -> np.ndarray:
+        """Observed information of ``(θ, ρ)`` by central differences of the joint gradient."""
+        return information_from_gradient(lambda t: self.evaluate(t).gradient(),
+                                         np.asarray(theta_joint, dtype=float), step)
+
+    def maximise(self, theta_joint: np.ndarray, *, max_iter: int = 2000, gtol: float = 1e-7
+                 ) -> tuple[np.ndarray, float, bool, int]:
+        """Maximise over ``(θ, ρ)`` from ``theta_joint`` with L-BFGS-B.
+
+        The objective is the negative mean log-likelihood per customer-period, as in
+        :func:`complaintpanel.hmm.estimator.optimise`.
+
+        Returns
+        -------
+        theta_joint : ndarray
+        loglike : float
+        converged : bool
+        n_iter : int
+        """
+        nobs = self.nobs
+
+        def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ev = self.evaluate(x)
+            grad = ev.gradient()
+            if not np.isfinite(ev.loglik) or not np.all(np.isfinite(grad)):
+                return 1e10, np.zeros_like(x)
+            return -ev.loglik / nobs, -grad / nobs
+
+        result = minimize(objective, np.asarray(theta_joint, dtype=float), jac=True,
+                          method="L-BFGS-B", bounds=self.bounds(),
+                          options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-14,
+                                   "gtol": gtol})
+        small_gradient = float(np.max(np.abs(result.jac))) < 100 * gtol
+        return (np.asarray(result.x), -float(result.fun) * nobs,
+                bool(result.success or small_gradient), int(result.nit))

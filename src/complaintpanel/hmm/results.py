@@ -244,6 +244,9 @@ class RelationshipHMMResults(EstimationResults):
         if not info.get("estimated"):
             return f"decaying stock, rho = {info['decay']:.3f} (fixed)"
         lower, upper = info["conf_int_95"]
+        if "se" in info:  # ρ in θ (redress_decay_method="joint")
+            return (f"decaying stock, rho-hat = {info['decay']:.3f} (SE {info['se']:.3f}), "
+                    f"95% Wald interval [{lower:.3f}, {upper:.3f}]; SEs joint with rho")
         return (f"decaying stock, rho-hat = {info['decay']:.3f}, 95% profile-likelihood "
                 f"interval [{lower:.3f}, {upper:.3f}]; other SEs conditional on rho-hat")
 
@@ -512,6 +515,9 @@ class RelationshipHMMResults(EstimationResults):
             return [f"Redress decay $\\rho$ (fixed) & \\multicolumn{{3}}{{r}}"
                     f"{{{info['decay']:.3f}}} \\\\"]
         lower, upper = info["conf_int_95"]
+        if "se" in info:  # ρ in θ (redress_decay_method="joint"): SE and Wald interval
+            return [f"Redress decay $\\hat\\rho$ & {info['decay']:.3f} & {info['se']:.3f} & "
+                    f"[{lower:.3f}, {upper:.3f}] \\\\"]
         return [f"Redress decay $\\hat\\rho$ & {info['decay']:.3f} & & "
                 f"[{lower:.3f}, {upper:.3f}] \\\\"]
 
