@@ -8,9 +8,8 @@ simulated world with complaint sd 0.6, compliment sd 0.5 and correlation 0.3.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+import pandas as pd
 import pytest
 
 from complaintpanel.config import HMMConfig, SimulateConfig
@@ -191,43 +190,61 @@ def test_config_and_estimator_refuse_other_effects() -> None:
 
 
 @pytest.fixture(scope="module")
-def recovered() -> RelationshipHMMResults:
-    """A bivariate fit on 400 customers (5 × 5 adaptive nodes; about 15 s on one core)."""
+def recovered(tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[RelationshipHMMResults, pd.DataFrame, str]:
+    """A bivariate fit by ``complaintpanel hmm`` on 400 customers, read back from hmm.json.
+
+    ``[hmm] random_intercepts = ["complaint", "compliment"]`` with 5 × 5 adaptive nodes and
+    one start (about 15 s on one core).
+    """
+    from typer.testing import CliRunner
+
+    from complaintpanel.cli import app
+    from complaintpanel.hmm.results import read_hmm_results
+
     world = simulate_world(SimulateConfig(customers=400, seed=11, complaint_re_sd=SD_C,
                                           compliment_re_sd=SD_P, re_corr=CORR))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # pseudo-inverse notes, if any
-        model = RelationshipHMM(heterogeneity="random_intercepts",
-                                random_intercepts=("complaint", "compliment"),
-                                bivariate_nodes=5, n_starts=1, random_state=0)
-        model.fit(world.states)
-    return model.results_
+    folder = tmp_path_factory.mktemp("bivariate")
+    (folder / "truth").mkdir(parents=True)
+    world.states.to_parquet(folder / "truth" / "states.parquet")
+    config = folder / "config.toml"
+    config.write_text('[hmm]\nn_starts = 1\nseed = 0\nheterogeneity = "random_intercepts"\n'
+                      'random_intercepts = ["complaint", "compliment"]\nbivariate_nodes = 5\n')
+    out = folder / "results"
+    result = CliRunner().invoke(app, ["hmm", str(folder), "--out", str(out),
+                                      "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    results = read_hmm_results(out / "hmm.json")
+    assert isinstance(results, RelationshipHMMResults)
+    return results, world.states, result.stdout
 
 
 def test_recovers_the_covariance_and_gamma(recovered) -> None:  # type: ignore[no-untyped-def]
-    """σ_c, σ_p within 3 SE of the truth (and the correlation's sign), γ within 3 SE."""
-    res = recovered
+    """σ_c, σ_p and the correlation within 3 SE of the truth, γ within 3 SE."""
+    res, _, stdout = recovered
     truth = default_params()
     for name, value in (("sigma[complaint]", SD_C), ("sigma[compliment]", SD_P),
-                        ("corr[complaint,compliment]", CORR), ("gamma", truth.gamma)):
+                        ("corr[complaint,compliment]", CORR), ("gamma", truth.gamma),
+                        ("delta", truth.delta)):
         se = float(res.bse[name])
         assert 0 < se < 0.5, name
         assert abs(res.params[name] - value) < 3 * se, (name, res.params[name], se)
-    assert res.params["corr[complaint,compliment]"] > 0
     # the standard deviations are measured well enough to tell 0.6 from 0.5 from 0
     assert res.bse["sigma[complaint]"] < 0.1 and res.bse["sigma[compliment]"] < 0.1
+    assert res.params["corr[complaint,compliment]"] > 0
+    assert "sigma[compliment]" in stdout and "corr[complaint,compliment]" in stdout
     info = res.extra["heterogeneity"]
     assert info["effects"] == ["complaint", "compliment"] and info["quadrature_points"] == 25
     # BIC counts the three extra parameters and prefers them on this world
     assert res.n_params == info["homogeneous"]["n_params"] + 3
     assert info["bic_selects"] == "random_intercepts"
     assert "compliment" in res.heterogeneity
+    assert set(res.terms.loc[["sigma[compliment]", "corr[complaint,compliment]"], "block"]
+               ) == {"heterogeneity"}
 
 
-def test_results_round_trip_keeps_the_names(recovered) -> None:  # type: ignore[no-untyped-def]
-    res = recovered
-    back = RelationshipHMMResults.from_dict(res.to_dict())
-    names = ["sigma[complaint]", "sigma[compliment]", "corr[complaint,compliment]"]
-    np.testing.assert_allclose(back.params[names], res.params[names], rtol=1e-12)
-    np.testing.assert_allclose(back.bse[names], res.bse[names], rtol=1e-10)
-    assert set(res.terms.loc[names, "block"]) == {"heterogeneity"}
+def test_fit_scores_its_own_panel(recovered) -> None:  # type: ignore[no-untyped-def]
+    """The model rebuilt from hmm.json integrates the panel back to the fit's log-likelihood."""
+    res, states, _ = recovered
+    model = RelationshipHMM.from_results(res)
+    assert model.score(states) == pytest.approx(res.loglike, abs=0.05)

@@ -1032,10 +1032,11 @@ class RelationshipHMM:
                 RandomIntercepts,
             )
             info = self.results_.extra["heterogeneity"]
-            kind = (BivariateRandomIntercepts if len(info.get("effects", ())) == 2
-                    else RandomIntercepts)
-            return kind.from_data(self.layout_, data, self.chunk_size,
-                                  n_nodes=info["quadrature_nodes"]).adapt(self.theta_).loglik
+            integrated = (BivariateRandomIntercepts if len(info.get("effects", ())) == 2
+                          else RandomIntercepts)
+            return integrated.from_data(self.layout_, data, self.chunk_size,
+                                        n_nodes=info["quadrature_nodes"]
+                                        ).adapt(self.theta_).loglik
         return evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size),
                         gradient=False).loglik
 

@@ -462,7 +462,7 @@ class RelationshipHMMResults(EstimationResults):
             symbol = {"gamma": r"\gamma", "delta": r"\delta", "eta": r"\eta",
                       "kappa": r"\kappa", "delta_fast": r"\delta_{\mathrm{fast}}",
                       "tau": r"\tau", "pi": r"\pi", "sigma": r"\sigma", "rho": r"\rho",
-                      "psi": r"\psi"}.get(base, base.replace("_", r"\_"))
+                      "psi": r"\psi", "corr": r"\mathrm{corr}"}.get(base, base.replace("_", r"\_"))
             sub = rest.rstrip("]").replace("_", r"\_")
             return f"${symbol}_{{\\mathrm{{{sub}}}}}$" if sub else f"${symbol}$"
 
