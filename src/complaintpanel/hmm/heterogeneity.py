@@ -31,6 +31,12 @@ one, does not depend on the customer and is added once.
 in σ (the normal and the nodes are symmetric), so σ̂ may come out negative and is reported
 as ``|σ̂|`` (the standard error is the same). Keeping σ = 0 inside the parameter space lets
 homogeneous panels give σ̂ ≈ 0 without an optimiser stuck at a bound.
+
+With ``effects=("complaint", "compliment")`` the intercept is bivariate,
+:class:`BivariateRandomIntercepts`: correlated shifts of the complaint and compliment log-rates,
+Cholesky-parametrised ``(l11, l21, l22)``, integrated on a product grid of adaptive
+Gauss–Hermite nodes and reported as both standard deviations and the correlation
+(:func:`bivariate_reported`).
 """
 
 from __future__ import annotations
@@ -54,11 +60,17 @@ from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 
 __all__ = [
+    "BIVARIATE_NAMES",
     "CANDIDATES",
+    "EFFECTS",
     "HETEROGENEITY",
     "SIGMA_NAME",
+    "BivariateRandomIntercepts",
     "RandomInterceptEvaluation",
     "RandomIntercepts",
+    "bivariate_reported",
+    "check_effects",
+    "cholesky_factor",
     "customer_groups",
     "evaluate_random_intercepts",
     "fit_random_intercepts",
@@ -67,8 +79,10 @@ __all__ = [
     "observed_information",
     "polish",
     "quadrature",
+    "quadrature_grid",
     "select_heterogeneity",
     "start_from_homogeneous",
+    "start_from_homogeneous_bivariate",
 ]
 
 HETEROGENEITY = ("none", "random_intercepts", "classes")
