@@ -276,6 +276,12 @@ class HMMConfig:
     # class's δ and share).
     heterogeneity: Literal["none", "random_intercepts", "classes"] = "none"
     quadrature_nodes: int = 9
+    # With random_intercepts: the log-rates with a customer intercept, ["complaint"] or
+    # ["complaint", "compliment"] (bivariate normal, Cholesky-parametrised; hmm.json reports
+    # both σ and their correlation), integrated on a product grid of bivariate_nodes² adaptive
+    # Gauss–Hermite nodes (7: 49 forward passes per evaluation, docs/hmm.md).
+    random_intercepts: tuple[str, ...] = ("complaint",)
+    bivariate_nodes: int = 7
     classes: int = 2
     # Starts of the class fit from the homogeneous optimum (class values spread 1×, 2×, …).
     class_starts: int = 2
@@ -304,8 +310,11 @@ class HMMConfig:
         if self.heterogeneity not in ("none", "random_intercepts", "classes"):
             raise ValueError("[hmm] heterogeneity must be 'none', 'random_intercepts' or "
                              f"'classes', not {self.heterogeneity!r}")
-        if self.quadrature_nodes < 1:
-            raise ValueError("[hmm] quadrature_nodes must be at least 1")
+        if self.quadrature_nodes < 1 or self.bivariate_nodes < 1:
+            raise ValueError("[hmm] quadrature_nodes and bivariate_nodes must be at least 1")
+        if tuple(self.random_intercepts) not in (("complaint",), ("complaint", "compliment")):
+            raise ValueError("[hmm] random_intercepts must be ['complaint'] or ['complaint', "
+                             f"'compliment'], not {list(self.random_intercepts)}")
         if self.classes < 1:
             raise ValueError("[hmm] classes must be at least 1")
         if self.select_customers < 0:

@@ -218,6 +218,8 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
             sentiment=settings.sentiment, validation=counts,
             reply_process=replies,
             heterogeneity=settings.heterogeneity, quadrature_nodes=settings.quadrature_nodes,
+            random_intercepts=settings.random_intercepts,
+            bivariate_nodes=settings.bivariate_nodes,
             redress=settings.redress,
             redress_decay=settings.redress_decay if settings.redress == "stock" else None,
             classes=settings.classes, class_starts=settings.class_starts,
@@ -265,7 +267,9 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
     ci = res.conf_int()
     effects = ", ".join(f"{name} {res.params[name]:+.3f} [{ci.loc[name, 'lower']:+.3f}, "
                         f"{ci.loc[name, 'upper']:+.3f}]"
-                        for name in ("gamma", "delta", "sigma[complaint]", "delta[class1]")
+                        for name in ("gamma", "delta", "sigma[complaint]",
+                                     "sigma[compliment]", "corr[complaint,compliment]",
+                                     "delta[class1]")
                         if name in res.params.index)
     if "heterogeneity" in res.extra:
         effects += f"; BIC selects {res.extra['heterogeneity']['bic_selects']}"

@@ -478,6 +478,15 @@ class RelationshipHMM:
         and policies without a class use class 0's parameters.
     quadrature_nodes : int
         Gauss–Hermite nodes of the random intercept.
+    random_intercepts : tuple of str
+        The log-rates with a random intercept: ``("complaint",)`` (default) or
+        ``("complaint", "compliment")``, a bivariate normal intercept, Cholesky-parametrised,
+        integrated on a product grid of ``bivariate_nodes²`` adaptive Gauss–Hermite nodes
+        (:class:`~complaintpanel.hmm.heterogeneity.BivariateRandomIntercepts`); the results
+        report ``sigma[complaint]``, ``sigma[compliment]`` and
+        ``corr[complaint,compliment]``.
+    bivariate_nodes : int
+        Gauss–Hermite nodes per dimension of the bivariate intercept (7: 49 forward passes).
     redress : {"binary", "stock"}
         The redress history ``redress`` in the complaint rate: ``"binary"`` (a complaint was
         answered in an earlier period; default) or ``"stock"``, the decaying stock
@@ -523,6 +532,7 @@ class RelationshipHMM:
                  misclassification: np.ndarray | None = None,
                  naive_start: bool = True, reply_process: bool = False,
                  heterogeneity: str = "none", quadrature_nodes: int = 9,
+                 random_intercepts: Sequence[str] = ("complaint",), bivariate_nodes: int = 7,
                  classes: int = 2, class_blocks: Sequence[str] = ("delta",),
                  class_starts: int = 2,
                  redress: str = "binary", redress_decay: float | str | None = None,
@@ -554,6 +564,8 @@ class RelationshipHMM:
         self.reply_process = reply_process
         self.heterogeneity = heterogeneity
         self.quadrature_nodes = quadrature_nodes
+        self.random_intercepts = tuple(random_intercepts)
+        self.bivariate_nodes = bivariate_nodes
         self.classes = classes
         self.class_blocks = tuple(class_blocks)
         self.class_starts = class_starts
@@ -570,9 +582,9 @@ class RelationshipHMM:
             "sentiment", "reply_model", "first_contact_truncation", "n_starts",
             "random_state", "max_iter", "gtol", "cov_type", "n_boot", "n_jobs", "chunk_size",
             "optimum_tol", "warm_start_size", "neutral", "validation", "misclassification",
-            "naive_start", "reply_process", "heterogeneity", "quadrature_nodes", "classes",
-            "class_blocks", "class_starts", "redress", "redress_decay",
-            "redress_decay_method")}
+            "naive_start", "reply_process", "heterogeneity", "quadrature_nodes",
+            "random_intercepts", "bivariate_nodes", "classes", "class_blocks", "class_starts",
+            "redress", "redress_decay", "redress_decay_method")}
 
     def _estimates_decay(self) -> bool:
         """Whether ρ of the redress stock is estimated (profiled) rather than fixed."""
@@ -667,6 +679,9 @@ class RelationshipHMM:
                              "process (reply_process=True); fit one or the other")
         if self.heterogeneity == "classes" and self.classes < 1:
             raise ValueError("classes must be at least 1")
+        if self.heterogeneity == "random_intercepts":
+            from complaintpanel.hmm.heterogeneity import check_effects
+            check_effects(self.random_intercepts)
         if self.validation is not None and self.cov_type != "oim":
             raise ValueError("with a validation sample only cov_type='oim' carries the "
                              "uncertainty of M (the sandwich and the customer bootstrap "
@@ -754,9 +769,11 @@ class RelationshipHMM:
                                               "estimated": False}
         if self.heterogeneity == "random_intercepts":
             from complaintpanel.hmm.heterogeneity import fit_random_intercepts
+            bivariate = len(self.random_intercepts) == 2
             self.results_ = fit_random_intercepts(
-                self.results_, data, chunks, n_nodes=self.quadrature_nodes,
-                max_iter=self.max_iter, gtol=self.gtol)
+                self.results_, data, chunks,
+                n_nodes=self.bivariate_nodes if bivariate else self.quadrature_nodes,
+                max_iter=self.max_iter, gtol=self.gtol, effects=self.random_intercepts)
             theta = self.results_.theta
         elif self.heterogeneity == "classes":
             from complaintpanel.hmm.classes import fit_classes
@@ -1107,10 +1124,16 @@ class RelationshipHMM:
         if kind == "classes":
             return self._latent_classes(data).evaluate(self.theta_, gradient=False).loglik
         if self.theta_.size > self.layout_.n_params:  # random intercepts
-            from complaintpanel.hmm.heterogeneity import RandomIntercepts
-            nodes = self.results_.extra["heterogeneity"]["quadrature_nodes"]
-            return RandomIntercepts.from_data(self.layout_, data, self.chunk_size,
-                                              n_nodes=nodes).adapt(self.theta_).loglik
+            from complaintpanel.hmm.heterogeneity import (
+                BivariateRandomIntercepts,
+                RandomIntercepts,
+            )
+            info = self.results_.extra["heterogeneity"]
+            integrated = (BivariateRandomIntercepts if len(info.get("effects", ())) == 2
+                          else RandomIntercepts)
+            return integrated.from_data(self.layout_, data, self.chunk_size,
+                                        n_nodes=info["quadrature_nodes"]
+                                        ).adapt(self.theta_).loglik
         return evaluate(self.theta_, self.layout_, data.chunks(self.chunk_size),
                         gradient=False).loglik
 

@@ -31,6 +31,12 @@ one, does not depend on the customer and is added once.
 in σ (the normal and the nodes are symmetric), so σ̂ may come out negative and is reported
 as ``|σ̂|`` (the standard error is the same). Keeping σ = 0 inside the parameter space lets
 homogeneous panels give σ̂ ≈ 0 without an optimiser stuck at a bound.
+
+With ``effects=("complaint", "compliment")`` the intercept is bivariate,
+:class:`BivariateRandomIntercepts`: correlated shifts of the complaint and compliment log-rates,
+Cholesky-parametrised ``(l11, l21, l22)``, integrated on a product grid of adaptive
+Gauss–Hermite nodes and reported as both standard deviations and the correlation
+(:func:`bivariate_reported`).
 """
 
 from __future__ import annotations
@@ -54,11 +60,17 @@ from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 
 __all__ = [
+    "BIVARIATE_NAMES",
     "CANDIDATES",
+    "EFFECTS",
     "HETEROGENEITY",
     "SIGMA_NAME",
+    "BivariateRandomIntercepts",
     "RandomInterceptEvaluation",
     "RandomIntercepts",
+    "bivariate_reported",
+    "check_effects",
+    "cholesky_factor",
     "customer_groups",
     "evaluate_random_intercepts",
     "fit_random_intercepts",
@@ -67,8 +79,10 @@ __all__ = [
     "observed_information",
     "polish",
     "quadrature",
+    "quadrature_grid",
     "select_heterogeneity",
     "start_from_homogeneous",
+    "start_from_homogeneous_bivariate",
 ]
 
 HETEROGENEITY = ("none", "random_intercepts", "classes")
@@ -321,6 +335,266 @@ class RandomIntercepts:
         self.sd = np.ones(self.n_groups)
 
 
+# ------------------------------------------------------------------- bivariate intercepts
+EFFECTS = ("complaint", "compliment")  # log-rates that can carry a customer random intercept
+BIVARIATE_NAMES = ("sigma[complaint]", "sigma[compliment]", "corr[complaint,compliment]")
+CHOLESKY_START = (SIGMA_START, 0.0, SIGMA_START)  # (l11, l21, l22) from the homogeneous optimum
+
+
+def check_effects(effects: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Validate the log-rates with a random intercept: ``("complaint",)`` or both."""
+    effects = tuple(effects)
+    if effects not in (("complaint",), EFFECTS):
+        raise ValueError("random_intercepts must be ['complaint'] or ['complaint', "
+                         f"'compliment'], not {list(effects)}")
+    return effects
+
+
+def cholesky_factor(chol: np.ndarray) -> np.ndarray:
+    """Lower-triangular ``L`` from ``(l11, l21, l22)``; the effects are ``b = L z``."""
+    l11, l21, l22 = (float(v) for v in chol)
+    return np.array([[l11, 0.0], [l21, l22]])
+
+
+def bivariate_reported(chol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(σ_c, σ_p, ρ)`` from the Cholesky elements, and their Jacobian (delta method).
+
+    ``Σ = L L'``: ``σ_c = |l11|``, ``σ_p = √(l21² + l22²)``, ``ρ = sign(l11)·l21 / σ_p``. The
+    likelihood is unchanged by flipping the sign of a column of ``L`` (``z_k → −z_k``), so the
+    signs of ``l11`` and ``l22`` are not identified and the reported values do not depend on
+    them.
+
+    Parameters
+    ----------
+    chol : ndarray, shape (3,)
+        ``(l11, l21, l22)``.
+
+    Returns
+    -------
+    values : ndarray, shape (3,)
+    jacobian : ndarray, shape (3, 3)
+        ``∂(σ_c, σ_p, ρ) / ∂(l11, l21, l22)``.
+    """
+    l11, l21, l22 = (float(v) for v in chol)
+    sign = -1.0 if l11 < 0 else 1.0
+    sd_p = float(np.hypot(l21, l22))
+    values = np.array([abs(l11), sd_p, sign * l21 / sd_p if sd_p > 0 else 0.0])
+    jacobian = np.zeros((3, 3))
+    jacobian[0, 0] = sign
+    if sd_p > 0:
+        jacobian[1, 1:] = (l21 / sd_p, l22 / sd_p)
+        jacobian[2, 1:] = (sign * l22**2 / sd_p**3, -sign * l21 * l22 / sd_p**3)
+    return values, jacobian
+
+
+def quadrature_grid(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Product Gauss–Hermite grid for a standard bivariate normal.
+
+    Returns
+    -------
+    nodes : ndarray, shape (n_nodes², 2)
+    weights : ndarray, shape (n_nodes²,)
+        ``Σ_q w_q f(z_q) ≈ E f(Z)``, ``Z ~ Normal(0, I₂)``; the weights sum to one.
+    """
+    z, w = quadrature(n_nodes)
+    first, second = np.meshgrid(z, z, indexing="ij")
+    nodes = np.column_stack([first.ravel(), second.ravel()])
+    weights = np.outer(w, w).ravel()
+    return nodes, weights
+
+
+class BivariateRandomIntercepts:
+    """Correlated random intercepts in the complaint and compliment log-rates (issue 16).
+
+    Customer *i* carries ``b_i = L z_i``, ``z_i ~ Normal(0, I₂)``, ``L`` lower triangular
+    with elements ``(l11, l21, l22)`` (the last three entries of the optimiser's vector):
+    the complaint log-rates of every state and period shift by ``b_i1 = l11 z_i1`` and the
+    compliment log-rates by ``b_i2 = l21 z_i1 + l22 z_i2``, so ``Var b = Σ = L L'``. The
+    customer's likelihood is integrated over ``z`` by a product Gauss–Hermite grid
+    (:func:`quadrature_grid`, ``n_nodes²`` forward passes), adapted to each customer's
+    posterior as in :class:`RandomIntercepts`: her nodes are ``v_iq = μ_i + C_i z_q`` with
+    ``μ_i`` her posterior mean of ``z`` and ``C_i`` the Cholesky factor of its posterior
+    covariance, weights ``w_q |det C_i| φ₂(v_iq) / φ₂(z_q)``. The posterior of ``z`` is in
+    general correlated (the compliment data inform ``l21 z_1 + l22 z_2``), hence the full
+    factor rather than per-axis scales.
+
+    Both shifts enter as offsets (an extra complaint and an extra compliment covariate with
+    coefficient fixed at 1). The gradient follows from the homogeneous per-customer scores at
+    each node: with ``g_c = ∂ log L_i(θ_q)/∂θ_{a_0}`` (a common shift of the complaint
+    log-rates) and ``g_p = Σ_k ∂ log L_i(θ_q)/∂c_k`` (of the compliment log-rates),
+
+        ∂ log L_i/∂l11 = Σ_q π_iq v_iq1 g_c,  ∂/∂l21 = Σ_q π_iq v_iq1 g_p,
+        ∂/∂l22 = Σ_q π_iq v_iq2 g_p.
+
+    Parameters
+    ----------
+    layout : ParamLayout
+        Layout of the homogeneous model.
+    chunks : list of PanelArrays
+        The panel in blocks of sequences (in order).
+    codes : ndarray of int, shape (N,)
+        Customer of each sequence (:func:`customer_groups`).
+    n_groups : int
+    n_nodes : int
+        Gauss–Hermite nodes per dimension (``n_nodes²`` in all).
+    adaptive : bool
+        Adapt the nodes to each customer's posterior (:meth:`adapt`).
+    """
+
+    OFFSET = RandomIntercepts.OFFSET
+    N_EXTRA = 3
+
+    def __init__(self, layout: ParamLayout, chunks: list[PanelArrays], codes: np.ndarray,
+                 n_groups: int, n_nodes: int = 7, adaptive: bool = True) -> None:
+        self.layout = layout
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.n_groups = int(n_groups)
+        self.n_nodes = int(n_nodes)
+        self.adaptive = adaptive
+        self.nodes, self.weights = quadrature_grid(n_nodes)
+        spec = layout.spec
+        self._spec = dataclasses.replace(
+            spec, complaint_covariates=(*spec.complaint_covariates, self.OFFSET),
+            compliment_covariates=(*spec.compliment_covariates, self.OFFSET))
+        self._layout = ParamLayout(self._spec)
+        self._offsets = (self._layout.slices["beta_c"].stop - 1,
+                         self._layout.slices["beta_p"].stop - 1)
+        # where the two fixed coefficients go in θ (np.insert positions in the short vector)
+        self._insert_at = [layout.slices["beta_c"].stop, layout.slices["beta_p"].stop]
+        zeros = [np.zeros((1, *chunk.mask.shape)) for chunk in chunks]
+        self._chunks = [dataclasses.replace(
+            chunk, x_complaint=np.concatenate([chunk.x_complaint, zero]),
+            x_compliment=np.concatenate([chunk.x_compliment, zero.copy()]))
+            for chunk, zero in zip(chunks, zeros, strict=True)]
+        bounds = np.cumsum([0] + [chunk.n_sequences for chunk in chunks])
+        self._ranges = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+        if bounds[-1] != self.codes.size:
+            raise ValueError("codes must have one entry per sequence of the chunks")
+        self.reset()
+
+    @classmethod
+    def from_data(cls, layout: ParamLayout, data: PanelArrays, chunk_size: int = 4096,
+                  **kwargs: Any) -> BivariateRandomIntercepts:
+        """Build from a prepared panel (customers from its ``sequences``)."""
+        codes, n_groups = customer_groups(data)
+        return cls(layout, data.chunks(chunk_size), codes, n_groups, **kwargs)
+
+    @property
+    def n_params(self) -> int:
+        """Length of ``(θ, l11, l21, l22)``."""
+        return self.layout.n_params + self.N_EXTRA
+
+    def reset(self) -> None:
+        """Back to plain Gauss–Hermite (``μ = 0, C = I``)."""
+        self.mean = np.zeros((self.n_groups, 2))
+        self.chol = np.broadcast_to(np.eye(2), (self.n_groups, 2, 2)).copy()
+
+    def _set_offsets(self, shift_c: np.ndarray, shift_p: np.ndarray) -> None:
+        """Write each sequence's complaint and compliment log-rate shifts (by customer)."""
+        per_c, per_p = shift_c[self.codes], shift_p[self.codes]
+        for chunk, (lo, hi) in zip(self._chunks, self._ranges, strict=True):
+            chunk.x_complaint[-1] = per_c[None, lo:hi] * chunk.mask
+            chunk.x_compliment[-1] = per_p[None, lo:hi] * chunk.mask
+
+    def node_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each customer's nodes ``v_iq`` (Q, G, 2) and log weights (Q, G)."""
+        v = self.mean[None, :, :] + np.einsum("gde,qe->qgd", self.chol, self.nodes)
+        log_det = np.log(np.abs(self.chol[:, 0, 0] * self.chol[:, 1, 1]))
+        log_weight = (np.log(self.weights)[:, None] + log_det[None, :]
+                      + ((self.nodes**2).sum(axis=1)[:, None] - (v**2).sum(axis=2)) / 2)
+        return v, log_weight
+
+    def evaluate(self, theta: np.ndarray, *, gradient: bool = True,
+                 scores: bool = False) -> RandomInterceptEvaluation:
+        """Log-likelihood (and gradient) at ``(θ, l11, l21, l22)`` with the current nodes.
+
+        Returns
+        -------
+        RandomInterceptEvaluation
+            ``node_posterior`` has shape (Q, G); ``effect_mean`` (G, 2) is each customer's
+            posterior mean of ``z`` and ``effect_sd`` (G, 2, 2) its posterior covariance.
+        """
+        theta = np.asarray(theta, dtype=float)
+        p = self.layout.n_params
+        if theta.size != p + self.N_EXTRA:
+            raise ValueError(f"expected {p + self.N_EXTRA} parameters (θ, l11, l21, l22), "
+                             f"got {theta.size}")
+        l11, l21, l22 = theta[p:]
+        augmented = np.insert(theta[:p], self._insert_at, 1.0)
+        a0 = self.layout.slices["a"].start
+        c_block = self.layout.slices["c"]
+        need_grad = gradient or scores
+        n_q, n_g = self.nodes.shape[0], self.n_groups
+        v, log_joint = self.node_positions()
+        shift_c = l11 * v[..., 0]
+        shift_p = l21 * v[..., 0] + l22 * v[..., 1]
+        node_scores = np.empty((n_q, p, n_g)) if need_grad else None
+        validation_loglik = 0.0
+        validation_grad = np.zeros(p)
+        keep = np.delete(np.arange(self._layout.n_params), self._offsets)
+        for q in range(n_q):
+            self._set_offsets(shift_c[q], shift_p[q])
+            ev = evaluate(augmented, self._layout, self._chunks, gradient=False,
+                          scores=need_grad)
+            log_joint[q] += _sum_by_group(ev.loglik_seq, self.codes, n_g)
+            if q == 0:
+                validation_loglik = ev.loglik - float(ev.loglik_seq.sum())
+            if node_scores is not None:
+                assert ev.scores is not None and ev.grad is not None  # asked for
+                node_scores[q] = _sum_by_group(ev.scores[keep], self.codes, n_g)
+                if q == 0:
+                    validation_grad = (ev.grad - ev.scores.sum(axis=1))[keep]
+        loglik_customer = logsumexp(log_joint, axis=0)
+        posterior = np.exp(log_joint - loglik_customer[None, :])
+        mean = np.einsum("qg,qgd->gd", posterior, v)
+        centred = v - mean[None]
+        cov = np.einsum("qg,qgd,qge->gde", posterior, centred, centred)
+        total = float(loglik_customer.sum()) + validation_loglik
+        if node_scores is None:
+            return RandomInterceptEvaluation(total, loglik_customer, None, None, posterior,
+                                             mean, cov)
+        g_c = node_scores[:, a0]
+        g_p = node_scores[:, c_block].sum(axis=1)
+        per_customer = np.empty((p + self.N_EXTRA, n_g))
+        per_customer[:p] = np.einsum("qg,qpg->pg", posterior, node_scores)
+        per_customer[p] = np.einsum("qg,qg,qg->g", posterior, v[..., 0], g_c)
+        per_customer[p + 1] = np.einsum("qg,qg,qg->g", posterior, v[..., 0], g_p)
+        per_customer[p + 2] = np.einsum("qg,qg,qg->g", posterior, v[..., 1], g_p)
+        grad = per_customer.sum(axis=1)
+        grad[:p] += validation_grad
+        return RandomInterceptEvaluation(total, loglik_customer, grad,
+                                         per_customer if scores else None, posterior, mean,
+                                         cov)
+
+    def adapt(self, theta: np.ndarray, max_iter: int = 20, tol: float = 1e-4
+              ) -> RandomInterceptEvaluation:
+        """Move each customer's nodes to her posterior of ``z`` at ``θ``.
+
+        Iterates ``μ_i, C_i ←`` the quadrature's posterior mean and the Cholesky factor of its
+        covariance (eigenvalues floored at 1e-6, i.e. a standard deviation of 1e-3, as in
+        the univariate case) until they move less than ``tol`` (no-op when
+        ``adaptive=False``).
+        """
+        ev = self.evaluate(theta, gradient=False)
+        if not self.adaptive:
+            return ev
+        for _ in range(max_iter):
+            values, vectors = np.linalg.eigh(ev.effect_sd)
+            floored = np.einsum("gij,gj,gkj->gik", vectors, np.maximum(values, 1e-6), vectors)
+            chol = np.linalg.cholesky(floored)
+            change = max(float(np.max(np.abs(ev.effect_mean - self.mean))),
+                         float(np.max(np.abs(chol - self.chol))))
+            self.mean, self.chol = ev.effect_mean, chol
+            ev = self.evaluate(theta, gradient=False)
+            if change < tol:
+                break
+        return ev
+
+
+# the two integrated likelihoods share the fitting functions below
+Integrated = RandomIntercepts | BivariateRandomIntercepts
+
+
 def evaluate_random_intercepts(theta: np.ndarray, layout: ParamLayout,
                                chunks: list[PanelArrays], codes: np.ndarray, n_groups: int,
                                n_nodes: int = 9, *, gradient: bool = True,
@@ -350,7 +624,7 @@ def evaluate_random_intercepts(theta: np.ndarray, layout: ParamLayout,
 
 
 # ---------------------------------------------------------------------------------- fitting
-def _objective(model: RandomIntercepts, nobs: int
+def _objective(model: Integrated, nobs: int
                ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     """Negative mean log-likelihood and its gradient at fixed node placement."""
 
@@ -365,11 +639,12 @@ def _objective(model: RandomIntercepts, nobs: int
     return objective
 
 
-def _bounds(model: RandomIntercepts) -> list[tuple[float | None, float | None]]:
-    return [*model.layout.bounds(), (-5.0, 5.0)]
+def _bounds(model: Integrated) -> list[tuple[float | None, float | None]]:
+    return [*model.layout.bounds(),
+            *[(-5.0, 5.0)] * (model.n_params - model.layout.n_params)]
 
 
-def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
+def _optimise(theta0: np.ndarray, model: Integrated, nobs: int, *,
               max_iter: int, gtol: float) -> tuple[np.ndarray, StartReport]:
     """L-BFGS-B on the negative mean log-likelihood at fixed node placement."""
     started = time.perf_counter()
@@ -385,7 +660,7 @@ def _optimise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *,
     return np.asarray(result.x), report
 
 
-def polish(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: int = 2000,
+def polish(theta0: np.ndarray, model: Integrated, nobs: int, *, max_iter: int = 2000,
            gtol: float = 1e-7) -> tuple[np.ndarray, StartReport]:
     """BFGS at fixed node placement, its inverse Hessian started at the inverse OPG.
 
@@ -421,7 +696,7 @@ def polish(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: 
 OPTIMISERS = ("polish", "lbfgsb")
 
 
-def maximise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter: int = 2000,
+def maximise(theta0: np.ndarray, model: Integrated, nobs: int, *, max_iter: int = 2000,
              gtol: float = 1e-7, max_rounds: int = 6, tol: float = 1e-2,
              round_gtol: float = 1e-4, optimiser: str = "polish"
              ) -> tuple[np.ndarray, StartReport, int]:
@@ -491,7 +766,7 @@ def maximise(theta0: np.ndarray, model: RandomIntercepts, nobs: int, *, max_iter
     return theta, report, rounds
 
 
-def observed_information(theta: np.ndarray, model: RandomIntercepts, step: float = 1e-4,
+def observed_information(theta: np.ndarray, model: Integrated, step: float = 1e-4,
                          scheme: str = "central") -> np.ndarray:
     """``−∂²ℓ/∂θ∂θ'`` by finite differences of the analytic gradient (nodes fixed).
 
@@ -500,6 +775,21 @@ def observed_information(theta: np.ndarray, model: RandomIntercepts, step: float
     """
     return information_from_gradient(lambda t: model.evaluate(t).gradient(), theta, step,
                                      scheme)
+
+
+def start_from_homogeneous_bivariate(theta: np.ndarray, layout: ParamLayout,
+                                     chol: tuple[float, float, float] = CHOLESKY_START
+                                     ) -> np.ndarray:
+    """Start vector ``(θ, l11, l21, l22)`` from the homogeneous optimum.
+
+    As :func:`start_from_homogeneous`, the complaint log-rates move down by ``σ_c²/2`` and
+    the compliment log-rates by ``σ_p²/2``, keeping the mean rates over customers.
+    """
+    start = np.append(np.asarray(theta, dtype=float)[:layout.n_params], chol)
+    values, _ = bivariate_reported(np.asarray(chol, dtype=float))
+    start[layout.slices["a"].start] -= values[0] ** 2 / 2
+    start[layout.slices["c"]] -= values[1] ** 2 / 2
+    return start
 
 
 def start_from_homogeneous(theta: np.ndarray, layout: ParamLayout,
@@ -518,7 +808,8 @@ def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays
                           chunks: list[PanelArrays], *, n_nodes: int = 9,
                           max_iter: int = 2000, gtol: float = 1e-7,
                           sigma_start: float = SIGMA_START, adaptive: bool = True,
-                          optimiser: str = "polish", information: str = "forward"
+                          optimiser: str = "polish", information: str = "forward",
+                          effects: tuple[str, ...] = ("complaint",)
                           ) -> RelationshipHMMResults:
     """Fit the random-intercept model from a homogeneous fit's optimum.
 
@@ -535,10 +826,10 @@ def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays
     chunks : list of PanelArrays
         ``data`` in blocks, in order.
     n_nodes : int
-        Gauss–Hermite nodes.
+        Gauss–Hermite nodes (per dimension with two effects: ``n_nodes²`` in all).
     max_iter, gtol : see :class:`~complaintpanel.hmm.RelationshipHMM`.
     sigma_start : float
-        Start value of σ.
+        Start value of σ (of ``l11`` and ``l22``, with ``l21 = 0``, with two effects).
     adaptive : bool
         Adaptive Gauss–Hermite quadrature (:class:`RandomIntercepts`).
     optimiser : {"polish", "lbfgsb"}
@@ -548,6 +839,11 @@ def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays
         Finite differences of the analytic gradient for the observed information:
         ``"forward"`` (default; ``p + 2`` gradients, step 1e-6) or ``"central"``
         (``2(p + 1)`` gradients, step 1e-4).
+    effects : tuple of str
+        ``("complaint",)`` (default): :class:`RandomIntercepts`; ``("complaint",
+        "compliment")``: :class:`BivariateRandomIntercepts`, whose Cholesky elements
+        ``(l11, l21, l22)`` end ``theta`` and are reported as ``sigma[complaint]``,
+        ``sigma[compliment]`` and ``corr[complaint,compliment]`` (delta-method SEs).
 
     Returns
     -------
@@ -560,8 +856,16 @@ def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays
     started = time.perf_counter()
     layout = ParamLayout(homogeneous.spec)
     codes, n_groups = customer_groups(data)
-    model = RandomIntercepts(layout, chunks, codes, n_groups, n_nodes, adaptive=adaptive)
-    theta0 = start_from_homogeneous(homogeneous.theta, layout, sigma_start)
+    effects = check_effects(effects)
+    model: Integrated
+    if effects == EFFECTS:
+        model = BivariateRandomIntercepts(layout, chunks, codes, n_groups, n_nodes,
+                                          adaptive=adaptive)
+        theta0 = start_from_homogeneous_bivariate(homogeneous.theta, layout,
+                                                  (sigma_start, 0.0, sigma_start))
+    else:
+        model = RandomIntercepts(layout, chunks, codes, n_groups, n_nodes, adaptive=adaptive)
+        theta0 = start_from_homogeneous(homogeneous.theta, layout, sigma_start)
     if information not in ("forward", "central"):
         raise ValueError(f"information must be 'forward' or 'central', not {information!r}")
     theta, report, rounds = maximise(theta0, model, data.nobs, max_iter=max_iter, gtol=gtol,
@@ -589,6 +893,9 @@ def fit_random_intercepts(homogeneous: RelationshipHMMResults, data: PanelArrays
         },
         "random_intercepts_seconds": time.perf_counter() - started,
     }
+    if effects == EFFECTS:  # the univariate record stays as it was
+        extra["heterogeneity"]["effects"] = list(effects)
+        extra["heterogeneity"]["quadrature_points"] = n_nodes**2
     results = RelationshipHMMResults(
         spec=homogeneous.spec, theta=theta, cov_theta=cov_theta, loglike=report.loglike,
         nobs=homogeneous.nobs, n_sequences=homogeneous.n_sequences,

@@ -37,11 +37,17 @@ EFFECT_LABELS: dict[str, str] = {
     "kappa": "unanswered complaint → state",
     "delta_fast": "fast reply (extra) → better state",
     "sigma[complaint]": "customers differ (sd of the complaint random intercept)",
+    "sigma[compliment]": "customers differ (sd of the compliment random intercept)",
+    "corr[complaint,compliment]": "correlation of the two random intercepts",
 }
 
 # Parameters after the homogeneous model's vector in ``theta``, in order (issue 16: the
-# standard deviation of the customers' random intercept in the complaint log-rate).
+# standard deviation of the customers' random intercept in the complaint log-rate; with a
+# bivariate intercept, the Cholesky elements (l11, l21, l22) reported as both standard
+# deviations and the correlation).
 RANDOM_EFFECT_NAMES: tuple[str, ...] = ("sigma[complaint]",)
+BIVARIATE_EFFECT_NAMES: tuple[str, ...] = (
+    "sigma[complaint]", "sigma[compliment]", "corr[complaint,compliment]")
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,11 @@ class RelationshipHMMResults(EstimationResults):
         if info.get("kind") == "classes":
             extra_names, extra_values, extra_jac = _class_reported(
                 self.theta, p, tuple(info["class_blocks"]), int(info["classes"]))
+        elif n_extra and len(info.get("effects", ())) == 2:
+            from complaintpanel.hmm.heterogeneity import bivariate_reported
+            extra_names = list(BIVARIATE_EFFECT_NAMES)
+            extra_values, chol_jac = bivariate_reported(self.theta[p:])
+            extra_jac = np.hstack([np.zeros((n_extra, p)), chol_jac])
         elif n_extra:
             sigma = self.theta[p:]
             extra_names = [RANDOM_EFFECT_NAMES[i] for i in range(n_extra)]
@@ -204,7 +215,7 @@ class RelationshipHMMResults(EstimationResults):
         table = self.model_params().reported_terms().drop(columns="value")
         extra = [name for name in self.params.index if name not in table.index]
         if extra:  # the misclassification matrix M[true, label] of the correction, σ
-            blocks = ["heterogeneity" if name in RANDOM_EFFECT_NAMES or "[class" in name
+            blocks = ["heterogeneity" if name in BIVARIATE_EFFECT_NAMES or "[class" in name
                       else "M" for name in extra]
             table = pd.concat([table, pd.DataFrame({"block": blocks}, index=extra)]).reindex(
                 columns=table.columns)
@@ -263,6 +274,11 @@ class RelationshipHMMResults(EstimationResults):
                     f"(class 0 = parameters without a class suffix); BIC {self.bic:.1f} vs "
                     f"homogeneous {homogeneous_bic:.1f} selects {chosen}")
         chosen = "random intercepts" if self.bic < homogeneous_bic else "homogeneous"
+        if len(info.get("effects", ())) == 2:
+            n = info["quadrature_nodes"]
+            return (f"correlated random intercepts in the complaint and compliment log-rates "
+                    f"({n}x{n} Gauss-Hermite nodes); BIC {self.bic:.1f} vs homogeneous "
+                    f"{homogeneous_bic:.1f} selects {chosen}")
         return (f"random intercept in the complaint log-rate ({info['quadrature_nodes']} "
                 f"Gauss-Hermite nodes); BIC {self.bic:.1f} vs homogeneous "
                 f"{homogeneous_bic:.1f} selects {chosen}")
@@ -477,7 +493,7 @@ class RelationshipHMMResults(EstimationResults):
             symbol = {"gamma": r"\gamma", "delta": r"\delta", "eta": r"\eta",
                       "kappa": r"\kappa", "delta_fast": r"\delta_{\mathrm{fast}}",
                       "tau": r"\tau", "pi": r"\pi", "sigma": r"\sigma", "rho": r"\rho",
-                      "psi": r"\psi"}.get(base, base.replace("_", r"\_"))
+                      "psi": r"\psi", "corr": r"\mathrm{corr}"}.get(base, base.replace("_", r"\_"))
             sub = rest.rstrip("]").replace("_", r"\_")
             return f"${symbol}_{{\\mathrm{{{sub}}}}}$" if sub else f"${symbol}$"
 
