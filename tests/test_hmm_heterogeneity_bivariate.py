@@ -248,3 +248,21 @@ def test_fit_scores_its_own_panel(recovered) -> None:  # type: ignore[no-untyped
     res, states, _ = recovered
     model = RelationshipHMM.from_results(res)
     assert model.score(states) == pytest.approx(res.loglike, abs=0.05)
+
+
+def test_policies_run_on_a_bivariate_fit(recovered) -> None:  # type: ignore[no-untyped-def]
+    """Policies take the bivariate fit: each observed customer's (z_1, z_2) nodes and posterior.
+
+    The draw itself (b = L z, Var b = L L') has its known-answer test in test_policy.py.
+    """
+    from complaintpanel.hmm.policy import customer_heterogeneity, simulate_policies
+
+    res, states, _ = recovered
+    model = RelationshipHMM.from_results(res)
+    frame = model.model_frame(states)
+    hetero = customer_heterogeneity(res, model, states, frame)
+    assert hetero is not None and hetero.support.shape[2] == 2
+    out = simulate_policies(res, states, policies=("none", "all"), horizon=4, n_paths=2,
+                            n_draws=2, random_state=0)
+    totals = out.total("observed", "all", "compliments")
+    assert np.isfinite(totals["estimate"]) and totals["estimate"] > 0

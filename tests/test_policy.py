@@ -428,3 +428,28 @@ def test_observed_customers_draw_from_their_posterior():
     _, delta = classes.draw(theta, cohort, n_paths=1, seed=1)
     share = 1 / (1 + np.exp(0.3))
     assert abs(np.mean(delta == 0.4) - share) < 4 * np.sqrt(share * (1 - share) / 5000)
+
+
+def test_bivariate_intercepts_draw_b_equal_l_z():
+    """Complaint and compliment intercepts: b = L z, observed z from the posterior node."""
+    from complaintpanel.hmm.policy import CustomerHeterogeneity
+
+    population = Population("observed", np.array([0, 1, 0]), np.zeros(3), {}, 2)
+    group = np.array([0, 0, 1])
+    support = np.array([[[-1.0, 0.2], [0.5, -0.4]],   # node 0: z of customers 0, 1
+                        [[2.0, 1.0], [0.7, 0.3]]])    # node 1
+    posterior = np.array([[0.0, 1.0], [1.0, 0.0]])  # customer 0 on node 1, customer 1 on 0
+    p = 3
+    l11, l21, l22 = 0.6, 0.15, 0.4
+    theta = np.array([0.0, 0.0, 0.0, l11, l21, l22])
+    ri = CustomerHeterogeneity("random_intercepts", p, group, support, posterior)
+    effect, delta = ri.draw(theta, population, n_paths=2, seed=1)
+    assert delta is None
+    z = np.array([[2.0, 1.0], [2.0, 1.0], [0.5, -0.4]] * 2)
+    np.testing.assert_allclose(effect[:, 0], l11 * z[:, 0])
+    np.testing.assert_allclose(effect[:, 1], l21 * z[:, 0] + l22 * z[:, 1])
+    # new customers: Var b = L L'
+    cohort = Population("cohort", np.zeros(20000, dtype=np.int64), np.zeros(20000), None, 2)
+    effect, _ = ri.draw(theta, cohort, n_paths=1, seed=2)
+    expected = np.array([[l11**2, l11 * l21], [l11 * l21, l21**2 + l22**2]])
+    np.testing.assert_allclose(np.cov(effect.T), expected, atol=0.01)

@@ -238,8 +238,10 @@ class CustomerHeterogeneity:
         Length of the homogeneous part of ``θ``.
     group : ndarray of int, shape (N,)
         Customer of each observed sequence (column of ``posterior``).
-    support : ndarray, shape (Q, G)
-        Random intercepts: node ``u_iq`` of each customer; classes: unused (class index).
+    support : ndarray, shape (Q, G) or (Q, G, 2)
+        Random intercepts: node ``u_iq`` of each customer (complaint and compliment
+        intercepts: the standard-normal ``z_iq``, scaled by each draw's Cholesky factor);
+        classes: unused (class index).
     posterior : ndarray, shape (Q or C, G)
         Each customer's posterior over the nodes or classes.
     blocks : tuple of str
@@ -266,8 +268,11 @@ class CustomerHeterogeneity:
         rng = np.random.default_rng([seed, 2**29])
         n = population.size
         p = self.layout_size
+        bivariate = self.kind == "random_intercepts" and self.support.ndim == 3
         if population.entering:  # new customers: the population distribution
-            if self.kind == "random_intercepts":
+            if bivariate:
+                u = rng.standard_normal((n_paths, n, 2))
+            elif self.kind == "random_intercepts":
                 u = rng.standard_normal((n_paths, n))
             else:
                 shares = _class_shares(theta, p, len(self.blocks), self.posterior.shape[0])
@@ -278,10 +283,17 @@ class CustomerHeterogeneity:
             uniform = rng.random((n_paths, n_groups))
             pick = np.minimum((uniform[:, None, :] > cdf[None, :, :]).sum(axis=1),
                               self.posterior.shape[0] - 1)  # (paths, G)
-            if self.kind == "random_intercepts":
+            if bivariate:  # z of each customer's drawn node: (paths, G, 2) → units
+                z = np.take_along_axis(self.support, pick[:, :, None], axis=0)
+                u = z[:, self.group, :]
+            elif self.kind == "random_intercepts":
                 u = np.take_along_axis(self.support, pick, axis=0)[:, self.group]
             else:
                 cls = pick[:, self.group]
+        if bivariate:  # b = L z, L from this draw's (l11, l21, l22)
+            from complaintpanel.hmm.heterogeneity import cholesky_factor
+
+            return u.reshape(n_paths * n, 2) @ cholesky_factor(theta[p:p + 3]).T, None
         if self.kind == "random_intercepts":
             shifts = np.zeros((n_paths * n, 2))
             shifts[:, 0] = abs(float(theta[p])) * u.ravel()
@@ -336,6 +348,15 @@ def customer_heterogeneity(results: RelationshipHMMResults, model: RelationshipH
     position = {c: g for g, c in enumerate(uniques)}
     group = np.array([position[c] for c in customers], dtype=np.int64)
     p = results.layout.n_params
+    if kind == "random_intercepts" and len(info.get("effects", ["complaint"])) == 2:
+        from complaintpanel.hmm.heterogeneity import BivariateRandomIntercepts
+
+        grid = BivariateRandomIntercepts(results.layout, data.chunks(model.chunk_size), groups,
+                                         len(uniques), int(info["quadrature_nodes"]),
+                                         adaptive=bool(info.get("adaptive", True)))
+        ev = grid.adapt(results.theta)
+        nodes, _ = grid.node_positions()  # (Q, G, 2): each customer's z at her nodes
+        return CustomerHeterogeneity(kind, p, group, nodes, ev.node_posterior)
     if kind == "random_intercepts":
         from complaintpanel.hmm.heterogeneity import RandomIntercepts
 

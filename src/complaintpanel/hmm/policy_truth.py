@@ -174,8 +174,8 @@ def truth_results(fitted: RelationshipHMMResults, truth: Mapping[str, Any], *,
     if kind == "classes":
         raise TruthNotInModel("the fit has latent classes; the world has none to map")
     if compliment_sd:
-        raise TruthNotInModel("the world has a compliment random effect, which the fitted "
-                              "model does not")
+        raise TruthNotInModel("the world has a compliment random effect: the policy truth "
+                              "maps only a complaint random intercept")
     if complaint_sd and kind != "random_intercepts":
         raise TruthNotInModel("the world's customers differ (a complaint random effect) but "
                               "the fit is homogeneous: the truth is outside the fitted model")
