@@ -103,3 +103,22 @@ def test_tables_say_at_the_edge_instead_of_a_standard_error(edge_fit):
     interior = dataclasses.replace(res, cov_theta=np.linalg.inv(_spd(res.theta.size, 3)))
     assert interior.held_at_edge == []
     assert "edge" not in hmm_table({"Fit": interior}).notes
+
+
+def test_hmm_json_is_strict_json_with_null_for_the_edge(edge_fit, tmp_path):
+    """Typst (the paper) reads hmm.json and refuses NaN: a held parameter's SE is null."""
+    import json
+
+    from complaintpanel.hmm.results import read_hmm_results
+    from complaintpanel.runtime.io import write_json
+
+    res = edge_fit.results_
+    path = tmp_path / "hmm.json"
+    write_json(res.to_dict(), path)
+    values = json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert values["bse"]["tau[poor,2]"] is None
+    assert values["conf_int_95"]["tau[poor,2]"] == [None, None]
+    back = read_hmm_results(path)
+    assert back.held_at_edge == ["tau[poor,2]"]
+    np.testing.assert_allclose(back.bse.drop("tau[poor,2]"), res.bse.drop("tau[poor,2]"),
+                               rtol=1e-9)

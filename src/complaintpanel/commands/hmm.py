@@ -370,11 +370,13 @@ def _naive_block(corrected: object, panel: pd.DataFrame) -> dict[str, object]:
         settings = {**corrected.get_params(), "validation": None, "misclassification": None,
                     "reply_process": False}
         res = RelationshipHMM(**settings).fit(panel).results_
+    from complaintpanel.hmm.results import json_number
+
     ci = res.conf_int()
     return {"measurement": res.measurement,
             "params": {k: float(v) for k, v in res.params.items()},
-            "bse": {k: float(v) for k, v in res.bse.items()},
-            "conf_int_95": {k: [float(ci.loc[k, "lower"]), float(ci.loc[k, "upper"])]
+            "bse": {k: json_number(v) for k, v in res.bse.items()},
+            "conf_int_95": {k: [json_number(ci.loc[k, "lower"]), json_number(ci.loc[k, "upper"])]
                             for k in res.params.index},
             "loglike": res.loglike, "n_starts": res.n_starts,
             "n_starts_converged": res.n_starts_converged, "converged": res.converged}

@@ -86,6 +86,12 @@ class StartReport:
                 "n_iter_warm_up": self.n_iter_warm_up}
 
 
+def json_number(value: Any) -> float | None:
+    """Return ``value`` as a float for JSON, or ``None`` (null) where it is NaN."""
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
 @dataclass
 class RelationshipHMMResults(EstimationResults):
     """Estimates of the relationship HMM and their uncertainty.
@@ -548,10 +554,11 @@ class RelationshipHMMResults(EstimationResults):
             "measurement": self.measurement,
             "state_names": list(self.state_names),
             "params": {k: float(v) for k, v in self.params.items()},
-            "bse": {k: float(v) for k, v in self.bse.items()},
-            "conf_int_95": {k: [float(ci.loc[k, "lower"]), float(ci.loc[k, "upper"])]
+            # null, not NaN, for a parameter held at the edge: strict JSON (Typst reads it)
+            "bse": {k: json_number(v) for k, v in self.bse.items()},
+            "conf_int_95": {k: [json_number(ci.loc[k, "lower"]), json_number(ci.loc[k, "upper"])]
                             for k in self.params.index},
-            "cov_params": self._cov.to_numpy().tolist(),
+            "cov_params": [[json_number(v) for v in row] for row in self._cov.to_numpy()],
             "theta": self.theta.tolist(),
             "cov_theta": self.cov_theta.tolist(),
             "loglike": self.loglike,
@@ -589,7 +596,7 @@ class RelationshipHMMResults(EstimationResults):
             n_customers=int(values["n_customers"]),
             starts=[StartReport(**{"seconds": float("nan"), **s}) for s in values["starts"]],
             cov_type=values["cov_type"],
-            reported_cov=(np.asarray(values["cov_params"])
+            reported_cov=(np.asarray(values["cov_params"], dtype=float)
                           if values["cov_type"] == "bootstrap" else None),
             optimum_tol=float(values["optimum_tol"]),
             fit_seconds=float(values.get("fit_seconds", "nan")),

@@ -147,6 +147,7 @@ def repair_mojibake(engine: Engine, table: str = "checked", defer: bool = False)
     ascii_skip = "strlen(text) > length(text) AND " if isinstance(engine, DuckDBEngine) else ""
     query = (f"SELECT source_row, text FROM {table} WHERE reason IS NULL AND text IS NOT NULL "
              f"AND {ascii_skip}regexp_matches(text, '{MOJIBAKE_HINT}')")
+    changed: range | list[int]
     if isinstance(engine, DuckDBEngine):
         fixes = _distinct_fixes(engine, query)
         if fixes is None:
