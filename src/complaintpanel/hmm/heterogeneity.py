@@ -121,6 +121,14 @@ def customer_groups(data: PanelArrays) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
+def _sequence_ranges(chunks: list[PanelArrays], codes: np.ndarray) -> list[tuple[int, int]]:
+    """Each chunk's ``(first, end)`` sequence positions; ``codes`` must cover them all."""
+    bounds = np.cumsum([0] + [chunk.n_sequences for chunk in chunks])
+    if bounds[-1] != codes.size:
+        raise ValueError("codes must have one entry per sequence of the chunks")
+    return [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+
+
 def _sum_by_group(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Sum the last axis of ``values`` by group: (..., N) → (..., G)."""
     flat = values.reshape(-1, values.shape[-1])
@@ -216,10 +224,7 @@ class RandomIntercepts:
             chunk, x_complaint=np.concatenate(
                 [chunk.x_complaint, np.zeros((1, *chunk.mask.shape))]))
             for chunk in chunks]
-        bounds = np.cumsum([0] + [chunk.n_sequences for chunk in chunks])
-        self._ranges = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
-        if bounds[-1] != self.codes.size:
-            raise ValueError("codes must have one entry per sequence of the chunks")
+        self._ranges = _sequence_ranges(chunks, self.codes)
         self.mean = np.zeros(self.n_groups)
         self.sd = np.ones(self.n_groups)
 
@@ -466,10 +471,7 @@ class BivariateRandomIntercepts:
             chunk, x_complaint=np.concatenate([chunk.x_complaint, zero]),
             x_compliment=np.concatenate([chunk.x_compliment, zero.copy()]))
             for chunk, zero in zip(chunks, zeros, strict=True)]
-        bounds = np.cumsum([0] + [chunk.n_sequences for chunk in chunks])
-        self._ranges = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
-        if bounds[-1] != self.codes.size:
-            raise ValueError("codes must have one entry per sequence of the chunks")
+        self._ranges = _sequence_ranges(chunks, self.codes)
         self.reset()
 
     @classmethod

@@ -383,15 +383,17 @@ def pseudonymise_text_query(
     general_brand = (f"lower(substr(list_extract(list_filter(mentions, "
                      f"lambda tok: left(tok, 1) = '@' AND {is_brand_tok}), 1), 2))")
     lead_brand = is_brand_sql("lead_handle", brand_handles)
-    if rewritten:
-        return f"""
-    WITH staged AS (
+    # 0: no @; 1: one leading @handle only; 2: any other @ (both queries start from this)
+    staged = f"""WITH staged AS (
         SELECT {cols}, {text_col} AS raw_text,
                CASE WHEN {text_col} IS NULL OR NOT contains({text_col}, '@') THEN 0
                     WHEN starts_with({text_col}, '@') AND {text_col} NOT LIKE '@%@%' THEN 1
                     ELSE 2 END AS at_kind
         FROM {source}
-    ), flagged AS (
+    ),"""
+    if rewritten:
+        return f"""
+    {staged} flagged AS (
         SELECT *, coalesce(lead_handle <> '' AND {lead_brand}, false) AS lead_brand
         FROM (SELECT *, CASE WHEN at_kind = 1 THEN regexp_extract(raw_text, '^@(\\w+)', 1) END
                         AS lead_handle
@@ -409,13 +411,7 @@ def pseudonymise_text_query(
     LEFT JOIN {rewritten} pre ON pre.pre_row = flagged.{keep[0]} AND flagged.at_kind = 2
     """
     return f"""
-    WITH staged AS (
-        SELECT {cols}, {text_col} AS raw_text,
-               CASE WHEN {text_col} IS NULL OR NOT contains({text_col}, '@') THEN 0
-                    WHEN starts_with({text_col}, '@') AND {text_col} NOT LIKE '@%@%' THEN 1
-                    ELSE 2 END AS at_kind
-        FROM {source}
-    ), with_lead AS (
+    {staged} with_lead AS (
         SELECT *, CASE WHEN at_kind = 1 THEN regexp_extract(raw_text, '^@(\\w+)', 1) END
                   AS lead_handle,
                CASE WHEN at_kind = 2 THEN {masked} END AS masked
