@@ -93,10 +93,13 @@ LOCK ?= 1
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # The lock's ~150 wheels are installed by uv (pip-installed into .venv first; about 3x faster
 # than pip on a fresh machine: 55 s against 150 s here) into the same .venv, from the same PyPI;
-# INSTALLER=pip uses pip alone, and pip takes over if uv fails.
+# INSTALLER=pip uses pip alone, and pip takes over if uv fails. Like pip, uv is asked to
+# compile the wheels' bytecode at install (about 30 s once): with PYTHONDONTWRITEBYTECODE set, as
+# on CI, Python would otherwise compile pyfixest, pandas, scipy ... from source in every stage's
+# process, 2-3 s each, some 60 times in `make all` and again in `make test`.
 INSTALLER ?= uv
 UV_VERSION := 0.13.8
-UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
+UV := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
 ifeq ($(INSTALLER),uv)
 INSTALL_LOCK = $(PIP) uv==$(UV_VERSION) && $(UV) -r requirements.lock && $(UV) --no-deps -e ".[spark,dev,lab]" \
 	|| { echo "uv could not install requirements.lock; installing it with pip"; \

@@ -266,3 +266,24 @@ def test_design_standard_errors_are_clustered_by_customer() -> None:
     for term in once.params.index:
         assert four.params[term] == pytest.approx(once.params[term], rel=0.01)
         assert four.bse[term] == pytest.approx(once.bse[term], rel=0.02)
+
+
+def test_holm_equals_statsmodels_and_keeps_missing_values() -> None:
+    """The Holm step-down equals statsmodels' multipletests, ties, ones and gaps included."""
+    from statsmodels.stats.multitest import multipletests
+
+    from complaintpanel.estimate.inference import holm
+
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 5, 17):
+        pvalues = rng.uniform(0, 0.3, m)
+        pvalues[::3] = pvalues[0]  # ties
+        expected = multipletests(pvalues, method="holm")[1]
+        np.testing.assert_allclose(holm(pd.Series(pvalues)).to_numpy(), expected, rtol=0,
+                                   atol=1e-15)
+    # a known answer: sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04, made monotone
+    # 0.03, 0.06, 0.06, back in the input's order (the gap left out of m)
+    got = holm(pd.Series([0.04, np.nan, 0.01, 0.03], index=list("abcd")))
+    assert np.isnan(got["b"])
+    np.testing.assert_allclose(got[["a", "c", "d"]].to_numpy(), [0.06, 0.03, 0.06])
+    assert holm(pd.Series([0.6, 0.9])).tolist() == [1.0, 1.0]

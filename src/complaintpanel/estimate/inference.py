@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests  # type: ignore[import-untyped]
 
 __all__ = ["holm", "sup_t_critical", "wild_cluster_bootstrap"]
 
@@ -41,10 +40,21 @@ def holm(pvalues: pd.Series) -> pd.Series:
     Series
         Adjusted p-values, same index (missing where the input is).
     """
+    # Written out (Holm 1979: the k-th smallest of m p-values times m - k + 1, made monotone,
+    # capped at 1) rather than statsmodels' multipletests, whose Holm branch runs a full
+    # gc.collect() on every call: 0.15 s each beside pandas' and pyfixest's heaps, 3.3 s of
+    # the estimate stage's 14 s. tests/test_estimate_known_answers.py checks it against
+    # multipletests.
     out = pd.Series(np.nan, index=pvalues.index, dtype=float)
-    ok = pvalues.notna()
+    ok = pvalues.notna().to_numpy()
     if ok.any():
-        out[ok] = multipletests(pvalues[ok].to_numpy(dtype=float), method="holm")[1]
+        values = pvalues.to_numpy(dtype=float)[ok]
+        order = np.argsort(values, kind="stable")
+        m = len(values)
+        stepped = np.maximum.accumulate(values[order] * np.arange(m, 0, -1))
+        adjusted = np.empty(m)
+        adjusted[order] = np.minimum(stepped, 1.0)
+        out[ok] = adjusted
     return out
 
 
