@@ -206,23 +206,20 @@ def _mention_texts(engine: DuckDBEngine, key: bytes, brand_handles: list[str], l
     str
         The table's name, for :func:`pseudonymise_text_query` (``rewritten``).
     """
-    after_start = ("contains(text, '@') AND NOT (starts_with(text, '@') "
-                   "AND text NOT LIKE '@%@%')")
-    found = engine.con.sql(f"SELECT source_row, text FROM checked WHERE reason IS NULL "
-                           f"AND text IS NOT NULL AND {after_start}").to_arrow_table()
-    texts = dict(zip(found.column("source_row").to_pylist(), found.column("text").to_pylist(),
-                     strict=True))
-    if mojibake_fixes:
-        fixes = engine.con.sql("SELECT fix_row, fixed_text FROM mojibake_fixes").to_arrow_table()
-        texts.update(zip(fixes.column("fix_row").to_pylist(),
-                         fixes.column("fixed_text").to_pylist(), strict=True))
-    rows, originals = [], []
-    for row, text in texts.items():
-        if lone_cr:
-            text = text.replace(CR_PLACEHOLDER, "\r")
-        if "@" in text and not (text.startswith("@") and "@" not in text[1:]):
-            rows.append(row)
-            originals.append(text)
+    # The texts as the SQL would see them (mojibake repaired, lone CRs restored), chosen in SQL.
+    text = "coalesce(f.fixed_text, c.text)" if mojibake_fixes else "c.text"
+    if lone_cr:
+        text = f"replace({text}, '{CR_PLACEHOLDER}', chr(13))"
+    repaired = ("LEFT JOIN mojibake_fixes f ON f.fix_row = c.source_row" if mojibake_fixes
+                else "")
+    found = engine.con.sql(f"""
+        SELECT source_row, text FROM (
+            SELECT c.source_row, {text} AS text FROM checked c {repaired}
+            WHERE c.reason IS NULL AND c.text IS NOT NULL)
+        WHERE contains(text, '@') AND NOT (starts_with(text, '@') AND text NOT LIKE '@%@%')
+    """).to_arrow_table()
+    rows = found.column("source_row").to_pylist()
+    originals = found.column("text").to_pylist()
     rewritten, mentioned = pseudonymise_texts(originals, key, brand_handles)
     engine.register("mention_texts", pa.table({
         "pre_row": pa.array(rows, pa.int64()), "pre_text": pa.array(rewritten, pa.string()),
