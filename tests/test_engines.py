@@ -374,6 +374,38 @@ def test_twcs_excerpts_are_identical_through_the_cli_on_spark(
         + report["tweets_outside_window"] + report["tweets_dropped_by_activity_filter"])
 
 
+FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+# An archive of several exports: two hand-written files with an exact and a conflicting
+# duplicate across them (tests/test_ingest_archive.py), then a real brand-side export saved
+# through a spreadsheet (BOM, CRLF, TRUE/FALSE, cp1252 mojibake, mangled response lists, a
+# brand-only file whose customers are inferred).
+ARCHIVE = ("brand_a.csv", "brand_b.csv", "twcs-brand-exports-excel/AskRBC.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_several_exports_are_one_archive_on_both_engines(tmp_path: Path, real_data: Path,
+                                                         spark: Any) -> None:
+    """Several inputs read as one archive give the same tables and reports on Spark."""
+    paths = [FIXTURES / name if "/" not in name else real_data / name for name in ARCHIVE]
+    folders, reports = {}, {}
+    for engine in ("duckdb", "spark"):
+        folders[engine] = tmp_path / engine
+        reports[engine] = ingest(paths, folders[engine], key=KEY, engine=engine)
+    assert_same_outputs(folders)  # the ingest's tables and report (threading is the same code
+    # on one input or several, compared above on the real excerpts)
+    report = reports["spark"]
+    assert report["rows_in"] == report["rows_kept"] + report["rows_rejected"]
+    assert [f["rows_in"] for f in report["files"]] == [f["rows_in"] for f in
+                                                       reports["duckdb"]["files"]]
+    # what the archive exists to exercise happened on Spark too
+    assert set(report["rejects_by_reason"]) >= {"duplicate_across_files",
+                                                "duplicate_conflicting"}
+    assert report["mojibake_repaired"] > 0
+    assert report["response_lists_flagged"]["rows"] > 0
+    assert report["brand_only_inputs"]["source_files"] == [3]
+
+
 def edge_value_file(path: Path) -> Path:
     """Ids near 2**63 with reply links between them, times at and beyond the plausible bounds,
     a NUL byte and an invalid UTF-8 byte, a brand author the layout calls a customer; in the

@@ -23,7 +23,6 @@ import pytest
 from typer.testing import CliRunner
 
 from complaintpanel.cli import app
-from complaintpanel.errors import PipelineError
 from complaintpanel.ingest import IngestError, ingest
 from complaintpanel.ingest.mapping import load_mapping
 from complaintpanel.ingest.pseudonymise import pseudonym
@@ -334,9 +333,6 @@ def test_inputs_given_as_folder_or_twice(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(IngestError, match="folder without CSV"):
         ingest(empty, tmp_path / "interim" / "h", key=KEY)
-    with pytest.raises(PipelineError, match="duckdb engine only"):
-        ingest([folder / "brand_a.csv", folder / "brand_b.csv"], tmp_path / "interim" / "i",
-               key=KEY, engine="spark")
 
 
 def test_cli_several_inputs(tmp_path: Path) -> None:

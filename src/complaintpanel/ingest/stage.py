@@ -357,9 +357,6 @@ def ingest(
             raise IngestError(f"cannot create the output's parent folder "
                               f"({error.strerror or error})", file=scratch_parent) from None
         name = out_dir.name
-    if len(files) > 1 and engine != "duckdb":
-        raise IngestError("several inputs are read as one archive by the duckdb engine only; "
-                          "ingest them with --engine duckdb", file=str(files[0]))
     if key is not None or key_env in os.environ or (
             isinstance(out_dir, Path) and key_file_for(out_dir).exists()):
         resolve_key(out_dir, key_env, key)  # a short key stops the run before any work
@@ -391,10 +388,7 @@ def ingest(
                 stage = DuckDBEngine(con)
             else:
                 stage = open_engine(engine, spark_master=spark_master)
-                for table in ("records", "parse_rejects"):
-                    staged = work_dir / f"{table}.parquet"
-                    con.execute(f"COPY {table} TO '{staged}' (FORMAT parquet)")
-                    stage.load_parquet(table, staged)
+                _hand_over(con, stage, ("records", "parse_rejects"), work_dir)
             rows_in = _scalar(stage, "SELECT (SELECT count(*) FROM records) "
                                      "+ (SELECT count(*) FROM parse_rejects)")
             if rows_in == 0:
@@ -408,7 +402,8 @@ def ingest(
                                                "rows_in": rows_in, "mojibake_repaired": repaired,
                                                "derived_parents": parent_stats}]
         else:
-            stage = DuckDBEngine(con)
+            stage = (DuckDBEngine(con) if engine == "duckdb"
+                     else open_engine(engine, spark_master=spark_master))
             per_file = _load_archive(con, stage, files, kinds, mappings, work_dir,
                                      (low_us, high_us))
             rows_in = sum(f["rows_in"] for f in per_file)
@@ -564,7 +559,20 @@ def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute(f"DROP {'VIEW' if kind[0][0] == 'VIEW' else 'TABLE'} {name}")
 
 
-def _load_archive(con: duckdb.DuckDBPyConnection, stage: DuckDBEngine, files: list[Path],
+def _hand_over(con: duckdb.DuckDBPyConnection, stage: Engine, tables: tuple[str, ...],
+               folder: Path) -> None:
+    """Copy DuckDB's ``tables`` to the stage engine (Spark) through Parquet files in ``folder``.
+
+    The raw files are split into records by DuckDB whatever the engine; the engine takes over
+    from there. The Parquet files must outlive the run's queries (Spark reads them lazily).
+    """
+    for table in tables:
+        staged = folder / f"{table}.parquet"
+        con.execute(f"COPY {table} TO '{staged}' (FORMAT parquet)")
+        stage.load_parquet(table, staged)
+
+
+def _load_archive(con: duckdb.DuckDBPyConnection, stage: Engine, files: list[Path],
                   kinds: list[str], mappings: list[Mapping], work_dir: Path,
                   bounds: tuple[int, int]) -> list[dict[str, Any]]:
     """Read and validate each input with its mapping, then unite them as one archive.
@@ -573,7 +581,8 @@ def _load_archive(con: duckdb.DuckDBPyConnection, stage: DuckDBEngine, files: li
     first record follows file 1's last), so every record of the archive has one number;
     ``source_file`` (1-based) and ``file_row`` say where it came from. Each file is validated on
     its own (its duplicates, its parents, its mojibake), then the union's duplicates across
-    files are resolved (:func:`_cross_file_duplicates`).
+    files are resolved (:func:`_cross_file_duplicates`). Each file is split into records by
+    DuckDB; on another engine (Spark) its records go over to that engine, which does the rest.
     """
     per_file: list[dict[str, Any]] = []
     offset = 0
@@ -597,6 +606,10 @@ def _load_archive(con: duckdb.DuckDBPyConnection, stage: DuckDBEngine, files: li
         for table in ("csv_rows", "parse_rejects", "reject_gaps", "csv_errors", "csv_scans"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("ALTER TABLE records_numbered RENAME TO records")
+        if not isinstance(stage, DuckDBEngine):
+            _hand_over(con, stage, ("records", f"parse_rejects_{index}"), scratch)
+            for table in ("records", f"parse_rejects_{index}"):
+                con.execute(f"DROP TABLE {table}")
         validate(stage, mapping, bounds)
         parent_stats = derive_parents(stage, mapping)
         repaired = repair_mojibake(stage)
