@@ -190,6 +190,76 @@ def test_random_intercepts_take_the_world_sd_and_classes_are_refused():
         truth_results(classes, _truth_json(truth))  # type: ignore[arg-type]
 
 
+BIVARIATE_INFO = {"kind": "random_intercepts", "quadrature_nodes": 3,
+                  "effects": ["complaint", "compliment"], "homogeneous": {"bic": 0.0}}
+
+
+def _bivariate_results(params: ModelParams, chol: tuple[float, float, float]
+                       ) -> RelationshipHMMResults:
+    """A fit with correlated complaint and compliment intercepts, its Cholesky factor ``chol``."""
+    theta = np.concatenate([ParamLayout(params.spec).from_natural(params), chol])
+    return RelationshipHMMResults(
+        spec=params.spec, theta=theta, cov_theta=np.eye(theta.size) * 1e-4, loglike=0.0,
+        nobs=1, n_sequences=1, n_customers=1,
+        starts=[StartReport(loglike=0.0, converged=True, n_iter=0, n_eval=0, message="",
+                            seconds=0.0)],
+        extra={"heterogeneity": dict(BIVARIATE_INFO)})
+
+
+def _bivariate_world(params: ModelParams) -> dict:
+    world = _truth_json(params)
+    world["heterogeneity"].update(complaint_re_sd=0.6, compliment_re_sd=0.5, re_corr=-0.3)
+    return world
+
+
+def test_bivariate_intercepts_take_the_world_cholesky_factor():
+    """σ_c, σ_p and their correlation land in (l11, l21, l22) as the simulator draws b = L z."""
+    truth = default_params().replace(neutral=None)
+    fitted = _bivariate_results(truth.replace(gamma=0.1), (0.2, 0.4, 0.1))
+    res = truth_results(fitted, _bivariate_world(truth))
+    np.testing.assert_allclose(res.theta[-3:], [0.6, -0.3 * 0.5, np.sqrt(1 - 0.09) * 0.5],
+                               atol=1e-12)
+    assert (res.params["sigma[complaint]"], res.params["sigma[compliment]"],
+            res.params["corr[complaint,compliment]"], res.params["gamma"]) == pytest.approx(
+        (0.6, 0.5, -0.3, 0.4), abs=1e-12)
+    # the same world against a complaint-only intercept: outside the fitted family
+    univariate = dataclasses.replace(fitted, theta=fitted.theta[:-2], cov_theta=np.eye(
+        fitted.theta.size - 2), extra={"heterogeneity": {"kind": "random_intercepts",
+                                                          "quadrature_nodes": 3}})
+    with pytest.raises(TruthNotInModel, match="compliment"):
+        truth_results(univariate, _bivariate_world(truth))
+    # a world without a compliment effect is inside the bivariate family: l21 = l22 = 0
+    plain = _truth_json(truth)
+    plain["heterogeneity"]["complaint_re_sd"] = 0.6
+    np.testing.assert_allclose(truth_results(fitted, plain).theta[-3:], [0.6, 0.0, 0.0])
+
+
+def test_bivariate_truth_equals_the_estimate_at_the_truth_on_common_random_numbers():
+    """The policy truth of a bivariate world is the policy simulation at its true (θ, L)."""
+    truth = default_params().replace(neutral=None)
+    panel = sample_panel(truth, 150, 8, n_brands=2, reply_probs=tuple(REPLY), random_state=5)
+    chol = (0.6, -0.15, float(np.sqrt(0.91) * 0.5))
+    at_truth = _bivariate_results(truth, chol)
+    settings = SETTINGS | {"arms": ["none", "all"]}
+    estimate = simulate_policies(at_truth, panel, n_draws=0, n_paths=3,
+                                 parameter_uncertainty=False,
+                                 random_state=settings["random_state"] + 10**6,
+                                 horizon=settings["horizon"],
+                                 cohort_horizon=settings["cohort_horizon"],
+                                 policies=tuple(settings["arms"]), budget=settings["budget"],
+                                 objective=settings["objective"])
+    assert estimate.settings["heterogeneity"].startswith("random_intercepts")
+    true = policy_truth(_bivariate_results(truth.replace(gamma=0.1), (0.2, 0.4, 0.1)),
+                        _bivariate_world(truth), panel, settings=settings, paths=3, runs=1)
+    keys = ["population", "contrast", "metric"]
+    merged = estimate.contrasts.merge(pd.DataFrame(true["contrasts"]), on=keys,
+                                      suffixes=("", "_true"), validate="one_to_one")
+    assert len(merged) == len(estimate.contrasts) > 0
+    np.testing.assert_allclose(merged["estimate_true"], merged["estimate"], atol=1e-9)
+    assert true["settings"]["true_parameters"]["corr[complaint,compliment]"] == pytest.approx(
+        -0.3)
+
+
 @pytest.mark.parametrize(("change", "why"), [
     ({"heterogeneity": {"complaint_re_sd": 0.8, "compliment_re_sd": 0.0,
                         "delta_classes": []}}, "customers differ"),

@@ -24,13 +24,17 @@ into the fitted specification slot by slot:
   (the brand's reply probability for complaints, times ``reply_factor_compliment`` /
   ``reply_factor_neutral`` for the other voices); with the reply model (ρ, ψ), ρ = logit of
   the brand's reply probability and ψ = 0;
-* where the fit has random intercepts: σ = the world's ``complaint_re_sd``;
+* where the fit has random intercepts: σ = the world's ``complaint_re_sd``; where it has
+  correlated complaint and compliment intercepts, the Cholesky factor ``(l11, l21, l22)`` of
+  the world's ``complaint_re_sd``, ``compliment_re_sd`` and ``re_corr`` (the simulator draws
+  ``b = L z`` the same way, :func:`complaintpanel.simulate.world.customer_effects`);
 * the redress decay ρ of the world's stock when the fit has a stock.
 
 The observed customers' end states are therefore filtered under the truth, measurement
 included. When the truth lies outside the fitted family (the world's customers differ but the
-fit is homogeneous, latent classes, endogenous replies under the reply process or reply model,
-a decaying stock against a binary fit, sentiment) no truth is computed and
+fit is homogeneous, a compliment effect against a complaint-only intercept, latent classes,
+endogenous replies under the reply process or reply model, a decaying stock against a binary
+fit, sentiment) no truth is computed and
 :class:`TruthNotInModel` says why. A naive fit (labels taken as the true voice) is mapped too:
 its "truth" is the naive procedure at the true parameters, which is not the policy's effect
 when labels err.
@@ -173,9 +177,11 @@ def truth_results(fitted: RelationshipHMMResults, truth: Mapping[str, Any], *,
     compliment_sd = float(hetero.get("compliment_re_sd", world.get("compliment_re_sd", 0.0)))
     if kind == "classes":
         raise TruthNotInModel("the fit has latent classes; the world has none to map")
-    if compliment_sd:
-        raise TruthNotInModel("the world has a compliment random effect: the policy truth "
-                              "maps only a complaint random intercept")
+    bivariate = (kind == "random_intercepts"
+                 and tuple(info.get("effects", ["complaint"])) == ("complaint", "compliment"))
+    if compliment_sd and not bivariate:
+        raise TruthNotInModel("the world has a compliment random effect but the fit no "
+                              "compliment intercept: the truth is outside the fitted model")
     if complaint_sd and kind != "random_intercepts":
         raise TruthNotInModel("the world's customers differ (a complaint random effect) but "
                               "the fit is homogeneous: the truth is outside the fitted model")
@@ -223,7 +229,12 @@ def truth_results(fitted: RelationshipHMMResults, truth: Mapping[str, Any], *,
         assert reply_probs is not None
         theta[layout.slices["reply_logits"]] = logit(reply_probs).ravel()
     extra: dict[str, Any] = {}
-    if kind == "random_intercepts":
+    if bivariate:  # the world's b = L z: (l11, l21, l22) of its Σ (simulate.customer_effects)
+        corr = float(hetero.get("re_corr", world.get("re_corr", 0.0)))
+        theta = np.concatenate([theta, [complaint_sd, corr * compliment_sd,
+                                        np.sqrt(1 - corr**2) * compliment_sd]])
+        extra["heterogeneity"] = dict(info)
+    elif kind == "random_intercepts":
         theta = np.concatenate([theta, [complaint_sd]])
         extra["heterogeneity"] = dict(info)
     return RelationshipHMMResults(
