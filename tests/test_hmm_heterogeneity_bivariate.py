@@ -8,6 +8,8 @@ simulated world with complaint sd 0.6, compliment sd 0.5 and correlation 0.3.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,6 +185,9 @@ def test_config_and_estimator_refuse_other_effects() -> None:
     assert HMMConfig(random_intercepts=("complaint", "compliment")).bivariate_nodes == 7
     with pytest.raises(ValueError, match="random_intercepts"):
         HMMConfig(random_intercepts=("compliment",))
+    assert "bivariate_intercepts" not in HMMConfig().select_candidates  # opt in: ~5 fits
+    with pytest.raises(ValueError, match="select_candidates"):
+        HMMConfig(select_candidates=("none", "bivariate"))
     world = simulate_world(SimulateConfig(customers=20, seed=1))
     with pytest.raises(ValueError, match="random_intercepts"):
         RelationshipHMM(heterogeneity="random_intercepts",
@@ -191,11 +196,12 @@ def test_config_and_estimator_refuse_other_effects() -> None:
 
 @pytest.fixture(scope="module")
 def recovered(tmp_path_factory: pytest.TempPathFactory
-              ) -> tuple[RelationshipHMMResults, pd.DataFrame, str]:
+              ) -> tuple[RelationshipHMMResults, pd.DataFrame, str, Path]:
     """A bivariate fit by ``complaintpanel hmm`` on 400 customers, read back from hmm.json.
 
     ``[hmm] random_intercepts = ["complaint", "compliment"]`` with 5 × 5 adaptive nodes and
-    one start (about 15 s on one core).
+    one start (about 15 s on one core), and the BIC comparison with the bivariate candidate
+    (about as long again).
     """
     from typer.testing import CliRunner
 
@@ -209,19 +215,22 @@ def recovered(tmp_path_factory: pytest.TempPathFactory
     world.states.to_parquet(folder / "truth" / "states.parquet")
     config = folder / "config.toml"
     config.write_text('[hmm]\nn_starts = 1\nseed = 0\nheterogeneity = "random_intercepts"\n'
-                      'random_intercepts = ["complaint", "compliment"]\nbivariate_nodes = 5\n')
+                      'random_intercepts = ["complaint", "compliment"]\nbivariate_nodes = 5\n'
+                      'select_heterogeneity = true\nselect_customers = 0\n'
+                      'select_candidates = ["none", "random_intercepts", '
+                      '"bivariate_intercepts"]\n')
     out = folder / "results"
     result = CliRunner().invoke(app, ["hmm", str(folder), "--out", str(out),
                                       "--config", str(config)])
     assert result.exit_code == 0, result.output
     results = read_hmm_results(out / "hmm.json")
     assert isinstance(results, RelationshipHMMResults)
-    return results, world.states, result.stdout
+    return results, world.states, result.stdout, out
 
 
 def test_recovers_the_covariance_and_gamma(recovered) -> None:  # type: ignore[no-untyped-def]
     """σ_c, σ_p and the correlation within 3 SE of the truth, γ within 3 SE."""
-    res, _, stdout = recovered
+    res, _, stdout, _ = recovered
     truth = default_params()
     for name, value in (("sigma[complaint]", SD_C), ("sigma[compliment]", SD_P),
                         ("corr[complaint,compliment]", CORR), ("gamma", truth.gamma),
@@ -243,9 +252,34 @@ def test_recovers_the_covariance_and_gamma(recovered) -> None:  # type: ignore[n
                ) == {"heterogeneity"}
 
 
+def test_bic_comparison_with_the_bivariate_candidate(recovered) -> None:  # type: ignore[no-untyped-def]
+    """On request the BIC comparison fits the bivariate model too, and selects it here.
+
+    Its fit is the main fit (same data, same start, same nodes): the same log-likelihood,
+    and three parameters more than the homogeneous model.
+    """
+    import json
+
+    res, _, _, out = recovered
+    selection = json.loads((out / "hmm.json").read_text())["heterogeneity_selection"]
+    assert selection["status"] == "estimated" and not selection["subsample"]
+    rows = {r["heterogeneity"]: r for r in selection["candidates"]}
+    assert list(rows) == ["none", "random_intercepts", "bivariate_intercepts"]
+    bivariate = rows["bivariate_intercepts"]
+    assert selection["selected"] == "bivariate_intercepts"
+    assert bivariate["bic"] < rows["random_intercepts"]["bic"] < rows["none"]["bic"]
+    assert bivariate["loglike"] == pytest.approx(res.loglike, abs=0.05)
+    assert bivariate["n_params"] == rows["none"]["n_params"] + 3 == res.n_params
+    assert bivariate["params"]["corr[complaint,compliment]"] == pytest.approx(
+        res.params["corr[complaint,compliment]"], abs=0.01)
+    assert "5x5" in bivariate["description"]
+    table = (out / "hmm_heterogeneity.md").read_text()
+    assert "compliment log-rates" in table and "| yes |" in table.splitlines()[4]
+
+
 def test_fit_scores_its_own_panel(recovered) -> None:  # type: ignore[no-untyped-def]
     """The model rebuilt from hmm.json integrates the panel back to the fit's log-likelihood."""
-    res, states, _ = recovered
+    res, states, _, _ = recovered
     model = RelationshipHMM.from_results(res)
     assert model.score(states) == pytest.approx(res.loglike, abs=0.05)
 
@@ -257,7 +291,7 @@ def test_policies_run_on_a_bivariate_fit(recovered) -> None:  # type: ignore[no-
     """
     from complaintpanel.hmm.policy import customer_heterogeneity, simulate_policies
 
-    res, states, _ = recovered
+    res, states, _, _ = recovered
     model = RelationshipHMM.from_results(res)
     frame = model.model_frame(states)
     hetero = customer_heterogeneity(res, model, states, frame)

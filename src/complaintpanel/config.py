@@ -291,6 +291,10 @@ class HMMConfig:
     # heterogeneity models do not take the reply process).
     select_heterogeneity: bool = False
     select_customers: int = 1000
+    # The models compared: any of "none", "random_intercepts", "bivariate_intercepts"
+    # (correlated complaint and compliment intercepts, bivariate_nodes² nodes: about five
+    # univariate fits, so not compared by default), "classes".
+    select_candidates: tuple[str, ...] = ("none", "random_intercepts", "classes")
     # Redress history in the complaint rate (DESIGN.md §4.2): "binary" (default) or "stock",
     # the decaying stock Σ_{s<t} ρ^(t−1−s) I_s; redress_decay = ρ in (0, 1] fixed, or "auto"
     # to estimate it by profile likelihood (hmm.json reports ρ̂ and its interval). Ignored
@@ -317,6 +321,10 @@ class HMMConfig:
                              f"'compliment'], not {list(self.random_intercepts)}")
         if self.classes < 1:
             raise ValueError("[hmm] classes must be at least 1")
+        known = ("none", "random_intercepts", "bivariate_intercepts", "classes")
+        if not self.select_candidates or set(self.select_candidates) - set(known):
+            raise ValueError(f"[hmm] select_candidates must be some of {list(known)}, not "
+                             f"{list(self.select_candidates)}")
         if self.select_customers < 0:
             raise ValueError("[hmm] select_customers must be >= 0 (0 = all customers)")
 

@@ -281,7 +281,10 @@ def _fit_hmm(panel: pd.DataFrame, panel_path: Path, settings: HMMConfig,
 
 
 def _select_heterogeneity(panel: pd.DataFrame, settings: HMMConfig) -> dict[str, object]:
-    """Compare none / random intercepts / classes by BIC on a random subsample of customers.
+    """Compare the heterogeneity candidates by BIC on a random subsample of customers.
+
+    ``settings.select_candidates`` (default: none, a complaint random intercept, classes;
+    correlated complaint and compliment intercepts on request).
 
     The candidates are fitted with the voice labels taken as the true voice (the
     heterogeneity models do not take the misclassification layer's reply process), on at
@@ -318,7 +321,8 @@ def _select_heterogeneity(panel: pd.DataFrame, settings: HMMConfig) -> dict[str,
             n_starts=min(settings.n_starts, SELECTION_STARTS), random_state=settings.seed,
             unanswered=settings.unanswered, latency_hours=settings.latency_hours,
             sentiment=settings.sentiment, quadrature_nodes=settings.quadrature_nodes,
-            class_starts=settings.class_starts)
+            bivariate_nodes=settings.bivariate_nodes, class_starts=settings.class_starts,
+            candidates=tuple(settings.select_candidates))
     except IdentificationError as error:
         return {**block, "status": "not identified", "reason": str(error)}
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
@@ -328,7 +332,8 @@ def _select_heterogeneity(panel: pd.DataFrame, settings: HMMConfig) -> dict[str,
     extra_params = {}
     for name, res in fits.items():
         extra_params[name] = {k: float(v) for k, v in res.params.items()
-                              if k in ("sigma[complaint]", "gamma", "delta")
+                              if k in ("sigma[complaint]", "sigma[compliment]",
+                                       "corr[complaint,compliment]", "gamma", "delta")
                               or "[class" in str(k)}
     records = table.drop(columns="best").to_dict(orient="records")
     for record in records:

@@ -62,6 +62,7 @@ from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 __all__ = [
     "BIVARIATE_NAMES",
     "CANDIDATES",
+    "DEFAULT_CANDIDATES",
     "EFFECTS",
     "HETEROGENEITY",
     "SIGMA_NAME",
@@ -939,11 +940,13 @@ def heterogeneity_table(results: RelationshipHMMResults) -> pd.DataFrame:
     return table
 
 
-CANDIDATES = ("none", "random_intercepts", "classes")
+CANDIDATES = ("none", "random_intercepts", "bivariate_intercepts", "classes")
+# Compared by default: the bivariate candidate costs about five univariate fits (49 nodes).
+DEFAULT_CANDIDATES = ("none", "random_intercepts", "classes")
 
 
 def select_heterogeneity(panel: pd.DataFrame,
-                         candidates: tuple[str, ...] = CANDIDATES, *, classes: int = 2,
+                         candidates: tuple[str, ...] = DEFAULT_CANDIDATES, *, classes: int = 2,
                          **kwargs: Any) -> pd.DataFrame:
     """Fit the homogeneous, random-intercept and class models and compare them by BIC.
 
@@ -957,12 +960,15 @@ def select_heterogeneity(panel: pd.DataFrame,
     panel : DataFrame
         As for :meth:`RelationshipHMM.fit <complaintpanel.hmm.RelationshipHMM.fit>`.
     candidates : tuple of str
-        From ``"none"``, ``"random_intercepts"``, ``"classes"``.
+        From :data:`CANDIDATES`: ``"none"``, ``"random_intercepts"`` (complaint log-rate),
+        ``"bivariate_intercepts"`` (correlated complaint and compliment intercepts; not
+        compared by default: it costs about five univariate fits), ``"classes"``.
     classes : int
         Number of classes of the ``"classes"`` candidate.
     **kwargs
         Other :class:`~complaintpanel.hmm.RelationshipHMM` settings (``quadrature_nodes``,
-        ``class_blocks``, ``class_starts`` are used by their candidate).
+        ``bivariate_nodes``, ``class_blocks``, ``class_starts`` are used by their
+        candidate).
 
     Returns
     -------
@@ -995,6 +1001,14 @@ def select_heterogeneity(panel: pd.DataFrame,
                                                     max_iter=model.max_iter, gtol=model.gtol)
             descriptions[candidate] = (f"normal random intercept in the complaint log-rate "
                                        f"({nodes} adaptive Gauss-Hermite nodes)")
+        elif candidate == "bivariate_intercepts":
+            nodes = int(kwargs.get("bivariate_nodes", 7))
+            fits[candidate] = fit_random_intercepts(homogeneous, data, chunks, n_nodes=nodes,
+                                                    max_iter=model.max_iter, gtol=model.gtol,
+                                                    effects=EFFECTS)
+            descriptions[candidate] = (f"correlated normal random intercepts in the complaint "
+                                       f"and compliment log-rates ({nodes}x{nodes} adaptive "
+                                       f"Gauss-Hermite nodes)")
         else:
             blocks = tuple(kwargs.get("class_blocks", ("delta",)))
             starts = int(kwargs.get("class_starts", 2))
