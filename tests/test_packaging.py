@@ -151,3 +151,23 @@ def test_no_module_imports_another_stages_private_names() -> None:
                 if private and other != stage:
                     offences.append(f"{path.relative_to(src)}: {node.module} {private}")
     assert not offences, offences
+
+
+def test_benchmark_scripts_find_their_helpers_when_make_bench_runs_them() -> None:
+    """`make bench` runs ``python benchmarks/bench_x.py``: sys.path then holds benchmarks/,
+    not the repository, so a script importing ``benchmarks._common`` must put the repository
+    on the path first (one did not, and `make bench` stopped there)."""
+    import ast
+
+    for script in sorted((REPO / "benchmarks").glob("bench_*.py")):
+        body = ast.parse(script.read_text()).body
+        inserted = False
+        for node in body:
+            if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                    and ast.unparse(node.value.func) == "sys.path.insert"):
+                inserted = True
+            if (isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "benchmarks")) or (isinstance(node, ast.Import) and any(
+                    a.name.startswith("benchmarks") for a in node.names)):
+                assert inserted, f"{script.name} imports the benchmarks package before "\
+                                 "putting the repository on sys.path"
