@@ -15,6 +15,7 @@ Writes benchmarks/results/hmm_padding.json and the block ``hmm-padding`` of docs
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -100,6 +101,8 @@ def _measure(panel: pd.DataFrame) -> dict[str, Any]:
 
 
 def main() -> None:
+    # No options: --help says what the script does (and does not start it).
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     raw = [SHARED / "real" / name for name in FILES]
     if not all(path.exists() for path in raw):
         print(f"skipped: the SpotifyCares slice is not in {SHARED / 'real'}")

@@ -15,6 +15,7 @@ Run: ``python benchmarks/bench_mutations.py`` (about 15 minutes on 2 cores).
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -77,6 +78,8 @@ def run_tests() -> list[str]:
 
 def main() -> None:
     """Apply each mutation, run the tests, restore the file, write the results."""
+    # No options: --help says what the script does (and does not start it).
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     started = time.perf_counter()
     baseline = run_tests()
     if baseline:

@@ -10,6 +10,7 @@ start is included, as when a notebook is opened and run. Run:
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import shutil
@@ -54,6 +55,8 @@ def _execute(name: str, folder: Path, results_dir: Path | None) -> dict[str, flo
 
 
 def main() -> None:
+    # No options: --help says what the script does (and does not start it).
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     import os
 
     with tempfile.TemporaryDirectory(prefix="bench-notebooks-") as tmp:

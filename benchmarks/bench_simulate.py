@@ -6,6 +6,7 @@ Writes benchmarks/results/simulate.json. Run: ``make bench`` or
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import time
@@ -21,6 +22,8 @@ CUSTOMERS = 28_000  # ≈ 1.0M tweets with the default calibration (about 36 twe
 
 
 def main() -> None:
+    # No options: --help says what the script does (and does not start it).
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     spec = SimulateConfig(customers=CUSTOMERS, seed=1)
     out = WORK_DIR / "simulate"
     shutil.rmtree(out, ignore_errors=True)
