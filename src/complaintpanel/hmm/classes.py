@@ -39,7 +39,11 @@ from scipy.special import logsumexp, softmax
 
 from complaintpanel.hmm.data import PanelArrays
 from complaintpanel.hmm.heterogeneity import _sum_by_group, customer_groups
-from complaintpanel.hmm.likelihood import evaluate, information_from_gradient
+from complaintpanel.hmm.likelihood import (
+    evaluate,
+    filtered_last_states,
+    information_from_gradient,
+)
 from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 
@@ -162,6 +166,18 @@ class LatentClasses:
         """Each class's value of a class-specific coordinate (θ scale: δ, or ``a_0``)."""
         thetas, _ = self.split(theta)
         return np.array([t[self.index[block]] for t in thetas])
+
+    def filtered_last(self, theta: np.ndarray) -> np.ndarray:
+        """End-state probabilities of every sequence under each class's parameters.
+
+        Returns
+        -------
+        ndarray, shape (C, N, K)
+            ``P(s_T = k | data, class c)`` of each sequence (chunks' order).
+        """
+        thetas, _ = self.split(theta)
+        return np.stack([filtered_last_states(theta_c, self.layout, self.chunks)
+                         for theta_c in thetas])
 
     # ------------------------------------------------------------------ likelihood
     def evaluate(self, theta: np.ndarray, *, gradient: bool = True) -> ClassEvaluation:

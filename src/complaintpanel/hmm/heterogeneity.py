@@ -55,7 +55,11 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from complaintpanel.hmm.data import PanelArrays
-from complaintpanel.hmm.likelihood import evaluate, information_from_gradient
+from complaintpanel.hmm.likelihood import (
+    evaluate,
+    filtered_last_states,
+    information_from_gradient,
+)
 from complaintpanel.hmm.parametrisation import ParamLayout
 from complaintpanel.hmm.results import RelationshipHMMResults, StartReport
 
@@ -335,6 +339,28 @@ class RandomIntercepts:
                 break
         return ev
 
+    def filtered_last(self, theta: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+        """End-state probabilities of every sequence given each of its customer's effects.
+
+        Parameters
+        ----------
+        theta : ndarray, shape (p,)
+            The homogeneous model's unconstrained vector.
+        shifts : ndarray, shape (Q, G)
+            Complaint log-rate shift of each customer at each of her nodes (``σ u_iq``).
+
+        Returns
+        -------
+        ndarray, shape (Q, N, K)
+            ``P(s_T = k | data, shift_q)`` of each sequence (chunks' order).
+        """
+        augmented = self._augmented(np.asarray(theta, dtype=float))
+        out = []
+        for shift in np.asarray(shifts, dtype=float):
+            self._set_offsets(shift)
+            out.append(filtered_last_states(augmented, self._layout, self._chunks))
+        return np.stack(out)
+
     def reset(self) -> None:
         """Back to plain Gauss–Hermite (``μ = 0, s = 1``)."""
         self.mean = np.zeros(self.n_groups)
@@ -491,6 +517,29 @@ class BivariateRandomIntercepts:
         """Back to plain Gauss–Hermite (``μ = 0, C = I``)."""
         self.mean = np.zeros((self.n_groups, 2))
         self.chol = np.broadcast_to(np.eye(2), (self.n_groups, 2, 2)).copy()
+
+    def filtered_last(self, theta: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+        """End-state probabilities of every sequence given each of its customer's effects.
+
+        Parameters
+        ----------
+        theta : ndarray, shape (p,)
+            The homogeneous model's unconstrained vector.
+        shifts : ndarray, shape (Q, G, 2)
+            Complaint and compliment log-rate shifts ``b = L v_iq`` of each customer at each
+            of her nodes.
+
+        Returns
+        -------
+        ndarray, shape (Q, N, K)
+            ``P(s_T = k | data, b_q)`` of each sequence (chunks' order).
+        """
+        augmented = np.insert(np.asarray(theta, dtype=float), self._insert_at, 1.0)
+        out = []
+        for shift in np.asarray(shifts, dtype=float):
+            self._set_offsets(shift[:, 0], shift[:, 1])
+            out.append(filtered_last_states(augmented, self._layout, self._chunks))
+        return np.stack(out)
 
     def _set_offsets(self, shift_c: np.ndarray, shift_p: np.ndarray) -> None:
         """Write each sequence's complaint and compliment log-rate shifts (by customer)."""

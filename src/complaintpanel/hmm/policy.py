@@ -28,7 +28,8 @@ no later complaints. The two agree in every period before the policy has answere
 anyone; their difference is the squeaky wheel the policy itself creates.
 
 **Populations.** ``observed``: the customers of the data, from their filtered end states
-(``P(s_T | y_{≤T})`` under each parameter draw), over ``horizon`` periods. ``cohort``: as many
+(``P(s_T | y_{≤T})`` under each parameter draw; when customers differ, given each customer's
+drawn effect or class, :class:`CustomerHeterogeneity`), over ``horizon`` periods. ``cohort``: as many
 new customers, with the same brands, entering at first contact with a state drawn from π, over
 ``cohort_horizon`` periods.
 
@@ -228,9 +229,12 @@ class CustomerHeterogeneity:
     Observed customers draw their effect (or class) from their posterior given their data at
     the estimate (random intercepts: over the adaptive quadrature nodes; classes: the
     posterior class probabilities), one draw per customer and path, shared by the
-    customer's brand sequences; new customers draw it from the population distribution
-    (``u ~ Normal(0, 1)``; class ``c`` with its share). The effect's size (σ) and the classes'
-    values and shares come from each parameter draw.
+    customer's brand sequences, and each of her sequences starts from its end state filtered
+    *given that effect or class* (:meth:`start_probs`), so the pair (effect, start state) is
+    drawn from its joint posterior: a customer whose complaints her effect explains is not
+    also taken to be in a bad state for them. New customers draw it from the population
+    distribution (``u ~ Normal(0, 1)``; class ``c`` with its share). The effect's size (σ)
+    and the classes' values and shares come from each parameter draw.
 
     Attributes
     ----------
@@ -249,6 +253,10 @@ class CustomerHeterogeneity:
         Class-specific blocks (classes).
     index : dict of str to int
         Position of each class block's coordinate in ``θ``.
+    integrated : RandomIntercepts, BivariateRandomIntercepts or LatentClasses, optional
+        The fitted panel's integrated likelihood, which filters the observed sequences given
+        an effect or class (:meth:`start_probs`); without it (hand-built cases) the
+        observed customers start from the common parameters' filter.
     """
 
     kind: str
@@ -258,6 +266,59 @@ class CustomerHeterogeneity:
     posterior: np.ndarray
     blocks: tuple[str, ...] = ()
     index: dict[str, int] = field(default_factory=dict)
+    integrated: Any = None
+
+    @property
+    def bivariate(self) -> bool:
+        """Correlated complaint and compliment intercepts (``support`` of shape (Q, G, 2))."""
+        return self.kind == "random_intercepts" and self.support.ndim == 3
+
+    def observed_picks(self, n_paths: int, seed: int) -> np.ndarray:
+        """Node or class of each observed sequence on each path, (n_paths, N).
+
+        Drawn from each customer's posterior with the stream of :meth:`draw` (its first
+        numbers), so :meth:`draw` and :meth:`start_probs` see the same picks.
+        """
+        rng = np.random.default_rng([seed, 2**29])
+        cdf = np.cumsum(self.posterior, axis=0)
+        uniform = rng.random((n_paths, self.posterior.shape[1]))
+        pick = np.minimum((uniform[:, None, :] > cdf[None, :, :]).sum(axis=1),
+                          self.posterior.shape[0] - 1)  # (paths, G)
+        return pick[:, self.group]
+
+    def start_probs(self, theta: np.ndarray, n_paths: int, seed: int) -> np.ndarray | None:
+        """Each observed unit's end-state probabilities given its drawn effect or class.
+
+        Parameters
+        ----------
+        theta : ndarray
+            One parameter draw (the homogeneous part, then σ, the Cholesky factor or the
+            classes).
+        n_paths, seed : int
+            As in :meth:`draw`.
+
+        Returns
+        -------
+        ndarray of shape (n_paths · N, K), or None
+            Path-major, as :func:`~complaintpanel.hmm.policy_sim.run_arm` takes it; ``None``
+            without :attr:`integrated`.
+        """
+        if self.integrated is None:
+            return None
+        p = self.layout_size
+        if self.kind == "classes":
+            by_node = self.integrated.filtered_last(theta)
+        elif self.bivariate:
+            from complaintpanel.hmm.heterogeneity import cholesky_factor
+
+            shifts = self.support @ cholesky_factor(theta[p:p + 3]).T  # b = L z, (Q, G, 2)
+            by_node = self.integrated.filtered_last(theta[:p], shifts)
+        else:
+            by_node = self.integrated.filtered_last(theta[:p], abs(float(theta[p]))
+                                                    * self.support)
+        picks = self.observed_picks(n_paths, seed)  # (paths, N)
+        units = np.arange(picks.shape[1])
+        return by_node[picks, units[None, :], :].reshape(-1, by_node.shape[2])
 
     def draw(self, theta: np.ndarray, population: Population, n_paths: int, seed: int
              ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -269,7 +330,7 @@ class CustomerHeterogeneity:
         rng = np.random.default_rng([seed, 2**29])
         n = population.size
         p = self.layout_size
-        bivariate = self.kind == "random_intercepts" and self.support.ndim == 3
+        bivariate = self.bivariate
         if population.entering:  # new customers: the population distribution
             if bivariate:
                 u = rng.standard_normal((n_paths, n, 2))
@@ -279,18 +340,14 @@ class CustomerHeterogeneity:
                 shares = _class_shares(theta, p, len(self.blocks), self.posterior.shape[0])
                 cls = rng.choice(shares.size, size=(n_paths, n), p=shares)
         else:  # observed customers: each from her posterior, shared by her sequences
-            n_groups = self.posterior.shape[1]
-            cdf = np.cumsum(self.posterior, axis=0)
-            uniform = rng.random((n_paths, n_groups))
-            pick = np.minimum((uniform[:, None, :] > cdf[None, :, :]).sum(axis=1),
-                              self.posterior.shape[0] - 1)  # (paths, G)
-            if bivariate:  # z of each customer's drawn node: (paths, G, 2) → units
-                z = np.take_along_axis(self.support, pick[:, :, None], axis=0)
-                u = z[:, self.group, :]
+            picks = self.observed_picks(n_paths, seed)  # (paths, units)
+            customer = self.group[None, :]
+            if bivariate:  # z of each unit's customer at her drawn node: (paths, units, 2)
+                u = self.support[picks, customer, :]
             elif self.kind == "random_intercepts":
-                u = np.take_along_axis(self.support, pick, axis=0)[:, self.group]
+                u = self.support[picks, customer]
             else:
-                cls = pick[:, self.group]
+                cls = picks
         if bivariate:  # b = L z, L from this draw's (l11, l21, l22)
             from complaintpanel.hmm.heterogeneity import cholesky_factor
 
@@ -344,7 +401,13 @@ def customer_heterogeneity(results: RelationshipHMMResults, model: RelationshipH
     from complaintpanel.hmm.data import prepare_panel
 
     data = prepare_panel(panel, results.spec)
-    customers = frame.groupby(["customer_id", "brand"], sort=False).tail(1)["customer_id"]
+    last = frame.groupby(["customer_id", "brand"], sort=False).tail(1)
+    customers = last["customer_id"]
+    # the integrated likelihood filters data's sequences, the policy simulates frame's
+    if not (np.array_equal(data.sequences["customer_id"].to_numpy(), customers.to_numpy())
+            and np.array_equal(data.sequences["brand"].astype(str).to_numpy(),
+                               last["brand"].astype(str).to_numpy())):
+        raise AssertionError("the prepared panel's sequences are not the model frame's")
     groups, uniques = pd.factorize(data.sequences["customer_id"].to_numpy())
     position = {c: g for g, c in enumerate(uniques)}
     group = np.array([position[c] for c in customers], dtype=np.int64)
@@ -357,7 +420,7 @@ def customer_heterogeneity(results: RelationshipHMMResults, model: RelationshipH
                                          adaptive=bool(info.get("adaptive", True)))
         ev = grid.adapt(results.theta)
         nodes, _ = grid.node_positions()  # (Q, G, 2): each customer's z at her nodes
-        return CustomerHeterogeneity(kind, p, group, nodes, ev.node_posterior)
+        return CustomerHeterogeneity(kind, p, group, nodes, ev.node_posterior, integrated=grid)
     if kind == "random_intercepts":
         from complaintpanel.hmm.heterogeneity import RandomIntercepts
 
@@ -366,14 +429,15 @@ def customer_heterogeneity(results: RelationshipHMMResults, model: RelationshipH
                                       adaptive=bool(info.get("adaptive", True)))
         ev = quadrature.adapt(results.theta)
         support = quadrature.mean[None, :] + quadrature.sd[None, :] * quadrature.nodes[:, None]
-        return CustomerHeterogeneity(kind, p, group, support, ev.node_posterior)
+        return CustomerHeterogeneity(kind, p, group, support, ev.node_posterior,
+                                     integrated=quadrature)
     from complaintpanel.hmm.classes import LatentClasses
 
     classes = LatentClasses(results.layout, data.chunks(model.chunk_size), groups,
                             len(uniques), int(info["classes"]), tuple(info["class_blocks"]))
     posterior = classes.evaluate(results.theta, gradient=False).class_posterior
     return CustomerHeterogeneity(kind, p, group, np.empty((0, 0)), posterior, classes.blocks,
-                                 dict(classes.index))
+                                 dict(classes.index), integrated=classes)
 
 
 def draw_path_summary(per_path: np.ndarray, *, level: float = 0.95,
@@ -551,11 +615,16 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                      else np.broadcast_to(params.initial_probs, (pop.size, params.n_states)))
             effect, own_delta = (None, None) if heterogeneity is None else (
                 heterogeneity.draw(thetas[d], pop, n_paths, seed))
+            # observed customers' true start states given their drawn effect or class (the
+            # brand's beliefs stay the common filter in ``probs``)
+            given_effect = (heterogeneity.start_probs(thetas[d], n_paths, seed)
+                            if heterogeneity is not None and name == "observed" else None)
             for arm, learning in runs:
                 out = run_arm(arm, learning, params, pop, probs, n_paths=n_paths,
                               seed=seed, answer_rate=answer_rate,
                               fast_share=fast_share if has_fast else None, budget=budget,
-                              objective=objective, voice_effect=effect, delta=own_delta)
+                              objective=objective, voice_effect=effect, delta=own_delta,
+                              start_probs=given_effect)
                 for metric in PATH_METRICS:
                     values[name][(arm, learning)][metric][d] = out[metric]
 
@@ -610,9 +679,10 @@ def simulate_policies(results: RelationshipHMMResults, panel: pd.DataFrame, *,
                     "every parameter draw: its uncertainty is not propagated)"),
         "heterogeneity": ("none" if heterogeneity is None else
                           f"{heterogeneity.kind}: observed customers draw their effect or "
-                          "class from their posterior at the estimate, new customers from "
-                          "the population distribution; filtered start states and the "
-                          "targeting rule's beliefs use the common parameters"),
+                          "class from their posterior at the estimate and start from their "
+                          "end states filtered given it, new customers from the population "
+                          "distribution; the targeting rule's beliefs use the common "
+                          "parameters"),
     }
     return PolicyResult(periods=pd.DataFrame(period_rows), totals=pd.DataFrame(total_rows),
                         contrasts=pd.DataFrame(contrast_rows), settings=settings)

@@ -248,7 +248,8 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
             state_probs: np.ndarray, *, n_paths: int, seed: int, answer_rate: np.ndarray,
             fast_share: np.ndarray | None, budget: float = 0.1,
             objective: str = "good_share", voice_effect: np.ndarray | None = None,
-            delta: np.ndarray | None = None) -> dict[str, np.ndarray]:
+            delta: np.ndarray | None = None,
+            start_probs: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Simulate one arm over ``n_paths`` paths.
 
     Parameters
@@ -283,6 +284,10 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
         Each unit's own δ (latent classes, :attr:`~complaintpanel.model.Customers.delta`).
         The targeting rule's beliefs use the common parameters (the brand does not know a
         customer's effect or class).
+    start_probs : ndarray, shape (n_paths · N, K), optional
+        Observed customers: where each unit truly starts when that differs from the brand's
+        belief ``state_probs`` (customers who differ: the end state filtered given the unit's
+        drawn effect or class), path-major. Default ``state_probs`` on every path.
 
     Returns
     -------
@@ -311,7 +316,7 @@ def run_arm(arm: str, learning: bool, params: ModelParams, population: Populatio
         assert population.shift_columns is not None
         u = np.random.default_rng([seed, 2**31]).random(size)
         belief = np.tile(state_probs, (n_paths, 1))
-        state = categorical(u, belief)
+        state = categorical(u, belief if start_probs is None else start_probs)
         columns = {col: np.tile(values, n_paths)
                    for col, values in population.shift_columns.items()}
         shift = params.transition_shift(columns, (size,))
