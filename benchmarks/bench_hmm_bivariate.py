@@ -219,7 +219,8 @@ def coverage(worlds: int, customers: int, nodes: int, jobs: int, budget_minutes:
                 done.append(record)
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-    summary = summarise_coverage(done)
+    asked = range(first_seed, first_seed + worlds)
+    summary = summarise_coverage([r for r in done if r["seed"] in asked])  # the log may hold more
     return {"design": {"customers": customers, "nodes": nodes, "starts": 2,
                        "sd_complaint": SD_C, "sd_compliment": SD_P, "corr": CORR,
                        "planned_worlds": worlds, "worlds_not_run_budget": len(queue),
@@ -242,7 +243,7 @@ def main() -> None:
                         help="fit: nodes per dimension (one fit each, same world; default 7, "
                              "and 7 5 9 when all run); coverage: the first (default 7)")
     parser.add_argument("--customers", type=int, default=1000, help="fit, coverage: world size")
-    parser.add_argument("--worlds", type=int, default=100, help="coverage: worlds")
+    parser.add_argument("--worlds", type=int, default=200, help="coverage: worlds")
     parser.add_argument("--jobs", type=int, default=2, help="coverage: worlds at once")
     parser.add_argument("--budget-minutes", type=float, default=50.0,
                         help="coverage: start no world after this long")
