@@ -19,6 +19,12 @@ separately for worlds without a fast-reply effect (δ_fast = 0) and with one.
 Writes benchmarks/results/policy.json. Run (100 worlds: 75 min wall with 2 jobs on a loaded
 machine; the json records the median time of a world and the load):
 ``nice -n 5 .venv/bin/python benchmarks/bench_policy.py --worlds 100 --jobs 2``
+
+Customers who differ (``--complaint-re-sd 0.6``): each world's customers carry a normal random
+effect of that sd in the complaint log-rate, the fit has random intercepts, and the truth is
+the policy simulation at the true parameters *and* the true sd — observed customers drawing
+their effect from their posterior and starting from their end state filtered given it. Writes
+``policy_heterogeneity.json`` (log ``work/policy_heterogeneity.jsonl``).
 """
 
 from __future__ import annotations
@@ -68,13 +74,25 @@ def true_params(delta_fast: float) -> ModelParams:
         delta_fast=delta_fast)
 
 
-def world_panel(params: ModelParams, customers: int, weeks: int, seed: int) -> pd.DataFrame:
-    """A true-count panel drawn from ``params`` (as :func:`hmm.sample_panel`, with latency)."""
+def world_panel(params: ModelParams, customers: int, weeks: int, seed: int,
+                complaint_re_sd: float = 0.0) -> pd.DataFrame:
+    """A true-count panel drawn from ``params`` (as :func:`hmm.sample_panel`, with latency).
+
+    ``complaint_re_sd > 0``: customers differ, each with a normal random effect of that sd in
+    the complaint log-rate (from a stream of its own, so the rest of the world is the one
+    drawn without it).
+    """
     rng = np.random.default_rng(seed)
     arrival = rng.integers(0, max(1, weeks // 3), size=customers)
     brand = rng.integers(0, REPLY_PROBS.size, size=customers)
     rule = AnswerByLogit(brand_logit=logit(REPLY_PROBS), fast_share=FAST_SHARE)
-    h = simulate_histories(params, arrival, brand, weeks, rule, GeneratorDraws(rng))
+    effect = None
+    if complaint_re_sd > 0:
+        effect = np.zeros((customers, 2))
+        effect[:, 0] = complaint_re_sd * np.random.default_rng([seed, 7]).standard_normal(
+            customers)
+    h = simulate_histories(params, arrival, brand, weeks, rule, GeneratorDraws(rng),
+                           voice_effect=effect)
     i, t = np.nonzero(h.state >= 0)
     frame = pd.DataFrame({
         "customer_id": np.char.add("c", i.astype(str)),
@@ -94,24 +112,36 @@ def world_panel(params: ModelParams, customers: int, weeks: int, seed: int) -> p
     return frame.sort_values(["customer_id", "brand", "period"]).reset_index(drop=True)
 
 
-def results_at(params: ModelParams) -> RelationshipHMMResults:
-    """Results whose estimate is ``params`` (for the truth: no parameter uncertainty used)."""
+def results_at(params: ModelParams, complaint_re_sd: float | None = None,
+               heterogeneity: dict | None = None) -> RelationshipHMMResults:
+    """Results whose estimate is ``params`` (for the truth: no parameter uncertainty used).
+
+    With ``complaint_re_sd`` the random-intercept sd is appended to θ and ``heterogeneity``
+    (the fit's block: nodes, adaptivity) carried, so the truth integrates as the fit does.
+    """
     theta = ParamLayout(params.spec).from_natural(params)
+    extra: dict = {}
+    if complaint_re_sd is not None:
+        theta = np.concatenate([theta, [complaint_re_sd]])
+        extra["heterogeneity"] = dict(heterogeneity or {})
     return RelationshipHMMResults(
         spec=params.spec, theta=theta, cov_theta=np.eye(theta.size) * 1e-6, loglike=0.0,
         nobs=1, n_sequences=1, n_customers=1,
         starts=[StartReport(loglike=0.0, converged=True, n_iter=0, n_eval=0, message="",
-                            seconds=0.0)])
+                            seconds=0.0)], extra=extra)
 
 
 def one_world(task: tuple[int, float, dict]) -> dict:
     seed, delta_fast, opts = task
     started = time.perf_counter()
     truth = true_params(delta_fast)
-    panel = world_panel(truth, opts["customers"], opts["weeks"], seed)
+    re_sd = float(opts.get("complaint_re_sd", 0.0))
+    panel = world_panel(truth, opts["customers"], opts["weeks"], seed, re_sd)
     try:
         fit = RelationshipHMM(n_starts=opts["starts"], random_state=seed,
-                              latency_hours=LATENCY_HOURS).fit(panel)
+                              latency_hours=LATENCY_HOURS,
+                              heterogeneity="random_intercepts" if re_sd else "none"
+                              ).fit(panel)
     except Exception as error:  # a failed world is reported, never silently dropped
         return {"seed": seed, "delta_fast_true": delta_fast, "error": repr(error),
                 "settings": opts}
@@ -122,7 +152,9 @@ def one_world(task: tuple[int, float, dict]) -> dict:
     estimate = simulate_policies(res, panel, n_draws=opts["draws"], n_paths=opts["paths"],
                                  random_state=seed, **common)
     simulated = time.perf_counter()
-    true_out = simulate_policies(results_at(truth.with_spec(res.spec)), panel, n_draws=0,
+    at_truth = (results_at(truth.with_spec(res.spec)) if not re_sd else
+                results_at(truth.with_spec(res.spec), re_sd, res.extra["heterogeneity"]))
+    true_out = simulate_policies(at_truth, panel, n_draws=0,
                                  n_paths=opts["truth_paths"], parameter_uncertainty=False,
                                  random_state=seed + 10**6, **common)
     keys = ["population", "contrast", "metric"]
@@ -135,6 +167,9 @@ def one_world(task: tuple[int, float, dict]) -> dict:
             "delta_fast": float(res.params["delta_fast"]),
             "delta_fast_se": float(res.bse["delta_fast"]),
             "gamma": float(res.params["gamma"]), "delta": float(res.params["delta"]),
+            **({"sigma": float(res.params["sigma[complaint]"]),
+                "sigma_se": float(res.bse["sigma[complaint]"])}
+               if re_sd else {}),
             "converged": bool(res.converged),
             "contrasts": merged[[*keys, "estimate", "se", "lower", "upper",
                                  "estimate_true"]].to_dict(orient="records"),
@@ -215,6 +250,10 @@ def main() -> None:
     parser.add_argument("--objective", default="good_share")
     parser.add_argument("--fast-effect", type=float, default=0.6,
                         help="δ_fast of the worlds with a fast-reply effect (half the worlds)")
+    parser.add_argument("--complaint-re-sd", type=float, default=0.0,
+                        help="customers differ: a complaint random effect of this sd in the "
+                             "worlds, fitted with random intercepts; writes "
+                             "policy_heterogeneity.json")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--first-seed", type=int, default=5000)
     parser.add_argument("--resume", action="store_true",
@@ -225,7 +264,11 @@ def main() -> None:
     opts = {k: getattr(args, k) for k in ("customers", "weeks", "starts", "draws", "paths",
                                           "truth_paths", "horizon", "cohort_horizon",
                                           "budget", "objective")}
-    log = WORK_DIR / "policy.jsonl"
+    name = "policy"
+    if args.complaint_re_sd:
+        opts["complaint_re_sd"] = args.complaint_re_sd
+        name = "policy_heterogeneity"
+    log = WORK_DIR / f"{name}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -255,7 +298,10 @@ def main() -> None:
                      "latency_hours": LATENCY_HOURS, "fast_share": FAST_SHARE.tolist(),
                      "reply_probs": REPLY_PROBS.tolist(),
                      "delta_fast_of_worlds": [0.0, args.fast_effect],
-                     "panel": "true voice counts drawn from the structural model",
+                     "panel": "true voice counts drawn from the structural model"
+                              + (f"; customers differ: complaint random effect sd "
+                                 f"{args.complaint_re_sd:g}, fitted with random intercepts"
+                                 if args.complaint_re_sd else ""),
                      "truth": "simulate_policies at the true parameters, no parameter "
                               "uncertainty, truth_paths paths, same populations"},
         "target_coverage_band": list(TARGET_BAND),
@@ -266,7 +312,7 @@ def main() -> None:
         "worlds_reused_from_log": reused,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    path = write_result("policy", result)
+    path = write_result(name, result)
     print(f"policy: {summary['n_worlds']} worlds; headline contrasts in the target band: "
           f"{summary['share_headline_in_target_band']:.2f}; δ_fast: "
           + ", ".join(f"{k} coverage {v['coverage_95']:.2f}"
