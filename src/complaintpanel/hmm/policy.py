@@ -29,9 +29,9 @@ anyone; their difference is the squeaky wheel the policy itself creates.
 
 **Populations.** ``observed``: the customers of the data, from their filtered end states
 (``P(s_T | y_{≤T})`` under each parameter draw; when customers differ, given each customer's
-drawn effect or class, :class:`CustomerHeterogeneity`), over ``horizon`` periods. ``cohort``: as many
-new customers, with the same brands, entering at first contact with a state drawn from π, over
-``cohort_horizon`` periods.
+drawn effect or class, :class:`CustomerHeterogeneity`), over ``horizon`` periods. ``cohort``:
+as many new customers, with the same brands, entering at first contact with a state drawn from
+π, over ``cohort_horizon`` periods.
 
 **Uncertainty.** An outcome is an *expected* outcome: the average over ``n_paths`` simulated
 paths (and over customers). It is computed at the estimate θ̂ (the point estimate) and at
