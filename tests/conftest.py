@@ -36,10 +36,13 @@ def real_data() -> Path:
     return _require_real(SHARED_DATA / "real")
 
 
-def hmm_results_at(params: object = None, variance: float = 1e-4) -> object:
+def hmm_results_at(params: object = None, variance: float = 1e-4, extra_theta: tuple = (),
+                   heterogeneity: dict | None = None) -> object:
     """A RelationshipHMMResults at given parameters with a diagonal covariance (no fit).
 
-    For tests of what consumes fitted results (tables, figures, files) without fitting.
+    For tests of what consumes fitted results (tables, figures, files, policies) without
+    fitting. ``extra_theta`` (σ, a Cholesky factor, class values) is appended to θ and
+    ``heterogeneity`` stored as the fit's ``extra["heterogeneity"]`` block.
     """
     import numpy as np
 
@@ -49,12 +52,14 @@ def hmm_results_at(params: object = None, variance: float = 1e-4) -> object:
 
     params = params or default_params()
     layout = ParamLayout(params.spec)  # type: ignore[attr-defined]
-    theta = layout.from_natural(params)  # type: ignore[arg-type]
+    theta = np.concatenate([layout.from_natural(params),  # type: ignore[arg-type]
+                            np.asarray(extra_theta, dtype=float)])
+    extra = {} if heterogeneity is None else {"heterogeneity": dict(heterogeneity)}
     return RelationshipHMMResults(
         spec=params.spec, theta=theta, cov_theta=np.eye(theta.size) * variance,  # type: ignore[attr-defined]
         loglike=-1000.0, nobs=2000, n_sequences=100, n_customers=100,
         starts=[StartReport(loglike=-1000.0, converged=True, n_iter=10, n_eval=12,
-                            message="ok", seconds=0.0)])
+                            message="ok", seconds=0.0)], extra=extra)
 
 
 # Modules that each run the whole pipeline (minutes, not seconds). `make test` spreads modules

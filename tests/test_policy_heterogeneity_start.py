@@ -29,22 +29,17 @@ from complaintpanel.hmm.heterogeneity import (
 )
 from complaintpanel.hmm.policy import customer_heterogeneity, simulate_policies
 from complaintpanel.hmm.policy_sim import Population
-from complaintpanel.hmm.results import StartReport
 from complaintpanel.simulate.world import simulate_world
 
 PAST_WEEKS = 20
 KEYS = ["customer_id", "brand"]
 
 
-def _results(params, extra: list[float], info: dict) -> RelationshipHMMResults:
+def _results(params, extra: list[float], info: dict | None) -> RelationshipHMMResults:
     """Results at ``params`` with the heterogeneity parameters appended (no fit)."""
-    theta = np.concatenate([ParamLayout(params.spec).from_natural(params), extra])
-    return RelationshipHMMResults(
-        spec=params.spec, theta=theta, cov_theta=np.eye(theta.size) * 1e-4, loglike=0.0,
-        nobs=1, n_sequences=1, n_customers=1,
-        starts=[StartReport(loglike=0.0, converged=True, n_iter=0, n_eval=0, message="",
-                            seconds=0.0)],
-        extra={"heterogeneity": {**info, "homogeneous": {"bic": 0.0}}})
+    from conftest import hmm_results_at
+
+    return hmm_results_at(params, extra_theta=tuple(extra), heterogeneity=info)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +50,7 @@ def small_world():
 
 
 def _homogeneous_filter(params, panel: pd.DataFrame) -> np.ndarray:
-    model = RelationshipHMM.from_results(_results(params, [], {"kind": "none"}))
+    model = RelationshipHMM.from_results(_results(params, [], None))
     columns = [f"p_{s}" for s in model.state_names_]
     return model.filtered_last_proba(panel)[columns].to_numpy()
 

@@ -36,6 +36,7 @@ from complaintpanel.hmm.data import PanelArrays, prepare_panel
 from complaintpanel.hmm.likelihood import (
     evaluate,
     information_from_gradient,
+    last_filtered,
     log_joint_contact,
     model_arrays,
 )
@@ -1257,13 +1258,11 @@ class RelationshipHMM:
                 assert logits is not None  # the layout of a reply-process specification
                 _, alpha = reply_process.state_probabilities(
                     values, self.layout_, data, self.misclassification_, logits)
+                end = alpha[data.lengths - 1, :, np.arange(n)]
             else:
-                log_initial, cdf, terms = model_arrays(values, self.layout_, data,
-                                                       self.misclassification_)
-                _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
-                                                         data.mask)
+                end = last_filtered(values, self.layout_, [data], self.misclassification_)
             block = keys.copy()
-            block[columns] = alpha[data.lengths - 1, :, np.arange(n)]
+            block[columns] = end
             if params is not None:
                 block.insert(0, "draw", draw)
             blocks.append(block)

@@ -48,7 +48,7 @@ from complaintpanel.model.measurement import (
 )
 
 __all__ = ["Evaluation", "evaluate", "filtered_last_states", "information_from_gradient",
-           "length_groups", "log_joint_contact", "model_arrays"]
+           "last_filtered", "length_groups", "log_joint_contact", "model_arrays"]
 
 
 @dataclass(frozen=True)
@@ -280,32 +280,39 @@ def evaluate(theta: np.ndarray, layout: ParamLayout, chunks: list[PanelArrays], 
     return Evaluation(total_loglik, loglik_seq, total + validation_grad, None)
 
 
-def filtered_last_states(theta: np.ndarray, layout: ParamLayout,
-                         chunks: list[PanelArrays]) -> np.ndarray:
+def last_filtered(nat: ModelParams, layout: ParamLayout, chunks: list[PanelArrays],
+                  misclassification: np.ndarray | None = None) -> np.ndarray:
     """Return filtered state probabilities at each sequence's last period, ``P(s_T = k | data)``.
 
-    The same forward pass as :meth:`RelationshipHMM.filtered_last_proba
-    <complaintpanel.hmm.RelationshipHMM.filtered_last_proba>`, on prepared chunks and an
-    unconstrained vector, so the integrated likelihoods can filter under their own offsets
-    (a customer's random effect, a class's parameters). Specifications with the reply process
-    filter jointly with the latent replies and are not handled here.
+    The forward pass behind :meth:`RelationshipHMM.filtered_last_proba
+    <complaintpanel.hmm.RelationshipHMM.filtered_last_proba>` (specifications without the
+    reply process, which filters jointly with the latent replies).
 
     Returns
     -------
     ndarray, shape (N, K)
         One row per sequence, in the chunks' order.
     """
-    if layout.reply_logits(theta) is not None:
-        raise ValueError("filtered_last_states does not take the reply process")
-    nat = layout.to_natural(theta)
-    m = layout.misclassification(theta)
     rows = []
     for chunk in chunks:
-        log_initial, cdf, terms = model_arrays(nat, layout, chunk, m)
+        log_initial, cdf, terms = model_arrays(nat, layout, chunk, misclassification)
         _, alpha, _, _ = core.forward_cumulative(log_initial, cdf, terms.log_density,
                                                  chunk.mask)
         rows.append(alpha[chunk.lengths - 1, :, np.arange(chunk.n_sequences)])
     return np.concatenate(rows)
+
+
+def filtered_last_states(theta: np.ndarray, layout: ParamLayout,
+                         chunks: list[PanelArrays]) -> np.ndarray:
+    """:func:`last_filtered` at an unconstrained vector (its ``M`` included).
+
+    So the integrated likelihoods can filter under their own offsets (a customer's random
+    effect, a class's parameters).
+    """
+    if layout.reply_logits(theta) is not None:
+        raise ValueError("filtered_last_states does not take the reply process")
+    return last_filtered(layout.to_natural(theta), layout, chunks,
+                         layout.misclassification(theta))
 
 
 def information_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
